@@ -1,0 +1,3 @@
+from agentconsole.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""Circuit breakers per dependency: the operator's mode, and the state agents observe.
+
+The operator's mode (auto, forced_open, forced_closed; optionally until a deadline) always
+wins over the automatic state that agents compute and report in ``breaker_state``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control import codec
+from agentconsole.control.errors import CorruptValue, InvalidValue
+from agentconsole.control.flags import check_name
+
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+
+MODES = ("auto", "forced_open", "forced_closed")
+
+
+@dataclass
+class BreakerMode:
+    dependency: str
+    mode: str = "auto"
+    until: float | None = None
+    changed_by: str = ""
+    changed_at: float = 0.0
+    reason: str = ""
+    version: int = 0
+
+    def effective(self, now: float | None = None) -> str:
+        """The mode in force now: a timed trip reverts to auto by itself."""
+        if self.mode != "auto" and self.until is not None and (now or time.time()) >= self.until:
+            return "auto"
+        return self.mode
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> BreakerMode:
+        try:
+            until = doc.get("until")
+            return cls(
+                dependency=str(doc["dependency"]),
+                mode=str(doc.get("mode", "auto")) if doc.get("mode") in MODES else "auto",
+                until=float(until) if until is not None else None,
+                changed_by=str(doc.get("changed_by", "")),
+                changed_at=float(doc.get("changed_at", 0.0)),
+                reason=str(doc.get("reason", "")),
+                version=int(doc.get("version", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptValue(f"breaker document is malformed: {exc}") from None
+
+
+@dataclass
+class BreakerObserved:
+    """What the fleet's agents computed (written by the SDK's Lua transitions)."""
+
+    dependency: str
+    state: str = "closed"  # closed | open | half_open
+    failure_rate: float = 0.0
+    slow_rate: float = 0.0
+    calls: int = 0
+    rejected: int = 0
+    opened_at: float | None = None
+    last_transition: float = 0.0
+
+    @classmethod
+    def from_doc(cls, dependency: str, doc: dict[str, Any]) -> BreakerObserved:
+        state = doc.get("state")
+        opened = doc.get("opened_at")
+        return cls(
+            dependency=dependency,
+            state=state if state in ("closed", "open", "half_open") else "closed",
+            failure_rate=codec.number(doc.get("failure_rate")),
+            slow_rate=codec.number(doc.get("slow_rate")),
+            calls=int(codec.number(doc.get("calls"))),
+            rejected=int(codec.number(doc.get("rejected"))),
+            opened_at=codec.number(opened) if opened is not None else None,
+            last_transition=codec.number(doc.get("last_transition")),
+        )
+
+
+@dataclass
+class BreakerView:
+    dependency: str
+    mode: BreakerMode
+    observed: BreakerObserved
+
+    @property
+    def effective_state(self) -> str:
+        mode = self.mode.effective()
+        if mode == "forced_open":
+            return "open"
+        if mode == "forced_closed":
+            return "closed"
+        return self.observed.state
+
+
+class Breakers:
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    async def list(self) -> tuple[list[BreakerView], list[str]]:
+        keys = self.plane.keys
+        async with self.plane.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.breakers)
+            pipe.hgetall(keys.breaker_state)
+            modes_raw, observed_raw = await pipe.execute()
+        problems: list[str] = []
+        modes: dict[str, BreakerMode] = {}
+        for name, value in modes_raw.items():
+            label = codec.lenient_text(name)
+            try:
+                modes[label] = BreakerMode.from_doc(
+                    codec.document(value, f"breaker {label!r}") or {}
+                )
+            except CorruptValue as exc:
+                problems.append(str(exc))
+        observed: dict[str, BreakerObserved] = {}
+        for name, value in observed_raw.items():
+            label = codec.lenient_text(name)
+            try:
+                doc = codec.document(value, f"breaker state {label!r}") or {}
+            except CorruptValue as exc:
+                problems.append(str(exc))
+                doc = {}
+            observed[label] = BreakerObserved.from_doc(label, doc)
+        views = [
+            BreakerView(
+                dep,
+                modes.get(dep, BreakerMode(dep)),
+                observed.get(dep, BreakerObserved(dep)),
+            )
+            for dep in sorted(set(modes) | set(observed))
+        ]
+        return views, problems
+
+    async def get(self, dependency: str) -> BreakerMode | None:
+        raw = await self.plane.redis.hget(self.plane.keys.breakers, dependency)
+        doc = codec.document(raw, f"breaker {dependency!r}")
+        return BreakerMode.from_doc(doc) if doc else None
+
+    async def trip(self, dependency: str, *, for_seconds: float | None = None, reason: str = ""):
+        return await self._set(dependency, "forced_open", "breaker.trip", for_seconds, reason)
+
+    async def force_close(
+        self, dependency: str, *, for_seconds: float | None = None, reason: str = ""
+    ) -> BreakerMode:
+        return await self._set(
+            dependency, "forced_closed", "breaker.force_close", for_seconds, reason
+        )
+
+    async def reset(self, dependency: str, *, reason: str = "") -> BreakerMode:
+        """Back to automatic: the agents' own failure counting decides again."""
+        return await self._set(dependency, "auto", "breaker.reset", None, reason)
+
+    async def _set(
+        self,
+        dependency: str,
+        mode: str,
+        action: str,
+        for_seconds: float | None,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> BreakerMode:
+        check_name(dependency, "dependency name")
+        self.plane.operator.require(action)
+        if for_seconds is not None and for_seconds <= 0:
+            raise InvalidValue(f"duration must be positive, got {for_seconds}")
+        current = await self.get(dependency)
+        version = (
+            expected_version
+            if expected_version is not None
+            else (current.version if current else 0)
+        )
+        now = time.time()
+        new = BreakerMode(
+            dependency=dependency,
+            mode=mode,
+            until=now + for_seconds if for_seconds else None,
+            changed_by=self.plane.operator.name,
+            changed_at=now,
+            reason=reason,
+        )
+        change = await self.plane.apply(
+            hash_key=self.plane.keys.breakers,
+            field=dependency,
+            entity="breaker",
+            action=action,
+            new_doc=asdict(new),
+            expected_version=version,
+            reason=reason,
+        )
+        return BreakerMode.from_doc(change.doc or {})

@@ -1,0 +1,56 @@
+"""Sticky percentage bucketing, compatible with Unleash at whole percents, finer below.
+
+Unleash puts a key in bucket ``murmur3_32("{group}:{key}") % 100 + 1`` and enables the flag
+when the bucket is <= the percentage. We keep that bucket as the coarse position and use the
+next two decimal digits of the same hash to order keys inside it, giving 10,000 positions
+(basis points). At a whole percent the two rules pick exactly the same keys, and raising a
+rollout only ever adds keys, never swaps them.
+"""
+
+from __future__ import annotations
+
+import mmh3
+
+FULL = 10_000  # basis points in 100%
+
+
+def unleash_hash(group: str, key: str) -> int:
+    return mmh3.hash(f"{group}:{key}", 0, signed=False)
+
+
+def unleash_bucket(group: str, key: str) -> int:
+    """Unleash's normalised bucket, 1..100."""
+    return unleash_hash(group, key) % 100 + 1
+
+
+def position(group: str, key: str) -> int:
+    """The key's position in 0..9999; in the rollout when position < rollout_bp."""
+    h = unleash_hash(group, key)
+    return (h % 100) * 100 + (h // 100) % 100
+
+
+def in_rollout(rollout_bp: int, group: str, key: str | None) -> bool:
+    if rollout_bp >= FULL:
+        return True
+    if rollout_bp <= 0 or key is None or key == "":
+        return False
+    return position(group, key) < rollout_bp
+
+
+def parse_percent(text: str | float) -> int:
+    """'12.5' or '12.5%' -> 1250 basis points; anything outside 0..100 or finer than 0.01 fails."""
+    raw = str(text).strip().removesuffix("%")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"rollout must be a percentage between 0 and 100, got {text!r}") from None
+    if not 0 <= value <= 100 or value != value:
+        raise ValueError(f"rollout must be between 0 and 100%, got {raw}%")
+    bp = round(value * 100)
+    if abs(bp - value * 100) > 1e-6:
+        raise ValueError(f"rollout steps are 0.01%, got {raw}%")
+    return bp
+
+
+def format_bp(bp: int) -> str:
+    return f"{bp / 100:g}%"

@@ -1,0 +1,201 @@
+"""Token and cost budgets: live limits, and an atomic reserve-then-commit in Lua.
+
+An agent reserves its estimated tokens and cost before a call; the script refuses when the
+per-request limit or the user's daily limits would be passed, counting both what was used
+and what other agents hold in reservations, so concurrent agents cannot overshoot.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control import codec, lua
+from agentconsole.control.errors import ControlError, InvalidValue
+
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+
+MICRO = 1_000_000
+RESERVATION_TTL = 300
+
+
+@dataclass
+class Limits:
+    request_tokens: int = 4000
+    user_daily_tokens: int = 50000
+    user_daily_cost_usd: float = 5.0
+    run_max_steps: int = 50
+    run_max_seconds: float = 600.0
+    changed_by: str = ""
+    changed_at: float = 0.0
+    version: int = 0
+
+
+LIMIT_NAMES = (
+    "request_tokens",
+    "user_daily_tokens",
+    "user_daily_cost_usd",
+    "run_max_steps",
+    "run_max_seconds",
+)
+
+
+class BudgetExceeded(ControlError):
+    """Which limit would be passed, its value, and what was already used."""
+
+    def __init__(self, limit: str, value: float, used: float, asked: float) -> None:
+        super().__init__(
+            f"budget exceeded: {limit} is {value:g}, already used {used:g}, asked {asked:g}"
+        )
+        self.limit, self.value, self.used, self.asked = limit, value, used, asked
+
+
+@dataclass
+class Reservation:
+    member: str
+    user: str
+    day: str
+    tokens: int
+    cost_micros: int
+
+
+def today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def normalise_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    aliases = {"user_daily_cost": "user_daily_cost_usd", "request": "request_tokens"}
+    key = aliases.get(key, key)
+    if key not in LIMIT_NAMES:
+        raise InvalidValue(f"unknown budget {name!r}: expected one of {', '.join(LIMIT_NAMES)}")
+    return key
+
+
+class Budgets:
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self._reserve = lua.register(plane.redis, "budget_reserve")
+        self._commit = lua.register(plane.redis, "budget_commit")
+
+    def defaults(self) -> Limits:
+        d = self.plane.settings.budgets
+        return Limits(
+            request_tokens=d.request_tokens,
+            user_daily_tokens=d.user_daily_tokens,
+            user_daily_cost_usd=d.user_daily_cost_usd,
+            run_max_steps=d.run_max_steps,
+            run_max_seconds=d.run_max_seconds,
+        )
+
+    async def get(self) -> Limits:
+        raw = await self.plane.redis.hget(self.plane.keys.budgets, "limits")
+        doc = codec.document(raw, "budget limits")
+        limits = self.defaults()
+        if doc:
+            for name in (*LIMIT_NAMES, "changed_by", "changed_at", "version"):
+                if name in doc:
+                    kind = type(getattr(limits, name))
+                    try:
+                        setattr(limits, name, kind(doc[name]))
+                    except (TypeError, ValueError):
+                        continue
+        return limits
+
+    async def set(self, name: str, value: str | float, *, reason: str = "") -> Limits:
+        self.plane.operator.require("budget.set")
+        key = normalise_name(name)
+        current = await self.get()
+        kind = type(getattr(current, key))
+        try:
+            number = kind(float(value)) if kind is int else kind(value)
+            if kind is int and float(value) != int(float(value)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidValue(
+                f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}"
+            ) from None
+        if number < 0 or number != number:
+            raise InvalidValue(f"{key} cannot be negative, got {value}")
+        doc = asdict(current) | {
+            key: number,
+            "changed_by": self.plane.operator.name,
+            "changed_at": time.time(),
+        }
+        change = await self.plane.apply(
+            hash_key=self.plane.keys.budgets,
+            field="limits",
+            entity="budget",
+            action="budget.set",
+            new_doc=doc,
+            expected_version=current.version,
+            reason=reason,
+        )
+        return Limits(
+            **{k: v for k, v in (change.doc or {}).items() if k in Limits.__annotations__}
+        )
+
+    async def reserve(self, user: str, tokens: int, cost_usd: float) -> Reservation:
+        """Hold ``tokens`` and ``cost_usd`` for ``user`` today or raise BudgetExceeded."""
+        if tokens < 0 or cost_usd < 0:
+            raise InvalidValue("a reservation cannot be negative")
+        d, k = self.defaults(), self.plane.keys
+        day = today()
+        rid = uuid.uuid4().hex[:16]
+        cost_micros = round(cost_usd * MICRO)
+        status, limit, used = await self._reserve(
+            keys=[k.budgets, k.usage(day), k.reservations(day)],
+            args=[
+                user,
+                tokens,
+                cost_micros,
+                rid,
+                int(time.time()),
+                RESERVATION_TTL,
+                d.request_tokens,
+                d.user_daily_tokens,
+                round(d.user_daily_cost_usd * MICRO),
+            ],
+        )
+        status = codec.text(status, "budget status")
+        if status == "ok":
+            member = f"{rid}|{user}|{tokens}|{cost_micros}"
+            return Reservation(member, user, day, tokens, cost_micros)
+        if status == "user_daily_cost":
+            raise BudgetExceeded("user_daily_cost_usd", limit / MICRO, used / MICRO, cost_usd)
+        raise BudgetExceeded(status, limit, used, tokens)
+
+    async def commit(self, reservation: Reservation, tokens: int, cost_usd: float) -> None:
+        k = self.plane.keys
+        await self._commit(
+            keys=[k.usage(reservation.day), k.reservations(reservation.day)],
+            args=[reservation.member, reservation.user, int(tokens), round(cost_usd * MICRO)],
+        )
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give a reservation back unused (the call failed before using anything)."""
+        await self.commit(reservation, 0, 0.0)
+
+    async def usage(self, day: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per user: tokens and cost used today, and what is currently reserved."""
+        raw = await self.plane.redis.hgetall(self.plane.keys.usage(day or today()))
+        out: dict[str, dict[str, Any]] = {}
+        names = {
+            "tokens": "tokens",
+            "cost": "cost_usd",
+            "rtokens": "reserved_tokens",
+            "rcost": "reserved_cost_usd",
+        }
+        for field, value in raw.items():
+            user, _, kind = codec.lenient_text(field).rpartition("\0")
+            if kind not in names:
+                continue
+            number = codec.number(value)
+            if kind in ("cost", "rcost"):
+                number /= MICRO
+            out.setdefault(user, {})[names[kind]] = number
+        return out

@@ -1,0 +1,58 @@
+"""Decoding values read from Redis defensively: a buggy writer must not crash a reader."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentconsole.control.errors import CorruptValue
+
+MAX_TEXT = 4096
+
+
+def text(raw: bytes | str | None, what: str) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptValue(f"{what}: the value stored in Redis is not valid UTF-8") from None
+
+
+def lenient_text(raw: bytes | str | None) -> str:
+    """For display-only fields written by agents: never fails, replaces what it cannot read."""
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    return raw[:MAX_TEXT]
+
+
+def document(raw: bytes | str | None, what: str) -> dict[str, Any] | None:
+    value = text(raw, what)
+    if value is None:
+        return None
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError:
+        raise CorruptValue(f"{what}: the value stored in Redis is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise CorruptValue(f"{what}: the value stored in Redis is not a JSON object")
+    return doc
+
+
+def dump(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def number(raw: bytes | str | None, default: float = 0.0) -> float:
+    """Agent-reported numbers: anything unreadable counts as the default, never an error."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if value == value and abs(value) != float("inf") else default

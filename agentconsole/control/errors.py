@@ -1,0 +1,45 @@
+"""Errors of the control plane, each phrased so the CLI and console can show it as is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ControlError(Exception):
+    """Base: an action that could not be done. The CLI maps it to exit code 1."""
+
+
+class NotFound(ControlError):
+    pass
+
+
+class AlreadyExists(ControlError):
+    pass
+
+
+class InvalidValue(ControlError):
+    pass
+
+
+class PermissionDenied(ControlError):
+    pass
+
+
+class CorruptValue(ControlError):
+    """A value in Redis that is not what this version wrote (bad UTF-8, bad JSON, bad type)."""
+
+
+class SchemaMismatch(ControlError):
+    pass
+
+
+class Conflict(ControlError):
+    """Someone else changed the entity first: carries the current value so nothing is lost."""
+
+    def __init__(self, message: str, current: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class Unavailable(ControlError):
+    """Redis could not be reached or did not answer in time. The CLI maps it to exit code 3."""

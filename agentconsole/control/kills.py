@@ -1,0 +1,166 @@
+"""Kill requests: one agent, a tenant, or everything (global stop).
+
+A kill is stored durably in the ``kills`` hash (so an agent that missed the pub/sub message,
+or starts later, still obeys it) and published at once. Asking twice changes nothing: the
+second request returns the first one. Agents acknowledge in the registry when they stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control import codec
+from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, NotFound
+from agentconsole.control.flags import check_name
+
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+    from agentconsole.control.registry import AgentRecord
+
+ALL = "all"
+
+
+def target_for(*, agent: str | None = None, tenant: str | None = None, everything: bool = False):
+    chosen = [x for x in (agent, tenant, everything or None) if x]
+    if len(chosen) != 1:
+        raise InvalidValue("choose exactly one kill target: an agent id, a tenant, or all")
+    if agent:
+        return f"agent:{check_name(agent, 'agent id')}"
+    if tenant:
+        return f"tenant:{check_name(tenant, 'tenant')}"
+    return ALL
+
+
+def matches(target: str, agent_id: str, tenant: str) -> bool:
+    return target == ALL or target == f"agent:{agent_id}" or target == f"tenant:{tenant}"
+
+
+@dataclass
+class KillOutcome:
+    target: str
+    kill: dict[str, Any]
+    created: bool
+    agents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AckReport:
+    acknowledged: dict[str, float]  # agent id -> seconds from request to acknowledgement
+    missing: list[str]
+
+    def summary(self, verb: str = "killed") -> str:
+        total = len(self.acknowledged) + len(self.missing)
+        plural = "s" if total != 1 else ""
+        text = f"{verb} {total} agent{plural}, {len(self.acknowledged)} acknowledged"
+        if self.acknowledged:
+            text += f" within {max(self.acknowledged.values()) * 1000:.0f} ms"
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
+            text += f"; not acknowledged: {shown}"
+        return text
+
+
+class Kills:
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    async def list(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        raw = await self.plane.redis.hgetall(self.plane.keys.kills)
+        kills, problems = {}, []
+        for target, value in raw.items():
+            label = codec.lenient_text(target)
+            try:
+                kills[label] = codec.document(value, f"kill {label!r}") or {}
+            except CorruptValue as exc:
+                problems.append(str(exc))
+        return kills, problems
+
+    async def affected(self, target: str) -> list[AgentRecord]:
+        """Running agents that a kill of ``target`` stops (also the ones a UI filter hides)."""
+        agents = await self.plane.agents.list(limit=100_000)
+        return [
+            a
+            for a in agents
+            if a.status in ("running", "killing") and matches(target, a.id, a.tenant)
+        ]
+
+    async def kill(
+        self,
+        *,
+        agent: str | None = None,
+        tenant: str | None = None,
+        everything: bool = False,
+        reason: str = "",
+    ) -> KillOutcome:
+        target = target_for(agent=agent, tenant=tenant, everything=everything)
+        scope = target.split(":", 1)[0]
+        action = {"agent": "kill.agent", "tenant": "kill.tenant", ALL: "kill.all"}[scope]
+        self.plane.operator.require(action)
+        if agent and not await self.plane.agents.exists(agent):
+            raise NotFound(f"no agent with id {agent!r} in the registry")
+        affected = [a.id for a in await self.affected(target)]
+        doc = {
+            "id": uuid.uuid4().hex[:12],
+            "target": target,
+            "scope": scope,
+            "reason": reason,
+            "requester": self.plane.operator.name,
+            "role": self.plane.operator.role,
+            "at": time.time(),
+        }
+        try:
+            change = await self.plane.apply(
+                hash_key=self.plane.keys.kills,
+                field=target,
+                entity="kill",
+                action=action,
+                new_doc=doc,
+                expected_version=None,
+                reason=reason,
+            )
+        except AlreadyExists as exc:
+            return KillOutcome(target, getattr(exc, "current", None) or {}, False, affected)
+        return KillOutcome(target, change.doc or doc, True, affected)
+
+    async def clear(self, target: str, *, reason: str = "") -> None:
+        """Lift a kill so that new agents of that scope may run again."""
+        self.plane.operator.require("kill.clear")
+        raw = await self.plane.redis.hget(self.plane.keys.kills, target)
+        doc = codec.document(raw, f"kill {target!r}")
+        if doc is None:
+            raise NotFound(f"no kill in force for {target!r}")
+        await self.plane.apply(
+            hash_key=self.plane.keys.kills,
+            field=target,
+            entity="kill",
+            action="kill.clear",
+            new_doc=None,
+            expected_version=int(doc.get("version", 0)),
+            reason=reason,
+        )
+
+    async def wait_for_acks(
+        self, agent_ids: list[str], since: float, timeout: float = 2.0
+    ) -> AckReport:
+        """Poll the registry until every agent acknowledged or the timeout passed."""
+        deadline = time.monotonic() + timeout
+        acked: dict[str, float] = {}
+        pending = list(agent_ids)
+        while pending:
+            records = await self.plane.agents.get_many(pending)
+            by_id = {r.id: r for r in records}
+            for agent_id in list(pending):
+                rec = by_id.get(agent_id)
+                if rec is None or rec.status in ("finished", "failed"):
+                    pending.remove(agent_id)
+                elif rec.status == "killed" and rec.kill_ack_at:
+                    acked[agent_id] = max(0.0, rec.kill_ack_at - since)
+                    pending.remove(agent_id)
+            if not pending or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+        return AckReport(acked, pending)

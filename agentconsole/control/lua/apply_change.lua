@@ -1,0 +1,39 @@
+-- One operator change, atomically: compare-and-set on the document's version, write,
+-- append the audit entry, bump the global control-plane version, publish the event.
+-- KEYS: 1 entity hash, 2 audit stream, 3 global version counter
+-- ARGV: 1 field, 2 mode ('cas' | 'if_absent'), 3 expected version (0 = must not exist),
+--       4 new document ('' deletes; contains "version": "__VERSION__"), 5 actor, 6 role,
+--       7 action, 8 entity, 9 reason, 10 timestamp, 11 audit max length, 12 channel
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local curver = 0
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' and tonumber(doc['version']) then
+    curver = tonumber(doc['version'])
+  end
+end
+if ARGV[2] == 'if_absent' then
+  if cur then return {'exists', cur} end
+elseif tonumber(ARGV[3]) ~= (cur and curver or 0) or (cur and tonumber(ARGV[3]) == 0) then
+  return {'conflict', cur or ''}
+end
+local newver = curver + 1
+local new = ARGV[4]
+if new == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  local marker = '"version":"__VERSION__"'
+  local s, e = string.find(new, marker, 1, true)
+  if s then
+    new = string.sub(new, 1, s - 1) .. '"version":' .. newver .. string.sub(new, e + 1)
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], new)
+end
+local gv = redis.call('INCR', KEYS[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*',
+  'ts', ARGV[10], 'actor', ARGV[5], 'role', ARGV[6], 'action', ARGV[7],
+  'entity', ARGV[8], 'target', ARGV[1], 'before', cur or '', 'after', new,
+  'reason', ARGV[9], 'cp_version', gv)
+redis.call('PUBLISH', ARGV[12], cjson.encode({entity = ARGV[8], name = ARGV[1],
+  action = ARGV[7], version = newver, cp_version = gv, actor = ARGV[5], ts = ARGV[10]}))
+return {'ok', new, gv}

@@ -1,0 +1,187 @@
+"""The control plane's core: one client, one key schema, one operator, one change path.
+
+Every operator action in ``control/`` ends in :meth:`ControlPlane.apply`, which runs the
+``apply_change`` Lua script: compare-and-set, write, audit entry, global version bump and
+change event happen in one atomic step, so an audit entry can never be missing or extra.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control import codec, lua
+from agentconsole.control.errors import (
+    AlreadyExists,
+    Conflict,
+    ControlError,
+    NotFound,
+    PermissionDenied,
+    SchemaMismatch,
+    Unavailable,
+)
+from agentconsole.control.keys import SCHEMA_VERSION, Keys
+from agentconsole.control.roles import Operator
+
+if TYPE_CHECKING:
+    from agentconsole.config import Settings
+
+AUDIT_MAXLEN = 100_000
+VERSION_MARKER = "__VERSION__"
+
+
+@dataclass
+class Change:
+    doc: dict[str, Any] | None
+    cp_version: int
+
+
+def translate(exc: BaseException) -> ControlError | None:
+    """Map a redis-py exception to the error an operator should read, or None."""
+    from redis import exceptions as rex
+
+    if isinstance(exc, ControlError):
+        return exc
+    if isinstance(exc, rex.NoPermissionError | rex.AuthenticationError):
+        return PermissionDenied(f"not permitted by Redis: {exc}")
+    if isinstance(exc, rex.ResponseError) and "NOPERM" in str(exc):
+        return PermissionDenied(f"not permitted by Redis: {exc}")
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError | TimeoutError):
+        return Unavailable(f"Redis unreachable: {exc or type(exc).__name__}")
+    return None
+
+
+class ControlPlane:
+    """Facade over the entity services; the CLI, the console and runbooks all use it."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        operator: Operator,
+        settings: Settings | None = None,
+    ) -> None:
+        from agentconsole.config import Settings
+        from agentconsole.control.audit import AuditLog
+        from agentconsole.control.breakers import Breakers
+        from agentconsole.control.budgets import Budgets
+        from agentconsole.control.flags import Flags
+        from agentconsole.control.kills import Kills
+        from agentconsole.control.registry import Registry
+
+        self.redis = redis
+        self.keys = keys
+        self.operator = operator
+        self.settings = settings or Settings()
+        self._apply = lua.register(redis, "apply_change")
+        self.flags = Flags(self)
+        self.breakers = Breakers(self)
+        self.kills = Kills(self)
+        self.agents = Registry(self)
+        self.budgets = Budgets(self)
+        self.audit = AuditLog(self)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, operator: Operator | None = None) -> ControlPlane:
+        from agentconsole.control.connection import connect
+
+        operator = operator or Operator(settings.operator_name, settings.role)
+        return cls(connect(settings.redis), Keys(settings.redis.prefix), operator, settings)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def check_schema(self) -> int:
+        """Stamp a fresh Redis with our schema version; refuse one written by a newer release."""
+        raw = await self.redis.get(self.keys.schema)
+        if raw is None:
+            if self.operator.role != "viewer":
+                await self.redis.set(self.keys.schema, SCHEMA_VERSION, nx=True)
+            return SCHEMA_VERSION
+        try:
+            found = int(raw)
+        except ValueError:
+            raise SchemaMismatch(
+                f"{self.keys.schema}: expected a schema version number, found {raw[:40]!r}"
+            ) from None
+        if found > SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"the control plane in Redis uses schema v{found}, this agentconsole "
+                f"understands up to v{SCHEMA_VERSION}: upgrade agentconsole"
+            )
+        return found
+
+    async def version(self) -> int:
+        return int(await self.redis.get(self.keys.version) or 0)
+
+    async def apply(
+        self,
+        *,
+        hash_key: str,
+        field: str,
+        entity: str,
+        action: str,
+        new_doc: dict[str, Any] | None,
+        expected_version: int | None,
+        reason: str = "",
+    ) -> Change:
+        """Atomically change one document; ``expected_version=None`` means create-if-absent."""
+        self.operator.require(action)
+        payload = ""
+        if new_doc is not None:
+            doc = dict(new_doc)
+            doc["version"] = VERSION_MARKER
+            payload = codec.dump(doc)
+        args = [
+            field,
+            "if_absent" if expected_version is None else "cas",
+            expected_version or 0,
+            payload,
+            self.operator.name,
+            self.operator.role,
+            action,
+            entity,
+            reason or "",
+            f"{time.time():.3f}",
+            AUDIT_MAXLEN,
+            self.keys.events,
+        ]
+        try:
+            status, raw, *rest = await self._apply(
+                keys=[hash_key, self.keys.audit, self.keys.version], args=args
+            )
+        except Exception as exc:
+            err = translate(exc)
+            if err is None:
+                raise
+            raise err from None
+        status = codec.text(status, "apply_change status")
+        if status == "ok":
+            doc = codec.document(raw, f"{entity} {field}") if raw else None
+            return Change(doc, int(rest[0]))
+        current = codec.document(raw, f"{entity} {field}") if raw else None
+        if status == "exists":
+            raise _exists(entity, field, current)
+        if current is None:
+            raise NotFound(f"no {entity} named {field!r}")
+        if expected_version == 0:
+            raise _exists(entity, field, current)
+        raise Conflict(
+            f"{entity} {field!r} was changed by {current.get('changed_by', '?')} "
+            f"(now version {current.get('version')}, you had version {expected_version}): "
+            f"current value {json.dumps(_summary(current))}",
+            current,
+        )
+
+
+def _exists(entity: str, field: str, current: dict[str, Any] | None) -> AlreadyExists:
+    err = AlreadyExists(f"{entity} {field!r} already exists")
+    err.current = current  # type: ignore[attr-defined]
+    return err
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    skip = {"description", "allow", "deny"}
+    return {k: v for k, v in doc.items() if k not in skip}
