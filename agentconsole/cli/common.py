@@ -1,0 +1,145 @@
+"""What every subcommand shares: settings, the control plane, output, confirmation, errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentconsole.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from agentconsole.config import ConfigError, Settings, load_settings
+from agentconsole.control.errors import ControlError, Unavailable
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    settings: Settings
+    _plane: Any = None
+
+    async def plane(self) -> Any:
+        """The control plane, connected and schema-checked on first use."""
+        if self._plane is None:
+            from agentconsole.control import ControlPlane
+
+            plane = ControlPlane.from_settings(self.settings)
+            try:
+                await plane.check_schema()
+            except BaseException:
+                await plane.close()
+                raise
+            self._plane = plane
+        return self._plane
+
+    async def close(self) -> None:
+        if self._plane is not None:
+            await self._plane.close()
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"agentconsole: {message}", file=sys.stderr)
+    return code
+
+
+def load(args: argparse.Namespace) -> Settings:
+    settings = load_settings(getattr(args, "config", None))
+    if getattr(args, "read_only", False):
+        settings.ui.read_only = True
+    return settings
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``args.func`` with every error turned into one line and the right exit code."""
+    from agentconsole.control.plane import translate
+
+    try:
+        settings = load(args)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    ctx = Context(args, settings)
+
+    async def go() -> int:
+        try:
+            return await args.func(args, ctx)
+        finally:
+            with contextlib.suppress(Exception):
+                await ctx.close()
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except Exception as exc:  # the one place that turns errors into exit codes
+        err = translate(exc)
+        if isinstance(err, Unavailable):
+            return fail(f"{err} ({settings.redis.url})", EXIT_UNREACHABLE)
+        if isinstance(err, ControlError):
+            return fail(str(err), EXIT_FAILED)
+        return fail(f"unexpected error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+
+
+def open_console(args: argparse.Namespace) -> int:
+    try:
+        settings = load(args)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        from agentconsole.tui.app import run_console
+    except ImportError:
+        return fail("the console is not available in this build", EXIT_FAILED)
+    return run_console(settings) or EXIT_OK
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def clean(value: Any, width: int = 60) -> str:
+    """Agent-supplied text on a terminal: no control characters, no escapes, bounded width."""
+    text = "" if value is None else str(value)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[clean(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str, sort_keys=True))
+    else:
+        print(human())
+
+
+def confirm(args: argparse.Namespace, question: str) -> bool:
+    """Destructive commands ask on a TTY; scripts pass --yes. No TTY and no --yes: refuse."""
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        print(f"agentconsole: {question} — refusing without --yes (no terminal)", file=sys.stderr)
+        return False
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def add_change_options(parser: argparse.ArgumentParser, destructive: bool = False) -> None:
+    parser.add_argument("--reason", default="", help="why (recorded in the audit log)")
+    if destructive:
+        parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+
+AsyncCommand = Callable[[argparse.Namespace, Context], Awaitable[int]]
+__all__ = ["EXIT_OK", "Context", "add_change_options", "confirm", "emit", "fail", "table"]
