@@ -1,7 +1,8 @@
 """Argument parsing and dispatch; no business logic lives here.
 
 Each subcommand is a module in this package exposing ``register(subparsers)``, which adds
-its parser and sets ``func`` (an ``async def (args, ctx) -> int``) with ``set_defaults``.
+its parser and sets ``func`` (an ``async def (args, ctx) -> int``) with ``set_defaults``,
+or ``run`` (a plain ``def (args) -> int``) for commands that own their event loop.
 Exit codes: 0 done, 1 the action failed, 2 usage or config error, 3 Redis unreachable.
 """
 
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         from agentconsole.cli.common import open_console
 
         return open_console(args)
+    if getattr(args, "run", None) is not None:  # commands that manage their own event loop
+        return int(args.run(args))
     return run_command(args)
 
 
