@@ -141,5 +141,62 @@ def add_change_options(parser: argparse.ArgumentParser, destructive: bool = Fals
         parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
 
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--json`` after the subcommand too; SUPPRESS keeps a global ``--json`` from being reset."""
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '2h', '1d', '1h30m' or plain seconds -> seconds (argparse ``type=``)."""
+    import re
+
+    raw = text.strip().lower()
+    parts = re.fullmatch(r"((\d+(\.\d+)?)([smhdw]))+", raw)
+    try:
+        seconds = (
+            float(raw)
+            if parts is None
+            else sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhdw])", raw))
+        )
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 90s, 15m, 2h or 1d, got {text!r}"
+        ) from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
+    return seconds
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """'12s ago', '5m ago', '3h ago': how an operator reads recency at a glance."""
+    import time
+
+    if not ts:
+        return "-"
+    delta = (time.time() if now is None else now) - ts
+    future, delta = delta < 0, abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            text = f"{delta // size:.0f}{unit}"
+            break
+    else:
+        text = f"{delta:.0f}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def utc(ts: float | None) -> str:
+    """An absolute UTC time for logs and tickets; '-' for never."""
+    from datetime import UTC, datetime
+
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 AsyncCommand = Callable[[argparse.Namespace, Context], Awaitable[int]]
 __all__ = ["EXIT_OK", "Context", "add_change_options", "confirm", "emit", "fail", "table"]

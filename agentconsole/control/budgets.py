@@ -115,11 +115,13 @@ class Budgets:
             number = kind(float(value)) if kind is int else kind(value)
             if kind is int and float(value) != int(float(value)):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidValue(
                 f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}"
             ) from None
-        if number < 0 or number != number:
+        if number != number or number in (float("inf"), float("-inf")):
+            raise InvalidValue(f"{key} must be a finite number, got {value!r}")
+        if number < 0:
             raise InvalidValue(f"{key} cannot be negative, got {value}")
         doc = asdict(current) | {
             key: number,

@@ -94,8 +94,23 @@ class ControlPlane:
         await self.redis.aclose()
 
     async def check_schema(self) -> int:
-        """Stamp a fresh Redis with our schema version; refuse one written by a newer release."""
-        raw = await self.redis.get(self.keys.schema)
+        """Stamp a fresh Redis with our schema version; refuse one written by a newer release.
+
+        The first round trip is bounded by the connect timeout: a Redis that accepts the
+        connection but never answers must fail as fast as one that refuses it.
+        """
+        import asyncio
+
+        limit = self.settings.redis.connect_timeout
+        try:
+            raw = await asyncio.wait_for(self.redis.get(self.keys.schema), limit)
+        except TimeoutError:
+            raise Unavailable(f"Redis unreachable: no answer within {limit:g} s") from None
+        except Exception as exc:
+            err = translate(exc)
+            if err is None:
+                raise
+            raise err from None
         if raw is None:
             if self.operator.role != "viewer":
                 await self.redis.set(self.keys.schema, SCHEMA_VERSION, nx=True)

@@ -24,6 +24,7 @@ REQUIRED_ROLE: dict[str, str] = {
     "kill.all": "responder",
     "kill.clear": "responder",
     "budget.set": "admin",
+    "agent.reap": "responder",
     "runbook.step": "responder",
     "runbook.action": "responder",
     "silence.create": "responder",

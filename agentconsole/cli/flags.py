@@ -1,0 +1,270 @@
+"""`agentconsole flags ...`: list, show and change feature flags through the control plane."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from agentconsole.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    add_change_options,
+    add_output_options,
+    ago,
+    clean,
+    confirm,
+    emit,
+    fail,
+    table,
+    utc,
+)
+
+FLAG_TYPES = ("release", "experiment", "operational", "kill-switch")
+STICKINESS = ("user", "tenant", "agent")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("flags", help="feature flags: list, show, change")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = sub.add_parser("list", help="every flag, one line each")
+    add_output_options(p)
+    p.set_defaults(func=list_flags)
+
+    p = sub.add_parser("show", help="one flag in full")
+    p.add_argument("name")
+    add_output_options(p)
+    p.set_defaults(func=show_flag)
+
+    p = sub.add_parser("create", help="a new flag (admin)")
+    p.add_argument("name")
+    p.add_argument("--type", choices=FLAG_TYPES, default="release")
+    p.add_argument("--enabled", action="store_true", help="create it switched on")
+    p.add_argument("--rollout", default="100", help="percentage, in steps of 0.01 (default 100)")
+    p.add_argument("--stickiness", choices=STICKINESS, default="user", help="bucketing key")
+    p.add_argument("--group", default="", help="bucketing group (default: the flag name)")
+    p.add_argument("--default", choices=("on", "off"), default="off", help="without a snapshot")
+    p.add_argument("--description", default="")
+    p.add_argument("--owner", default="", help="default: you")
+    add_change_options(p)
+    add_output_options(p)
+    p.set_defaults(func=create_flag)
+
+    for name, verb, func in (
+        ("enable", "switch a flag on", enable_flag),
+        ("disable", "switch a flag off (asks first for a kill-switch)", disable_flag),
+    ):
+        p = sub.add_parser(name, help=verb)
+        p.add_argument("name")
+        _expect(p)
+        add_change_options(p, destructive=name == "disable")
+        add_output_options(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("rollout", help="set the rollout percentage")
+    p.add_argument("name")
+    p.add_argument("percent", help="0 to 100, in steps of 0.01 (a trailing %% is fine)")
+    _expect(p)
+    add_change_options(p)
+    add_output_options(p)
+    p.set_defaults(func=rollout_flag)
+
+    p = sub.add_parser("update", help="allow/deny lists, description, owner, default")
+    p.add_argument("name")
+    p.add_argument("--allow", help="comma-separated keys always on (replaces the list)")
+    p.add_argument("--deny", help="comma-separated keys always off (replaces the list)")
+    p.add_argument("--description")
+    p.add_argument("--owner")
+    p.add_argument("--default", choices=("on", "off"))
+    p.add_argument("--stickiness", choices=STICKINESS)
+    _expect(p)
+    add_change_options(p)
+    add_output_options(p)
+    p.set_defaults(func=update_flag)
+
+    p = sub.add_parser("delete", help="remove a flag (admin; asks first)")
+    p.add_argument("name")
+    _expect(p)
+    add_change_options(p, destructive=True)
+    add_output_options(p)
+    p.set_defaults(func=delete_flag)
+
+
+def _expect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--expect-version",
+        type=int,
+        metavar="N",
+        help="change only if the flag is still at version N (else: conflict, exit 1)",
+    )
+
+
+def flag_dict(flag: Any) -> dict[str, Any]:
+    doc = flag.to_doc()
+    doc["rollout"] = flag.rollout
+    return doc
+
+
+def _onoff(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _changed(args: argparse.Namespace, flag: Any, verb: str) -> None:
+    emit(
+        args,
+        flag_dict(flag),
+        lambda: (
+            f"flag {clean(flag.name)} {verb}: {_onoff(flag.enabled)}, rollout "
+            f"{flag.rollout}, version {flag.version}"
+        ),
+    )
+
+
+async def list_flags(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    flags, problems = await plane.flags.list()
+    for problem in problems:
+        print(f"agentconsole: warning: {problem}", file=sys.stderr)
+
+    def human() -> str:
+        if not flags:
+            return "no flags"
+        rows = [
+            (
+                f.name,
+                f.type,
+                _onoff(f.enabled),
+                f.rollout,
+                f.stickiness,
+                _onoff(f.default),
+                f.version,
+                f.changed_by,
+                ago(f.changed_at),
+            )
+            for f in flags
+        ]
+        headers = ("name", "type", "state", "rollout", "sticky", "default", "ver", "by", "changed")
+        return table(headers, rows)
+
+    emit(args, {"flags": [flag_dict(f) for f in flags], "problems": problems}, human)
+    return EXIT_OK
+
+
+async def show_flag(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    flag = await plane.flags.get(args.name)
+
+    def human() -> str:
+        lines = [
+            ("name", flag.name),
+            ("type", flag.type),
+            ("state", _onoff(flag.enabled)),
+            ("rollout", f"{flag.rollout} by {flag.stickiness} (group {flag.group or flag.name})"),
+            ("allow", ", ".join(flag.allow) or "-"),
+            ("deny", ", ".join(flag.deny) or "-"),
+            ("default", f"{_onoff(flag.default)} (for agents without a snapshot)"),
+            ("description", flag.description or "-"),
+            ("owner", flag.owner or "-"),
+            ("version", flag.version),
+            ("changed", f"{utc(flag.changed_at)} by {flag.changed_by or '-'}"),
+            ("reason", flag.reason or "-"),
+        ]
+        return "\n".join(f"{k + ':':13} {clean(v, 200)}" for k, v in lines)
+
+    emit(args, flag_dict(flag), human)
+    return EXIT_OK
+
+
+async def create_flag(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    flag = await plane.flags.create(
+        args.name,
+        type=args.type,
+        enabled=args.enabled,
+        rollout=args.rollout,
+        stickiness=args.stickiness,
+        group=args.group,
+        default=args.default == "on",
+        description=args.description,
+        owner=args.owner,
+        reason=args.reason,
+    )
+    _changed(args, flag, "created")
+    return EXIT_OK
+
+
+async def enable_flag(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    flag = await plane.flags.enable(
+        args.name, reason=args.reason, expected_version=args.expect_version
+    )
+    _changed(args, flag, "enabled")
+    return EXIT_OK
+
+
+async def disable_flag(args: argparse.Namespace, ctx: Context) -> int:
+    """Turning a kill-switch off stops a feature fleet-wide, so it asks on a terminal.
+
+    The change is made against the version that was shown in the question: if someone
+    changed the flag meanwhile, this is a conflict, not a surprise.
+    """
+    plane = await ctx.plane()
+    plane.operator.require("flag.disable")  # refuse before asking, not after
+    expected = args.expect_version
+    current = await plane.flags.get(args.name)
+    if current.is_kill_switch and current.enabled:
+        question = f"Disable kill-switch {clean(current.name)}? This stops the feature fleet-wide."
+        if not confirm(args, question):
+            return EXIT_FAILED  # confirm() said why
+        expected = current.version if expected is None else expected
+    flag = await plane.flags.disable(args.name, reason=args.reason, expected_version=expected)
+    _changed(args, flag, "disabled")
+    return EXIT_OK
+
+
+async def rollout_flag(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    flag = await plane.flags.set_rollout(
+        args.name, args.percent, reason=args.reason, expected_version=args.expect_version
+    )
+    _changed(args, flag, "rollout set")
+    return EXIT_OK
+
+
+def _keys(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+async def update_flag(args: argparse.Namespace, ctx: Context) -> int:
+    changes: dict[str, Any] = {}
+    if args.allow is not None:
+        changes["allow"] = _keys(args.allow)
+    if args.deny is not None:
+        changes["deny"] = _keys(args.deny)
+    for name in ("description", "owner", "stickiness"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.default is not None:
+        changes["default"] = args.default == "on"
+    if not changes:
+        return fail("nothing to update: give --allow, --deny, --description, ... (see --help)", 2)
+    plane = await ctx.plane()
+    flag = await plane.flags.update(
+        args.name, reason=args.reason, expected_version=args.expect_version, **changes
+    )
+    _changed(args, flag, "updated")
+    return EXIT_OK
+
+
+async def delete_flag(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    plane.operator.require("flag.delete")
+    current = await plane.flags.get(args.name)
+    if not confirm(args, f"Delete flag {clean(current.name)} (version {current.version})?"):
+        return EXIT_FAILED  # confirm() said why
+    expected = current.version if args.expect_version is None else args.expect_version
+    await plane.flags.delete(args.name, reason=args.reason, expected_version=expected)
+    emit(args, {"deleted": current.name}, lambda: f"flag {clean(current.name)} deleted")
+    return EXIT_OK

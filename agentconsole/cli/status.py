@@ -1,0 +1,126 @@
+"""`agentconsole status`: is the control plane reachable, and what is in force right now.
+
+The first command an on-call engineer runs; it must answer (or fail with exit 3) fast, and
+it still reports a schema written by a newer release instead of refusing to look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from agentconsole.cli.common import EXIT_FAILED, EXIT_OK, Context, add_output_options, emit
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("status", help="Redis, schema, versions, what is in force")
+    add_output_options(p)
+    p.set_defaults(func=status)
+
+
+async def status(args: argparse.Namespace, ctx: Context) -> int:
+    from agentconsole.control import ControlPlane
+    from agentconsole.control.errors import SchemaMismatch
+    from agentconsole.control.keys import SCHEMA_VERSION
+
+    settings = ctx.settings
+    plane = ControlPlane.from_settings(settings)
+    ctx._plane = plane  # closed by the runner, like a plane made by ctx.plane()
+    started = time.perf_counter()
+    schema_problem = None
+    try:
+        schema = await plane.check_schema()
+    except SchemaMismatch as exc:
+        schema, schema_problem = None, str(exc)
+    latency_ms = (time.perf_counter() - started) * 1000
+    stored = await plane.redis.get(plane.keys.schema)
+    at_latest, live, version = await plane.agents.applied_counts()
+    total_agents = await plane.agents.count()
+    flags, flag_problems = await plane.flags.list()
+    breakers, breaker_problems = await plane.breakers.list()
+    kills, kill_problems = await plane.kills.list()
+    data: dict[str, Any] = {
+        "redis": {
+            "url": settings.redis.url,
+            "prefix": settings.redis.prefix,
+            "reachable": True,
+            "latency_ms": round(latency_ms, 1),
+        },
+        "schema": {
+            "stored": _text(stored),
+            "understood": SCHEMA_VERSION,
+            "ok": schema is not None,
+            "problem": schema_problem,
+        },
+        "control_plane_version": version,
+        "agents": {"registered": total_agents, "live": live, "at_latest_version": at_latest},
+        "flags": {
+            "total": len(flags),
+            "enabled": sum(f.enabled for f in flags),
+            "kill_switches_engaged": sum(f.is_kill_switch and not f.enabled for f in flags),
+        },
+        "breakers": {
+            "total": len(breakers),
+            "open": sum(b.effective_state == "open" for b in breakers),
+            "operator_override": sum(b.mode.effective() != "auto" for b in breakers),
+        },
+        "kills": {"in_force": len(kills), "targets": sorted(kills)},
+        "operator": {
+            "name": plane.operator.name,
+            "role": plane.operator.role,
+            "role_source": "config/env"
+            if settings.operator.role
+            else "default (admin of a loopback Redis, viewer elsewhere)",
+        },
+        "config": str(settings.source) if settings.source else None,
+        "problems": flag_problems + breaker_problems + kill_problems,
+    }
+
+    def human() -> str:
+        d = data
+        schema_line = (
+            f"v{d['schema']['stored'] or SCHEMA_VERSION} (this agentconsole: v{SCHEMA_VERSION})"
+            if schema_problem is None
+            else f"PROBLEM: {schema_problem}"
+        )
+        kills_line = ", ".join(d["kills"]["targets"]) or "none"
+        lines = [
+            (
+                "redis",
+                f"{settings.redis.url} prefix {settings.redis.prefix}: reachable, "
+                f"{latency_ms:.1f} ms",
+            ),
+            ("schema", schema_line),
+            ("control plane", f"version {version}"),
+            ("agents", f"{live} live, {at_latest} at version {version}, {total_agents} registered"),
+            (
+                "flags",
+                f"{d['flags']['total']} ({d['flags']['enabled']} on, "
+                f"{d['flags']['kill_switches_engaged']} kill-switches engaged)",
+            ),
+            (
+                "breakers",
+                f"{d['breakers']['total']} ({d['breakers']['open']} open, "
+                f"{d['breakers']['operator_override']} overridden by an operator)",
+            ),
+            ("kills", f"{d['kills']['in_force']} in force: {kills_line}"),
+            (
+                "operator",
+                f"{plane.operator.name} ({plane.operator.role}; {d['operator']['role_source']})",
+            ),
+            ("config", d["config"] or "none found (defaults and environment)"),
+        ]
+        lines += [("problem", p) for p in d["problems"]]
+        from agentconsole.cli.common import clean
+
+        return "\n".join(f"{k + ':':14} {clean(v, 200)}" for k, v in lines)
+
+    emit(args, data, human)
+    return EXIT_FAILED if schema_problem or data["problems"] else EXIT_OK
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
