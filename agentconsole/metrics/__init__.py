@@ -1,0 +1,1 @@
+"""Prometheus and Alertmanager side of the console: panels, alerts, silences (no Textual)."""

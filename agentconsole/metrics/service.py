@@ -1,0 +1,354 @@
+"""The metrics layer the console, the CLI and runbooks use: panels, ad-hoc queries, alerts.
+
+Why it never raises from a fetch: a dead Prometheus, a hanging proxy or one bad PromQL line
+must never freeze the console or blank the other panels. Every panel is fetched on its own,
+concurrently, with its own deadline, and comes back as a ``PanelResult`` saying what it knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.metrics.client import Answer, PromQL, QueryFailure, number, one_line
+from agentconsole.metrics.model import AlertsResult, PanelDef, PanelResult, status_for
+from agentconsole.metrics.panels import build_panels, preset_interval, render
+
+if TYPE_CHECKING:
+    from agentconsole.config import Settings
+    from agentconsole.control.plane import ControlPlane
+    from agentconsole.metrics.model import Alert
+
+WINDOWS: dict[str, float] = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400}
+TARGET_POINTS = 240
+MAX_POINTS = 11_000  # Prometheus rejects more points per series
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+KEEP_LAST_GOOD = ("unreachable", "timeout", "error")
+POOL_SIZE = 32
+
+
+def parse_window(window: str) -> float:
+    """'15m', '1h', '6h', '24h' (or any Prometheus-style duration: 90s, 2h, 1d)."""
+    if window in WINDOWS:
+        return WINDOWS[window]
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    try:
+        seconds = float(window[:-1]) * units[window[-1]]
+    except (ValueError, KeyError, IndexError):
+        raise ValueError(f"window: expected one of {', '.join(WINDOWS)}, got {window!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"window: expected a positive duration, got {window!r}")
+    return seconds
+
+
+def choose_step(window_s: float, target_points: int = TARGET_POINTS) -> float:
+    """A round step giving about ``target_points`` points, never more than 11,000."""
+    raw = window_s / target_points
+    step = next((s for s in NICE_STEPS if s >= raw), math.ceil(raw))
+    while window_s / step + 1 > MAX_POINTS:
+        step *= 2
+    return float(step)
+
+
+def series_interval(step: float) -> str:
+    """Rate window for a chart: at least 2 minutes and two steps, so no sample is skipped."""
+    return f"{int(max(120, 2 * step))}s"
+
+
+class MetricsService:
+    def __init__(self, settings: Settings, plane: ControlPlane | None = None) -> None:
+        self.settings = settings
+        self.plane = plane
+        self.timeout = settings.prometheus.timeout
+        self._panels: list[PanelDef] | None = None
+        self._interval: str | None = None
+        self._promql = PromQL(settings.prometheus)
+        self._pool: ThreadPoolExecutor | None = None
+        self._http: Any = None
+        self._alertmanager: Any = None
+        self._last_good: dict[tuple[str, str], PanelResult] = {}
+
+    # --- panels -----------------------------------------------------------------------
+
+    def panels(self) -> list[PanelDef]:
+        """Preset plus config panels; raises ConfigError on a bad definition (at start-up)."""
+        if self._panels is None:
+            self._panels = build_panels(self.settings)
+            self._interval = preset_interval(self.settings)
+        return list(self._panels)
+
+    async def fetch_panels(self, window: str = "15m") -> list[PanelResult]:
+        """Every panel at once, each within its own timeout. Never raises."""
+        panels = self.panels()
+        try:
+            window_s = parse_window(window)
+        except ValueError as exc:
+            return [self._failed(p, "error", str(exc), window) for p in panels]
+        now = time.time()
+        results = await asyncio.gather(
+            *(self._fetch_panel(p, window, window_s, now) for p in panels), return_exceptions=True
+        )
+        out = []
+        for panel, result in zip(panels, results, strict=True):
+            if isinstance(result, BaseException):  # a bug must not blank the others
+                result = self._failed(panel, "error", f"internal error: {one_line(result)}", window)
+            out.append(result)
+        return out
+
+    async def fetch_panel(self, panel_id: str, window: str = "15m") -> PanelResult:
+        panel = next((p for p in self.panels() if p.id == panel_id), None)
+        if panel is None:
+            raise KeyError(panel_id)
+        return await self._fetch_panel(panel, window, parse_window(window), time.time())
+
+    async def _fetch_panel(
+        self, panel: PanelDef, window: str, window_s: float, now: float
+    ) -> PanelResult:
+        if panel.unavailable:
+            return self._failed(panel, "no_data", panel.unavailable, window)
+        step = choose_step(window_s)
+        end = math.floor(now / step) * step
+        start = end - window_s
+        instant_q = render(panel.query, self._interval or "1m", now)
+        calls = [self._run(self._promql.query, instant_q, self.timeout)]
+        if panel.series_query:
+            series_q = render(panel.series_query, series_interval(step), now)
+            calls.append(
+                self._run(self._promql.query_range, series_q, start, end, step, self.timeout)
+            )
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*calls, return_exceptions=True), self.timeout
+            )
+        except TimeoutError:
+            return self._failed(
+                panel, "timeout", f"no answer within {self.timeout:g} s", window, step=step
+            )
+        instant = answers[0]
+        if isinstance(instant, QueryFailure):
+            return self._failed(panel, instant.kind, instant.message, window, step=step)
+        if isinstance(instant, BaseException):
+            raise instant
+        result = PanelResult(panel=panel, window=window, step=step)
+        result.warnings.extend(instant.warnings)
+        self._fill_value(result, instant, now)
+        if len(answers) > 1:
+            ranged = answers[1]
+            if isinstance(ranged, QueryFailure):
+                result.warnings.append(f"chart: {ranged.kind}: {ranged.message}")
+            elif isinstance(ranged, BaseException):
+                raise ranged
+            else:
+                result.warnings.extend(w for w in ranged.warnings if w not in result.warnings)
+                result.series = self._series(ranged, panel, result.warnings)
+        if result.error_kind is None:
+            self._last_good[(panel.id, window)] = result
+        return result
+
+    def _fill_value(self, result: PanelResult, answer: Answer, now: float) -> None:
+        panel = result.panel
+        samples = _samples(answer)
+        if not samples:
+            result.error_kind = "no_data"
+            result.error = "no data: the query returned nothing (no traffic, or no such metric)"
+            return
+        result.sample_time = max(t for _, t, _ in samples)
+        result.staleness = max(0.0, now - result.sample_time)
+        values = [v for _, _, v in samples if v is not None]
+        if panel.by:
+            for labels, _, v in samples:
+                if v is not None:
+                    result.labels_series[labels.get(panel.by) or "(none)"] = v
+        elif len(samples) > 1:
+            result.warnings.append(
+                f"the query returned {len(samples)} series; showing their {panel.combine}"
+            )
+        if not values:
+            result.error_kind = "no_data"
+            result.error = "no data: no traffic in the window (the query gave NaN)"
+            return
+        result.value = _combine(values, panel.combine)
+        if math.isinf(result.value):
+            result.warnings.append("value is infinite (above the highest histogram bucket?)")
+        result.status = status_for(result.value, panel.target, panel.warn_margin)
+
+    def _series(
+        self, answer: Answer, panel: PanelDef, warnings: list[str]
+    ) -> list[tuple[float, float]]:
+        if answer.result_type != "matrix" or not isinstance(answer.result, list):
+            return []
+        streams = [s.get("values") or [] for s in answer.result if isinstance(s, dict)]
+        if len(streams) > 1:
+            warnings.append(f"chart: {len(streams)} series; showing their {panel.combine}")
+        points: dict[float, list[float]] = {}
+        for stream in streams:
+            for pair in stream:
+                try:
+                    t, v = float(pair[0]), number(pair[1])
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if v is not None:
+                    points.setdefault(t, []).append(v)
+        return [(t, _combine(vs, panel.combine)) for t, vs in sorted(points.items())]
+
+    def _failed(
+        self, panel: PanelDef, kind: str, message: str, window: str, step: float | None = None
+    ) -> PanelResult:
+        """An error result; for connection-type errors it carries the last good value."""
+        result = PanelResult(panel=panel, error_kind=kind, error=message, window=window, step=step)
+        last = self._last_good.get((panel.id, window))
+        if last is not None and kind in KEEP_LAST_GOOD:
+            result.value, result.series = last.value, list(last.series)
+            result.labels_series = dict(last.labels_series)
+            result.sample_time = last.sample_time
+            if last.sample_time is not None:
+                result.staleness = max(0.0, time.time() - last.sample_time)
+            result.last_good = True
+        return result
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="promql")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except QueryFailure as exc:
+            return exc
+
+    # --- ad-hoc queries (runbooks) ------------------------------------------------------
+
+    async def query(
+        self,
+        promql: str,
+        *,
+        by: str | None = None,
+        combine: str = "sum",
+        timeout: float | None = None,
+    ) -> PanelResult:
+        """One instant query, as a PanelResult of an ad-hoc panel. Never raises."""
+        panel = PanelDef(id="query", title=promql, query=promql, by=by, combine=combine)
+        now = time.time()
+        limit = self.timeout if timeout is None else timeout
+        result = PanelResult(panel=panel)
+        try:
+            answer = await asyncio.wait_for(self._run(self._promql.query, promql, limit), limit)
+        except TimeoutError:
+            answer = QueryFailure("timeout", f"no answer within {limit:g} s")
+        if isinstance(answer, QueryFailure):
+            result.error_kind, result.error = answer.kind, answer.message
+            return result
+        result.warnings.extend(answer.warnings)
+        self._fill_value(result, answer, now)
+        if not by:
+            for labels, _, v in _samples(answer):
+                if v is not None:
+                    result.labels_series[_label_text(labels)] = v
+        return result
+
+    # --- alerts and silences ------------------------------------------------------------
+
+    async def alerts(self) -> AlertsResult:
+        """Firing and pending alerts, with silence state when Alertmanager is configured."""
+        from agentconsole.metrics.alerts import fetch_alerts
+
+        return await fetch_alerts(self)
+
+    async def rules(self) -> dict[str, Any]:
+        """Raw ``/api/v1/rules`` data (groups, health, lastError); raises QueryFailure."""
+        from agentconsole.metrics.alerts import fetch_rules
+
+        return await fetch_rules(self)
+
+    async def silence(self, alert: Alert, duration_s: float, comment: str) -> str:
+        from agentconsole.metrics.silences import create_silence
+
+        return await create_silence(self, alert, duration_s, comment)
+
+    async def expire_silence(self, silence_id: str) -> None:
+        from agentconsole.metrics.silences import expire_silence
+
+        await expire_silence(self, silence_id)
+
+    def http(self) -> Any:
+        """httpx client for the Prometheus API (alerts, rules)."""
+        if self._http is None:
+            import httpx
+
+            from agentconsole.metrics.client import (
+                auth_headers,
+                base_url,
+                basic_auth,
+                ssl_context,
+                tls_verify,
+            )
+
+            p = self.settings.prometheus
+            self._http = httpx.AsyncClient(
+                base_url=base_url(p.url),
+                headers=auth_headers(p),
+                auth=basic_auth(p),
+                verify=ssl_context(tls_verify(p)),
+                timeout=httpx.Timeout(p.timeout, connect=min(p.timeout, 3.0)),
+                transport=httpx.AsyncHTTPTransport(retries=1),
+            )
+        return self._http
+
+    def alertmanager(self) -> Any | None:
+        url = self.settings.alertmanager.url
+        if not url:
+            return None
+        if self._alertmanager is None:
+            import httpx
+
+            from agentconsole.metrics.client import base_url
+
+            t = self.settings.alertmanager.timeout
+            self._alertmanager = httpx.AsyncClient(
+                base_url=base_url(url),
+                timeout=httpx.Timeout(t, connect=min(t, 3.0)),
+                transport=httpx.AsyncHTTPTransport(retries=1),
+            )
+        return self._alertmanager
+
+    async def close(self) -> None:
+        for client in (self._http, self._alertmanager):
+            if client is not None:
+                await client.aclose()
+        self._http = self._alertmanager = None
+        self._promql.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _samples(answer: Answer) -> list[tuple[dict[str, str], float, float | None]]:
+    """(labels, sample time, value or None for NaN) of a vector or scalar answer."""
+    result = answer.result
+    if answer.result_type in ("scalar", "string") and isinstance(result, list) and len(result) == 2:
+        return [({}, float(result[0]), number(result[1]))]
+    out = []
+    if answer.result_type == "vector" and isinstance(result, list):
+        for item in result:
+            try:
+                t, raw = item["value"]
+                labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
+                out.append((labels, float(t), number(raw)))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def _combine(values: list[float], how: str) -> float:
+    if how == "max":
+        return max(values)
+    if how == "min":
+        return min(values)
+    return math.fsum(values)
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
