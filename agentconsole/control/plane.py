@@ -46,8 +46,11 @@ def translate(exc: BaseException) -> ControlError | None:
         return exc
     if isinstance(exc, rex.NoPermissionError | rex.AuthenticationError):
         return PermissionDenied(f"not permitted by Redis: {exc}")
-    if isinstance(exc, rex.ResponseError) and "NOPERM" in str(exc):
-        return PermissionDenied(f"not permitted by Redis: {exc}")
+    if isinstance(exc, rex.ResponseError) and (
+        "NOPERM" in str(exc) or "The user executing the script can't" in str(exc)
+    ):
+        # An ACL refusal inside a Lua script is a plain ERR that ends with the script's sha.
+        return PermissionDenied(f"not permitted by Redis: {str(exc).split(' script: ')[0]}")
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError | TimeoutError):
         return Unavailable(f"Redis unreachable: {exc or type(exc).__name__}")
     return None
