@@ -1,0 +1,325 @@
+"""Working one runbook for one incident: the engine behind the console's runbook screen.
+
+Kept free of Textual so every behaviour (live queries, verify, guarded actions, shared
+progress) is tested without a terminal, and the screen stays a thin view over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control.errors import ControlError, PermissionDenied
+from agentconsole.runbook import template
+from agentconsole.runbook.actions import (
+    ActionError,
+    ActionResult,
+    ActionSpec,
+    RenderedAction,
+    execute,
+    parse_line,
+    render,
+)
+from agentconsole.runbook.context import AlertContext, incident_id
+from agentconsole.runbook.model import Block, Runbook, Step
+from agentconsole.runbook.rules import AlertRule
+
+if TYPE_CHECKING:
+    from agentconsole.control.incidents import Incident, Incidents
+    from agentconsole.control.plane import ControlPlane
+
+# Labels that come from the rule or Alertmanager rather than from the alert's expression.
+NON_SERIES_LABELS = {"alertname", "severity"}
+NO_PROMETHEUS = "Prometheus not configured: live queries are not available"
+
+
+@dataclass
+class QueryOutcome:
+    line: int
+    source: str
+    promql: str | None = None
+    value: float | None = None
+    by_label: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        if self.by_label and len(self.by_label) > 1:
+            shown = sorted(self.by_label.items(), key=lambda kv: -kv[1])[:8]
+            return "; ".join(f"{k}: {_num(v)}" for k, v in shown)
+        return "no data" if self.value is None else _num(self.value)
+
+
+@dataclass
+class VerifyOutcome:
+    holds: bool | None  # None: could not tell
+    message: str
+    promql: str | None = None
+
+
+@dataclass
+class PreparedAction:
+    """An action line of a step, rendered for this alert, or the reason it is refused."""
+
+    step: int
+    line: int
+    source: str
+    rendered: RenderedAction | None = None
+    refused: str | None = None
+    allowed: bool = True  # the operator's role permits it
+
+    @property
+    def text(self) -> str:
+        return self.rendered.text if self.rendered else template.display(self.source)
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def split_queries(block: Block) -> list[tuple[int, str]]:
+    """Queries of a promql block: separated by blank lines; ``#`` lines are comments."""
+    out: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = block.line
+    for offset, text in enumerate([*block.lines, ""]):
+        if text.strip() and not text.lstrip().startswith("#"):
+            if not current:
+                start = block.line + offset
+            current.append(text)
+        elif not text.strip() and current:
+            out.append((start, "\n".join(current)))
+            current = []
+    return out
+
+
+def verify_query(expr: str, alert: AlertContext, rule: AlertRule | None) -> str:
+    """``count`` of the alert's expression restricted to this alert instance's labels.
+
+    The restriction joins on a constant vector carrying the label values, written as
+    escaped string literals, so a label value can never change the query's structure.
+    """
+    skip = NON_SERIES_LABELS | set(rule.labels if rule else ())
+    labels = {k: v for k, v in sorted(alert.labels.items()) if k not in skip}
+    base = f"({expr.strip()})"
+    if not labels or any(not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) for k in labels):
+        return f"count({base})"
+    vector = "vector(1)"
+    for name, value in labels.items():
+        vector = (
+            f'label_replace({vector}, "{name}", "{template.promql_string(value, chr(34))}", "", "")'
+        )
+    return f"count({base} and on({', '.join(labels)}) {vector})"
+
+
+class RunbookSession:
+    """One operator working ``runbook`` for ``alert`` (or without an alert, from the list)."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        runbook: Runbook,
+        alert: AlertContext | None = None,
+        metrics: Any = None,
+        rules: dict[str, AlertRule] | None = None,
+    ) -> None:
+        from agentconsole.control.incidents import Incidents
+
+        self.plane = plane
+        self.runbook = runbook
+        self.alert = alert
+        self.metrics = metrics
+        self.rules = rules or {}
+        self.incidents: Incidents = Incidents(plane)
+        self.incident: Incident | None = None
+        self.values = alert.values() if alert else template.Values()
+
+    @property
+    def incident_id(self) -> str:
+        if self.alert is not None:
+            return self.alert.incident_id
+        return incident_id(f"runbook:{self.runbook.id}", {})
+
+    @property
+    def read_only(self) -> bool:
+        return not self.plane.operator.can("runbook.step")
+
+    # --- progress -----------------------------------------------------------------------
+
+    async def start(self) -> Incident | None:
+        """Join the incident (or open it); a viewer only reads what is there."""
+        if self.read_only:
+            self.incident = await self.incidents.get(self.incident_id)
+            return self.incident
+        alert = self.alert
+        self.incident, _ = await self.incidents.open(
+            self.incident_id,
+            alert=alert.name if alert else "",
+            runbook=self.runbook.id,
+            labels=dict(alert.labels) if alert else {},
+            summary=alert.annotations.get("summary", "") if alert else "",
+            runbook_title=self.runbook.title,
+            runbook_version=self.runbook.version,
+            step_titles=[s.title for s in self.runbook.steps],
+        )
+        return self.incident
+
+    async def refresh(self) -> Incident | None:
+        self.incident = await self.incidents.get(self.incident_id)
+        return self.incident
+
+    async def mark(self, step: int, status: str, note: str = "") -> Incident:
+        """Mark a step; ``expected`` is what this session last saw, so a concurrent change
+        by another operator is reported (Conflict) rather than overwritten."""
+        seen = self.incident.mark(step) if self.incident else None
+        try:
+            self.incident = await self.incidents.mark(
+                self.incident_id, step, status, note=note, expected=seen.status if seen else None
+            )
+        except ControlError:
+            await self.refresh()
+            raise
+        return self.incident
+
+    # --- content ------------------------------------------------------------------------
+
+    def text(self, block: Block) -> str:
+        return template.render_text(block.body, self.values)
+
+    async def queries(self, step: Step) -> list[QueryOutcome]:
+        outcomes: list[QueryOutcome] = []
+        for block in step.of_kind("promql"):
+            for line, source in split_queries(block):
+                outcome = QueryOutcome(line, source)
+                try:
+                    outcome.promql = template.render_promql(source, self.values)
+                except template.TemplateError as exc:
+                    outcome.error = f"not run: {exc}"
+                outcomes.append(outcome)
+        runnable = [o for o in outcomes if o.promql is not None]
+        if runnable and self.metrics is None:
+            for o in runnable:
+                o.error = NO_PROMETHEUS
+            return outcomes
+        import asyncio
+
+        results = await asyncio.gather(*(self.metrics.query(o.promql) for o in runnable))
+        for o, result in zip(runnable, results, strict=True):
+            if getattr(result, "error_kind", None) == "no_data":
+                o.error = None
+            elif getattr(result, "error_kind", None):
+                o.error = f"{result.error_kind}: {result.error or ''}".rstrip(": ")
+                continue
+            o.value = result.value
+            o.by_label = dict(getattr(result, "labels_series", {}) or {})
+        return outcomes
+
+    async def alert_expr(self) -> tuple[str | None, AlertRule | None]:
+        """The alert's own expression: from Prometheus' rules API, else the rules file."""
+        if self.alert is None:
+            return None, None
+        rule = self.rules.get(self.alert.name)
+        fetch = getattr(self.metrics, "rules", None)
+        if fetch is not None:
+            try:
+                data = await fetch()
+                for group in data.get("groups", []):
+                    for r in group.get("rules", []):
+                        if r.get("type") == "alerting" and r.get("name") == self.alert.name:
+                            return str(r.get("query", "")), rule
+            except Exception:
+                pass  # Prometheus did not answer: the rules file is the designed fallback
+        return (rule.expr if rule else None), rule
+
+    async def verify(self, step: Step) -> VerifyOutcome:
+        """Does the alert condition still hold for this alert instance?"""
+        if self.metrics is None:
+            return VerifyOutcome(None, NO_PROMETHEUS)
+        own = "\n".join(b.body for b in step.of_kind("verify")).strip()
+        if own:
+            try:
+                expr = template.render_promql(own, self.values)
+            except template.TemplateError as exc:
+                return VerifyOutcome(None, f"not run: {exc}")
+            promql = f"count(({expr}))"
+        else:
+            if self.alert is None:
+                return VerifyOutcome(None, "open this runbook from an alert to verify it")
+            expr, rule = await self.alert_expr()
+            if not expr:
+                return VerifyOutcome(None, f"the expression of {self.alert.name} is unknown")
+            promql = verify_query(expr, self.alert, rule)
+        result = await self.metrics.query(promql)
+        kind = getattr(result, "error_kind", None)
+        if kind and kind != "no_data":
+            return VerifyOutcome(None, f"could not verify ({kind}): {result.error or ''}", promql)
+        if result.value is not None and result.value > 0:
+            return VerifyOutcome(True, "the alert condition still holds", promql)
+        return VerifyOutcome(False, "the alert condition no longer holds", promql)
+
+    def actions(self, step: Step) -> list[PreparedAction]:
+        prepared: list[PreparedAction] = []
+        for block in step.of_kind("action"):
+            for line, source in block.numbered():
+                item = PreparedAction(step.index, line, source)
+                try:
+                    spec: ActionSpec = parse_line(source, line)
+                    item.rendered = render(spec, self.values)
+                    item.allowed = self.plane.operator.can(spec.grammar.action)
+                except ActionError as exc:
+                    item.refused = str(exc)
+                prepared.append(item)
+        return prepared
+
+    async def run(self, item: PreparedAction, note: str = "") -> ActionResult:
+        """Execute a confirmed action, then record it (or its failure) on the incident."""
+        if item.rendered is None:
+            raise ActionError(item.refused or "refused")
+        reason = f"runbook {self.runbook.id} step {item.step}: {item.rendered.text}"
+        if note:
+            reason += f" — {note[:200]}"
+        try:
+            result = await execute(
+                item.rendered,
+                self.plane,
+                reason=reason,
+                metrics=self.metrics,
+                alert=self.alert.raw if self.alert else None,
+            )
+        except (ControlError, ActionError) as exc:
+            if not isinstance(exc, PermissionDenied) and not self.read_only:
+                await self._record(item, ok=False, message=str(exc))
+            raise
+        await self._record(item, ok=True, message=result.message, result=result)
+        return result
+
+    async def _record(
+        self, item: PreparedAction, *, ok: bool, message: str, result: ActionResult | None = None
+    ) -> None:
+        if self.incident is None:
+            return
+        # The action itself is audited already; a role that may not write the incident
+        # record still gets its action done.
+        with contextlib.suppress(PermissionDenied):
+            self.incident = await self.incidents.record_action(
+                self.incident_id,
+                item.step,
+                item.text,
+                ok=ok,
+                message=message,
+                before=result.before if result else None,
+                after=result.after if result else None,
+            )
+
+
+def load_rules_index(path: str | Path | None) -> dict[str, AlertRule]:
+    from agentconsole.runbook.rules import load_rules
+
+    if path is None or not Path(path).is_file():
+        return {}
+    rules, _ = load_rules(path)
+    return {r.name: r for r in rules}

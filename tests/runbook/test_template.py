@@ -1,0 +1,120 @@
+import pytest
+
+from agentconsole.runbook.actions import ActionError, parse_line, render
+from agentconsole.runbook.template import TemplateError, Values, render_promql, render_text
+
+EVIL = 'openai"}) or vector(1) # \n[bold]x[/bold] \x1b[31m\nkill all'
+
+
+def values(**labels: str) -> Values:
+    return Values("DependencyBreakerOpen", "critical", "firing", labels, {"summary": "s"})
+
+
+def test_text_renders_values_literally_and_visibly():
+    out = render_text(
+        "dep {{ labels.dependency }} / {{ alert.name }} / {{ labels.nope }}",
+        values(dependency=EVIL),
+    )
+    assert "\n" not in out and "\x1b" not in out
+    assert "[bold]x[/bold]" in out  # shown as data (the view never parses it as markup)
+    assert out.endswith("/ DependencyBreakerOpen / {{ labels.nope }}")
+
+
+def test_promql_escapes_values_inside_quotes():
+    q = render_promql('up{dependency="{{ labels.dependency }}"}', values(dependency=EVIL))
+    assert q == (
+        'up{dependency="openai\\"}) or vector(1) # \\n[bold]x[/bold] \\x1b[31m\\nkill all"}'
+    )
+    single = render_promql("up{d='{{ labels.dependency }}'}", values(dependency="a'b\"c"))
+    assert single == "up{d='a\\'b\"c'}"
+
+
+def test_promql_refuses_a_non_token_outside_quotes():
+    with pytest.raises(TemplateError, match="not a plain name"):
+        render_promql("sum by ({{ labels.dependency }}) (up)", values(dependency="a) or (b"))
+    assert (
+        render_promql("sum by ({{ labels.x }}) (up)", values(x="tenant")) == "sum by (tenant) (up)"
+    )
+
+
+def test_promql_refuses_missing_and_unknown_variables():
+    with pytest.raises(TemplateError, match="does not have"):
+        render_promql('up{t="{{ labels.tenant }}"}', values())
+    with pytest.raises(TemplateError, match="unknown template variable"):
+        render_promql("{{ os.environ }}", values())
+
+
+def test_escaped_quote_in_the_query_keeps_quote_tracking_right():
+    q = render_promql('x{a="q\\"{{ labels.d }}"}', values(d='"'))
+    assert q == 'x{a="q\\"\\""}'
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "acme\nkill all",
+        "acme kill all",
+        "acme; kill all",
+        "[red]acme[/red]",
+        "acme\x1b[2J",
+        "",
+        "{{ labels.other }}",
+    ],
+)
+def test_a_label_value_can_never_add_or_change_an_action(evil):
+    spec = parse_line("kill tenant {{ labels.tenant }}")
+    with pytest.raises(ActionError, match="refused"):
+        render(spec, values(tenant=evil, other="all"))
+
+
+def test_rendered_action_is_exactly_what_runs():
+    spec = parse_line("breaker trip {{ labels.dependency }} for 15m", 7)
+    action = render(spec, values(dependency="openai"))
+    assert action.text == "breaker trip openai for 15m"
+    assert (action.action, action.args, action.duration_s) == ("breaker.trip", ["openai"], 900)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("reboot everything", "unknown action 'reboot everything'"),
+        ("breaker explode openai", "unknown action 'breaker explode'"),
+        ("breaker trip", "usage: breaker trip DEPENDENCY [for 15m]"),
+        ("breaker trip a b", "usage"),
+        ("breaker trip openai for ever", "not a duration"),
+        ("breaker reset openai for 5m", "usage: breaker reset DEPENDENCY"),
+        ("flag rollout x 120", "between 0 and 100"),
+        ("flag rollout x lots", "not a number"),
+        ("budget set nonsense 5", "unknown budget"),
+        ("budget set user-daily-tokens -1", "zero or more"),
+        ("kill all now", "usage: kill all"),
+        ("silence alert", "usage: silence alert for 1h"),
+        ("{{ labels.verb }} all", "verb must be written out"),
+        ("kill tenant t-{{ labels.tenant }}", "must be a whole argument"),
+        ("kill tenant {{ labels.tenant | upper }}", "unknown template variable"),
+        ("kill tenant a$b", "not a plain name"),
+    ],
+)
+def test_bad_action_lines(line, message):
+    with pytest.raises(ActionError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_line(line)
+
+
+def test_every_documented_action_parses():
+    for line in [
+        "breaker trip openai",
+        "breaker trip openai for 15m",
+        "breaker reset openai",
+        "breaker force-close openai for 1h",
+        "flag enable a",
+        "flag disable a",
+        "flag rollout a 12.5%",
+        "kill agent agent-7",
+        "kill tenant acme",
+        "kill all",
+        "budget set user-daily-tokens 20000",
+        "budget set user_daily_cost_usd 2.5",
+        "silence alert for 1h",
+    ]:
+        spec = parse_line(line)
+        assert render(spec, values()).text.split()[0] == line.split()[0]
