@@ -1,0 +1,146 @@
+"""Incident progress in Redis: handoff between two consoles, CAS, audit, export."""
+
+import pytest
+
+from agentconsole.control.errors import Conflict, InvalidValue, PermissionDenied
+from agentconsole.runbook.context import AlertContext
+from agentconsole.runbook.parser import parse
+from agentconsole.runbook.session import RunbookSession
+from agentconsole.runbook.timeline import export
+from tests.runbook.helpers import GOOD
+
+ALERT = {
+    "name": "DependencyBreakerOpen",
+    "state": "firing",
+    "labels": {
+        "alertname": "DependencyBreakerOpen",
+        "dependency": "openai",
+        "severity": "critical",
+    },
+    "annotations": {"summary": "breaker openai open", "runbook": "demo"},
+}
+
+
+def runbook():
+    rb, problems = parse(GOOD, "demo.md")
+    assert not problems
+    return rb
+
+
+async def test_two_consoles_share_progress(plane_as):
+    alice = RunbookSession(
+        plane_as("alice", "responder"), runbook(), AlertContext.from_alert(ALERT)
+    )
+    bob = RunbookSession(plane_as("bob", "responder"), runbook(), AlertContext.from_alert(ALERT))
+    assert alice.incident_id == bob.incident_id
+    first = await alice.start()
+    assert first.started_by == "alice" and first.current_step == 1
+    await alice.mark(1, "done", "read it")
+    await alice.mark(2, "skipped", "prometheus was down")
+
+    joined = await bob.start()  # handoff: bob sees alice's progress and picks up at step 3
+    assert joined.started_by == "alice"
+    assert joined.mark(1).by == "alice" and joined.mark(2).note == "prometheus was down"
+    assert joined.current_step == 3
+
+    # Action through bob's console: recorded on the shared incident with before/after.
+    (trip, flag) = bob.actions(bob.runbook.step(3))
+    assert trip.text == "breaker trip openai for 15m" and trip.allowed
+    result = await bob.run(trip)
+    assert result.after["mode"] == "forced_open"
+    seen = await alice.refresh()
+    (record,) = seen.actions
+    assert (record.by, record.text, record.ok, record.step) == ("bob", trip.text, True, 3)
+    assert record.after["mode"] == "forced_open"
+
+    # A failing action is recorded as failed, and nothing else changes.
+    with pytest.raises(Exception, match="no flag named 'new-planner'"):
+        await bob.run(flag)
+    assert [a.ok for a in (await bob.refresh()).actions] == [True, False]
+
+
+async def test_concurrent_marks_do_not_clobber(plane_as):
+    alice = RunbookSession(
+        plane_as("alice", "responder"), runbook(), AlertContext.from_alert(ALERT)
+    )
+    bob = RunbookSession(plane_as("bob", "responder"), runbook(), AlertContext.from_alert(ALERT))
+    await alice.start()
+    await bob.start()
+    await alice.mark(3, "done", "tripped it")
+    with pytest.raises(Conflict, match="step 3 was already marked done by alice"):
+        await bob.mark(3, "skipped", "not needed")
+    assert bob.incident.mark(3).by == "alice"  # bob's view was refreshed
+    # A different step still goes through although bob's copy was old (re-checked, merged).
+    await alice.mark(1, "done")
+    bob.incident = None
+    await bob.start()
+    await bob.mark(2, "done")
+    final = await alice.refresh()
+    assert {k: m.by for k, m in final.steps.items()} == {"1": "alice", "2": "bob", "3": "alice"}
+
+
+async def test_transitions_are_audited_and_checked(plane_as):
+    responder = plane_as("rita", "responder")
+    session = RunbookSession(responder, runbook(), AlertContext.from_alert(ALERT))
+    await session.start()
+    await session.mark(1, "done", "ok")
+    with pytest.raises(InvalidValue, match="needs a note"):
+        await session.mark(2, "skipped")
+    with pytest.raises(InvalidValue, match="has no step 9"):
+        await session.mark(9, "done")
+    entries = await responder.audit.tail(10)
+    assert [(e.entity, e.action, e.actor) for e in entries] == [
+        ("incident", "runbook.step", "rita"),
+        ("incident", "runbook.step", "rita"),
+    ]
+    assert entries[1].reason == "runbook step 1 (Meaning): done — ok"
+    assert entries[1].after["steps"]["1"]["status"] == "done"
+
+    viewer = RunbookSession(plane_as("vic", "viewer"), runbook(), AlertContext.from_alert(ALERT))
+    assert viewer.read_only
+    seen = await viewer.start()  # a viewer reads progress, never writes
+    assert seen.mark(1).by == "rita"
+    with pytest.raises(PermissionDenied):
+        await viewer.mark(2, "done")
+
+
+async def test_resolved_incident_is_archived_when_the_alert_fires_again(plane):
+    session = RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT))
+    first = await session.start()
+    await session.incidents.resolve(first.id, note="provider recovered")
+    with pytest.raises(Conflict, match="already resolved"):
+        await session.incidents.resolve(first.id)
+    again = await session.start()
+    assert not again.resolved and again.steps == {}
+    listed, problems = await session.incidents.list()
+    assert problems == []
+    assert {i.id for i in listed} == {first.id, f"{first.id}@{int(first.started_at)}"}
+
+
+async def test_export_timeline(plane):
+    evil = dict(ALERT, labels={**ALERT["labels"], "tenant": "acme\n# injected <b>"})
+    session = RunbookSession(plane, runbook(), AlertContext.from_alert(evil))
+    await session.start()
+    await session.mark(1, "done", "checked the provider status page")
+    await session.mark(2, "skipped", "numbers visible on the dashboard")
+    (trip, _) = session.actions(session.runbook.step(3))
+    await session.run(trip)
+    await plane.flags.create("unrelated-change")  # someone else's change during the incident
+    await session.incidents.resolve(session.incident_id, note="recovered")
+    text = await export(plane, session.incident_id)
+    assert text.startswith(f"# Incident {session.incident_id}: DependencyBreakerOpen\n")
+    assert "tenant=acme\\n# injected &lt;b&gt;" in text  # data, not markdown or HTML
+    assert "\n# injected" not in text
+    assert "1. Meaning — **done** by alice at " in text
+    assert ": checked the provider status page" in text
+    assert "2. Diagnosis — **skipped** by alice" in text
+    assert "4. Verify — not done" in text
+    assert (
+        "step 3: `breaker trip openai for 15m` by alice — done: breaker openai forced open" in text
+    )
+    assert "  - before: (none)" in text
+    assert '"mode": "forced_open"' in text
+    assert "alice (admin) breaker.trip openai — runbook demo step 3" in text
+    assert "alice (admin) flag.create unrelated-change" in text
+    assert "incident resolved by alice" in text
+    assert "- Ended: " in text and "(still open)" not in text
