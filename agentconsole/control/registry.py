@@ -123,6 +123,27 @@ class Registry:
             pipe.zadd(k.agents_applied, {record.id: record.applied_version})
             await pipe.execute()
 
+    async def write_many(self, records: list[AgentRecord]) -> None:
+        """Whole records in one pipeline: the SDK's batched registration and heartbeat.
+
+        Fields are absolute values, so a batch retried after a Redis outage is harmless.
+        """
+        if not records:
+            return
+        k = self.plane.keys
+        now = time.time()
+        for record in records:
+            record.started_at = record.started_at or now
+            record.heartbeat_at = now
+        async with self.plane.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.hset(k.agent(record.id), mapping=record.fields())
+            pipe.zadd(k.agents_by_heartbeat, {r.id: now for r in records})
+            pipe.zadd(k.agents_by_tokens, {r.id: r.tokens for r in records})
+            pipe.zadd(k.agents_by_cost, {r.id: r.cost for r in records})
+            pipe.zadd(k.agents_applied, {r.id: r.applied_version for r in records})
+            await pipe.execute()
+
     async def finish(self, record: AgentRecord, status: str) -> None:
         record.status = status
         await self.heartbeat(record)

@@ -1,0 +1,113 @@
+"""The SDK's Prometheus metrics: exactly the names of the shared contract (docs/metrics.md).
+
+One set per CollectorRegistry, shared by every runtime in the process that uses it, because
+prometheus-client refuses to register the same name twice in one registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
+STEP_BUCKETS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130)
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+
+_lock = threading.Lock()
+_by_registry: dict[int, AgentMetrics] = {}
+
+
+class AgentMetrics:
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        r = registry
+        self.registry = registry
+        self.runs = Counter("agent_runs", "Runs by outcome", ["outcome"], registry=r)
+        self.run_duration = Histogram(
+            "agent_run_duration_seconds",
+            "Run wall time",
+            ["outcome"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.run_steps = Histogram(
+            "agent_run_steps", "Steps per finished run", buckets=STEP_BUCKETS, registry=r
+        )
+        self.active_runs = Gauge("agent_active_runs", "Runs in progress", registry=r)
+        self.dep_calls = Counter(
+            "agent_dependency_calls",
+            "Dependency calls (rejected = breaker open, not called)",
+            ["dependency", "outcome"],
+            registry=r,
+        )
+        self.dep_duration = Histogram(
+            "agent_dependency_call_duration_seconds",
+            "Dependency call latency",
+            ["dependency"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.dep_errors = Counter(
+            "agent_dependency_errors",
+            "Dependency errors by type",
+            ["dependency", "error_type"],
+            registry=r,
+        )
+        self.retries = Counter("agent_retries", "Retried attempts", ["dependency"], registry=r)
+        self.tokens = Counter(
+            "agent_tokens", "Tokens used", ["type", "model", "tenant"], registry=r
+        )
+        self.cost = Counter("agent_cost_usd", "Spend in USD", ["model", "tenant"], registry=r)
+        self.breaker_state = Gauge(
+            "agent_breaker_state",
+            "Effective breaker state: 0 closed, 1 half_open, 2 open",
+            ["dependency"],
+            registry=r,
+        )
+        self.kills = Counter("agent_kills", "Runs stopped by a kill", ["scope"], registry=r)
+        self.budget_rejections = Counter(
+            "agent_budget_rejections", "Calls refused by a budget", ["limit"], registry=r
+        )
+        self.runaway = Counter(
+            "agent_runaway", "Runs stopped by the runaway guard", ["limit"], registry=r
+        )
+        self.run_max_steps = Gauge(
+            "agent_run_max_steps", "Highest step count among active runs", registry=r
+        )
+        self.controls_engaged = Gauge(
+            "agent_controls_engaged",
+            "Controls in force: kill_switch flags off, global_stop, tenant_stop",
+            ["kind"],
+            registry=r,
+        )
+        self.control_version = Gauge(
+            "agent_control_version", "Control-plane version this process applied", registry=r
+        )
+        self.control_stale = Gauge(
+            "agent_control_stale_seconds",
+            "Seconds since the control-plane snapshot was last known fresh",
+            registry=r,
+        )
+        self.dep_children: dict[tuple[str, str], Any] = {}
+
+    def call_counter(self, dependency: str, outcome: str) -> Any:
+        """Cached label children: labels() costs more than inc() on the hot path."""
+        key = (dependency, outcome)
+        child = self.dep_children.get(key)
+        if child is None:
+            child = self.dep_children[key] = self.dep_calls.labels(dependency, outcome)
+        return child
+
+
+def metrics_for(registry: Any | None = None) -> AgentMetrics:
+    if registry is None:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    with _lock:
+        found = _by_registry.get(id(registry))
+        if found is None or found.registry is not registry:
+            found = _by_registry[id(registry)] = AgentMetrics(registry)
+        return found

@@ -1,0 +1,425 @@
+"""One agent run: registered, heartbeated, step-counted, killable, budgeted.
+
+A kill cancels the task that entered ``async with runtime.run(...)``; the cancellation
+surfaces as :class:`AgentKilled` from the guarded call it interrupted and from the
+``async with`` itself (never as a bare CancelledError, so a ``gather`` of many agents keeps
+going). A task that swallows the cancellation is cancelled again, and after
+``kill_deadline`` seconds it is written off: acknowledged in the registry as killed, removed
+from the heartbeats, and every guarded call, charge or step it still tries raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.agent.errors import AgentKilled, AgentStopped, NewRunsRefused, RunawayStopped
+from agentconsole.agent.retry import Failure, RetryPolicy
+from agentconsole.control.budgets import BudgetExceeded, Limits
+from agentconsole.control.registry import AgentRecord
+
+if TYPE_CHECKING:
+    from agentconsole.agent.runtime import AgentRuntime
+
+current_run: ContextVar[Run | None] = ContextVar("agentconsole_current_run", default=None)
+RECANCEL_EVERY = 0.25
+RECANCEL_TIMES = 40
+
+
+@dataclass
+class Usage:
+    """Filled in by the caller inside ``run.reserve(...)`` with what the call really used."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    reported: bool = False
+
+    def set(self, input_tokens: int, output_tokens: int) -> None:
+        self.input_tokens, self.output_tokens, self.reported = input_tokens, output_tokens, True
+
+
+class Run:
+    def __init__(
+        self,
+        runtime: AgentRuntime,
+        agent_id: str,
+        task: str,
+        user: str,
+        tenant: str,
+        trace_id: str,
+        model: str,
+    ) -> None:
+        self.runtime = runtime
+        self.id = agent_id
+        self.task_label = task
+        self.user = user
+        self.tenant = tenant
+        self.trace_id = trace_id
+        self.record = AgentRecord(
+            id=agent_id,
+            task=task,
+            user=user,
+            tenant=tenant,
+            model=model,
+            trace_id=trace_id,
+            host=runtime.host,
+            pid=runtime.pid,
+            applied_version=runtime.applied_version,
+        )
+        self.outcome: str | None = None
+        self.abandoned = False
+        self.stopped_at: float | None = None
+        self._stop: AgentStopped | None = None
+        self._scope = ""
+        self._kill_doc: dict[str, Any] = {}
+        self._task: asyncio.Task[Any] | None = None
+        self._cancels = 0
+        self._recancels = 0
+        self._started = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._token: Token[Run | None] | None = None
+        self._finishing = False
+
+    # --- what agent code uses -------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        return self.record.steps
+
+    @property
+    def stopped(self) -> AgentStopped | None:
+        return self._stop
+
+    def step(self, n: int = 1) -> int:
+        """Count one iteration of the agent loop; raises RunawayStopped past run_max_steps."""
+        self.check()
+        self.record.steps += n
+        limit = self._limits().run_max_steps
+        if self.record.steps > limit:
+            exc = RunawayStopped("steps", limit, self.record.steps)
+            self._stop_with(exc, "steps", cancel=False)
+            raise exc
+        return self.record.steps
+
+    def check(self) -> None:
+        """Raise now if the run was stopped (kill, runaway) or ran past its wall-clock limit."""
+        if self._stop is not None:
+            raise self._stop
+        limit = self._limits().run_max_seconds
+        elapsed = time.monotonic() - self._started
+        if elapsed > limit:
+            exc = RunawayStopped("seconds", limit, round(elapsed, 3))
+            self._stop_with(exc, "seconds", cancel=False)
+            raise exc
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """Flag for this run, keyed by the flag's stickiness (user, tenant or agent id)."""
+        snap = self.runtime.snapshot
+        flag = snap.flags.get(name) if snap is not None else None
+        key = self.user
+        if flag is not None:
+            key = {"tenant": self.tenant, "agent": self.id}.get(flag.stickiness, self.user)
+        return self.runtime.flags.enabled(name, key=key, default=default)
+
+    async def call(
+        self,
+        dependency: str,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``await fn(*args, **kwargs)`` behind the breaker, with retries and metrics."""
+        if self._stop is not None:
+            raise self._stop
+        rt = self.runtime
+        t0 = time.perf_counter()
+        try:
+            result = await rt._guarded(dependency, fn, args, kwargs, retry, timeout, self)
+        except asyncio.CancelledError:
+            if self._stop is not None:
+                raise self._stop from None
+            raise
+        except Exception as exc:
+            self._log_call(dependency, t0, type(exc).__name__)
+            raise
+        self._log_call(dependency, t0, "ok")
+        return result
+
+    @contextlib.asynccontextmanager
+    async def guard(self, dependency: str) -> AsyncIterator[None]:
+        """Context-manager form (no retries: a block cannot be re-run)."""
+        self.check()
+        rt = self.runtime
+        trial = await rt._admit(dependency)
+        t0 = time.perf_counter()
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self._stop is not None:
+                raise self._stop from None
+            raise
+        except Exception as exc:
+            failure = rt.classify(exc) or Failure("server")
+            await rt._settle(dependency, time.perf_counter() - t0, failure, trial)
+            raise
+        await rt._settle(dependency, time.perf_counter() - t0, None, trial)
+
+    async def charge(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
+        """Price the call, reserve-then-commit it against the budgets; returns the cost (USD)."""
+        self.check()
+        rt = self.runtime
+        tokens = int(input_tokens) + int(output_tokens)
+        cost = rt.price(model, input_tokens, output_tokens)
+        res = await self._converting(rt.reserve(self.user, tokens, cost, self))
+        await self._converting(rt.commit(res, tokens, cost))
+        self._account(model, input_tokens, output_tokens, cost)
+        return cost
+
+    @contextlib.asynccontextmanager
+    async def reserve(
+        self, *, model: str, input_tokens: int, max_output_tokens: int
+    ) -> AsyncIterator[Usage]:
+        """Hold the estimate before the call; commit what ``usage.set(...)`` reports after."""
+        self.check()
+        rt = self.runtime
+        estimate = int(input_tokens) + int(max_output_tokens)
+        res = await self._converting(
+            rt.reserve(self.user, estimate, rt.price(model, input_tokens, max_output_tokens), self)
+        )
+        usage = Usage(model, int(input_tokens), int(max_output_tokens))
+        ok = False
+        try:
+            yield usage
+            ok = True
+        finally:
+            used = ok or usage.reported
+            tokens = usage.input_tokens + usage.output_tokens if used else 0
+            cost = rt.price(model, usage.input_tokens, usage.output_tokens) if used else 0.0
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(rt.commit(res, tokens, cost))
+            if used:
+                self._account(model, usage.input_tokens, usage.output_tokens, cost)
+
+    # --- context manager --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Run:
+        rt = self.runtime
+        if rt.safe_mode and rt.safe_mode_new_runs == "refuse":
+            raise NewRunsRefused(
+                f"safe mode: no fresh control-plane snapshot for {rt.stale_seconds:.0f} s "
+                f"(limit {rt.stale_limit:g} s); new runs are refused"
+            )
+        self._task = asyncio.current_task()
+        self._started = time.monotonic()
+        rt._runs[self.id] = self
+        self._token = current_run.set(self)
+        limit = self._limits().run_max_seconds
+        self._timer = asyncio.get_running_loop().call_later(limit, self._wall_clock, limit)
+        rt.log.info(
+            "agent.started",
+            "agent started",
+            agent_id=self.id,
+            task=self.task_label[:200],
+            user=self.user,
+            tenant=self.tenant,
+            trace_id=self.trace_id,
+        )
+        kill = rt.snapshot.kill_for(self.id, self.tenant) if rt.snapshot else None
+        if kill is not None:  # a kill already in force stops the run before it starts
+            self.kill(kill, cancel=False)
+            stop = await self._finish(None)
+            assert stop is not None
+            raise stop
+        try:
+            await rt.write_record(self.record)
+        except asyncio.CancelledError as exc:
+            out = await self._finish(exc)
+            if out is exc:
+                raise
+            raise out from None  # type: ignore[misc]
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        out = await self._finish(exc)
+        if out is None or out is exc:
+            return False
+        raise out from None
+
+    # --- stopping ------------------------------------------------------------------------
+
+    def kill(self, doc: dict[str, Any], *, cancel: bool = True) -> None:
+        """Called by the runtime when a kill matching this run is in the snapshot."""
+        if self._stop is not None:
+            return
+        target = str(doc.get("target", ""))
+        self._kill_doc = doc
+        exc = AgentKilled(str(doc.get("reason", "")), str(doc.get("requester", "")), target)
+        scope = target.split(":", 1)[0] if target else "all"
+        self._stop_with(exc, scope, cancel=cancel)
+
+    def _stop_with(self, exc: AgentStopped, scope: str, *, cancel: bool) -> None:
+        if self._stop is not None:
+            return
+        self._stop, self._scope = exc, scope
+        self.stopped_at = time.monotonic()
+        if cancel and self._task is not None and not self._task.done() and not self._finishing:
+            self._task.cancel(msg=str(exc))
+            self._cancels += 1
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(self.runtime.kill_deadline, self._deadline_passed)
+
+    def _wall_clock(self, limit: float) -> None:
+        elapsed = round(time.monotonic() - self._started, 3)
+        self._stop_with(RunawayStopped("seconds", limit, elapsed), "seconds", cancel=True)
+
+    def _deadline_passed(self) -> None:
+        """The task ignored the cancellation: write it off, and keep cancelling it."""
+        if self._finishing or self._task is None or self._task.done():
+            return
+        if not self.abandoned:
+            self.abandoned = True
+            self.runtime._runs.pop(self.id, None)
+            self._account_end(self._stop)
+            self.runtime.log.warning(
+                "agent.kill_deadline",
+                "task ignored the cancellation: written off, guarded calls refused",
+                agent_id=self.id,
+                trace_id=self.trace_id,
+                deadline=self.runtime.kill_deadline,
+            )
+            self.runtime._spawn(self.runtime.write_record(self.record))
+        if self._recancels < RECANCEL_TIMES:
+            self._recancels += 1
+            self._task.cancel(msg="deadline passed")
+            self._cancels += 1
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(RECANCEL_EVERY, self._deadline_passed)
+
+    async def _finish(self, exc: BaseException | None) -> BaseException | None:
+        """Settle the run once; returns what the ``async with`` should raise (None: nothing)."""
+        if self._finishing:
+            return exc
+        self._finishing = True
+        for handle in (self._timer, self._deadline):
+            if handle is not None:
+                handle.cancel()
+        if self._token is not None:
+            with contextlib.suppress(ValueError):
+                current_run.reset(self._token)
+        task = self._task
+        external = False
+        if task is not None and self._cancels:
+            for _ in range(self._cancels):
+                if task.cancelling() == 0:
+                    break
+                task.uncancel()
+            self._cancels = 0
+        if isinstance(exc, asyncio.CancelledError):
+            external = self._stop is None or (task is not None and task.cancelling() > 0)
+        stop = self._stop
+        if self.abandoned:
+            return exc if external else stop
+        self.runtime._runs.pop(self.id, None)
+        self._account_end(exc if stop is None else stop)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(self.runtime.write_record(self.record))
+        if external:
+            return exc
+        if stop is not None:
+            return stop
+        return exc
+
+    def _account_end(self, exc: BaseException | None) -> None:
+        rt, m = self.runtime, self.runtime.metrics
+        rec = self.record
+        if isinstance(exc, AgentKilled):
+            outcome, rec.status = "killed", "killed"
+            rec.kill_ack_at = time.time()
+            rec.kill_id = str(self._kill_doc.get("id", ""))
+            rec.killed_by = str(self._kill_doc.get("requester", ""))
+            rec.kill_reason = str(self._kill_doc.get("reason", ""))
+            m.kills.labels(self._scope or "all").inc()
+            latency = time.monotonic() - (self.stopped_at or time.monotonic())
+            rt.log.warning(
+                "agent.killed",
+                "agent killed",
+                agent_id=self.id,
+                target=exc.target,
+                requester=exc.requester,
+                reason=exc.reason[:200],
+                stop_ms=round(latency * 1000, 2),
+                trace_id=self.trace_id,
+            )
+        elif exc is None:
+            outcome, rec.status = "success", "finished"
+        elif isinstance(exc, RunawayStopped):
+            outcome, rec.status = "runaway", "failed"
+            m.runaway.labels(exc.limit).inc()
+        elif isinstance(exc, BudgetExceeded):
+            outcome, rec.status = "budget_exceeded", "failed"
+        else:
+            outcome, rec.status = "failure", "failed"
+        self.outcome = outcome
+        elapsed = time.monotonic() - self._started
+        m.runs.labels(outcome).inc()
+        m.run_duration.labels(outcome).observe(elapsed)
+        m.run_steps.observe(rec.steps)
+        rt.log.info(
+            "agent.completed",
+            "agent completed",
+            agent_id=self.id,
+            outcome=outcome,
+            success=outcome == "success",
+            steps=rec.steps,
+            tokens_in=rec.tokens_in,
+            tokens_out=rec.tokens_out,
+            cost_usd=round(rec.cost, 6),
+            duration_s=round(elapsed, 3),
+            user=self.user,
+            tenant=self.tenant,
+            trace_id=self.trace_id,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _limits(self) -> Limits:
+        snap = self.runtime.snapshot
+        return snap.limits if snap is not None else self.runtime.plane.budgets.defaults()
+
+    async def _converting(self, awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._stop is not None:
+                raise self._stop from None
+            raise
+
+    def _account(self, model: str, input_tokens: int, output_tokens: int, cost: float) -> None:
+        rec, m = self.record, self.runtime.metrics
+        rec.tokens_in += int(input_tokens)
+        rec.tokens_out += int(output_tokens)
+        rec.cost += cost
+        rec.model = model
+        m.tokens.labels("input", model, self.tenant).inc(input_tokens)
+        m.tokens.labels("output", model, self.tenant).inc(output_tokens)
+        m.cost.labels(model, self.tenant).inc(cost)
+
+    def _log_call(self, dependency: str, t0: float, outcome: str) -> None:
+        self.runtime.log.info(
+            "tool.call",
+            "tool call",
+            agent_id=self.id,
+            dependency=dependency,
+            outcome=outcome,
+            duration_ms=round((time.perf_counter() - t0) * 1000, 2),
+            trace_id=self.trace_id,
+        )
