@@ -1,0 +1,72 @@
+"""Formatting numbers and times for narrow columns (pure functions, easy to test)."""
+
+from __future__ import annotations
+
+import time
+
+
+def hms(ts: float | None) -> str:
+    """Wall-clock time of day in UTC, what an incident channel quotes ("10:42:03")."""
+    if not ts:
+        return "-"
+    return time.strftime("%H:%M:%S", time.gmtime(ts))
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s // 60:.0f}m{s % 60:02.0f}s"
+    if s < 86400:
+        return f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
+    return f"{s // 86400:.0f}d{(s % 86400) // 3600:.0f}h"
+
+
+def count(n: float) -> str:
+    n = float(n)
+    if abs(n) >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if abs(n) >= 10_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n:.0f}"
+
+
+def money(v: float) -> str:
+    return f"${v:.4f}" if abs(v) < 1 else f"${v:,.2f}"
+
+
+def value(v: float | None, unit: str = "") -> str:
+    """A panel value with its unit: 0.0123 ratio -> 1.23 %, 4.2 s, $0.05."""
+    if v is None:
+        return "—"
+    if unit in ("ratio", "percent", "%"):
+        return f"{v * 100:.2f} %" if unit == "ratio" else f"{v:.2f} %"
+    if unit in ("usd", "$", "USD"):
+        return money(v)
+    if unit in ("s", "seconds"):
+        return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    if abs(v) >= 1000:
+        text = count(v)
+    elif v == int(v):
+        text = f"{v:.0f}"
+    else:
+        text = f"{v:.3g}"
+    return f"{text} {unit}".strip()
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(points: list[float], width: int = 24) -> str:
+    """A text sparkline of the last ``width`` points (no widget: one cheap string)."""
+    pts = [p for p in points if p == p][-width:]  # drop NaN
+    if not pts:
+        return ""
+    lo, hi = min(pts), max(pts)
+    span = hi - lo
+    if span <= 0:
+        return BARS[0] * len(pts)
+    return "".join(BARS[min(len(BARS) - 1, int((p - lo) / span * (len(BARS) - 1)))] for p in pts)

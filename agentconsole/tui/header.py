@@ -1,0 +1,89 @@
+"""The header: environment badge, connection health, operator, refresh, version rollout.
+
+Two lines, always visible, so the operator never acts on production thinking it is
+staging, and never trusts numbers from a connection that went stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from agentconsole.tui import fmt
+from agentconsole.tui.backend import Health
+from agentconsole.tui.safe import clean
+
+ENV_STYLE = {"red": "bold white on red", "yellow": "bold black on yellow"}
+
+
+@dataclass
+class HeaderState:
+    environment: str
+    env_color: str
+    app_version: str
+    hostname: str
+    operator: str
+    role: str
+    read_only: bool
+    view_title: str
+    interval: float
+    paused: bool
+    now: float
+    redis: Health
+    prometheus: Health
+    applied: tuple[int, int, int] | None  # (at latest, live, version)
+    events_ok: bool | None
+
+
+def health_text(h: Health) -> Text:
+    out = Text()
+    out.append(f"{h.name} ")
+    if h.ok is None:
+        out.append("…", "dim")
+    elif h.ok:
+        out.append("● ok", "green")
+    else:
+        out.append(f"✖ stale since {fmt.hms(h.stale_since)} (retry {h.failures})", "bold red")
+    return out
+
+
+def render_header(s: HeaderState) -> Text:
+    badge_style = ENV_STYLE.get(s.env_color, f"bold white on {s.env_color}")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    try:
+        out.append(f" {clean(s.environment, 20).upper()} ", badge_style)
+    except Exception:  # an unknown colour name in config: still show the badge
+        out.append(f" {clean(s.environment, 20).upper()} ", "bold reverse")
+    out.append(f"  agentconsole {clean(s.app_version, 20)} @ {clean(s.hostname, 30)}", "bold")
+    out.append(f"   {clean(s.operator, 24)} ({s.role})", "cyan")
+    if s.read_only:
+        out.append("  READ-ONLY", "bold yellow")
+    out.append(f"   [{s.view_title}]", "bold magenta")
+    out.append(f"   {fmt.hms(s.now)} UTC\n", "dim")
+    out.append_text(health_text(s.redis))
+    out.append("   ")
+    out.append_text(health_text(s.prometheus))
+    if s.events_ok is False:
+        out.append("   live updates ✖", "yellow")
+    out.append("   ")
+    if s.paused:
+        out.append("refresh PAUSED", "bold yellow")
+    else:
+        out.append(f"refresh {s.interval:g}s", "")
+    out.append("   ")
+    if s.applied is None:
+        out.append("agents: ?", "dim")
+    else:
+        at, live, version = s.applied
+        style = "green" if at == live else "yellow"
+        out.append(f"{at}/{live} agents at v{version}", style)
+    return out
+
+
+class HeaderBar(Static):
+    DEFAULT_CSS = "HeaderBar { height: 2; background: $panel; padding: 0 1; }"
+
+    def show(self, state: HeaderState) -> None:
+        self.update(render_header(state))

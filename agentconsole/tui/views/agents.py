@@ -1,0 +1,207 @@
+"""Agents: the live fleet, with runaway agents highlighted, and the kill actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.binding import Binding
+from textual.widgets import Static
+
+from agentconsole.tui import fmt
+from agentconsole.tui.safe import cell
+from agentconsole.tui.table import Column, LiveTable, Row
+from agentconsole.tui.views.base import Loader, View
+
+if TYPE_CHECKING:
+    from agentconsole.control.budgets import Limits
+    from agentconsole.control.registry import AgentRecord
+    from agentconsole.tui.backend import Backend
+
+COLUMNS = [
+    Column("id", "ID", 16),
+    Column("task", "TASK", 26),
+    Column("user", "USER", 12),
+    Column("tenant", "TENANT", 12),
+    Column("model", "MODEL", 14),
+    Column("age", "AGE", 7, numeric=True),
+    Column("steps", "STEPS", 5, numeric=True),
+    Column("tokens", "TOKENS", 7, numeric=True),
+    Column("cost", "COST", 9, numeric=True),
+    Column("heartbeat", "HEARTBEAT", 9, numeric=True),
+    Column("status", "STATUS", 16),
+]
+
+STATUS_STYLE = {
+    "running": "green",
+    "killing": "bold yellow",
+    "killed": "red",
+    "finished": "dim",
+    "failed": "red",
+    "dead": "dim red",
+}
+
+
+@dataclass
+class AgentBrief:
+    """What the kill actions need about a row, without reaching into the table."""
+
+    id: str
+    tenant: str
+    status: str
+
+
+@dataclass
+class AgentsData:
+    rows: list[Row]
+    briefs: dict[str, AgentBrief]
+    total: int
+
+
+def runaway_reasons(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> list[str]:
+    """Why an agent needs attention: over a step, runtime or budget limit; silent."""
+    reasons = []
+    if rec.status not in ("running", "killing"):
+        return reasons
+    if limits.run_max_steps and rec.steps >= limits.run_max_steps:
+        reasons.append("steps")
+    if limits.run_max_seconds and rec.started_at and now - rec.started_at >= limits.run_max_seconds:
+        reasons.append("runtime")
+    if (limits.user_daily_tokens and rec.tokens >= limits.user_daily_tokens) or (
+        limits.user_daily_cost_usd and rec.cost >= limits.user_daily_cost_usd
+    ):
+        reasons.append("budget")
+    if rec.heartbeat_at and now - rec.heartbeat_at > dead_after:
+        reasons.append("stale")
+    return reasons
+
+
+def agent_row(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> Row:
+    reasons = runaway_reasons(rec, limits, now, dead_after)
+    hot = "bold red" if reasons else ""
+    age = now - rec.started_at if rec.started_at else None
+    beat = now - rec.heartbeat_at if rec.heartbeat_at else None
+    status = rec.status + (" ⚠" + ",".join(reasons) if reasons else "")
+    cells = (
+        cell(rec.id, 16, hot),
+        cell(rec.task, 26),
+        cell(rec.user, 12),
+        cell(rec.tenant, 12),
+        cell(rec.model, 14),
+        cell(fmt.ago(age), 7, sort_key=age or 0.0),
+        cell(rec.steps, 5, "bold red" if "steps" in reasons else "", sort_key=rec.steps),
+        cell(fmt.count(rec.tokens), 7, sort_key=rec.tokens),
+        cell(fmt.money(rec.cost), 9, "bold red" if "budget" in reasons else "", sort_key=rec.cost),
+        cell(fmt.ago(beat), 9, "red" if "stale" in reasons else "", sort_key=beat or 0.0),
+        cell(status, 16, hot or STATUS_STYLE.get(rec.status, ""), sort_key=status),
+    )
+    search = " ".join((rec.id, rec.task, rec.user, rec.tenant, rec.model, status, *reasons)).lower()
+    return Row(rec.id, cells, search)
+
+
+class AgentsView(View):
+    view_id = "agents"
+    title = "Agents"
+    aliases: ClassVar[tuple[str, ...]] = ("agents", "agent", "ag", "a", "po")
+    DANGEROUS: ClassVar[dict[str, str]] = {
+        "kill": "kill.agent",
+        "kill_tenant": "kill.tenant",
+        "global_stop": "kill.all",
+    }
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("space", "mark", "Mark", id="agents.mark"),
+        Binding("k", "kill", "Kill", id="agents.kill"),
+        Binding("t", "kill_tenant", "Kill tenant", id="agents.kill_tenant"),
+        Binding("S", "global_stop", "Global stop", id="agents.global_stop"),
+        Binding("s", "sort", "Sort", id="agents.sort"),
+        Binding("c", "copy", "Copy id", id="agents.copy", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.briefs: dict[str, AgentBrief] = {}
+        self.total = 0
+
+    def compose(self):
+        yield Static("", id="agents-summary", markup=False)
+        yield LiveTable(COLUMNS, markable=True, id="agents-table")
+
+    def on_mount(self) -> None:
+        self.table.sort_column = "cost"  # most expensive first: where incidents show
+        self.table.sort_reverse = True
+
+    def loader(self) -> Loader:
+        clock = self.console.options.clock
+        limit = self.console.options.agent_limit
+        dead_after = self.console.settings.registry.dead_after_seconds
+
+        async def load(backend: Backend) -> AgentsData:
+            plane = backend.plane()
+            records = await plane.agents.list(limit=limit)
+            limits = await plane.budgets.get()
+            now = clock()
+            rows = [agent_row(r, limits, now, dead_after) for r in records]
+            briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
+            return AgentsData(rows, briefs, len(records))
+
+        return load
+
+    def paint(self, data: AgentsData) -> None:
+        self.briefs = data.briefs
+        self.total = data.total
+        self.table.set_rows(data.rows)
+        self.update_summary()
+
+    def update_summary(self) -> None:
+        table = self.table
+        shown = len(table.painted)
+        parts = [f"{self.total} agents"]
+        if table.filter_text:
+            parts.append(f"{shown} match /{table.filter_text}")
+        if table.marked:
+            parts.append(f"{len(table.marked)} marked")
+        if table.sort_column:
+            parts.append(f"sorted by {table.sort_column} {'↓' if table.sort_reverse else '↑'}")
+        self.query_one("#agents-summary", Static).update(" · ".join(parts))
+
+    # --- actions --------------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self.update_summary()
+
+    def action_sort(self) -> None:
+        self.table.sort_by()
+        self.update_summary()
+
+    def action_copy(self) -> None:
+        key = self.table.cursor_key
+        if key:
+            self.app.copy_to_clipboard(key)
+            self.console.toast(f"copied {key}")
+
+    def action_kill(self) -> None:
+        table = self.table
+        ids = sorted(table.marked) if table.marked else [k for k in [table.cursor_key] if k]
+        if not ids:
+            self.console.toast("no agent selected", severity="warning")
+            return
+        hidden = len(set(ids) - set(table.painted))
+        self.console.confirm_kill(
+            title=f"Kill {len(ids)} agent{'s' if len(ids) != 1 else ''}",
+            targets=ids,
+            hidden=hidden,
+            kills=[{"agent": i} for i in ids],
+            after=table.clear_marks,
+        )
+
+    def action_kill_tenant(self) -> None:
+        key = self.table.cursor_key
+        brief = self.briefs.get(key or "")
+        if brief is None or not brief.tenant:
+            self.console.toast("the selected agent has no tenant", severity="warning")
+            return
+        self.console.confirm_scope_kill(f"tenant:{brief.tenant}", tenant=brief.tenant)
+
+    def action_global_stop(self) -> None:
+        self.console.confirm_scope_kill("all", everything=True)

@@ -1,0 +1,117 @@
+"""Flags: state, type, rollout, owner, last change; toggle and rollout with a preview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.binding import Binding
+from textual.widgets import Static
+
+from agentconsole.tui import fmt
+from agentconsole.tui.safe import cell
+from agentconsole.tui.table import Column, LiveTable, Row
+from agentconsole.tui.views.base import Loader, View
+
+if TYPE_CHECKING:
+    from agentconsole.control.flags import Flag
+    from agentconsole.tui.backend import Backend
+
+COLUMNS = [
+    Column("name", "NAME", 26),
+    Column("type", "TYPE", 14),
+    Column("state", "STATE", 5),
+    Column("rollout", "ROLLOUT", 8, numeric=True),
+    Column("stickiness", "STICKY", 7),
+    Column("owner", "OWNER", 12),
+    Column("changed", "LAST CHANGE", 24, numeric=True),
+    Column("reason", "REASON", 24),
+    Column("version", "V", 4, numeric=True),
+]
+
+
+@dataclass
+class FlagsData:
+    rows: list[Row]
+    flags: dict[str, Flag]
+    problems: list[str]
+
+
+def flag_row(flag: Flag) -> Row:
+    kill_switch = flag.is_kill_switch
+    state_style = "bold green" if flag.enabled else ("bold red" if kill_switch else "dim")
+    changed = f"{fmt.hms(flag.changed_at)} by {flag.changed_by}" if flag.changed_at else "-"
+    cells = (
+        cell(flag.name, 26, "bold" if kill_switch else ""),
+        cell("⚠ kill-switch" if kill_switch else flag.type, 14, "yellow" if kill_switch else ""),
+        cell("on" if flag.enabled else "off", 5, state_style),
+        cell(flag.rollout, 8, sort_key=flag.rollout_bp),
+        cell(flag.stickiness, 7),
+        cell(flag.owner, 12),
+        cell(changed, 24, sort_key=flag.changed_at),
+        cell(flag.reason, 24),
+        cell(flag.version, 4, sort_key=flag.version),
+    )
+    search = " ".join((flag.name, flag.type, flag.owner, flag.changed_by, flag.reason)).lower()
+    return Row(flag.name, cells, search)
+
+
+class FlagsView(View):
+    view_id = "flags"
+    title = "Flags"
+    aliases: ClassVar[tuple[str, ...]] = ("flags", "flag", "fl", "f")
+    DANGEROUS: ClassVar[dict[str, str]] = {"toggle": "flag.enable", "rollout": "flag.rollout"}
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("e", "toggle", "Toggle", id="flags.toggle"),
+        Binding("o", "rollout", "Rollout %", id="flags.rollout"),
+        Binding("s", "sort", "Sort", id="flags.sort"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flags: dict[str, Flag] = {}
+
+    def compose(self):
+        yield Static("", id="flags-summary", markup=False)
+        yield LiveTable(COLUMNS, id="flags-table")
+
+    def on_mount(self) -> None:
+        self.table.sort_column = "name"
+
+    def loader(self) -> Loader:
+        async def load(backend: Backend) -> FlagsData:
+            flags, problems = await backend.plane().flags.list()
+            return FlagsData([flag_row(f) for f in flags], {f.name: f for f in flags}, problems)
+
+        return load
+
+    def paint(self, data: FlagsData) -> None:
+        self.flags = data.flags
+        self.table.set_rows(data.rows)
+        engaged = sum(1 for f in data.flags.values() if f.is_kill_switch and not f.enabled)
+        text = f"{len(data.flags)} flags"
+        if engaged:
+            text += f" · {engaged} kill switch{'es' if engaged != 1 else ''} engaged (off)"
+        if data.problems:
+            text += f" · {len(data.problems)} unreadable: {data.problems[0]}"
+        self.query_one("#flags-summary", Static).update(text)
+
+    def selected(self) -> Flag | None:
+        key = self.table.cursor_key
+        flag = self.flags.get(key or "")
+        if flag is None:
+            self.console.toast("no flag selected", severity="warning")
+        return flag
+
+    def action_sort(self) -> None:
+        self.table.sort_by()
+
+    def action_toggle(self) -> None:
+        flag = self.selected()
+        if flag is not None:
+            self.console.toggle_flag(flag)
+
+    def action_rollout(self) -> None:
+        flag = self.selected()
+        if flag is not None:
+            self.console.ask_rollout(flag)

@@ -1,0 +1,281 @@
+"""Overview: every metrics panel against its target, the alerts, the top runaway agents."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Static
+
+from agentconsole.tui import fmt
+from agentconsole.tui.safe import cell, clean
+from agentconsole.tui.table import Column, LiveTable, Row
+from agentconsole.tui.views.agents import runaway_reasons
+from agentconsole.tui.views.base import Loader, View
+
+if TYPE_CHECKING:
+    from agentconsole.tui.backend import Backend
+
+WINDOWS = ("15m", "1h", "6h", "24h")
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "unknown": "dim"}
+SEVERITY_STYLE = {"critical": "bold red", "page": "bold red", "warning": "yellow", "info": "cyan"}
+
+ALERT_COLUMNS = [
+    Column("severity", "SEVERITY", 8),
+    Column("state", "STATE", 7),
+    Column("alert", "ALERT", 26),
+    Column("since", "SINCE", 8, numeric=True),
+    Column("summary", "SUMMARY", 48),
+    Column("runbook", "RUNBOOK", 18),
+]
+TOP_COLUMNS = [
+    Column("id", "AGENT", 16),
+    Column("tenant", "TENANT", 12),
+    Column("steps", "STEPS", 5, numeric=True),
+    Column("tokens", "TOKENS", 7, numeric=True),
+    Column("cost", "COST", 9, numeric=True),
+    Column("why", "WHY", 20),
+]
+
+
+@dataclass
+class OverviewData:
+    panels: list[Any] | None  # PanelResult
+    alert_rows: list[Row]
+    alerts: dict[str, Any]  # identity -> Alert
+    alerts_error: str | None
+    metrics_problem: str | None
+    top_rows: list[Row]
+    redis_error: str | None
+    prometheus_ok: bool | None
+    window: str
+    now: float
+    notes: list[str] = field(default_factory=list)
+
+
+def panel_text(result: Any, now: float, width: int = 36) -> Text:
+    """One panel card: title and status, value against target, sparkline, staleness/error."""
+    panel = result.panel
+    status = result.status if result.status in STATUS_STYLE else "unknown"
+    style = STATUS_STYLE[status]
+    greyed = bool(result.error_kind) or getattr(result, "last_good", False)
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(clean(panel.title, width - 10), "bold")
+    out.append(f"  ● {status}\n", "dim" if greyed else style)
+    out.append(fmt.value(result.value, panel.unit), "dim" if greyed else f"bold {style}")
+    if panel.target is not None:
+        arrow = "<" if panel.target.direction == "below" else ">"
+        out.append(f"   target {arrow} {fmt.value(panel.target.threshold, panel.unit)}", "dim")
+    out.append("\n")
+    if result.labels_series:
+        top = sorted(result.labels_series.items(), key=lambda kv: -kv[1])[:3]
+        out.append(
+            clean(", ".join(f"{k}: {fmt.value(v, panel.unit)}" for k, v in top), width), "dim"
+        )
+    else:
+        line = fmt.sparkline([v for _, v in result.series], width - 2)
+        out.append(line or "no series", "dim" if greyed or not line else style)
+    out.append("\n")
+    if result.error_kind:
+        reason = clean(result.error or result.error_kind, width - 14)
+        since = f" since {fmt.hms(result.sample_time)}" if result.sample_time else ""
+        out.append(f"{result.error_kind}{since}: {reason}", "red")
+    elif result.staleness is not None and result.staleness > 60:
+        out.append(f"stale {fmt.ago(result.staleness)}", "yellow")
+    elif result.warnings:
+        out.append(clean(result.warnings[0], width), "yellow")
+    return out
+
+
+def alert_row(alert: Any, now: float) -> Row:
+    summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
+    since = alert.age(now) if hasattr(alert, "age") else None
+    sev_style = SEVERITY_STYLE.get(alert.severity, "")
+    state = alert.state + (" (silenced)" if alert.silenced else "")
+    cells = (
+        cell(alert.severity, 8, sev_style),
+        cell(state, 7, "bold" if alert.state == "firing" else "dim"),
+        cell(alert.name, 26, sev_style if alert.state == "firing" else ""),
+        cell(fmt.ago(since), 8, sort_key=since or 0.0),
+        cell(summary, 48),
+        cell(alert.runbook or "-", 18),
+    )
+    return Row(alert.identity, cells, f"{alert.name} {summary} {alert.runbook}".lower())
+
+
+async def _metrics_part(backend: Backend, window: str) -> tuple[Any, Any, str | None]:
+    metrics = backend.metrics()
+    if metrics is None:
+        return None, None, backend.metrics_problem
+    panels, alerts = await asyncio.gather(metrics.fetch_panels(window), metrics.alerts())
+    return panels, alerts, None
+
+
+async def _agents_part(backend: Backend, now: float, dead_after: float) -> list[Row]:
+    plane = backend.plane()
+    records = await plane.agents.list(order="cost", limit=50)
+    limits = await plane.budgets.get()
+    rows = []
+    for rec in records:
+        why = runaway_reasons(rec, limits, now, dead_after)
+        if not why:
+            continue
+        cells = (
+            cell(rec.id, 16, "bold red"),
+            cell(rec.tenant, 12),
+            cell(rec.steps, 5, sort_key=rec.steps),
+            cell(fmt.count(rec.tokens), 7, sort_key=rec.tokens),
+            cell(fmt.money(rec.cost), 9, sort_key=rec.cost),
+            cell(",".join(why), 20, "red"),
+        )
+        rows.append(Row(rec.id, cells, rec.id.lower()))
+    return rows[:8]
+
+
+class OverviewView(View):
+    view_id = "overview"
+    title = "Overview"
+    aliases: ClassVar[tuple[str, ...]] = ("overview", "ov", "o", "home", "dash")
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("w", "window", "Window", id="overview.window"),
+        Binding("b", "runbook", "Runbook", id="overview.runbook"),
+    ]
+    DEFAULT_CSS = """
+    OverviewView #panels { grid-size: 3; grid-gutter: 0 1; height: auto; }
+    OverviewView .panel { height: 5; border-left: wide $panel; padding: 0 1; }
+    OverviewView .panel.breach { border-left: wide $error; }
+    OverviewView .panel.warning { border-left: wide $warning; }
+    OverviewView .panel.ok { border-left: wide $success; }
+    OverviewView #overview-bottom { height: 1fr; }
+    OverviewView #alerts-box { width: 2fr; }
+    OverviewView #top-box { width: 1fr; }
+    OverviewView .section { color: $text-muted; text-style: bold; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window = WINDOWS[0]
+        self.alerts: dict[str, Any] = {}
+        self._cards: dict[str, Static] = {}
+
+    def compose(self):
+        yield Static("", id="overview-note", markup=False)
+        yield Grid(id="panels")
+        with Horizontal(id="overview-bottom"):
+            with Vertical(id="alerts-box"):
+                yield Static("ALERTS (b: runbook)", classes="section", markup=False)
+                yield LiveTable(ALERT_COLUMNS, id="alerts-table")
+            with Vertical(id="top-box"):
+                yield Static("TOP RUNAWAY AGENTS", classes="section", markup=False)
+                yield LiveTable(TOP_COLUMNS, id="top-table")
+
+    def on_mount(self) -> None:
+        if self.console.settings.ui.window in WINDOWS:
+            self.window = self.console.settings.ui.window
+        alerts = self.query_one("#alerts-table", LiveTable)
+        alerts.sort_column, alerts.sort_reverse = "since", True
+        top = self.query_one("#top-table", LiveTable)
+        top.sort_column, top.sort_reverse = "cost", True
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#alerts-table", LiveTable)
+
+    def loader(self) -> Loader:
+        clock = self.console.options.clock
+        window = self.window
+        dead_after = self.console.settings.registry.dead_after_seconds
+
+        async def load(backend: Backend) -> OverviewData:
+            now = clock()
+            metrics_task = asyncio.ensure_future(_metrics_part(backend, window))
+            redis_error = None
+            try:
+                top_rows = await _agents_part(backend, now, dead_after)
+            except Exception as exc:
+                from agentconsole.control.plane import translate
+
+                top_rows, redis_error = [], str(translate(exc) or exc)
+            try:
+                panels, alerts_result, problem = await metrics_task
+            except Exception as exc:  # the metrics layer promises not to raise; be safe
+                panels, alerts_result, problem = None, None, f"metrics layer failed: {exc}"
+            alert_rows: list[Row] = []
+            alerts: dict[str, Any] = {}
+            alerts_error = None
+            prometheus_ok: bool | None = None
+            if alerts_result is not None:
+                alerts_error = alerts_result.error
+                for alert in alerts_result.alerts:
+                    alerts[alert.identity] = alert
+                    alert_rows.append(alert_row(alert, now))
+            if panels is not None:
+                down = [p for p in panels if p.error_kind in ("unreachable", "timeout")]
+                prometheus_ok = not (panels and len(down) == len(panels))
+            return OverviewData(
+                panels,
+                alert_rows,
+                alerts,
+                alerts_error,
+                problem,
+                top_rows,
+                redis_error,
+                prometheus_ok,
+                window,
+                now,
+            )
+
+        return load
+
+    def paint(self, data: OverviewData) -> None:
+        self.alerts = data.alerts
+        note = self.query_one("#overview-note", Static)
+        grid = self.query_one("#panels", Grid)
+        if data.panels is None:
+            note.update(
+                Text(
+                    clean(data.metrics_problem or "metrics layer unavailable", 200),
+                    style="bold yellow",
+                )
+            )
+        else:
+            parts = [f"window {data.window} (w to change)"]
+            if data.alerts_error:
+                parts.append(f"alerts: {clean(data.alerts_error, 80)}")
+            note.update(Text(" · ".join(parts), style="dim"))
+            for result in data.panels:
+                card = self._cards.get(result.panel.id)
+                if card is None:
+                    card = Static("", classes="panel", markup=False)
+                    self._cards[result.panel.id] = card
+                    grid.mount(card)
+                card.update(panel_text(result, data.now))
+                for status in ("ok", "warning", "breach", "unknown"):
+                    card.set_class(status == result.status and not result.error_kind, status)
+        self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
+        self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
+
+    def action_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+        self.console.toast(f"window {self.window}")
+        self.console.poll_now()
+
+    def action_runbook(self) -> None:
+        key = self.table.cursor_key
+        alert = self.alerts.get(key or "")
+        if alert is None:
+            self.console.toast("no alert selected", severity="warning")
+            return
+        if not alert.runbook:
+            self.console.toast(f"alert {alert.name} names no runbook", severity="warning")
+            return
+        self.console.open_runbook(alert.runbook, alert=alert)
+
+    def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        if event.data_table.id == "alerts-table":
+            event.stop()
+            self.action_runbook()

@@ -1,0 +1,102 @@
+"""Console test helpers: deterministic app options and seeded control-plane data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentconsole.control.registry import AgentRecord
+
+# A fixed instant in the future: ages shown relative to it are stable across runs, and the
+# registry (which compares with the real clock) never considers these agents dead.
+T0 = 2_000_000_000.0
+
+
+def options(**kw):
+    from agentconsole.tui.app import AppOptions
+
+    base = dict(
+        clock=lambda: T0,
+        hostname="console-host",
+        version="0.0.0-test",
+        metrics=False,
+        live_events=True,
+        ack_timeout=1.0,
+    )
+    base.update(kw)
+    return AppOptions(**base)
+
+
+def make_app(settings, **kw):
+    from agentconsole.tui.app import ConsoleApp
+
+    return ConsoleApp(settings, options(**kw))
+
+
+async def seed_agents(plane, records: list[AgentRecord], *, heartbeat_ago: float = 1.0):
+    """Register agents, then pin their times to T0 so every view is deterministic."""
+    for rec in records:
+        await plane.agents.register(rec)
+        pinned = {
+            "started_at": str(rec.started_at or T0 - 120),
+            "heartbeat_at": str(T0 - heartbeat_ago),
+        }
+        await plane.redis.hset(plane.keys.agent(rec.id), mapping=pinned)
+        await plane.redis.zadd(plane.keys.agents_by_heartbeat, {rec.id: T0 - heartbeat_ago})
+
+
+def fleet() -> list[AgentRecord]:
+    return [
+        AgentRecord(
+            id="agent-001",
+            task="summarise tickets",
+            user="u1",
+            tenant="acme",
+            model="gpt-4o",
+            steps=4,
+            tokens_in=1200,
+            tokens_out=300,
+            cost=0.021,
+            started_at=T0 - 65,
+        ),
+        AgentRecord(
+            id="agent-002",
+            task="triage inbox",
+            user="u2",
+            tenant="acme",
+            model="gpt-4o-mini",
+            steps=12,
+            tokens_in=5000,
+            tokens_out=900,
+            cost=0.004,
+            started_at=T0 - 300,
+        ),
+        AgentRecord(
+            id="agent-003",
+            task="refund loop",
+            user="u3",
+            tenant="globex",
+            model="claude-3-5-sonnet",
+            steps=77,
+            tokens_in=61000,
+            tokens_out=9000,
+            cost=6.4,
+            started_at=T0 - 900,
+        ),
+    ]
+
+
+async def pin_flag_times(plane, name: str, changed_at: float = T0 - 600) -> None:
+    raw = await plane.redis.hget(plane.keys.flags, name)
+    doc = json.loads(raw)
+    doc["changed_at"] = changed_at
+    await plane.redis.hset(plane.keys.flags, name, json.dumps(doc))
+
+
+@pytest.fixture
+def app_factory(settings):
+    def factory(**kw):
+        return make_app(settings, **kw)
+
+    return factory
