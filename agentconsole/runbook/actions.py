@@ -28,6 +28,14 @@ class ActionError(ValueError):
     """An action line that is not valid (lint) or cannot be rendered safely (runtime)."""
 
 
+class NeedsInput(ActionError):
+    """The action uses ``{{ input.x }}`` values the operator has not typed yet."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"needs input: {', '.join(names)}")
+        self.names = names
+
+
 @dataclass(frozen=True)
 class Grammar:
     words: tuple[str, str]
@@ -207,6 +215,13 @@ def render(spec: ActionSpec, values: Values) -> RenderedAction:
         except ActionError as exc:
             raise ActionError(f"refused: {token.var} = {exc}") from None
 
+    missing = [
+        t.var.split(".", 1)[1]
+        for t in (*spec.args, *([spec.duration] if spec.duration else []))
+        if t.var and t.var.startswith("input.") and values.lookup(t.var) is None
+    ]
+    if missing:
+        raise NeedsInput(missing)
     args = [value(k, t) for k, t in zip(spec.grammar.params, spec.args, strict=True)]
     duration = value("duration", spec.duration) if spec.duration else None
     words = list(spec.grammar.words) + args + (["for", duration] if duration else [])

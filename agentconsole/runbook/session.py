@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from agentconsole.runbook.actions import (
     ActionError,
     ActionResult,
     ActionSpec,
+    NeedsInput,
     RenderedAction,
     execute,
     parse_line,
@@ -71,6 +72,8 @@ class PreparedAction:
     rendered: RenderedAction | None = None
     refused: str | None = None
     allowed: bool = True  # the operator's role permits it
+    needs: list[str] = field(default_factory=list)  # {{ input.x }} names to ask for
+    inputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -262,23 +265,31 @@ class RunbookSession:
         return VerifyOutcome(False, "the alert condition no longer holds", promql)
 
     def actions(self, step: Step) -> list[PreparedAction]:
-        prepared: list[PreparedAction] = []
-        for block in step.of_kind("action"):
-            for line, source in block.numbered():
-                item = PreparedAction(step.index, line, source)
-                try:
-                    spec: ActionSpec = parse_line(source, line)
-                    item.rendered = render(spec, self.values)
-                    item.allowed = self.plane.operator.can(spec.grammar.action)
-                except ActionError as exc:
-                    item.refused = str(exc)
-                prepared.append(item)
-        return prepared
+        return [
+            self.prepare(PreparedAction(step.index, line, source))
+            for block in step.of_kind("action")
+            for line, source in block.numbered()
+        ]
+
+    def prepare(self, item: PreparedAction, inputs: dict[str, str] | None = None) -> PreparedAction:
+        """Render the action for this alert (and the operator's typed inputs, if any)."""
+        item.inputs = dict(inputs or item.inputs)
+        item.rendered, item.refused, item.needs = None, None, []
+        values = replace(self.values, inputs=item.inputs)
+        try:
+            spec: ActionSpec = parse_line(item.source, item.line)
+            item.allowed = self.plane.operator.can(spec.grammar.action)
+            item.rendered = render(spec, values)
+        except NeedsInput as exc:
+            item.needs = exc.names
+        except ActionError as exc:
+            item.refused = str(exc)
+        return item
 
     async def run(self, item: PreparedAction, note: str = "") -> ActionResult:
         """Execute a confirmed action, then record it (or its failure) on the incident."""
         if item.rendered is None:
-            raise ActionError(item.refused or "refused")
+            raise ActionError(item.refused or f"needs input: {', '.join(item.needs)}")
         reason = f"runbook {self.runbook.id} step {item.step}: {item.rendered.text}"
         if note:
             reason += f" — {note[:200]}"

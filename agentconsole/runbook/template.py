@@ -1,5 +1,6 @@
 """A tiny template renderer for runbooks: ``{{ labels.x }}``, ``{{ annotations.x }}``,
-``{{ alert.name }}``.
+``{{ alert.name }}``, and ``{{ input.x }}`` (a value the operator types when running an
+action, e.g. the id of the runaway agent they found).
 
 Why not Jinja: values come from alerts, i.e. from whatever label an agent or exporter put
 on a series. They are data. This renderer only substitutes, never evaluates, and each
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 VAR_RE = re.compile(
     r"^(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)$|^alert\.(name|severity|state)$"
+    r"|^input\.([a-z][a-z0-9_]*)$"
 )
 # What a value must look like to stand outside quotes in PromQL or as an action argument.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]+$")
-ALLOWED = "labels.<name>, annotations.<name>, alert.name, alert.severity, alert.state"
+ALLOWED = "labels.<name>, annotations.<name>, alert.name, alert.severity, alert.state, input.<name>"
 
 
 class TemplateError(ValueError):
@@ -35,6 +37,7 @@ class Values:
     state: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)  # typed by the operator
 
     def lookup(self, var: str) -> str | None:
         """The value of a checked variable path, or None if this alert does not have it."""
@@ -43,6 +46,8 @@ class Values:
             return _str(self.labels.get(name))
         if kind == "annotations":
             return _str(self.annotations.get(name))
+        if kind == "input":
+            return _str(self.inputs.get(name))
         value = {"name": self.alert_name, "severity": self.severity, "state": self.state}[name]
         return value or None
 

@@ -118,3 +118,16 @@ def test_every_documented_action_parses():
     ]:
         spec = parse_line(line)
         assert render(spec, values()).text.split()[0] == line.split()[0]
+
+
+def test_operator_inputs_are_asked_for_and_checked_like_labels():
+    from agentconsole.runbook.actions import NeedsInput
+
+    spec = parse_line("kill agent {{ input.agent }}")
+    with pytest.raises(NeedsInput) as info:
+        render(spec, values())
+    assert info.value.names == ["agent"]
+    typed = Values(inputs={"agent": "agent-7\nkill all"})
+    with pytest.raises(ActionError, match=r"refused: input\.agent"):
+        render(spec, typed)
+    assert render(spec, Values(inputs={"agent": "agent-7"})).text == "kill agent agent-7"
