@@ -205,17 +205,23 @@ class Registry:
         return bool(await self.plane.redis.exists(self.plane.keys.agent(agent_id)))
 
     async def applied_counts(self) -> tuple[int, int, int]:
-        """(agents at the current control-plane version, live agents, current version)."""
+        """(live agents at the current control-plane version, live agents, current version).
+
+        Only live agents count: a dead agent that once applied the latest version must not
+        make the fleet look up to date.
+        """
         k = self.plane.keys
         since = time.time() - self.dead_after
         async with self.plane.redis.pipeline(transaction=False) as pipe:
             pipe.get(k.version)
-            pipe.zcount(k.agents_by_heartbeat, since, "+inf")
-            await_version = await pipe.execute()
-        version = int(await_version[0] or 0)
-        live = int(await_version[1])
-        current = int(await self.plane.redis.zcount(k.agents_applied, version, "+inf"))
-        return min(current, live), live, version
+            pipe.zrangebyscore(k.agents_by_heartbeat, since, "+inf")
+            raw_version, live_ids = await pipe.execute()
+        version = int(raw_version or 0)
+        if not live_ids:
+            return 0, 0, version
+        scores = await self.plane.redis.zmscore(k.agents_applied, live_ids)
+        current = sum(1 for score in scores if score is not None and score >= version)
+        return current, len(live_ids), version
 
     async def reap(self) -> int:
         """Forget agents whose last heartbeat is older than the reap interval."""
