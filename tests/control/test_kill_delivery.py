@@ -1,0 +1,81 @@
+"""A kill reaches agents twice over: at once by pub/sub, and durably for those who missed it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from agentconsole.control.events import ChangeEvent, subscribe
+from agentconsole.control.kills import AckReport, matches
+from agentconsole.control.registry import AgentRecord
+
+
+async def _first_event(plane, action):
+    events = subscribe(plane.redis, plane.keys.events)
+    pending = asyncio.ensure_future(events.__anext__())
+    while (await plane.redis.pubsub_numsub(plane.keys.events))[0][1] < 1:
+        await asyncio.sleep(0.01)
+    await action()
+    try:
+        return await asyncio.wait_for(pending, 2)
+    finally:
+        await events.aclose()
+
+
+async def test_pubsub_event_carries_entity_name_and_versions(plane):
+    await plane.agents.register(AgentRecord(id="a1", tenant="acme"))
+    await plane.flags.create("f")
+    event = await _first_event(plane, lambda: plane.kills.kill(tenant="acme", reason="abuse"))
+    assert (event.entity, event.name, event.action, event.version) == (
+        "kill",
+        "tenant:acme",
+        "kill.tenant",
+        1,
+    )
+    assert event.cp_version == 2 and event.actor == "alice" and event.ts > 0
+
+
+async def test_durable_record_reaches_an_agent_that_missed_the_message(plane):
+    await plane.kills.kill(
+        everything=True,
+        reason="global stop",
+    )
+    # an agent starting now never saw the event; its first snapshot read finds the kill
+    late = AgentRecord(id="late", tenant="t9")
+    await plane.agents.register(late)
+    kills, problems = await plane.kills.list()
+    hits = [doc for target, doc in kills.items() if matches(target, late.id, late.tenant)]
+    assert problems == [] and len(hits) == 1
+    assert hits[0]["reason"] == "global stop" and hits[0]["requester"] == "alice"
+    assert (await plane.agents.get("late")).status == "killing"
+    await plane.agents.acknowledge_kill(late, hits[0])
+    rec = await plane.agents.get("late")
+    assert rec.status == "killed" and rec.kill_id == hits[0]["id"] and rec.kill_ack_at > 0
+
+
+async def test_wait_for_acks_reports_who_stopped_and_who_did_not(plane):
+    records = [AgentRecord(id=f"a{i}", tenant="acme") for i in range(3)]
+    for rec in records:
+        await plane.agents.register(rec)
+    outcome = await plane.kills.kill(tenant="acme")
+    await plane.agents.acknowledge_kill(records[0], outcome.kill)
+    await plane.agents.finish(records[1], "finished")  # stopped on its own: not waited for
+    report = await plane.kills.wait_for_acks(outcome.agents, outcome.kill["at"], timeout=0.2)
+    assert list(report.acknowledged) == ["a0"] and report.missing == ["a2"]
+    assert report.summary().startswith("killed 2 agents, 1 acknowledged within ")
+    assert report.summary().endswith("; not acknowledged: a2")
+
+
+def test_ack_report_summary_wording():
+    assert AckReport({"a": 0.04}, []).summary() == "killed 1 agent, 1 acknowledged within 40 ms"
+    many = AckReport({}, [f"x{i}" for i in range(7)]).summary()
+    assert many == "killed 7 agents, 0 acknowledged; not acknowledged: x0, x1, x2, x3, x4 ..."
+
+
+def test_change_event_parse_is_total():
+    good = json.dumps(
+        {"entity": "flag", "name": "f", "action": "flag.enable", "version": 2, "cp_version": 9}
+    )
+    assert ChangeEvent.parse(good).cp_version == 9
+    for junk in (b"\xff", "{}", "[1]", "not json", json.dumps({"entity": "x", "version": "v"})):
+        assert ChangeEvent.parse(junk) is None
