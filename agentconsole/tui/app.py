@@ -166,6 +166,7 @@ class ConsoleApp(App[int]):
         self.last_paint_seconds = 0.0
         self._painted = asyncio.Event()
         self._denied_once: set[str] = set()
+        self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
         self.hostname = self.options.hostname or socket.gethostname()
         if self.options.version is not None:
             self.app_version = self.options.version
@@ -368,6 +369,8 @@ class ConsoleApp(App[int]):
     def toast(self, text: str, *, severity: str = "information", title: str = "") -> None:
         """Every toast is literal text: ids and reasons never act as markup."""
         timeout = 8 if severity != "information" else 5
+        self.toasts.append(clean(text, 400))
+        del self.toasts[:-200]
         self.notify(clean(text, 400), title=title, severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
 
     def _tell_once(self, text: str) -> None:

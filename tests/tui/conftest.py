@@ -100,3 +100,49 @@ def app_factory(settings):
         return make_app(settings, **kw)
 
     return factory
+
+
+async def wait_until(pilot, condition, timeout: float = 8.0, what: str = "condition"):
+    """Let the app run until ``condition()`` holds (no fixed sleeps)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def confirm(pilot, reason: str = "", extra: dict | None = None):
+    """Fill a ConfirmScreen's reason (and other inputs) and press its Confirm button."""
+    from agentconsole.tui.modals import ConfirmScreen
+
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="dialog")
+    screen = pilot.app.screen
+    if reason:
+        screen.query_one("#reason").value = reason
+    for selector, value in (extra or {}).items():
+        screen.query_one(selector).value = value
+    await pilot.click("#confirm")
+
+
+@pytest.fixture
+async def make_runtime(settings):
+    """SDK runtimes on the test Redis (closed after the test)."""
+    from prometheus_client import CollectorRegistry
+
+    from agentconsole.agent import AgentRuntime
+
+    made = []
+
+    async def make(**kw):
+        kw.setdefault("registry", CollectorRegistry())
+        kw.setdefault("heartbeat_interval", 0.2)
+        kw.setdefault("report_interval", 0.1)
+        rt = AgentRuntime(settings, **kw)
+        made.append(rt)
+        return await rt.start()
+
+    yield make
+    for rt in made:
+        await rt.close()

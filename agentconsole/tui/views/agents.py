@@ -20,16 +20,16 @@ if TYPE_CHECKING:
 
 COLUMNS = [
     Column("id", "ID", 16),
-    Column("task", "TASK", 26),
-    Column("user", "USER", 12),
-    Column("tenant", "TENANT", 12),
-    Column("model", "MODEL", 14),
-    Column("age", "AGE", 7, numeric=True),
+    Column("status", "STATUS", 22),
+    Column("user", "USER", 10),
+    Column("tenant", "TENANT", 10),
+    Column("model", "MODEL", 12),
+    Column("age", "AGE", 6, numeric=True),
     Column("steps", "STEPS", 5, numeric=True),
-    Column("tokens", "TOKENS", 7, numeric=True),
-    Column("cost", "COST", 9, numeric=True),
+    Column("tokens", "TOKENS", 6, numeric=True),
+    Column("cost", "COST", 8, numeric=True),
     Column("heartbeat", "HEARTBEAT", 9, numeric=True),
-    Column("status", "STATUS", 16),
+    Column("task", "TASK", 30),
 ]
 
 STATUS_STYLE = {
@@ -84,16 +84,16 @@ def agent_row(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -
     status = rec.status + (" ⚠" + ",".join(reasons) if reasons else "")
     cells = (
         cell(rec.id, 16, hot),
-        cell(rec.task, 26),
-        cell(rec.user, 12),
-        cell(rec.tenant, 12),
-        cell(rec.model, 14),
-        cell(fmt.ago(age), 7, sort_key=age or 0.0),
+        cell(status, 22, hot or STATUS_STYLE.get(rec.status, ""), sort_key=status),
+        cell(rec.user, 10),
+        cell(rec.tenant, 10),
+        cell(rec.model, 12),
+        cell(fmt.ago(age), 6, sort_key=age or 0.0),
         cell(rec.steps, 5, "bold red" if "steps" in reasons else "", sort_key=rec.steps),
-        cell(fmt.count(rec.tokens), 7, sort_key=rec.tokens),
-        cell(fmt.money(rec.cost), 9, "bold red" if "budget" in reasons else "", sort_key=rec.cost),
+        cell(fmt.count(rec.tokens), 6, sort_key=rec.tokens),
+        cell(fmt.money(rec.cost), 8, "bold red" if "budget" in reasons else "", sort_key=rec.cost),
         cell(fmt.ago(beat), 9, "red" if "stale" in reasons else "", sort_key=beat or 0.0),
-        cell(status, 16, hot or STATUS_STYLE.get(rec.status, ""), sort_key=status),
+        cell(rec.task, 30),
     )
     search = " ".join((rec.id, rec.task, rec.user, rec.tenant, rec.model, status, *reasons)).lower()
     return Row(rec.id, cells, search)

@@ -57,7 +57,7 @@ class OverviewData:
     notes: list[str] = field(default_factory=list)
 
 
-def panel_text(result: Any, now: float, width: int = 36) -> Text:
+def panel_text(result: Any, now: float, width: int = 34) -> Text:
     """One panel card: title and status, value against target, sparkline, staleness/error."""
     panel = result.panel
     status = result.status if result.status in STATUS_STYLE else "unknown"
@@ -81,9 +81,12 @@ def panel_text(result: Any, now: float, width: int = 36) -> Text:
         out.append(line or "no series", "dim" if greyed or not line else style)
     out.append("\n")
     if result.error_kind:
-        reason = clean(result.error or result.error_kind, width - 14)
-        since = f" since {fmt.hms(result.sample_time)}" if result.sample_time else ""
-        out.append(f"{result.error_kind}{since}: {reason}", "red")
+        kind = result.error_kind.replace("_", " ")
+        if result.error_kind in ("bad_query", "error") and result.error:
+            kind += ": " + clean(result.error, width - 14)
+        if getattr(result, "last_good", False) and result.sample_time:
+            kind += f" · last value {fmt.hms(result.sample_time)}"
+        out.append(kind, "red")
     elif result.staleness is not None and result.staleness > 60:
         out.append(f"stale {fmt.ago(result.staleness)}", "yellow")
     elif result.warnings:
@@ -145,14 +148,15 @@ class OverviewView(View):
         Binding("b", "runbook", "Runbook", id="overview.runbook"),
     ]
     DEFAULT_CSS = """
-    OverviewView #panels { grid-size: 3; grid-gutter: 0 1; height: auto; }
-    OverviewView .panel { height: 5; border-left: wide $panel; padding: 0 1; }
+    OverviewView #panels { grid-size: 4; grid-gutter: 0 1; height: auto; }
+    OverviewView .panel { height: 4; border-left: wide $panel; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis; }
     OverviewView .panel.breach { border-left: wide $error; }
     OverviewView .panel.warning { border-left: wide $warning; }
     OverviewView .panel.ok { border-left: wide $success; }
     OverviewView #overview-bottom { height: 1fr; }
     OverviewView #alerts-box { width: 2fr; }
-    OverviewView #top-box { width: 1fr; }
+    OverviewView #top-box { width: 64; }
     OverviewView .section { color: $text-muted; text-style: bold; }
     """
 
@@ -244,7 +248,10 @@ class OverviewView(View):
             )
         else:
             parts = [f"window {data.window} (w to change)"]
-            if data.alerts_error:
+            if data.prometheus_ok is False:
+                first = next((p.error for p in data.panels if p.error), "unreachable")
+                parts.append(f"Prometheus: {clean(first, 90)}")
+            if data.alerts_error and data.prometheus_ok is not False:
                 parts.append(f"alerts: {clean(data.alerts_error, 80)}")
             note.update(Text(" · ".join(parts), style="dim"))
             for result in data.panels:

@@ -1,0 +1,601 @@
+"""The runbook screen: step through a runbook for one incident, with live numbers and
+guarded actions, sharing progress with every other operator on the same incident.
+
+A thin view over :class:`agentconsole.runbook.session.RunbookSession`: all I/O runs in
+workers (through the console's Backend when there is one, so Redis and Prometheus stay on
+its I/O loop), results are painted on the app thread, and every text that comes from the
+runbook or the alert is shown as data (``markup=False`` / ``Content``), never as markup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from agentconsole.runbook.context import AlertContext
+from agentconsole.runbook.model import Runbook, Step
+from agentconsole.runbook.session import PreparedAction, RunbookSession, load_rules_index
+from agentconsole.runbook.template import display
+
+T = TypeVar("T")
+POLL_SECONDS = 2.0
+MARK = {"done": "✓", "skipped": "⤼"}
+
+
+def _plain(value: Any, width: int = 400) -> Content:
+    """Untrusted text as a Content: control characters visible, markup inert."""
+    return Content(display("" if value is None else str(value), width))
+
+
+def _block_text(value: str) -> Content:
+    """Multi-line runbook prose: keep its line breaks, make everything else visible."""
+    return Content("\n".join(display(line, 1000) for line in value.split("\n")))
+
+
+class NoteScreen(ModalScreen[str | None]):
+    """Ask for a note (required to skip a step): enter submits, escape cancels."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="runbook.note.cancel")
+    ]
+    DEFAULT_CSS = """
+    NoteScreen { align: center middle; }
+    NoteScreen > Vertical { width: 70; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    NoteScreen #note-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, question: str, *, required: bool = True) -> None:
+        super().__init__()
+        self.question = question
+        self.required = required
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(_plain(self.question))
+            yield Input(placeholder="note (who reads the timeline will thank you)", id="note")
+            yield Static("", id="note-error")
+
+    @on(Input.Submitted, "#note")
+    def submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if self.required and not value:
+            self.query_one("#note-error", Static).update("a note is required")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class InputsScreen(ModalScreen[dict[str, str] | None]):
+    """Values an action needs from the operator (``{{ input.x }}``), checked on render."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="runbook.inputs.cancel")
+    ]
+    DEFAULT_CSS = """
+    InputsScreen { align: center middle; }
+    InputsScreen > Vertical { width: 70; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    """
+
+    def __init__(self, action: str, names: list[str]) -> None:
+        super().__init__()
+        self.action_text = action
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(_plain(f"This action needs values: {self.action_text}"))
+            for name in self.names:
+                yield Input(placeholder=name, id=f"input-{name}")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        inputs = list(self.query(Input))
+        empty = [i for i in inputs if not i.value.strip()]
+        if empty:
+            empty[0].focus()
+            return
+        self.dismiss({n: i.value.strip() for n, i in zip(self.names, inputs, strict=True)})
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmActionScreen(ModalScreen[bool]):
+    """The fully rendered action, exactly as it will run; Cancel has the focus."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="runbook.confirm.cancel")
+    ]
+    DEFAULT_CSS = """
+    ConfirmActionScreen { align: center middle; }
+    ConfirmActionScreen > Vertical { width: 80; height: auto; border: thick $error;
+        background: $surface; padding: 1 2; }
+    ConfirmActionScreen #confirm-action { text-style: bold; margin: 1 0; }
+    ConfirmActionScreen #confirm-buttons { height: auto; align-horizontal: right; }
+    ConfirmActionScreen Button { margin-left: 2; }
+    """
+
+    def __init__(self, action: str, detail: str) -> None:
+        super().__init__()
+        self.action_text = action
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Run this action?")
+            yield Static(_plain(self.action_text), id="confirm-action")
+            yield Static(_plain(self.detail))
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Run", id="run", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "run")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class RunbookScreen(Screen[None]):
+    """One runbook, one incident. Keys: n/p step, d done, s skip, a/enter action,
+    r re-run queries, escape back."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("n", "next_step", "Next", id="runbook.next"),
+        Binding("p", "previous_step", "Previous", id="runbook.previous"),
+        Binding("d", "done", "Done", id="runbook.done"),
+        Binding("s", "skip", "Skip", id="runbook.skip"),
+        Binding("a,enter", "run_action", "Run action", id="runbook.action"),
+        Binding("r", "rerun", "Re-run queries", id="runbook.rerun"),
+        Binding("escape", "back", "Back", id="runbook.back"),
+    ]
+    DEFAULT_CSS = """
+    RunbookScreen { layout: vertical; }
+    RunbookScreen #rb-title { height: auto; background: $panel; padding: 0 1; text-style: bold; }
+    RunbookScreen #rb-incident { height: auto; background: $panel; padding: 0 1; }
+    RunbookScreen #rb-steps { height: auto; padding: 0 1; color: $text-muted; }
+    RunbookScreen #rb-body { height: 1fr; padding: 0 1; }
+    RunbookScreen .rb-step-title { text-style: bold; margin: 1 0 0 0; }
+    RunbookScreen .rb-code { background: $boost; padding: 0 1; margin: 1 0 0 0; }
+    RunbookScreen .rb-heading { text-style: bold; margin: 1 0 0 0; color: $accent; }
+    RunbookScreen #rb-actions { height: auto; max-height: 8; }
+    RunbookScreen #rb-status { height: auto; padding: 0 1; background: $panel; }
+    """
+
+    def __init__(
+        self,
+        runbook: Runbook | str,
+        alert: Any = None,
+        *,
+        plane: Any = None,
+        metrics: Any = None,
+        backend: Any = None,
+        settings: Any = None,
+        rules: dict[str, Any] | None = None,
+        poll: float = POLL_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or getattr(backend, "settings", None)
+        self.runbook, self.load_error = self._resolve(runbook)
+        self.alert = (
+            alert
+            if isinstance(alert, AlertContext) or alert is None
+            else AlertContext.from_alert(alert)
+        )
+        self._plane = plane
+        self._metrics = metrics
+        self._backend = backend
+        self._rules = rules
+        self._session: RunbookSession | None = None
+        self.poll = poll
+        self.index = 1
+        self._placed = False  # jumped to the incident's current step once
+        self._actions: list[PreparedAction] = []
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _resolve(self, runbook: Runbook | str) -> tuple[Runbook | None, str | None]:
+        if isinstance(runbook, Runbook):
+            return runbook, None
+        from agentconsole.runbook.library import Library
+
+        directory = getattr(self.settings, "runbooks_dir", "runbooks")
+        found = Library.load([directory]).get(str(runbook))
+        return found, None if found else f"no runbook {runbook!r} in {directory}"
+
+    def _rules_index(self) -> dict[str, Any]:
+        if self._rules is not None:
+            return self._rules
+        base = Path(getattr(self.settings, "runbooks_dir", "runbooks")).resolve().parent
+        for candidate in (
+            base / "deploy/prometheus/alerts.yml",
+            Path("deploy/prometheus/alerts.yml"),
+        ):
+            if candidate.is_file():
+                return load_rules_index(candidate)
+        return {}
+
+    async def call(self, fn: Callable[[RunbookSession], Awaitable[T]]) -> T:
+        """Run ``fn(session)`` where the connections live: the Backend's I/O loop if the
+        console gave us one, else here."""
+
+        async def inner(backend: Any = None) -> T:
+            if self._session is None:
+                plane = self._plane if backend is None else backend.plane()
+                metrics = self._metrics if backend is None else backend.metrics()
+                assert self.runbook is not None
+                self._session = RunbookSession(
+                    plane, self.runbook, self.alert, metrics, self._rules_index()
+                )
+            return await fn(self._session)
+
+        if self._backend is not None:
+            return await self._backend.run(inner)
+        return await inner()
+
+    @property
+    def session(self) -> RunbookSession | None:
+        return self._session
+
+    @property
+    def step(self) -> Step | None:
+        if self.runbook is None or not self.runbook.steps:
+            return None
+        return self.runbook.step(self.index)
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="rb-title")
+        yield Static("", id="rb-incident")
+        yield Static("", id="rb-steps")
+        yield VerticalScroll(id="rb-body")
+        yield Static("", id="rb-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.runbook is None:
+            self.status(self.load_error or "runbook not found")
+            return
+        alert = self.alert.describe() if self.alert else "opened from the runbook list"
+        title = f"Runbook {self.runbook.id}: {self.runbook.title} — {alert}"
+        self.query_one("#rb-title", Static).update(_plain(title))
+        self.show_step()
+        self.load_incident()
+
+    def status(self, message: str) -> None:
+        self.query_one("#rb-status", Static).update(_plain(message, 300))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A viewer (or a console in read-only mode) gets no write keys at all."""
+        if action in ("done", "skip", "run_action"):
+            read_only = getattr(getattr(self.settings, "ui", None), "read_only", False)
+            return not read_only and (self._session is None or not self._session.read_only)
+        return True
+
+    # --- progress -----------------------------------------------------------------------
+
+    @work(exclusive=True, group="runbook-incident", exit_on_error=False)
+    async def load_incident(self) -> None:
+        """Join or open the incident, then keep its shared progress fresh by polling."""
+        try:
+            await self.call(lambda s: s.start())
+        except Exception as exc:  # one line, the screen stays usable
+            self.status(f"incident progress unavailable: {exc}")
+        else:
+            self.refresh_bindings()
+            if self.session and self.session.incident and not self._placed:
+                self._placed = True
+                self.index = self.session.incident.current_step
+                self.show_step()
+            self.paint_incident()
+        self.set_timer(self.poll, self.poll_incident)
+
+    @work(exclusive=True, group="runbook-incident", exit_on_error=False)
+    async def poll_incident(self) -> None:
+        try:
+            await self.call(lambda s: s.refresh())
+        except Exception as exc:
+            self.status(f"incident progress stale: {exc}")
+        else:
+            if self.app.screen is self:
+                self.paint_incident()
+        if self.is_attached:
+            self.set_timer(self.poll, self.poll_incident)
+
+    def paint_incident(self) -> None:
+        session = self.session
+        incident = session.incident if session else None
+        if self.runbook is None:
+            return
+        if incident is None:
+            line = "no incident yet" + (
+                " (read-only: viewer)" if session and session.read_only else ""
+            )
+        else:
+            when = time.strftime("%H:%M:%S", time.localtime(incident.started_at))
+            state = "resolved" if incident.resolved else "open"
+            line = (
+                f"Incident {incident.id} ({state}) started {when} by {incident.started_by}"
+                f" · {len(incident.actions)} action(s)"
+            )
+        self.query_one("#rb-incident", Static).update(_plain(line))
+        marks = []
+        for s in self.runbook.steps:
+            mark = incident.mark(s.index) if incident else None
+            symbol = MARK.get(mark.status, "?") if mark else "·"
+            here = "▶" if s.index == self.index else " "
+            marks.append(f"{here}{s.index}.{symbol} {s.title}")
+        self.query_one("#rb-steps", Static).update(_plain("   ".join(marks), 2000))
+        self.paint_step_mark()
+
+    def paint_step_mark(self) -> None:
+        incident = self.session.incident if self.session else None
+        mark = incident.mark(self.index) if incident else None
+        widgets = self.query("#rb-mark")
+        if not widgets:
+            return
+        if mark is None:
+            text = "Not done yet."
+        else:
+            when = time.strftime("%H:%M:%S", time.localtime(mark.at))
+            text = f"{mark.status.capitalize()} by {mark.by} at {when}" + (
+                f": {mark.note}" if mark.note else ""
+            )
+        widgets.first(Static).update(_plain(text))
+
+    # --- the step -----------------------------------------------------------------------
+
+    def show_step(self) -> None:
+        step = self.step
+        body = self.query_one("#rb-body", VerticalScroll)
+        body.remove_children()
+        if step is None:
+            body.mount(Static("This runbook has no steps."))
+            return
+        total = len(self.runbook.steps) if self.runbook else 0
+        widgets: list[Any] = [
+            Static(_plain(f"Step {step.index}/{total}: {step.title}"), classes="rb-step-title"),
+            Static("", id="rb-mark"),
+        ]
+        values = self.alert.values() if self.alert else None
+        from agentconsole.runbook.template import Values, render_text
+
+        for block in step.blocks:
+            if block.kind == "text":
+                widgets.append(Static(_block_text(render_text(block.body, values or Values()))))
+            elif block.kind == "code":
+                widgets.append(Static(_block_text(block.body), classes="rb-code"))
+        if step.of_kind("promql"):
+            widgets.append(Static("Live numbers", classes="rb-heading"))
+            widgets.append(Static("running queries…", id="rb-queries", classes="rb-code"))
+        if step.is_verify:
+            widgets.append(Static("Verify", classes="rb-heading"))
+            widgets.append(Static("checking the alert condition…", id="rb-verify"))
+        self._actions = []
+        if step.has_actions:
+            widgets.append(
+                Static("Actions (a or enter runs the highlighted one)", classes="rb-heading")
+            )
+            widgets.append(OptionList(id="rb-actions"))
+        body.mount_all(widgets)
+        if step.has_actions:
+            self.prepare_actions()
+        self.paint_step_mark()
+        if self.runbook is not None:
+            self.paint_incident()
+        if step.of_kind("promql") or step.is_verify:
+            self.run_queries()
+
+    @work(exclusive=True, group="runbook-actions", exit_on_error=False)
+    async def prepare_actions(self) -> None:
+        step = self.step
+        if step is None:
+            return
+        index = step.index
+
+        async def prepare(session: RunbookSession) -> list[PreparedAction]:
+            return session.actions(step)
+
+        try:
+            items = await self.call(prepare)
+        except Exception as exc:
+            self.status(f"cannot prepare actions: {exc}")
+            return
+        if index != self.index:
+            return
+        self._actions = items
+        self.paint_actions()
+
+    def paint_actions(self) -> None:
+        found = self.query("#rb-actions")
+        if not found:
+            return
+        options = found.first(OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        for i, item in enumerate(self._actions):
+            if item.refused:
+                label = f"✗ {item.text}  — {item.refused}"
+            elif not item.allowed:
+                label = f"✗ {item.text}  — not permitted for your role"
+            elif item.needs:
+                label = f"▸ {item.text}  (asks for: {', '.join(item.needs)})"
+            else:
+                label = f"▸ {item.text}"
+            options.add_option(Option(_plain(label), id=f"action-{i}"))
+        if self._actions:
+            options.highlighted = min(highlighted or 0, len(self._actions) - 1)
+
+    @work(exclusive=True, group="runbook-queries", exit_on_error=False)
+    async def run_queries(self) -> None:
+        step = self.step
+        if step is None:
+            return
+        index = step.index
+        if step.of_kind("promql"):
+            try:
+                outcomes = await self.call(lambda s: s.queries(step))
+                lines = []
+                for o in outcomes:
+                    first = (o.promql or o.source).strip().split("\n")[0]
+                    lines.append(f"{display(first, 110)}\n  → {display(o.summary(), 200)}")
+                text = "\n".join(lines) or "no queries"
+            except Exception as exc:
+                text = f"queries failed: {exc}"
+            if index == self.index and self.query("#rb-queries"):
+                self.query_one("#rb-queries", Static).update(_block_text(text))
+        if step.is_verify:
+            try:
+                verdict = await self.call(lambda s: s.verify(step))
+                symbol = {True: "✗ still firing:", False: "✓", None: "?"}[verdict.holds]
+                text = f"{symbol} {verdict.message}"
+            except Exception as exc:
+                text = f"? could not verify: {exc}"
+            if index == self.index and self.query("#rb-verify"):
+                self.query_one("#rb-verify", Static).update(_plain(text))
+        stamp = time.strftime("%H:%M:%S")
+        if index == self.index:
+            self.status(f"numbers as of {stamp} (r to re-run)")
+
+    # --- key actions --------------------------------------------------------------------
+
+    def action_next_step(self) -> None:
+        if self.runbook and self.index < len(self.runbook.steps):
+            self.index += 1
+            self.show_step()
+
+    def action_previous_step(self) -> None:
+        if self.index > 1:
+            self.index -= 1
+            self.show_step()
+
+    def action_rerun(self) -> None:
+        self.run_queries()
+        self.poll_incident()
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_done(self) -> None:
+        self.mark_step("done", "")
+
+    def action_skip(self) -> None:
+        step = self.index
+
+        def got(note: str | None) -> None:
+            if note:
+                self.mark_step("skipped", note, step)
+
+        self.app.push_screen(NoteScreen(f"Skip step {step}: why?"), got)
+
+    @work(group="runbook-mark", exit_on_error=False)
+    async def mark_step(self, status: str, note: str, step: int | None = None) -> None:
+        index = step or self.index
+        try:
+            await self.call(lambda s: s.mark(index, status, note))
+        except Exception as exc:
+            self.status(str(exc))
+            self.paint_incident()
+            return
+        self.status(f"step {index} marked {status}")
+        last = len(self.runbook.steps) if self.runbook else 0
+        if status == "done" and index == self.index and self.index < last:
+            self.index += 1
+            self.show_step()
+            return
+        self.paint_incident()
+
+    @on(OptionList.OptionSelected, "#rb-actions")
+    def action_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_run_action(event.option_index)
+
+    def action_run_action(self, index: int | None = None) -> None:
+        if not self._actions:
+            self.status("this step has no action")
+            return
+        if index is None:
+            found = self.query("#rb-actions")
+            highlighted = found.first(OptionList).highlighted if found else None
+            index = highlighted or 0
+        item = self._actions[index]
+        if item.refused:
+            self.status(f"refused: {item.refused}")
+            return
+        if not item.allowed:
+            self.status(f"not permitted for your role: {item.text}")
+            return
+        if item.needs:
+
+            def got(inputs: dict[str, str] | None) -> None:
+                if inputs:
+                    self.prepare_with_inputs(index, inputs)
+
+            self.app.push_screen(InputsScreen(item.text, item.needs), got)
+            return
+        self.confirm(index)
+
+    @work(group="runbook-actions", exit_on_error=False)
+    async def prepare_with_inputs(self, index: int, inputs: dict[str, str]) -> None:
+        item = self._actions[index]
+        await self.call(lambda s: _async(s.prepare(item, inputs)))
+        self.paint_actions()
+        if item.refused:
+            self.status(f"refused: {item.refused}")
+        elif item.rendered is not None:
+            self.confirm(index)
+
+    def confirm(self, index: int) -> None:
+        item = self._actions[index]
+        if item.rendered is None:
+            return
+        operator = getattr(getattr(self._session, "plane", None), "operator", None)
+        who = f"{operator.name} ({operator.role})" if operator else "you"
+        detail = (
+            f"Runs as {who}, through the control plane, audited with reason "
+            f"“runbook {self.runbook.id if self.runbook else '?'} step {item.step}: "
+            f"{item.rendered.text}”."
+        )
+
+        def decided(run: bool | None) -> None:
+            if run:
+                self.execute(item)
+            else:
+                self.status("cancelled: nothing was changed")
+
+        self.app.push_screen(ConfirmActionScreen(item.rendered.text, detail), decided)
+
+    @work(group="runbook-run", exit_on_error=False)
+    async def execute(self, item: PreparedAction) -> None:
+        self.status(f"running: {item.text}…")
+        try:
+            result = await self.call(lambda s: s.run(item))
+        except Exception as exc:
+            self.status(f"failed: {item.text}: {exc}")
+            self.poll_incident()
+            return
+        self.status(f"done: {result.message}")
+        self.paint_incident()
+        self.run_queries()
+
+
+async def _async(value: T) -> T:
+    return value

@@ -1,0 +1,137 @@
+"""Pilot test of the runbook screen in a minimal app of its own, on a real Redis:
+open from a firing alert, step through, run an action behind the confirmation, see it
+in the audit log; a second console on the same Redis sees the progress (handoff)."""
+
+from textual.app import App
+from textual.widgets import Static
+
+from agentconsole.runbook.parser import parse
+from agentconsole.tui.runbook_view import ConfirmActionScreen, NoteScreen, RunbookScreen
+from tests.runbook.helpers import GOOD
+
+ALERT = {
+    "name": "DependencyBreakerOpen",
+    "state": "firing",
+    "labels": {"alertname": "DependencyBreakerOpen", "dependency": "openai", "severity": "warning"},
+    "annotations": {"summary": "breaker [bold]openai[/bold] open", "runbook": "demo"},
+}
+
+
+class RunbookApp(App):
+    def __init__(self, screen: RunbookScreen) -> None:
+        super().__init__()
+        self.runbook_screen = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.runbook_screen)
+
+
+def make_screen(plane, alert=ALERT) -> RunbookScreen:
+    runbook, problems = parse(GOOD, "demo.md")
+    assert not problems
+    return RunbookScreen(runbook, alert, plane=plane, metrics=None, rules={}, poll=0.2)
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_work_a_runbook_from_a_firing_alert(plane_as):
+    plane = plane_as("alice", "responder")
+    screen = make_screen(plane)
+    app = RunbookApp(screen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert "DependencyBreakerOpen{dependency=openai, severity=warning}" in text_of(
+            screen, "#rb-title"
+        )
+        assert "Step 1/4: Meaning" in str(screen.query(".rb-step-title").first().render())
+        await pilot.press("d")  # Meaning done → moves on to Diagnosis
+        await settle(app, pilot)
+        assert screen.index == 2
+        assert "Prometheus not configured" in text_of(screen, "#rb-queries")
+        await pilot.press("s")  # skip asks for a note
+        await settle(app, pilot)
+        assert isinstance(app.screen, NoteScreen)
+        await pilot.press(*"no prometheus", "enter")
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert screen.index == 3
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmActionScreen)
+        assert text_of(app.screen, "#confirm-action") == "breaker trip openai for 15m"
+        await pilot.click("#run")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert "done: breaker openai forced open" in text_of(screen, "#rb-status")
+
+        # The second action names a flag that does not exist: refused by the plane, shown.
+        await pilot.press("down", "a")
+        await settle(app, pilot)
+        await pilot.click("#run")
+        await settle(app, pilot)
+        assert "no flag named 'new-planner'" in text_of(screen, "#rb-status")
+
+        # A cancelled confirmation changes nothing.
+        await pilot.press("up", "a")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert "cancelled" in text_of(screen, "#rb-status")
+
+    entries = await plane.audit.tail(20)
+    trips = [e for e in entries if e.action == "breaker.trip"]
+    assert len(trips) == 1
+    assert trips[0].actor == "alice" and trips[0].target == "openai"
+    assert trips[0].reason == "runbook demo step 3: breaker trip openai for 15m"
+    assert [e.action for e in entries if e.entity == "incident"] == [
+        "runbook.step",  # opened
+        "runbook.step",  # step 1 done
+        "runbook.step",  # step 2 skipped
+        "runbook.action",  # trip recorded
+        "runbook.action",  # failed flag action recorded
+    ]
+
+    # Handoff: a second console on the same Redis opens the same incident where alice left.
+    bob = make_screen(plane_as("bob", "responder"))
+    app2 = RunbookApp(bob)
+    async with app2.run_test(size=(120, 40)) as pilot:
+        await settle(app2, pilot)
+        assert bob.index == 3
+        assert "started" in text_of(bob, "#rb-incident") and "by alice" in text_of(
+            bob, "#rb-incident"
+        )
+        steps = text_of(bob, "#rb-steps")
+        assert "1.✓ Meaning" in steps and "2.⤼ Diagnosis" in steps
+        await pilot.press("p")
+        await settle(app2, pilot)
+        assert "Skipped by alice" in text_of(bob, "#rb-mark")
+        assert "no prometheus" in text_of(bob, "#rb-mark")
+
+
+async def test_viewer_cannot_act_and_markup_is_data(plane_as):
+    alert = dict(ALERT, labels={**ALERT["labels"], "dependency": "[red]x[/red]\nkill all"})
+    screen = make_screen(plane_as("vic", "viewer"), alert)
+    app = RunbookApp(screen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert "[red]x[/red]\\nkill all" in text_of(screen, "#rb-title")
+        assert not screen.check_action("done", ())
+        await pilot.press("n", "n")
+        await settle(app, pilot)
+        assert screen.index == 3
+        assert "✗ breaker trip {{ labels.dependency }} for 15m" in str(
+            screen.query_one("#rb-actions").get_option_at_index(0).prompt
+        )
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert app.screen is screen  # no confirmation for a viewer
