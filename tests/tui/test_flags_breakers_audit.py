@@ -1,0 +1,126 @@
+"""Flag, breaker and audit actions pressed in the console, against a real Redis."""
+
+import time
+
+from agentconsole.control.registry import AgentRecord
+from agentconsole.tui.app import preview_count
+from agentconsole.tui.modals import ConfirmScreen, RolloutScreen
+from tests.tui.conftest import confirm, seed_agents, wait_until
+
+SIZE = (140, 40)
+
+
+def _app(app_factory, view, **kw):
+    return app_factory(start_view=view, clock=time.time, **kw)
+
+
+async def test_toggle_flag_reaches_an_sdk_runtime(plane, app_factory, make_runtime):
+    await plane.flags.create("checkout-v2", enabled=True)
+    runtime = await make_runtime()
+    assert runtime.flags.enabled("checkout-v2", "u1")
+    app = _app(app_factory, "flags")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("flags").table
+        await wait_until(pilot, lambda: "checkout-v2" in table.painted)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("is now off" in t for t in app.toasts))
+        await runtime.wait_for_version(await plane.version())
+        assert not runtime.flags.enabled("checkout-v2", "u1")
+        await wait_until(pilot, lambda: table.get_cell("checkout-v2", "state").plain == "off")
+    assert (await plane.audit.tail(1))[0].action == "flag.disable"
+
+
+async def test_disabling_a_kill_switch_asks_first(plane, app_factory):
+    await plane.flags.create("llm-calls", type="kill-switch", enabled=True)
+    app = _app(app_factory, "flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "llm-calls" in app.view("flags").table.painted)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "ENGAGES the kill switch" in str(app.screen.query_one("#confirm-title").render())
+        await confirm(pilot, reason="provider meltdown")
+        await wait_until(pilot, lambda: any("is now off" in t for t in app.toasts))
+    flag = await plane.flags.get("llm-calls")
+    assert not flag.enabled and flag.reason == "provider meltdown"
+
+
+async def test_conflict_shows_current_value_and_overwrites_nothing(
+    plane, plane_as, app_factory, settings
+):
+    await plane.flags.create("beta", enabled=True)
+    settings.ui.refresh_seconds = 600  # the console keeps the old version on screen
+    app = _app(app_factory, "flags", live_events=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "beta" in app.view("flags").table.painted)
+        await plane_as("bob", "responder").flags.set_rollout("beta", 10, reason="canary")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("not applied" in t for t in app.toasts))
+        toast = next(t for t in app.toasts if "not applied" in t)
+        assert "changed by bob" in toast and '"rollout_bp": 1000' in toast
+    flag = await plane.flags.get("beta")
+    assert flag.enabled and flag.rollout_bp == 1000 and flag.changed_by == "bob"
+
+
+async def test_rollout_with_preview(plane, app_factory):
+    await plane.flags.create("new-planner", enabled=True, rollout=0)
+    users = [f"user-{i}" for i in range(40)]
+    await seed_agents(
+        plane, [AgentRecord(id=f"a{i}", user=u) for i, u in enumerate(users)], heartbeat_ago=0
+    )
+    app = _app(app_factory, "flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "new-planner" in app.view("flags").table.painted)
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, RolloutScreen))
+        await pilot.press(*"50")
+        flag = await plane.flags.get("new-planner")
+        expected = preview_count(flag, 5000, users)
+        preview = str(app.screen.query_one("#preview").render())
+        assert f"{expected} of 40 recent users in the canary (now 0)" in preview
+        app.screen.query_one("#reason").value = "widen canary"
+        await pilot.click("#apply")
+        await wait_until(pilot, lambda: any("rollout 50%" in t for t in app.toasts))
+    assert (await plane.flags.get("new-planner")).rollout_bp == 5000
+
+
+async def test_trip_for_a_duration_force_close_and_back_to_auto(plane, app_factory):
+    await plane.redis.hset(plane.keys.breaker_state, "openai", '{"state": "closed"}')
+    app = _app(app_factory, "breakers")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("breakers").table
+        await wait_until(pilot, lambda: "openai" in table.painted)
+        await pilot.press("t")
+        await confirm(pilot, reason="provider down", extra={"#duration": "10m"})
+        await wait_until(pilot, lambda: any("forced_open until" in t for t in app.toasts))
+        await wait_until(pilot, lambda: table.get_cell("openai", "effective").plain == "open")
+        mode = await plane.breakers.get("openai")
+        assert mode.mode == "forced_open" and 590 < mode.until - time.time() <= 600
+        await pilot.press("f")
+        await confirm(pilot, reason="false alarm")
+        await wait_until(pilot, lambda: any("is now forced_closed" in t for t in app.toasts))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: any("is now auto" in t for t in app.toasts))
+        await wait_until(pilot, lambda: table.get_cell("openai", "mode").plain == "auto")
+    actions = [e.action for e in await plane.audit.tail(5)]
+    assert actions == ["breaker.trip", "breaker.force_close", "breaker.reset"]
+
+
+async def test_audit_view_is_live_and_filterable(plane, plane_as, app_factory, settings):
+    await plane.flags.create("f1")
+    settings.ui.refresh_seconds = 600  # only the pub/sub event can bring the change in time
+    app = _app(app_factory, "audit")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("audit").table
+        await wait_until(pilot, lambda: len(table.painted) == 1)
+        # a change by someone else shows at once (pub/sub), with who and when
+        await plane_as("bob", "responder").flags.enable("f1", reason="go")
+        await wait_until(pilot, lambda: len(table.painted) == 2, timeout=3)
+        assert any(t.startswith("flag f1 enable by bob at") for t in app.toasts)
+        newest = table.get_row_at(0)
+        assert newest[1].plain == "bob" and newest[3].plain == "flag.enable"
+        assert "enabled: false→true" in newest[5].plain
+        await pilot.press("slash", *"create", "enter")
+        await wait_until(pilot, lambda: len(table.painted) == 1)
+        assert table.get_row_at(0)[3].plain == "flag.create"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: len(table.painted) == 2)
