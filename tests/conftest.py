@@ -1,3 +1,3 @@
 """Shared fixtures: real servers on free loopback ports, stopped after the session."""
 
-pytest_plugins = ["tests.fixtures.redis"]
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.prometheus"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agentconsole.config import PrometheusSettings
 
 MAX_MESSAGE = 300
+POOL_SIZE = 32  # worker threads and pooled connections: every panel at once
 
 
 class QueryFailure(Exception):
@@ -125,6 +126,11 @@ class PromQL:
                     auth=basic_auth(self.settings),
                     session=session,
                 )
+                # Same retry policy, with a pool as large as our worker pool (default: 10).
+                from requests.adapters import HTTPAdapter
+
+                adapter = HTTPAdapter(max_retries=retry_policy(), pool_maxsize=POOL_SIZE)
+                session.mount(self.url, adapter)
             return self._conn
 
     def _remember(self, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -139,7 +145,7 @@ class PromQL:
 
     def query(self, promql: str, timeout: float) -> Answer:
         conn = self._connection()
-        params = {"timeout": f"{max(timeout, 0.1):.3f}s"}
+        params = {"timeout": f"{max(int(timeout * 1000), 100)}ms"}
         return self._call(lambda: conn.custom_query(promql, params=params, timeout=_t(timeout)))
 
     def query_range(
@@ -149,7 +155,7 @@ class PromQL:
         from datetime import UTC, datetime
 
         conn = self._connection()
-        params = {"timeout": f"{max(timeout, 0.1):.3f}s"}
+        params = {"timeout": f"{max(int(timeout * 1000), 100)}ms"}
         return self._call(
             lambda: conn.custom_query_range(
                 promql,

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from agentconsole.metrics.client import Answer, PromQL, QueryFailure, number, one_line
+from agentconsole.metrics.client import POOL_SIZE, Answer, PromQL, QueryFailure, number, one_line
 from agentconsole.metrics.model import AlertsResult, PanelDef, PanelResult, status_for
 from agentconsole.metrics.panels import build_panels, preset_interval, render
 
@@ -27,7 +27,6 @@ TARGET_POINTS = 240
 MAX_POINTS = 11_000  # Prometheus rejects more points per series
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 KEEP_LAST_GOOD = ("unreachable", "timeout", "error")
-POOL_SIZE = 32
 
 
 def parse_window(window: str) -> float:
@@ -59,12 +58,15 @@ def series_interval(step: float) -> str:
 
 
 class MetricsService:
-    def __init__(self, settings: Settings, plane: ControlPlane | None = None) -> None:
+    def __init__(
+        self, settings: Settings, plane: ControlPlane | None = None, *, interval: str | None = None
+    ) -> None:
+        """``interval`` overrides the preset's rate window for current values (e.g. "5m")."""
         self.settings = settings
         self.plane = plane
         self.timeout = settings.prometheus.timeout
         self._panels: list[PanelDef] | None = None
-        self._interval: str | None = None
+        self._interval: str | None = interval
         self._promql = PromQL(settings.prometheus)
         self._pool: ThreadPoolExecutor | None = None
         self._http: Any = None
@@ -77,7 +79,7 @@ class MetricsService:
         """Preset plus config panels; raises ConfigError on a bad definition (at start-up)."""
         if self._panels is None:
             self._panels = build_panels(self.settings)
-            self._interval = preset_interval(self.settings)
+            self._interval = self._interval or preset_interval(self.settings)
         return list(self._panels)
 
     async def fetch_panels(self, window: str = "15m") -> list[PanelResult]:
@@ -110,7 +112,7 @@ class MetricsService:
         if panel.unavailable:
             return self._failed(panel, "no_data", panel.unavailable, window)
         step = choose_step(window_s)
-        end = math.floor(now / step) * step
+        end = now  # the last point is "now", whatever the step: a live view, not a report
         start = end - window_s
         instant_q = render(panel.query, self._interval or "1m", now)
         calls = [self._run(self._promql.query, instant_q, self.timeout)]

@@ -1,0 +1,166 @@
+"""Panels against a real Prometheus scraping an exporter with known traffic."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from agentconsole.config import ModelPrice, Settings
+from agentconsole.metrics.service import MetricsService
+from tests.fixtures import prometheus as known
+
+
+def make_service(url: str, **prometheus) -> MetricsService:
+    settings = Settings()
+    settings.prometheus.url = url
+    settings.prometheus.timeout = 3.0
+    for key, value in prometheus.items():
+        setattr(settings.prometheus, key, value)
+    return MetricsService(settings, interval=known.TEST_INTERVAL)
+
+
+@pytest.fixture
+async def service(prometheus):
+    svc = make_service(prometheus.url)
+    yield svc
+    await svc.close()
+
+
+async def fetch_until_complete(svc: MetricsService, window: str = "15m", timeout: float = 10.0):
+    """Panels until every one has a value (the exporter's first scrapes are still landing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results = {r.panel.id: r for r in await svc.fetch_panels(window)}
+        if all(r.value is not None for r in results.values()) or time.monotonic() > deadline:
+            return results
+
+
+async def test_panel_values_match_the_known_traffic(service) -> None:
+    r = await fetch_until_complete(service)
+    approx = pytest.approx
+    assert r["p99_latency"].value == approx(4.0, rel=1e-6)
+    assert r["p95_latency"].value == approx(2.625, rel=1e-6)
+    assert r["p50_latency"].value == approx(0.625, rel=1e-6)
+    assert r["error_rate"].value == approx(0.015, rel=1e-6)
+    assert r["success_rate"].value == approx(0.96, rel=1e-6)
+    assert r["tokens_per_request"].value == approx(2000, rel=1e-6)
+    assert r["cost_per_request"].value == approx(0.04, rel=1e-6)
+    assert r["throughput"].value == approx(50, rel=1e-2)
+    assert r["spend_per_hour"].value == approx(7200, rel=1e-2)
+    assert r["active_agents"].value == 7
+    assert r["open_breakers"].value == 1
+    # absolute rates are off by scrape-time jitter (the exporter's clock is read at collect
+    # time, Prometheus stamps the scrape's start); ratios of series of one scrape are exact
+    by_model = r["cost_by_model"].labels_series
+    assert by_model == approx({"model-a": 5400, "model-b": 1800}, rel=1e-2)
+    assert r["cost_by_model"].value == approx(7200, rel=1e-2)
+    assert r["error_rate_by_dependency"].labels_series == approx({"llm": 0.03, "search": 0.0})
+    assert r["error_rate_by_dependency"].value == approx(0.03)
+    spent = r["spend_today"].value
+    assert 0 < spent < 2.0 * 600  # $2/s since the exporter started, minutes ago at most
+
+
+async def test_status_against_the_seed_targets(service) -> None:
+    r = await fetch_until_complete(service)
+    assert r["p99_latency"].status == "warning"  # 4.0 s: within 20% of 5 s
+    assert r["error_rate"].status == "breach"  # 1.5% > 1%
+    assert r["success_rate"].status == "warning"  # 96%: within 2% above 95%
+    assert r["tokens_per_request"].status == "ok"
+    assert r["cost_per_request"].status == "ok"
+    assert r["open_breakers"].status == "breach"
+    assert r["throughput"].status == "ok"  # no target
+    for result in r.values():
+        assert result.error_kind is None, (result.panel.id, result.error)
+
+
+async def test_sample_time_staleness_and_series(service) -> None:
+    r = await fetch_until_complete(service)
+    p99 = r["p99_latency"]
+    assert p99.sample_time == pytest.approx(time.time(), abs=5)
+    assert 0 <= p99.staleness < 5
+    assert p99.step == 5 and p99.window == "15m"
+    assert p99.series, "a chart series"
+    assert all(v == pytest.approx(4.0) for _, v in p99.series)
+    times = [t for t, _ in p99.series]
+    assert times == sorted(times)
+    assert all(b - a == pytest.approx(5) for a, b in itertools.pairwise(times))
+    assert times[-1] == pytest.approx(time.time(), abs=5)
+    assert r["spend_today"].series == []  # no series_query: no chart
+
+
+@pytest.mark.parametrize(("window", "step"), [("1h", 15), ("6h", 120), ("24h", 600)])
+async def test_long_windows_pick_a_coarser_step(service, window, step) -> None:
+    r = await fetch_until_complete(service, window)
+    assert r["throughput"].step == step
+    assert r["throughput"].error_kind is None
+    assert r["throughput"].series
+
+
+async def test_a_bad_query_beside_good_panels(prometheus) -> None:
+    svc = make_service(prometheus.url)
+    svc.settings.panels = [
+        {"id": "broken", "title": "Broken", "query": "sum(rate(agent_runs_total[5m]"},
+        {"id": "nothing", "title": "Nothing", "query": "sum(no_such_metric_total)"},
+    ]
+    try:
+        r = await fetch_until_complete(svc, timeout=3)
+    finally:
+        await svc.close()
+    assert r["broken"].error_kind == "bad_query"
+    assert "unclosed" in r["broken"].error or "parse error" in r["broken"].error
+    assert r["broken"].status == "unknown" and r["broken"].value is None
+    assert r["nothing"].error_kind == "no_data"
+    assert r["throughput"].value == pytest.approx(50, rel=1e-2)
+    assert r["throughput"].error_kind is None
+
+
+async def test_ad_hoc_query_for_runbooks(service) -> None:
+    result = await service.query('sum by (dependency) (agent_breaker_state{dependency="llm"})')
+    assert result.value == 2
+    assert result.labels_series == {'{dependency="llm"}': 2.0}
+    bad = await service.query("sum(")
+    assert bad.error_kind == "bad_query" and bad.value is None
+
+
+async def test_prometheus_warnings_are_kept(service) -> None:
+    # rate() over a gauge draws a warning in newer Prometheus; a sum over a missing metric
+    # draws nothing. Either way the result must not fail because of warnings.
+    result = await service.query("rate(agent_active_runs[1m])")
+    assert result.error_kind in (None, "no_data")
+    assert isinstance(result.warnings, list)
+
+
+async def test_otel_preset_with_cost_from_the_price_table(prometheus) -> None:
+    svc = make_service(prometheus.url, preset="otel")
+    svc.settings.prices = {
+        "gpt-x": ModelPrice(input_per_1k=0.001, output_per_1k=0.002),
+        "claude": ModelPrice(input_per_1k=0.003, output_per_1k=0.015),
+    }
+    try:
+        r = await fetch_until_complete(svc)
+    finally:
+        await svc.close()
+    approx = pytest.approx
+    assert r["throughput"].value == approx(30, rel=1e-2)
+    assert r["error_rate"].value == approx(2 / 30)
+    assert r["success_rate"].value == approx(28 / 30)
+    assert r["tokens_per_request"].value == approx(2000)
+    assert r["p99_latency"].value == approx(4.0)
+    assert r["spend_per_hour"].value == approx(0.162 * 3600, rel=1e-2)
+    assert r["cost_per_request"].value == approx(0.162 / 30)
+    by_model = r["cost_by_model"].labels_series
+    assert by_model == approx({"gpt-x": 151.2, "claude": 432.0}, rel=1e-2)
+    assert r["error_rate_by_dependency"].labels_series == approx({"openai": 0.1, "anthropic": 0})
+    assert r["active_agents"].value == 1
+
+
+async def test_otel_preset_without_prices_says_why_cost_is_missing(prometheus) -> None:
+    svc = make_service(prometheus.url, preset="otel")
+    try:
+        r = {p.panel.id: p for p in await svc.fetch_panels()}
+    finally:
+        await svc.close()
+    assert r["cost_per_request"].error_kind == "no_data"
+    assert "prices" in r["cost_per_request"].error
