@@ -67,6 +67,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=resume)
 
     p = sub.add_parser("reap", help="forget agents silent for longer than the reap interval")
+    add_change_options(p)
     add_output_options(p)
     p.set_defaults(func=reap)
 
@@ -263,8 +264,7 @@ async def resume(args: argparse.Namespace, ctx: Context) -> int:
 
 async def reap(args: argparse.Namespace, ctx: Context) -> int:
     plane = await ctx.plane()
-    plane.operator.require("agent.reap")
-    removed = await plane.agents.reap()
+    removed = await plane.agents.reap(reason=args.reason)
     after = plane.settings.registry.reap_after_seconds
     emit(
         args,

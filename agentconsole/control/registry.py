@@ -223,15 +223,37 @@ class Registry:
         current = sum(1 for score in scores if score is not None and score >= version)
         return current, len(live_ids), version
 
-    async def reap(self) -> int:
-        """Forget agents whose last heartbeat is older than the reap interval."""
+    async def reap(self, *, reason: str = "") -> int:
+        """Forget agents whose last heartbeat is older than the reap interval.
+
+        An operator action (role ``agent.reap``): the audit entry naming the forgotten agents
+        is written in the same MULTI/EXEC as the deletion.
+        """
+        from agentconsole.control.plane import AUDIT_MAXLEN
+
+        operator = self.plane.operator
+        operator.require("agent.reap")
         k = self.plane.keys
         cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
         stale = await self.plane.redis.zrangebyscore(k.agents_by_heartbeat, "-inf", cutoff)
         if not stale:
             return 0
         ids = [codec.lenient_text(i) for i in stale]
+        version = int(await self.plane.redis.get(k.version) or 0)
+        entry = {
+            "ts": f"{time.time():.3f}",
+            "actor": operator.name,
+            "role": operator.role,
+            "action": "agent.reap",
+            "entity": "agent",
+            "target": f"{len(ids)} agent{'s' * (len(ids) != 1)}",
+            "before": codec.dump({"agents": ids[:100], "count": len(ids)}),
+            "after": "",
+            "reason": reason,
+            "cp_version": version,
+        }
         async with self.plane.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(k.audit, entry, maxlen=AUDIT_MAXLEN, approximate=True)
             for agent_id in ids:
                 pipe.delete(k.agent(agent_id))
                 pipe.hdel(k.kills, f"agent:{agent_id}")

@@ -163,6 +163,9 @@ async def test_reap_forgets_silent_agents(plane, acli):
     assert r.code == 0 and r.json() == {"reaped": 0}  # dead, but not yet past the 600 s
     assert (await plane.agents.get("old")).status == "dead"
     await _silence(plane, "old", 7200)
-    r = await acli("--json", "agents", "reap")
+    r = await acli("--json", "agents", "reap", "--reason", "cleanup")
     assert r.json() == {"reaped": 1}
+    entry = (await plane.audit.tail(1))[0]
+    assert (entry.action, entry.actor, entry.reason) == ("agent.reap", "alice", "cleanup")
+    assert entry.before == {"agents": ["old"], "count": 1}
     assert await plane.agents.get("old") is None and await plane.agents.get("new") is not None

@@ -79,3 +79,22 @@ async def test_applied_counts_and_reap(plane, settings):
     assert await plane.agents.get("old") is None and await plane.agents.count() == 2
     assert "agent:old" not in (await plane.kills.list())[0]
     assert await plane.agents.reap() == 0
+
+
+async def test_reap_is_a_responder_action_and_audited(plane, plane_as):
+    import pytest
+
+    from agentconsole.control import PermissionDenied
+
+    await plane.agents.register(AgentRecord(id="gone"))
+    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"gone": time.time() - 7200})
+    with pytest.raises(PermissionDenied):
+        await plane_as("v", "viewer").agents.reap()
+    assert await plane_as("r", "responder").agents.reap(reason="tidy") == 1
+    entry = (await plane.audit.tail(1))[0]
+    assert (entry.action, entry.actor, entry.role, entry.target) == (
+        "agent.reap",
+        "r",
+        "responder",
+        "1 agent",
+    )
