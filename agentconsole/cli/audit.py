@@ -34,8 +34,20 @@ def summarise(entry: Any) -> str:
     for key in sorted(set(before) | set(after)):
         if key in _NOISE or before.get(key) == after.get(key):
             continue
-        parts.append(f"{key}: {_short(before.get(key))} -> {_short(after.get(key))}")
+        old, new = before.get(key), after.get(key)
+        if key == "until" or key.endswith("_at"):
+            old, new = _clock(old), _clock(new)
+        parts.append(f"{key}: {_short(old)} -> {_short(new)}")
     return "; ".join(parts) or "no field changed"
+
+
+def _clock(value: Any) -> Any:
+    """Epoch seconds as a UTC time of day, so a change summary reads like a log."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%SZ")
+    return value
 
 
 def _short(value: Any) -> str:

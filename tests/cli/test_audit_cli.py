@@ -65,3 +65,10 @@ def test_follow_prints_new_entries_as_they_happen(cli, cli_env):
         proc.wait(5)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_summary_shows_times_as_clock_times(cli):
+    cli("breakers", "trip", "openai", "--for", "1h", "--yes")
+    cli("breakers", "reset", "openai")
+    last = cli("audit", "tail", "-n", "1").out.splitlines()[1]
+    assert 'mode: "forced_open" -> "auto"' in last and 'until: "' in last and 'Z" -> null' in last

@@ -67,3 +67,30 @@ def test_bad_duration_is_a_usage_error(cli):
 def test_bad_dependency_name(cli):
     r = cli("breakers", "reset", "no such dep")
     assert r.code == 1 and "invalid dependency name" in r.err
+
+
+class _Terminal:
+    """stdin as an operator's terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_confirmation_on_a_terminal(cli, monkeypatch):
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    asked: list[str] = []
+
+    def answer(reply: str):
+        def fake_input(question: str) -> str:
+            asked.append(question)
+            return reply
+
+        return fake_input
+
+    monkeypatch.setattr("builtins.input", answer("n"))
+    r = cli("breakers", "trip", "openai", "--for", "15m")
+    assert r.code == 1 and cli("breakers", "list", "--json").json()["breakers"] == []
+    assert "Trip breaker openai for 900 s?" in asked[0]
+    monkeypatch.setattr("builtins.input", answer("y"))
+    r = cli("breakers", "trip", "openai", "--for", "15m")
+    assert r.code == 0 and "forced_open" in r.out
