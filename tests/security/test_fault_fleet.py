@@ -1,0 +1,119 @@
+"""Redis killed and restarted under 100 SDK agents (4 runtimes of 25 runs, like 4 processes).
+
+During the outage the agents keep running on their last snapshot and their staleness grows.
+Past ``stale_limit`` the declared failure policy refuses new runs. A kill issued during the
+outage fails clearly. After the restart every runtime resyncs, a kill stops all 100 runs,
+every stop is acknowledged, and the kill is in the audit once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agentconsole.control import ControlPlane, Unavailable
+from agentconsole.control.plane import translate
+from tests.fixtures.redis import RedisServer, start_redis
+
+pytest.importorskip("agentconsole.agent.runtime")
+
+RUNTIMES, RUNS_EACH = 4, 25
+
+
+@pytest.fixture
+def durable_redis(tmp_path) -> Iterator[RedisServer]:
+    args = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)]
+    yield from start_redis(args)
+
+
+def _settings(url: str):
+    from agentconsole.config import Settings
+
+    s = Settings()
+    s.redis.url, s.redis.prefix = url, "fleet"
+    s.redis.connect_timeout, s.redis.socket_timeout = 0.3, 1.0
+    s.operator.name, s.operator.role = "olga", "responder"
+    return s
+
+
+async def _eventually(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def test_redis_restart_under_100_agents(durable_redis):
+    from prometheus_client import CollectorRegistry
+
+    from agentconsole.agent import AgentKilled, AgentRuntime, NewRunsRefused
+
+    operator = ControlPlane.from_settings(_settings(durable_redis.url))
+    await operator.check_schema()
+    runtimes = [
+        AgentRuntime(
+            _settings(durable_redis.url),
+            registry=CollectorRegistry(),
+            heartbeat_interval=0.3,
+            report_interval=0.3,
+            resync_interval=0.3,
+            stale_limit=1.0,
+            host=f"proc{i}",
+        )
+        for i in range(RUNTIMES)
+    ]
+    for rt in runtimes:
+        await rt.start()
+    ready = asyncio.Semaphore(0)
+
+    async def agent(rt) -> None:
+        async with rt.run(task="work", tenant="acme"):
+            ready.release()
+            await asyncio.Event().wait()
+
+    tasks = [asyncio.create_task(agent(rt)) for rt in runtimes for _ in range(RUNS_EACH)]
+    try:
+        for _ in tasks:
+            await asyncio.wait_for(ready.acquire(), 10)
+        ids = [run_id for rt in runtimes for run_id in rt._runs]
+        assert len(ids) == RUNTIMES * RUNS_EACH
+
+        durable_redis.kill()
+        with pytest.raises(Exception) as info:  # a kill during the outage: a clear failure
+            await operator.kills.kill(everything=True, reason="during outage")
+        assert isinstance(translate(info.value), Unavailable)
+
+        async def all_in_safe_mode() -> bool:
+            return all(rt.safe_mode for rt in runtimes)
+
+        await _eventually(all_in_safe_mode, 5, "runtimes past stale_limit")
+        assert not any(t.done() for t in tasks)  # the runs kept going on their snapshot
+        with pytest.raises(NewRunsRefused):  # the declared policy for new work
+            async with runtimes[0].run(task="new during outage"):
+                pass
+
+        durable_redis.start()
+
+        async def all_fresh() -> bool:
+            return not any(rt.safe_mode for rt in runtimes)
+
+        await _eventually(all_fresh, 10, "runtimes fresh again")
+        since = time.time()
+        outcome = await operator.kills.kill(everything=True, reason="after recovery")
+        assert outcome.created
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        assert all(isinstance(r, AgentKilled) for r in results), {type(r) for r in results}
+        report = await operator.kills.wait_for_acks(ids, since=since - 1, timeout=10)
+        assert not report.missing and len(report.acknowledged) == len(ids)
+        actions = [e.action for e in await operator.audit.tail(50)]
+        assert actions.count("kill.all") == 1
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for rt in runtimes:
+            await rt.close()
+        await operator.close()
