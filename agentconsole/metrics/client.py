@@ -174,6 +174,8 @@ class PromQL:
         url = self.url
         try:
             run()
+        except requests.exceptions.JSONDecodeError:
+            pass  # 200 but not JSON (a login page...): interpreted below
         except requests.exceptions.SSLError as exc:
             raise QueryFailure("unreachable", f"TLS failed for {url}: {_reason(exc)}") from None
         except requests.exceptions.ConnectTimeout:
