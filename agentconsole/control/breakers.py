@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
-from agentconsole.control.errors import CorruptValue, InvalidValue
+from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue
 from agentconsole.control.flags import check_name
 
 if TYPE_CHECKING:
@@ -184,13 +184,18 @@ class Breakers:
             changed_at=now,
             reason=reason,
         )
-        change = await self.plane.apply(
-            hash_key=self.plane.keys.breakers,
-            field=dependency,
-            entity="breaker",
-            action=action,
-            new_doc=asdict(new),
-            expected_version=version,
-            reason=reason,
-        )
+        try:
+            change = await self.plane.apply(
+                hash_key=self.plane.keys.breakers,
+                field=dependency,
+                entity="breaker",
+                action=action,
+                new_doc=asdict(new),
+                expected_version=version,
+                reason=reason,
+            )
+        except AlreadyExists as exc:
+            from agentconsole.control.plane import lost_race
+
+            raise lost_race("breaker", dependency, exc) from None
         return BreakerMode.from_doc(change.doc or {})

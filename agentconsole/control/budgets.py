@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec, lua
-from agentconsole.control.errors import ControlError, InvalidValue
+from agentconsole.control.errors import AlreadyExists, ControlError, InvalidValue
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -128,15 +128,20 @@ class Budgets:
             "changed_by": self.plane.operator.name,
             "changed_at": time.time(),
         }
-        change = await self.plane.apply(
-            hash_key=self.plane.keys.budgets,
-            field="limits",
-            entity="budget",
-            action="budget.set",
-            new_doc=doc,
-            expected_version=current.version,
-            reason=reason,
-        )
+        try:
+            change = await self.plane.apply(
+                hash_key=self.plane.keys.budgets,
+                field="limits",
+                entity="budget",
+                action="budget.set",
+                new_doc=doc,
+                expected_version=current.version,
+                reason=reason,
+            )
+        except AlreadyExists as exc:
+            from agentconsole.control.plane import lost_race
+
+            raise lost_race("budget", "limits", exc) from None
         return Limits(
             **{k: v for k, v in (change.doc or {}).items() if k in Limits.__annotations__}
         )

@@ -194,6 +194,18 @@ class ControlPlane:
         )
 
 
+def lost_race(entity: str, field: str, exc: AlreadyExists) -> Conflict:
+    """For set-style changes (a breaker mode, the budget limits): someone else wrote the first
+    version while we were changing "nothing yet" — a conflict showing their value, not a
+    confusing "already exists"."""
+    current = getattr(exc, "current", None) or {}
+    return Conflict(
+        f"{entity} {field!r} was changed by {current.get('changed_by', '?')} meanwhile "
+        f"(now version {current.get('version')}): current value {json.dumps(_summary(current))}",
+        current,
+    )
+
+
 def _exists(entity: str, field: str, current: dict[str, Any] | None) -> AlreadyExists:
     err = AlreadyExists(f"{entity} {field!r} already exists")
     err.current = current  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -75,3 +76,21 @@ async def test_roles_and_bad_input(plane, plane_as):
         await plane.breakers.trip("openai", for_seconds=0)
     with pytest.raises(InvalidValue):
         await plane.breakers.trip("bad name")
+
+
+async def test_two_operators_at_once_one_wins_one_sees_the_current_value(plane_as):
+    from agentconsole.control import Conflict
+
+    bob, carol = plane_as("bob", "responder"), plane_as("carol", "responder")
+    for _ in range(3):  # both read "no mode yet" or the same version, only one write lands
+        results = await asyncio.gather(
+            bob.breakers.trip("openai", reason="bob"),
+            carol.breakers.force_close("openai", reason="carol"),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert all(isinstance(e, Conflict) for e in errors), errors
+        for e in errors:
+            assert "current value" in str(e) and e.current["version"] >= 1
+    modes = await bob.breakers.get("openai")
+    assert modes.version >= 3
