@@ -9,6 +9,7 @@ runbook or the alert is shown as data (``markup=False`` / ``Content``), never as
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -208,6 +209,7 @@ class RunbookScreen(Screen[None]):
         self.index = 1
         self._placed = False  # jumped to the incident's current step once
         self._actions: list[PreparedAction] = []
+        self._painting = asyncio.Lock()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -270,15 +272,15 @@ class RunbookScreen(Screen[None]):
         yield Static("", id="rb-status")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if self.runbook is None:
             self.status(self.load_error or "runbook not found")
             return
         alert = self.alert.describe() if self.alert else "opened from the runbook list"
         title = f"Runbook {self.runbook.id}: {self.runbook.title} — {alert}"
         self.query_one("#rb-title", Static).update(_plain(title))
-        self.show_step()
         self.load_incident()
+        await self.show_step()
 
     def status(self, message: str) -> None:
         self.query_one("#rb-status", Static).update(_plain(message, 300))
@@ -304,7 +306,7 @@ class RunbookScreen(Screen[None]):
             if self.session and self.session.incident and not self._placed:
                 self._placed = True
                 self.index = self.session.incident.current_step
-                self.show_step()
+                await self.show_step()
             self.paint_incident()
         self.set_timer(self.poll, self.poll_incident)
 
@@ -363,12 +365,17 @@ class RunbookScreen(Screen[None]):
 
     # --- the step -----------------------------------------------------------------------
 
-    def show_step(self) -> None:
+    async def show_step(self) -> None:
+        """Rebuild the body for the current step (serialised: ids must stay unique)."""
+        async with self._painting:
+            await self._show_step()
+
+    async def _show_step(self) -> None:
         step = self.step
         body = self.query_one("#rb-body", VerticalScroll)
-        body.remove_children()
+        await body.remove_children()
         if step is None:
-            body.mount(Static("This runbook has no steps."))
+            await body.mount(Static("This runbook has no steps."))
             return
         total = len(self.runbook.steps) if self.runbook else 0
         widgets: list[Any] = [
@@ -395,8 +402,9 @@ class RunbookScreen(Screen[None]):
                 Static("Actions (a or enter runs the highlighted one)", classes="rb-heading")
             )
             widgets.append(OptionList(id="rb-actions"))
-        body.mount_all(widgets)
+        await body.mount_all(widgets)
         if step.has_actions:
+            self.query_one("#rb-actions", OptionList).focus()  # up/down choose an action
             self.prepare_actions()
         self.paint_step_mark()
         if self.runbook is not None:
@@ -458,6 +466,7 @@ class RunbookScreen(Screen[None]):
                     first = (o.promql or o.source).strip().split("\n")[0]
                     lines.append(f"{display(first, 110)}\n  → {display(o.summary(), 200)}")
                 text = "\n".join(lines) or "no queries"
+                text += f"\n(as of {time.strftime('%H:%M:%S')}; r re-runs)"
             except Exception as exc:
                 text = f"queries failed: {exc}"
             if index == self.index and self.query("#rb-queries"):
@@ -471,21 +480,18 @@ class RunbookScreen(Screen[None]):
                 text = f"? could not verify: {exc}"
             if index == self.index and self.query("#rb-verify"):
                 self.query_one("#rb-verify", Static).update(_plain(text))
-        stamp = time.strftime("%H:%M:%S")
-        if index == self.index:
-            self.status(f"numbers as of {stamp} (r to re-run)")
 
     # --- key actions --------------------------------------------------------------------
 
-    def action_next_step(self) -> None:
+    async def action_next_step(self) -> None:
         if self.runbook and self.index < len(self.runbook.steps):
             self.index += 1
-            self.show_step()
+            await self.show_step()
 
-    def action_previous_step(self) -> None:
+    async def action_previous_step(self) -> None:
         if self.index > 1:
             self.index -= 1
-            self.show_step()
+            await self.show_step()
 
     def action_rerun(self) -> None:
         self.run_queries()
@@ -519,7 +525,7 @@ class RunbookScreen(Screen[None]):
         last = len(self.runbook.steps) if self.runbook else 0
         if status == "done" and index == self.index and self.index < last:
             self.index += 1
-            self.show_step()
+            await self.show_step()
             return
         self.paint_incident()
 
