@@ -105,6 +105,14 @@ def _describe(exc: BaseException) -> str:
     return clean(f"{type(exc).__name__}: {exc}", 300)
 
 
+def _is_unavailable(exc: BaseException) -> bool:
+    """Connection trouble is shown by the header's health, not by one more toast."""
+    from agentconsole.control.errors import Unavailable
+    from agentconsole.control.plane import translate
+
+    return isinstance(translate(exc), Unavailable) or isinstance(exc, TimeoutError)
+
+
 class ConsoleApp(App[int]):
     TITLE = "agentconsole"
     CSS = """
@@ -287,7 +295,7 @@ class ConsoleApp(App[int]):
                 view.set_stale(bool(getattr(data, "redis_error", None)))
             else:
                 view.set_stale(True)
-                if message.error is not None and message.error is not redis_error:
+                if message.error is not None and not _is_unavailable(message.error):
                     self._tell_once(_describe(message.error))
             self.paint_header()
         self.last_paint_seconds = time.perf_counter() - started

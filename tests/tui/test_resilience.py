@@ -1,0 +1,79 @@
+"""Dead or hanging servers: stale and greyed, keys still answer, recovery by itself."""
+
+import time
+
+from agentconsole.config import Settings
+from tests.fixtures.prometheus import hanging_socket
+from tests.fixtures.redis import start_redis
+from tests.tui.conftest import make_app, wait_until
+
+SIZE = (140, 40)
+
+
+async def test_redis_dies_and_comes_back(redis_prefix):
+    gen = start_redis()
+    server = next(gen)
+    try:
+        settings = Settings()
+        settings.redis.url = server.url
+        settings.redis.prefix = redis_prefix
+        settings.redis.connect_timeout = 0.5
+        settings.operator.name, settings.operator.role = "alice", "admin"
+        settings.ui.refresh_seconds = 0.2
+        app = make_app(settings, start_view="agents", clock=time.time)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_paint("agents")
+            assert app.redis_health.ok
+            server.kill()
+            await wait_until(pilot, lambda: app.redis_health.ok is False, what="stale")
+            view = app.view("agents")
+            assert view.has_class("stale")
+            header = str(app.query_one("#header").render())
+            assert "Redis ✖ stale since" in header
+            # every key still answers while Redis is gone
+            started = time.monotonic()
+            await pilot.press("3")
+            assert app.current == "flags" and time.monotonic() - started < 1.0
+            await pilot.press("2")
+            assert any("Redis unreachable" in t for t in app.toasts)
+            server.start()
+            await wait_until(pilot, lambda: app.redis_health.ok is True, timeout=15, what="back")
+            await wait_until(pilot, lambda: not view.has_class("stale"))
+            assert any("Redis is back" in t for t in app.toasts)
+            # told once, not every poll
+            assert sum("Redis unreachable" in t for t in app.toasts) == 1
+    finally:
+        server.kill()
+        gen.close()
+
+
+async def test_hanging_prometheus_greys_panels_and_keys_answer(settings):
+    with hanging_socket() as url:
+        settings.prometheus.url = url
+        settings.prometheus.timeout = 1.0
+        app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
+        async with app.run_test(size=SIZE) as pilot:
+            started = time.monotonic()
+            await pilot.press("2")  # while the first overview poll hangs
+            assert app.current == "agents" and time.monotonic() - started < 0.5
+            await pilot.press("1")
+            await app.wait_for_paint("overview", timeout=15)
+            await wait_until(pilot, lambda: app.prometheus_health.ok is False)
+            cards = app.view("overview").query(".panel")
+            assert cards and all("timeout" in str(c.render()) for c in cards)
+
+
+async def test_overview_with_a_real_prometheus(settings, prometheus):
+    settings.prometheus.url = prometheus.url
+    app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await app.wait_for_paint("overview", timeout=15)
+
+        def breached() -> bool:
+            texts = [str(c.render()) for c in app.view("overview").query(".panel")]
+            return any("● breach" in t for t in texts) and any("● ok" in t for t in texts)
+
+        await wait_until(pilot, breached, timeout=15, what="panel values")
+        assert app.prometheus_health.ok
+        texts = {str(c.render()).split("  ●")[0] for c in app.view("overview").query(".panel")}
+        assert "Error rate" in texts

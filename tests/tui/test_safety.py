@@ -1,0 +1,120 @@
+"""Read-only and viewer consoles have no dangerous actions; untrusted text stays literal."""
+
+import json
+import time
+
+import pytest
+
+from agentconsole.control.registry import AgentRecord
+from agentconsole.tui.safe import clean
+from agentconsole.tui.views.agents import AgentsView
+from agentconsole.tui.views.breakers import BreakersView
+from agentconsole.tui.views.flags import FlagsView
+from tests.tui.conftest import seed_agents, wait_until
+
+SIZE = (140, 40)
+DANGEROUS_KEYS = {
+    "agents": {"k", "t", "S"},
+    "flags": {"e", "o"},
+    "breakers": {"t", "f", "a"},
+}
+VIEWS = {"agents": AgentsView, "flags": FlagsView, "breakers": BreakersView}
+
+
+def _palette_titles(app) -> list[str]:
+    return [c.title for c in app.get_system_commands(app.screen)]
+
+
+@pytest.mark.parametrize("mode", ["read_only", "viewer"])
+async def test_dangerous_actions_are_absent(mode, settings, plane, app_factory):
+    await plane.flags.create("f1", enabled=True)
+    await seed_agents(plane, [AgentRecord(id="a1", tenant="acme")])
+    if mode == "read_only":
+        settings.ui.read_only = True
+    else:
+        settings.operator.role = "viewer"
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        for view_id, keys in DANGEROUS_KEYS.items():
+            app.action_show(view_id)
+            await app.wait_for_paint(view_id)
+            await pilot.pause()
+            active = app.screen.active_bindings
+            shown = {k for k, b in active.items() if b.enabled}
+            assert not (keys & shown), f"{view_id}: {keys & shown} still bound"
+            titles = " ".join(_palette_titles(app))
+            for binding in VIEWS[view_id].BINDINGS:
+                if binding.action in VIEWS[view_id].DANGEROUS:
+                    assert binding.description not in titles
+        # pressing the keys anyway does nothing
+        app.action_show("agents")
+        await app.wait_for_paint("agents", 2)
+        await pilot.press("k", "t", "S")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+    assert (await plane.kills.list())[0] == {}
+
+
+async def test_responder_sees_actions_in_footer_and_palette(plane, app_factory, settings):
+    settings.operator.role = "responder"
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_paint("agents")
+        await pilot.pause()
+        active = app.screen.active_bindings
+        assert {"k", "t", "S"} <= {k for k, b in active.items() if b.enabled}
+        assert "Agents: Global stop" in _palette_titles(app)
+
+
+NASTY = [
+    "[bold]x[/bold]",
+    "agent [/foo]",
+    "[link=http://evil.example]click[/link]",
+    "\x1b[31mred\x1b[0m \x1b]0;pwned title\x07 bell\x07",
+    "multi\nline\rcarriage",
+    "[@click=app.quit]quit[/]",
+]
+
+
+def test_clean_strips_escapes_and_truncates():
+    assert clean("\x1b[31mred\x1b[0m") == "red"
+    assert clean("\x1b]0;title\x07after") == "after"
+    assert clean("a\x00b\nc") == "a?b␤c"
+    assert clean("x" * 50, 10) == "x" * 9 + "…"
+    assert clean("[bold]x[/bold]") == "[bold]x[/bold]"
+
+
+async def test_markup_and_ansi_through_every_table_and_toast(plane, plane_as, app_factory):
+    """Hostile strings from agents, flags, breakers and the audit reason show literally."""
+    records = [
+        AgentRecord(id=f"a{i}", task=text, user=text, tenant=f"t{i}", model=text)
+        for i, text in enumerate(NASTY)
+    ]
+    await seed_agents(plane, records, heartbeat_ago=0)
+    for i, text in enumerate(NASTY):
+        await plane.flags.create(f"flag{i}", description=text, reason=text, owner=text[:40])
+    await plane.redis.hset(plane.keys.breaker_state, "dep", json.dumps({"state": "open"}))
+    await plane.breakers.trip("dep", reason=NASTY[2])
+    bob = plane_as(NASTY[1].replace(" ", "_"), "admin")
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        for view_id in ("agents", "flags", "breakers", "audit", "overview"):
+            app.action_show(view_id)
+            await app.wait_for_paint(view_id, 1)
+            await pilot.pause()
+            table = app.view(view_id).table
+            for key in list(table.painted):
+                for value in table.get_row(key):
+                    plain = value.plain
+                    assert "\x1b" not in plain and "\x07" not in plain
+                    assert not value.spans, f"{view_id}: markup was interpreted in {plain!r}"
+        agents = app.view("agents").table
+        assert agents.get_cell("a0", "task").plain == "[bold]x[/bold]"
+        assert agents.get_cell("a1", "task").plain == "agent [/foo]"
+        assert agents.get_cell("a3", "task").plain == "red  bell?"
+        # a change event and a toast carrying markup from another operator's name
+        await bob.flags.enable("flag0", reason=NASTY[0])
+        await wait_until(pilot, lambda: any("[/foo]" in t for t in app.toasts), timeout=3)
+        app.toast(NASTY[5] + NASTY[3])
+        await pilot.pause()
+        app.save_screenshot("/tmp/markup.svg")  # renders every toast: would raise on bad markup
