@@ -17,6 +17,7 @@ from agentconsole.control.errors import (
     AlreadyExists,
     Conflict,
     ControlError,
+    CorruptValue,
     NotFound,
     PermissionDenied,
     SchemaMismatch,
@@ -51,6 +52,11 @@ def translate(exc: BaseException) -> ControlError | None:
     ):
         # An ACL refusal inside a Lua script is a plain ERR that ends with the script's sha.
         return PermissionDenied(f"not permitted by Redis: {str(exc).split(' script: ')[0]}")
+    if isinstance(exc, rex.ResponseError) and str(exc).startswith("WRONGTYPE"):
+        return CorruptValue(
+            "a control-plane key in Redis holds the wrong type of value (not what this "
+            "version writes); inspect it with redis-cli TYPE"
+        )
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError | TimeoutError):
         return Unavailable(f"Redis unreachable: {exc or type(exc).__name__}")
     return None
