@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=show_flag)
 
+    p = sub.add_parser("eval", help="is the flag on for these keys? (same rule as agents)")
+    p.add_argument("name")
+    p.add_argument("keys", nargs="+", metavar="KEY", help="user, tenant or agent id")
+    add_output_options(p)
+    p.set_defaults(func=eval_flag)
+
     p = sub.add_parser("create", help="a new flag (admin)")
     p.add_argument("name")
     p.add_argument("--type", choices=FLAG_TYPES, default="release")
@@ -174,6 +180,34 @@ async def show_flag(args: argparse.Namespace, ctx: Context) -> int:
         return "\n".join(f"{k + ':':13} {clean(v, 200)}" for k, v in lines)
 
     emit(args, flag_dict(flag), human)
+    return EXIT_OK
+
+
+async def eval_flag(args: argparse.Namespace, ctx: Context) -> int:
+    """Answers "is user X in the rollout?" without guessing: the SDK's own evaluation."""
+    from agentconsole.control.bucketing import position
+
+    plane = await ctx.plane()
+    flag = await plane.flags.get(args.name)
+    group = flag.group or flag.name
+    results = []
+    for key in args.keys:
+        if not flag.enabled:
+            why = "flag is off"
+        elif key in flag.deny:
+            why = "deny list"
+        elif key in flag.allow:
+            why = "allow list"
+        else:
+            why = f"bucket {position(group, key) / 100:.2f}% vs rollout {flag.rollout}"
+        results.append({"key": key, "on": flag.evaluate(key), "why": why})
+    emit(
+        args,
+        {"flag": flag.name, "version": flag.version, "results": results},
+        lambda: table(
+            ("key", "result", "why"), [(r["key"], _onoff(r["on"]), r["why"]) for r in results]
+        ),
+    )
     return EXIT_OK
 
 

@@ -140,3 +140,19 @@ def test_non_utf8_value_in_redis(cli, settings):
     r = cli("flags", "show", "broken")
     assert r.code == 1 and "not valid UTF-8" in r.err
     assert_one_line(r)
+
+
+def test_eval_matches_the_flag_rule(cli):
+    from agentconsole.control.flags import Flag
+
+    cli("flags", "create", "exp", "--enabled", "--rollout", "30")
+    cli("flags", "update", "exp", "--allow", "vip", "--deny", "banned")
+    keys = ["vip", "banned", *(f"user-{i}" for i in range(40))]
+    data = cli("--json", "flags", "eval", "exp", *keys).json()
+    flag = Flag.from_doc(cli("--json", "flags", "show", "exp").json())
+    assert [r["on"] for r in data["results"]] == [flag.evaluate(k) for k in keys]
+    assert data["results"][0]["why"] == "allow list" and data["results"][1]["why"] == "deny list"
+    assert 0 < sum(r["on"] for r in data["results"][2:]) < 40
+    cli("flags", "disable", "exp")
+    out = cli("flags", "eval", "exp", "vip").out
+    assert "off" in out and "flag is off" in out
