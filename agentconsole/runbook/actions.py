@@ -38,7 +38,7 @@ class NeedsInput(ActionError):
 
 @dataclass(frozen=True)
 class Grammar:
-    words: tuple[str, str]
+    words: tuple[str, ...]
     params: tuple[str, ...]  # kinds: name, percent, number, budget, duration
     action: str  # the REQUIRED_ROLE action the control plane checks
     usage: str
@@ -63,10 +63,14 @@ GRAMMAR = (
     Grammar(("kill", "agent"), ("name",), "kill.agent", "kill agent AGENT_ID"),
     Grammar(("kill", "tenant"), ("name",), "kill.tenant", "kill tenant TENANT"),
     Grammar(("kill", "all"), (), "kill.all", "kill all"),
+    Grammar(("kill", "clear", "agent"), ("name",), "kill.clear", "kill clear agent AGENT_ID"),
+    Grammar(("kill", "clear", "tenant"), ("name",), "kill.clear", "kill clear tenant TENANT"),
+    Grammar(("kill", "clear", "all"), (), "kill.clear", "kill clear all"),
     Grammar(("budget", "set"), ("budget", "number"), "budget.set", "budget set LIMIT VALUE"),
     Grammar(("silence", "alert"), (), "silence.create", "silence alert for 1h", True),
 )
-VERBS = ", ".join(" ".join(g.words) for g in GRAMMAR)
+VERBS = ", ".join(dict.fromkeys(" ".join(g.words[:2]) for g in GRAMMAR))
+BY_LENGTH = sorted(GRAMMAR, key=lambda g: -len(g.words))
 
 
 @dataclass(frozen=True)
@@ -137,14 +141,17 @@ def parse_line(source: str, line: int = 0) -> ActionSpec:
     tokens = tokenize(source.strip())
     if len(tokens) < 2 and not (tokens and tokens[0].text.lower() in ("kill", "silence")):
         raise ActionError(f"unknown action {display(source.strip(), 40)!r} (known: {VERBS})")
-    head = tokens[:2]
-    if any(t.is_template for t in head):
+    if any(t.is_template for t in tokens[:2]):
         raise ActionError("the action verb must be written out, not come from a template")
-    words = tuple(t.text.lower() for t in head)
-    grammar = next((g for g in GRAMMAR if g.words == words), None)
+    said = [t.text.lower() if not t.is_template else "" for t in tokens]
+    grammar = next(
+        (g for g in BY_LENGTH if tuple(said[: len(g.words)]) == g.words),
+        None,
+    )
     if grammar is None:
-        raise ActionError(f"unknown action {' '.join(words)!r} (known: {VERBS})")
-    rest = tokens[2:]
+        raise ActionError(f"unknown action {' '.join(said[:2])!r} (known: {VERBS})")
+    words = grammar.words
+    rest = tokens[len(words) :]
     duration = None
     if grammar.timed and len(rest) >= 2 and not rest[-2].is_template and rest[-2].text == "for":
         duration, rest = rest[-1], rest[:-2]
@@ -264,6 +271,11 @@ async def execute(
     elif name == "flag.rollout":
         flag = await plane.flags.set_rollout(args[0], args[1], reason=reason)
         message = f"flag {args[0]} rollout {flag.rollout}"
+    elif name == "kill.clear":
+        scope = action.spec.grammar.words[2]
+        target = "all" if scope == "all" else f"{scope}:{args[0]}"
+        await plane.kills.clear(target, reason=reason)
+        message = f"kill {target} lifted: new runs in that scope may start again"
     elif name.startswith("kill."):
         scope = name.split(".", 1)[1]  # agent | tenant | all: the kill() keyword names
         kwargs: dict[str, Any] = {"everything": True} if scope == "all" else {scope: args[0]}

@@ -52,6 +52,9 @@ async def test_flag_budget_and_kill_actions(plane):
     again = await execute(rendered("kill tenant acme"), plane, reason="r")
     assert "already in force" in again.message  # idempotent: nothing applied twice
     assert again.audit == []
+    lifted = await execute(rendered("kill clear tenant acme"), plane, reason="r")
+    assert lifted.before["target"] == "tenant:acme" and lifted.after is None
+    assert "tenant:acme" not in (await plane.kills.list())[0]
 
 
 async def test_role_is_checked_by_the_control_plane(plane_as):

@@ -112,6 +112,8 @@ def test_every_documented_action_parses():
         "kill agent agent-7",
         "kill tenant acme",
         "kill all",
+        "kill clear tenant acme",
+        "kill clear all",
         "budget set user-daily-tokens 20000",
         "budget set user_daily_cost_usd 2.5",
         "silence alert for 1h",
