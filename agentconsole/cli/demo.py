@@ -74,9 +74,9 @@ def _interrupt(*_: Any) -> None:
 
 
 def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) -> int:
-    from agentconsole.tui.app import build_app
+    from agentconsole.tui.app import ConsoleApp
 
-    app = build_app(settings)
+    app = ConsoleApp(settings)
     died: list[str] = []
     stop = threading.Event()
 
@@ -102,6 +102,7 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
             app.run()
     finally:
         stop.set()
+        app.backend.stop()
     if died:
         print(f"agentconsole demo: stopped because {died[0]}", file=sys.stderr)
         return EXIT_FAILED
