@@ -242,7 +242,7 @@ async def kill(args: argparse.Namespace, ctx: Context) -> int:
         if args.wait <= 0:
             n = len(outcome.agents)
             return head + f"kill of {clean(target)} sent to {n} agent{'s' * (n != 1)}; not waiting"
-        return head + report.summary()
+        return head + clean(report.summary(), 2000)
 
     emit(args, data, human)
     return EXIT_OK

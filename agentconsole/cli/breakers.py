@@ -87,7 +87,7 @@ async def list_breakers(args: argparse.Namespace, ctx: Context) -> int:
     plane = await ctx.plane()
     views, problems = await plane.breakers.list()
     for problem in problems:
-        print(f"agentconsole: warning: {problem}", file=sys.stderr)
+        print(f"agentconsole: warning: {clean(problem, 300)}", file=sys.stderr)
 
     def human() -> str:
         if not views:

@@ -132,7 +132,7 @@ async def list_flags(args: argparse.Namespace, ctx: Context) -> int:
     plane = await ctx.plane()
     flags, problems = await plane.flags.list()
     for problem in problems:
-        print(f"agentconsole: warning: {problem}", file=sys.stderr)
+        print(f"agentconsole: warning: {clean(problem, 300)}", file=sys.stderr)
 
     def human() -> str:
         if not flags:

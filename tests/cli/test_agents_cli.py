@@ -169,3 +169,14 @@ async def test_reap_forgets_silent_agents(plane, acli):
     assert (entry.action, entry.actor, entry.reason) == ("agent.reap", "alice", "cleanup")
     assert entry.before == {"agents": ["old"], "count": 1}
     assert await plane.agents.get("old") is None and await plane.agents.get("new") is not None
+
+
+async def test_kill_report_never_prints_an_agent_supplied_escape(plane, acli):
+    evil = "a\x1b]0;pwned\x07"
+    await plane.agents.register(AgentRecord(id=evil, tenant="acme"))
+    await plane.redis.hset(plane.keys.flags, "x\x1b[2J", b"\xff")
+    r = await acli("agents", "kill", "--tenant", "acme", "--yes", "--wait", "0.1")
+    assert r.code == 0 and "not acknowledged: a?]0;pwned?" in r.out
+    r = await acli("flags", "list")
+    assert r.code == 0 and "UTF-8" in r.err
+    assert "\x1b" not in r.out + r.err and "\x07" not in r.out + r.err
