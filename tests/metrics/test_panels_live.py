@@ -105,7 +105,7 @@ async def test_a_bad_query_beside_good_panels(prometheus) -> None:
         {"id": "nothing", "title": "Nothing", "query": "sum(no_such_metric_total)"},
     ]
     try:
-        r = await fetch_until_complete(svc, timeout=3)
+        r = await fetch_until_complete(svc, timeout=0)  # the broken panels never complete
     finally:
         await svc.close()
     assert r["broken"].error_kind == "bad_query"
