@@ -84,10 +84,16 @@ async def generate_cmd(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control.keys import Keys
 
     prefix = args.prefix or ctx.settings.redis.prefix
-    if not prefix or any(c in prefix for c in "{}: \t\n*?[]\\\"'"):
+    if (
+        not prefix
+        or len(prefix) > 64
+        or not prefix.isprintable()
+        or any(c in prefix for c in "{}: \t\n*?[]\\\"'")
+    ):
+        shown = repr(prefix[:40]) + ("..." if len(prefix) > 40 else "")
         return fail(
-            f"--prefix: expected a short name without braces, colons, spaces "
-            f"or glob characters, got {prefix!r}",
+            "--prefix: expected a name of at most 64 characters without braces, colons, "
+            f"spaces or glob characters, got {shown}",
             EXIT_USAGE,
         )
     users = _users(args.user)
