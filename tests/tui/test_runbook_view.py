@@ -135,3 +135,41 @@ async def test_viewer_cannot_act_and_markup_is_data(plane_as):
         await pilot.press("a")
         await settle(app, pilot)
         assert app.screen is screen  # no confirmation for a viewer
+
+
+async def test_opened_by_id_through_the_console_backend(settings, plane):
+    """How the console opens it: a runbook id, the alert, the settings and its Backend
+    (Redis on the backend's own I/O loop)."""
+    from pathlib import Path
+
+    from agentconsole.tui.backend import Backend
+
+    root = Path(__file__).resolve().parents[2]
+    settings.runbooks_dir = str(root / "runbooks")
+    settings.prometheus.url = "http://127.0.0.1:9"  # nothing listens: queries fail, one line
+    settings.operator.role = "responder"
+    backend = Backend(settings, timeout=5.0)
+    backend.start()
+    try:
+        alert = dict(ALERT, annotations={"runbook": "provider-outage"})
+        screen = RunbookScreen("provider-outage", alert, settings=settings, backend=backend)
+        app = RunbookApp(screen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            assert "Runbook provider-outage" in text_of(screen, "#rb-title")
+            assert "by alice" in text_of(screen, "#rb-incident")
+            await pilot.press("n", "n")
+            await settle(app, pilot)
+            assert screen.step.title == "Diagnosis"
+            assert "unreachable" in text_of(screen, "#rb-queries")
+            await pilot.press("n")
+            await settle(app, pilot)
+            await pilot.press("a")
+            await settle(app, pilot)
+            await pilot.click("#run")
+            await settle(app, pilot)
+            assert "done: breaker openai forced open" in text_of(screen, "#rb-status")
+    finally:
+        backend.stop()
+    mode = await plane.breakers.get("openai")
+    assert mode is not None and mode.mode == "forced_open"
