@@ -182,7 +182,7 @@ class RunbookScreen(Screen[None]):
 
     def __init__(
         self,
-        runbook: Runbook | str,
+        runbook: Runbook | str | None,
         alert: Any = None,
         *,
         plane: Any = None,
@@ -194,12 +194,12 @@ class RunbookScreen(Screen[None]):
     ) -> None:
         super().__init__()
         self.settings = settings or getattr(backend, "settings", None)
-        self.runbook, self.load_error = self._resolve(runbook)
         self.alert = (
             alert
             if isinstance(alert, AlertContext) or alert is None
             else AlertContext.from_alert(alert)
         )
+        self.runbook, self.load_error = self._resolve(runbook)
         self._plane = plane
         self._metrics = metrics
         self._backend = backend
@@ -213,14 +213,26 @@ class RunbookScreen(Screen[None]):
 
     # --- wiring -------------------------------------------------------------------------
 
-    def _resolve(self, runbook: Runbook | str) -> tuple[Runbook | None, str | None]:
+    def _resolve(self, runbook: Runbook | str | None) -> tuple[Runbook | None, str | None]:
+        """A Runbook as given; an id from the runbooks dir; with no (or an unknown) id and
+        an alert, the runbook whose front matter lists the alert."""
         if isinstance(runbook, Runbook):
             return runbook, None
         from agentconsole.runbook.library import Library
 
         directory = getattr(self.settings, "runbooks_dir", "runbooks")
-        found = Library.load([directory]).get(str(runbook))
-        return found, None if found else f"no runbook {runbook!r} in {directory}"
+        library = Library.load([directory])
+        found = library.get(runbook) if runbook else None
+        if found is None and self.alert is not None:
+            found = library.for_alert(self.alert)
+        if found is not None:
+            return found, None
+        what = (
+            f"no runbook {runbook!r}"
+            if runbook
+            else f"no runbook for {self.alert.name if self.alert else 'this alert'}"
+        )
+        return None, f"{what} in {directory}"
 
     def _rules_index(self) -> dict[str, Any]:
         if self._rules is not None:

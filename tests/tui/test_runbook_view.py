@@ -173,3 +173,17 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
         backend.stop()
     mode = await plane.breakers.get("openai")
     assert mode is not None and mode.mode == "forced_open"
+
+
+async def test_runbook_found_by_front_matter_when_the_alert_names_none(settings, plane):
+    from pathlib import Path
+
+    settings.runbooks_dir = str(Path(__file__).resolve().parents[2] / "runbooks")
+    alert = {"name": "AgentRunaway", "labels": {"severity": "warning"}, "annotations": {}}
+    screen = RunbookScreen(None, alert, settings=settings, plane=plane)
+    assert screen.runbook is not None and screen.runbook.id == "runaway-agent"
+    missing = RunbookScreen("nope", None, settings=settings, plane=plane)
+    app = RunbookApp(missing)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert text_of(missing, "#rb-status").startswith("no runbook 'nope' in ")
