@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import ssl
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -202,11 +202,30 @@ def _t(timeout: float) -> tuple[float, float]:
 def _reason(exc: BaseException) -> str:
     """The innermost useful reason of a requests/urllib3 error, e.g. 'Connection refused'."""
     text = str(exc)
-    for marker in ("Errno", "Connection refused", "Name or service not known", "CERTIFICATE"):
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return one_line(found.group(1), 160)
+    for marker in ("CERTIFICATE", "certificate", "SSL"):
         i = text.find(marker)
         if i >= 0:
             return one_line(text[i:].rstrip("')\"]"), 160)
     return one_line(text, 160)
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The OSError behind an httpx error (its message is only 'All connection attempts...')."""
+    seen = exc
+    for _ in range(6):
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionError) and seen.errno:  # asyncio: "Connect call failed"
+            import os
+
+            return os.strerror(seen.errno)
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+    return None
 
 
 def interpret(status: int, body: bytes, url: str) -> Answer:
@@ -263,9 +282,11 @@ def number(raw: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+def ssl_context(verify: bool | str) -> Any:
     """httpx wants an SSLContext for a CA file."""
     if isinstance(verify, str):
+        import ssl
+
         return ssl.create_default_context(cafile=verify)
     return verify
 
@@ -274,10 +295,12 @@ def httpx_failure(exc: BaseException, url: str) -> tuple[str, str]:
     """Error kind and one-line message for an httpx exception."""
     import httpx
 
+    url = url.rstrip("/")
     if isinstance(exc, httpx.ConnectTimeout):
         return "unreachable", f"cannot connect to {url} (timed out)"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout", f"{url} did not answer in time"
     if isinstance(exc, httpx.ConnectError):
-        return "unreachable", f"cannot connect to {url}: {one_line(exc, 160)}"
+        reason = _os_reason(exc) or one_line(exc, 160)
+        return "unreachable", f"cannot connect to {url}: {reason}"
     return "error", f"request to {url} failed: {one_line(exc, 160) or type(exc).__name__}"
