@@ -50,7 +50,7 @@ def load_preset(name: str) -> dict[str, Any]:
     path = PRESETS_DIR / f"{name}.yaml"
     if not _ID.match(name) or not path.is_file():
         raise ConfigError(
-            f"prometheus.preset: unknown preset {name!r} (expected one of: "
+            f"prometheus.preset: unknown preset {_show(name)} (expected one of: "
             f"{', '.join(preset_names())})"
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -71,11 +71,11 @@ def build_panels(settings: Settings) -> list[PanelDef]:
     for i, raw in enumerate(settings.panels or []):
         where = f"panels[{i}]"
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {_show(raw)}")
         pid = raw.get("id")
         if isinstance(pid, str) and raw.get("remove") is True:
             if pid not in panels:
-                raise ConfigError(f"{where} ({pid}): remove: no panel {pid!r} in the preset")
+                raise ConfigError(f"{where}: remove: no panel {_show(pid)} in the preset")
             del panels[pid]
             continue
         base = panels.get(pid) if isinstance(pid, str) else None
@@ -87,11 +87,11 @@ def build_panels(settings: Settings) -> list[PanelDef]:
 def parse_panel(raw: Any, where: str, base: PanelDef | None = None) -> PanelDef:
     """Validate one panel mapping; with ``base``, given keys replace the base panel's."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {_show(raw)}")
     pid = raw.get("id")
     if not isinstance(pid, str) or not _ID.match(pid):
         raise ConfigError(
-            f"{where}: id: expected a short lower-case name (letters, digits, _), got {pid!r}"
+            f"{where}: id: expected a short lower-case name (letters, digits, _), got {_show(pid)}"
         )
     where = f"{where} ({pid})"
     for key in raw:
@@ -111,23 +111,25 @@ def parse_panel(raw: Any, where: str, base: PanelDef | None = None) -> PanelDef:
         if value is None and not required:
             return None
         if not isinstance(value, str) or (required and not value.strip()):
-            raise ConfigError(f"{where}: {key}: expected a non-empty string, got {value!r}")
+            raise ConfigError(f"{where}: {key}: expected a non-empty string, got {_show(value)}")
         return value.strip()
 
     query = text("query", base.query if base else None, required=True)
     title = text("title", base.title if base else pid.replace("_", " ").capitalize())
     unit = text("unit", base.unit if base else "")
     if unit not in UNITS:
-        raise ConfigError(f"{where}: unit: expected one of {', '.join(UNITS)}, got {unit!r}")
+        raise ConfigError(f"{where}: unit: expected one of {', '.join(UNITS)}, got {_show(unit)}")
     by = text("by", base.by if base else None)
     if by is not None and not _LABEL.match(by):
-        raise ConfigError(f"{where}: by: expected a Prometheus label name, got {by!r}")
+        raise ConfigError(f"{where}: by: expected a Prometheus label name, got {_show(by)}")
     combine = text("combine", base.combine if base else "sum")
     if combine not in ("sum", "max", "min"):
-        raise ConfigError(f"{where}: combine: expected sum, max or min, got {combine!r}")
+        raise ConfigError(f"{where}: combine: expected sum, max or min, got {_show(combine)}")
     margin = raw.get("warn_margin", base.warn_margin if base else 0.2)
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
-        raise ConfigError(f"{where}: warn_margin: expected a fraction from 0 to 1, got {margin!r}")
+        raise ConfigError(
+            f"{where}: warn_margin: expected a fraction from 0 to 1, got {_show(margin)}"
+        )
     target = _target(raw["target"], where) if "target" in raw else (base.target if base else None)
     return PanelDef(
         id=pid,
@@ -149,15 +151,15 @@ def _target(raw: Any, where: str) -> Target | None:
     if not isinstance(raw, dict) or set(raw) != {"threshold", "direction"}:
         raise ConfigError(
             f"{where}: target: expected {{threshold: <number>, direction: below|above}}, "
-            f"got {raw!r}"
+            f"got {_show(raw)}"
         )
     threshold, direction = raw["threshold"], raw["direction"]
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ConfigError(f"{where}: target.threshold: expected a number, got {threshold!r}")
+        raise ConfigError(f"{where}: target.threshold: expected a number, got {_show(threshold)}")
     if direction not in ("below", "above"):
         raise ConfigError(
             f"{where}: target.direction: expected below (value must stay below) or above, "
-            f"got {direction!r}"
+            f"got {_show(direction)}"
         )
     return Target(float(threshold), direction)
 
@@ -214,6 +216,12 @@ def _cost_expansions(spec: Any, prices: dict[str, ModelPrice]) -> dict[str, str]
     by_model = f"sum by ({model_label}) ({body})"
     today = by_model.replace("$interval", "$today")
     return {"$cost_today_by_model": today, "$cost_by_model": by_model}
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A config value inside a one-line message: repr (escapes control chars), bounded."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _promql_string(value: str) -> str:

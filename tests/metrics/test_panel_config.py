@@ -88,7 +88,7 @@ def test_config_panels_replace_extend_and_remove() -> None:
         ({"id": "q", "query": "up", "warn_margin": 2}, "panels[0] (q): warn_margin: expected"),
         ({"id": "q", "query": ""}, "panels[0] (q): query: expected a non-empty string"),
         ({"id": "q", "query": "up", "by": "not a label"}, "panels[0] (q): by: expected"),
-        ({"id": "nope", "remove": True}, "panels[0] (nope): remove: no panel 'nope'"),
+        ({"id": "nope", "remove": True}, "panels[0]: remove: no panel 'nope'"),
         ({"id": "q", "query": "${nothing}"}, "panel q: unknown variable ${nothing}"),
     ],
 )
