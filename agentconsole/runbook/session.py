@@ -6,13 +6,14 @@ progress) is tested without a terminal, and the screen stays a thin view over it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentconsole.control.errors import ControlError, PermissionDenied
+from agentconsole.control.errors import Conflict, ControlError, PermissionDenied
 from agentconsole.runbook import template
 from agentconsole.runbook.actions import (
     ActionError,
@@ -41,6 +42,7 @@ NO_PROMETHEUS = "Prometheus not configured: live queries are not available"
 class QueryOutcome:
     line: int
     source: str
+    comment: str = ""  # the ``#`` line(s) right above the query: what it shows
     promql: str | None = None
     value: float | None = None
     by_label: dict[str, float] = field(default_factory=dict)
@@ -84,19 +86,27 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
-def split_queries(block: Block) -> list[tuple[int, str]]:
-    """Queries of a promql block: separated by blank lines; ``#`` lines are comments."""
-    out: list[tuple[int, str]] = []
+def split_queries(block: Block) -> list[tuple[int, str, str]]:
+    """Queries of a promql block as (line, query, comment): queries are separated by blank
+    lines, ``#`` lines are comments and describe the query that follows them."""
+    out: list[tuple[int, str, str]] = []
     current: list[str] = []
+    comments: list[str] = []
     start = block.line
     for offset, text in enumerate([*block.lines, ""]):
-        if text.strip() and not text.lstrip().startswith("#"):
+        stripped = text.strip()
+        if stripped.startswith("#"):
+            if not current:
+                comments.append(stripped.lstrip("#").strip())
+        elif stripped:
             if not current:
                 start = block.line + offset
             current.append(text)
-        elif not text.strip() and current:
-            out.append((start, "\n".join(current)))
-            current = []
+        elif current:
+            out.append((start, "\n".join(current), " ".join(comments)))
+            current, comments = [], []
+        else:
+            comments = []
     return out
 
 
@@ -186,6 +196,13 @@ class RunbookSession:
         except ControlError:
             await self.refresh()
             raise
+        incident = self.incident
+        if not incident.resolved and len(incident.steps) >= len(incident.step_titles):
+            # Every step is done or skipped: the runbook is worked, the incident ends here.
+            with contextlib.suppress(Conflict):  # someone else resolved it just now
+                self.incident = await self.incidents.resolve(
+                    incident.id, note="every step done or skipped"
+                )
         return self.incident
 
     # --- content ------------------------------------------------------------------------
@@ -196,8 +213,8 @@ class RunbookSession:
     async def queries(self, step: Step) -> list[QueryOutcome]:
         outcomes: list[QueryOutcome] = []
         for block in step.of_kind("promql"):
-            for line, source in split_queries(block):
-                outcome = QueryOutcome(line, source)
+            for line, source, comment in split_queries(block):
+                outcome = QueryOutcome(line, source, comment)
                 try:
                     outcome.promql = template.render_promql(source, self.values)
                 except template.TemplateError as exc:
@@ -208,8 +225,6 @@ class RunbookSession:
             for o in runnable:
                 o.error = NO_PROMETHEUS
             return outcomes
-        import asyncio
-
         results = await asyncio.gather(*(self.metrics.query(o.promql) for o in runnable))
         for o, result in zip(runnable, results, strict=True):
             if getattr(result, "error_kind", None) == "no_data":

@@ -476,7 +476,9 @@ class RunbookScreen(Screen[None]):
                 lines = []
                 for o in outcomes:
                     first = (o.promql or o.source).strip().split("\n")[0]
-                    lines.append(f"{display(first, 110)}\n  → {display(o.summary(), 200)}")
+                    if o.comment:
+                        lines.append(display(o.comment, 110))
+                    lines.append(f"  {display(first, 108)}\n  → {display(o.summary(), 200)}")
                 text = "\n".join(lines) or "no queries"
                 text += f"\n(as of {time.strftime('%H:%M:%S')}; r re-runs)"
             except Exception as exc:

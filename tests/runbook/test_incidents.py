@@ -144,3 +144,15 @@ async def test_export_timeline(plane):
     assert "alice (admin) flag.create unrelated-change" in text
     assert "incident resolved by alice" in text
     assert "- Ended: " in text and "(still open)" not in text
+
+
+async def test_incident_ends_when_every_step_is_done_or_skipped(plane):
+    session = RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT))
+    await session.start()
+    for step in (1, 2, 3):
+        await session.mark(step, "done")
+    assert not session.incident.resolved
+    await session.mark(4, "skipped", "condition cleared on its own")
+    assert session.incident.resolved and session.incident.ended_by == "alice"
+    entries = await plane.audit.tail(1)
+    assert entries[0].reason == "incident resolved: every step done or skipped"

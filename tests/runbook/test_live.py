@@ -53,8 +53,18 @@ async def test_live_queries_and_verify_for_a_firing_alert(plane, metrics):
     session = session_for(plane, metrics, alert)
     assert session.runbook.id == "provider-outage"
 
-    outcomes = await session.queries(step_named(session, "Diagnosis"))
+    diagnosis = step_named(session, "Diagnosis")
+    deadline = time.monotonic() + 10
+    while True:  # rate() needs two scrapes; the alert can fire after the first one
+        outcomes = await session.queries(diagnosis)
+        if outcomes[0].by_label or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     by_outcome = outcomes[0]
+    assert (
+        by_outcome.comment == "calls per second to this dependency, by outcome "
+        "(success, error, rejected)"
+    )
     assert by_outcome.promql.startswith(
         'sum by (outcome) (rate(agent_dependency_calls_total{dependency="llm"}[5m]))'
     )
