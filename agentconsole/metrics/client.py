@@ -118,6 +118,14 @@ class PromQL:
 
                 session = requests.Session()
                 session.verify = tls_verify(self.settings)
+                if session.verify is False:
+                    # The operator chose it in config; a warning on stderr would only tear
+                    # the console's screen.
+                    import warnings
+
+                    from urllib3.exceptions import InsecureRequestWarning
+
+                    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
                 session.hooks["response"].append(self._remember)
                 self._conn = PrometheusConnect(
                     url=self.url,

@@ -292,9 +292,9 @@ class MetricsService:
                 base_url=base_url(p.url),
                 headers=auth_headers(p),
                 auth=basic_auth(p),
-                verify=ssl_context(tls_verify(p)),
                 timeout=httpx.Timeout(p.timeout, connect=min(p.timeout, 3.0)),
-                transport=httpx.AsyncHTTPTransport(retries=1),
+                # TLS options go to the transport: a client's own verify= is ignored with one
+                transport=httpx.AsyncHTTPTransport(verify=ssl_context(tls_verify(p)), retries=1),
             )
         return self._http
 

@@ -10,7 +10,7 @@ import pytest
 from agentconsole.config import Secret, Settings
 from agentconsole.metrics.service import MetricsService
 from tests.fixtures.procs import free_port
-from tests.fixtures.prometheus import hanging_socket, http_stub
+from tests.fixtures.prometheus import hanging_socket, http_stub, self_signed_certificate
 
 TIMEOUT = 1.0
 
@@ -238,3 +238,41 @@ async def test_one_dead_alertmanager_does_not_hide_the_alerts(kind) -> None:
             await svc.close()
     assert alerts.error_kind is None
     assert alerts.alertmanager_error and alerts.alertmanager_error.startswith("Alertmanager:")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def prometheus_answers(path, headers):
+    if "/api/v1/alerts" in path:
+        return 200, json.dumps({"status": "success", "data": {"alerts": []}})
+    return 200, success("6")
+
+
+@pytest.mark.parametrize(
+    ("options", "kind"),
+    [
+        ({}, "unreachable"),  # our own CA is not in the system's store
+        ({"ca_file": "CERT"}, None),
+        ({"verify_tls": False}, None),
+    ],
+    ids=["system-cas", "ca-file", "no-verify"],
+)
+async def test_tls_verification_options(certificate, options, kind) -> None:
+    cert, _ = certificate
+    options = {k: (str(cert) if v == "CERT" else v) for k, v in options.items()}
+    with http_stub(prometheus_answers, tls=certificate) as stub:
+        svc = service_for(stub.url, **options)
+        try:
+            result = await svc.query("up")
+            alerts = await svc.alerts()
+        finally:
+            await svc.close()
+    assert result.error_kind == kind, result.error
+    assert alerts.error_kind == kind, alerts.error
+    if kind:
+        assert "TLS" in result.error or "certificate" in result.error.lower()
+    else:
+        assert result.value == 6
