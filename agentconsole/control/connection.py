@@ -33,8 +33,13 @@ def connect(settings: RedisSettings, *, for_pubsub: bool = False) -> Any:
     if scheme == "redis+cluster":
         from redis.asyncio.cluster import RedisCluster
 
+        url = settings.url.replace("redis+cluster", "redis", 1)
+        if for_pubsub:
+            # A cluster delivers PUBLISH to every node, and redis-py's async cluster client
+            # cannot subscribe: listen on the seed node with a plain connection.
+            return aioredis.Redis.from_url(url, **kwargs)
         kwargs.pop("health_check_interval")
-        return RedisCluster.from_url(settings.url.replace("redis+cluster", "redis", 1), **kwargs)
+        return RedisCluster.from_url(url, **kwargs)
     if scheme == "redis+sentinel":
         return _sentinel(settings, kwargs)
     return aioredis.Redis.from_url(settings.url, **kwargs)
