@@ -175,8 +175,7 @@ class RunbookScreen(Screen[None]):
     RunbookScreen #rb-body { height: 1fr; padding: 0 1; }
     RunbookScreen .rb-step-title { text-style: bold; margin: 1 0 0 0; }
     RunbookScreen .rb-code { background: $boost; padding: 0 1; margin: 1 0 0 0; }
-    RunbookScreen .rb-heading { text-style: bold; margin: 1 0 0 0; color: $accent; }
-    RunbookScreen #rb-actions { height: auto; max-height: 8; }
+    RunbookScreen .rb-actions { height: auto; max-height: 8; margin: 1 0 0 0; }
     RunbookScreen #rb-status { height: auto; padding: 0 1; background: $panel; }
     """
 
@@ -394,35 +393,43 @@ class RunbookScreen(Screen[None]):
             Static(_plain(f"Step {step.index}/{total}: {step.title}"), classes="rb-step-title"),
             Static("", id="rb-mark"),
         ]
-        values = self.alert.values() if self.alert else None
         from agentconsole.runbook.template import Values, render_text
 
-        for block in step.blocks:
+        values = self.alert.values() if self.alert else Values()
+        # Blocks in document order: the text that explains an action stays next to it.
+        for number, block in enumerate(step.blocks):
             if block.kind == "text":
-                widgets.append(Static(_block_text(render_text(block.body, values or Values()))))
+                widgets.append(Static(_block_text(render_text(block.body, values))))
             elif block.kind == "code":
                 widgets.append(Static(_block_text(block.body), classes="rb-code"))
-        if step.of_kind("promql"):
-            widgets.append(Static("Live numbers", classes="rb-heading"))
-            widgets.append(Static("running queries…", id="rb-queries", classes="rb-code"))
-        if step.is_verify:
-            widgets.append(Static("Verify", classes="rb-heading"))
-            widgets.append(Static("checking the alert condition…", id="rb-verify"))
+            elif block.kind == "promql":
+                widgets.append(
+                    Static(
+                        "running queries…", id=f"rb-queries-{number}", classes="rb-code rb-queries"
+                    )
+                )
+            elif block.kind == "verify":
+                widgets.append(Static("checking the alert condition…", id="rb-verify"))
+            elif block.kind == "action":
+                widgets.append(OptionList(id=f"rb-actions-{number}", classes="rb-actions"))
         self._actions = []
-        if step.has_actions:
-            widgets.append(
-                Static("Actions (a or enter runs the highlighted one)", classes="rb-heading")
-            )
-            widgets.append(OptionList(id="rb-actions"))
         await body.mount_all(widgets)
         if step.has_actions:
-            self.query_one("#rb-actions", OptionList).focus()  # up/down choose an action
+            self.query(".rb-actions").first(OptionList).focus()  # up/down choose an action
             self.prepare_actions()
         self.paint_step_mark()
         if self.runbook is not None:
             self.paint_incident()
         if step.of_kind("promql") or step.is_verify:
             self.run_queries()
+
+    def _block_of(self, line: int) -> int | None:
+        """Which block of the current step holds a file line (actions and queries)."""
+        step = self.step
+        for number, block in enumerate(step.blocks if step else []):
+            if block.line <= line < block.line + max(1, len(block.lines)):
+                return number
+        return None
 
     @work(exclusive=True, group="runbook-actions", exit_on_error=False)
     async def prepare_actions(self) -> None:
@@ -445,24 +452,24 @@ class RunbookScreen(Screen[None]):
         self.paint_actions()
 
     def paint_actions(self) -> None:
-        found = self.query("#rb-actions")
-        if not found:
-            return
-        options = found.first(OptionList)
-        highlighted = options.highlighted
-        options.clear_options()
-        for i, item in enumerate(self._actions):
-            if item.refused:
-                label = f"✗ {item.text}  — {item.refused}"
-            elif not item.allowed:
-                label = f"✗ {item.text}  — not permitted for your role"
-            elif item.needs:
-                label = f"▸ {item.text}  (asks for: {', '.join(item.needs)})"
-            else:
-                label = f"▸ {item.text}"
-            options.add_option(Option(_plain(label), id=f"action-{i}"))
-        if self._actions:
-            options.highlighted = min(highlighted or 0, len(self._actions) - 1)
+        """Fill each action block's list; option ids carry the index into ``_actions``."""
+        for options in self.query(".rb-actions").results(OptionList):
+            highlighted = options.highlighted
+            options.clear_options()
+            for i, item in enumerate(self._actions):
+                if options.id != f"rb-actions-{self._block_of(item.line)}":
+                    continue
+                if item.refused:
+                    label = f"✗ {item.text}  — {item.refused}"
+                elif not item.allowed:
+                    label = f"✗ {item.text}  — not permitted for your role"
+                elif item.needs:
+                    label = f"▸ {item.text}  (asks for: {', '.join(item.needs)})"
+                else:
+                    label = f"▸ {item.text}"
+                options.add_option(Option(_plain(label), id=f"action-{i}"))
+            if options.option_count:
+                options.highlighted = min(highlighted or 0, options.option_count - 1)
 
     @work(exclusive=True, group="runbook-queries", exit_on_error=False)
     async def run_queries(self) -> None:
@@ -473,18 +480,22 @@ class RunbookScreen(Screen[None]):
         if step.of_kind("promql"):
             try:
                 outcomes = await self.call(lambda s: s.queries(step))
-                lines = []
-                for o in outcomes:
-                    first = (o.promql or o.source).strip().split("\n")[0]
-                    if o.comment:
-                        lines.append(display(o.comment, 110))
-                    lines.append(f"  {display(first, 108)}\n  → {display(o.summary(), 200)}")
-                text = "\n".join(lines) or "no queries"
-                text += f"\n(as of {time.strftime('%H:%M:%S')}; r re-runs)"
+                error = None
             except Exception as exc:
-                text = f"queries failed: {exc}"
-            if index == self.index and self.query("#rb-queries"):
-                self.query_one("#rb-queries", Static).update(_block_text(text))
+                outcomes, error = [], f"queries failed: {exc}"
+            by_block: dict[int | None, list[str]] = {}
+            for o in outcomes:
+                first = (o.promql or o.source).strip().split("\n")[0]
+                lines = by_block.setdefault(self._block_of(o.line), [])
+                if o.comment:
+                    lines.append(display(o.comment, 110))
+                lines.append(f"  {display(first, 108)}\n  → {display(o.summary(), 200)}")
+            stamp = f"(as of {time.strftime('%H:%M:%S')}; r re-runs)"
+            if index == self.index:
+                for widget in self.query(".rb-queries").results(Static):
+                    number = int((widget.id or "-1").rsplit("-", 1)[1])
+                    text = error or "\n".join(by_block.get(number, [])) or "no queries"
+                    widget.update(_block_text(f"{text}\n{stamp}"))
         if step.is_verify:
             try:
                 verdict = await self.call(lambda s: s.verify(step))
@@ -543,19 +554,22 @@ class RunbookScreen(Screen[None]):
             return
         self.paint_incident()
 
-    @on(OptionList.OptionSelected, "#rb-actions")
+    @on(OptionList.OptionSelected, ".rb-actions")
     def action_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.action_run_action(event.option_index)
+        self.action_run_action(_option_index(event.option.id))
 
     def action_run_action(self, index: int | None = None) -> None:
         if not self._actions:
             self.status("this step has no action")
             return
         if index is None:
-            found = self.query("#rb-actions")
-            highlighted = found.first(OptionList).highlighted if found else None
-            index = highlighted or 0
+            focused = self.focused
+            lists = list(self.query(".rb-actions").results(OptionList))
+            options = focused if isinstance(focused, OptionList) else lists[0]
+            highlighted = options.highlighted
+            option = options.get_option_at_index(highlighted) if highlighted is not None else None
+            index = _option_index(option.id if option else None)
         item = self._actions[index]
         if item.refused:
             self.status(f"refused: {item.refused}")
@@ -619,3 +633,8 @@ class RunbookScreen(Screen[None]):
 
 async def _async(value: T) -> T:
     return value
+
+
+def _option_index(option_id: str | None) -> int:
+    """``action-3`` -> 3: the option's index into the step's prepared actions."""
+    return int(option_id.rsplit("-", 1)[1]) if option_id else 0

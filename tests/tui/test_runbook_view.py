@@ -56,7 +56,7 @@ async def test_work_a_runbook_from_a_firing_alert(plane_as):
         await pilot.press("d")  # Meaning done → moves on to Diagnosis
         await settle(app, pilot)
         assert screen.index == 2
-        assert "Prometheus not configured" in text_of(screen, "#rb-queries")
+        assert "Prometheus not configured" in text_of(screen, ".rb-queries")
         await pilot.press("s")  # skip asks for a note
         await settle(app, pilot)
         assert isinstance(app.screen, NoteScreen)
@@ -130,7 +130,7 @@ async def test_viewer_cannot_act_and_markup_is_data(plane_as):
         await settle(app, pilot)
         assert screen.index == 3
         assert "✗ breaker trip {{ labels.dependency }} for 15m" in str(
-            screen.query_one("#rb-actions").get_option_at_index(0).prompt
+            screen.query(".rb-actions").first().get_option_at_index(0).prompt
         )
         await pilot.press("a")
         await settle(app, pilot)
@@ -161,7 +161,7 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
             await pilot.press("n", "n")
             await settle(app, pilot)
             assert screen.step.title == "Diagnosis"
-            assert "unreachable" in text_of(screen, "#rb-queries")
+            assert "unreachable" in text_of(screen, ".rb-queries")
             await pilot.press("n")
             await settle(app, pilot)
             await pilot.press("a")
