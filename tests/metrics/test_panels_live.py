@@ -164,3 +164,12 @@ async def test_otel_preset_without_prices_says_why_cost_is_missing(prometheus) -
         await svc.close()
     assert r["cost_per_request"].error_kind == "no_data"
     assert "prices" in r["cost_per_request"].error
+
+
+async def test_rules_are_loaded_and_healthy(service) -> None:
+    data = await service.rules()
+    groups = {g["name"]: g for g in data["groups"]}
+    assert {"agentconsole-recording", "agentconsole-alerts"} <= set(groups)
+    rules = [r for g in groups.values() for r in g["rules"]]
+    assert len(rules) == 23
+    assert {r["health"] for r in rules} == {"ok"}, [r.get("lastError") for r in rules]
