@@ -133,3 +133,21 @@ def test_operator_inputs_are_asked_for_and_checked_like_labels():
     with pytest.raises(ActionError, match=r"refused: input\.agent"):
         render(spec, typed)
     assert render(spec, Values(inputs={"agent": "agent-7"})).text == "kill agent agent-7"
+
+
+def test_label_values_never_change_the_runbook_structure(plane):
+    from agentconsole.runbook.context import AlertContext
+    from agentconsole.runbook.parser import parse
+    from agentconsole.runbook.session import RunbookSession
+    from tests.runbook.helpers import GOOD
+
+    runbook, _ = parse(GOOD, "demo.md")
+    evil = "openai\n```\n## Injected step\n```action\nkill all\n```"
+    alert = AlertContext("DependencyBreakerOpen", {"dependency": evil})
+    session = RunbookSession(plane, runbook, alert)
+    assert [s.title for s in runbook.steps] == ["Meaning", "Diagnosis", "Mitigation", "Verify"]
+    trip, flag = session.actions(runbook.step(3))
+    assert trip.rendered is None and trip.refused.startswith("refused: labels.dependency = ")
+    assert flag.rendered.text == "flag disable new-planner"  # untouched by the label
+    text = session.text(runbook.step(1).blocks[0])
+    assert "\n" not in text and "\\n## Injected step\\n" in text
