@@ -316,9 +316,10 @@ class RunbookSession:
                 metrics=self.metrics,
                 alert=self.alert.raw if self.alert else None,
             )
-        except (ControlError, ActionError) as exc:
+        except Exception as exc:  # recorded on the incident, then reported by the caller
             if not isinstance(exc, PermissionDenied) and not self.read_only:
-                await self._record(item, ok=False, message=str(exc))
+                with contextlib.suppress(Exception):
+                    await self._record(item, ok=False, message=str(exc) or type(exc).__name__)
             raise
         await self._record(item, ok=True, message=result.message, result=result)
         return result
