@@ -54,3 +54,22 @@ async def test_console_opens_for_a_viewer_without_writing(acl_redis, plane_for):
             await app.wait_for_paint(view)
         assert not any("not permitted" in t for t in app.toasts), app.toasts
     assert (await admin.version(), await admin.redis.xlen(admin.keys.audit)) == before
+
+
+async def test_console_kill_with_responder_credentials_works(acl_redis, plane_for):
+    from tests.tui.conftest import confirm, make_app, wait_until
+
+    agent = plane_for("agent")
+    record = AgentRecord(id=f"console-ok-{time.time_ns()}", task="job", tenant="acme")
+    await agent.agents.register(record)
+    app = make_app(acl_redis.settings("responder"), start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("agents").table
+        await wait_until(pilot, lambda: record.id in table.painted, what="agent row")
+        table.move_cursor(row=table.get_row_index(record.id))
+        await pilot.press("k")
+        await confirm(pilot, reason="allowed")
+        await wait_until(pilot, lambda: any("killed" in t for t in app.toasts), what="toast")
+        assert not any("not permitted" in t for t in app.toasts)
+    kills, _ = await plane_for("admin").kills.list()
+    assert f"agent:{record.id}" in kills

@@ -239,3 +239,40 @@ async def test_wrong_password_is_a_clear_refusal(acl_redis):
         assert acl_redis.passwords["viewer"] not in str(info.value)
     finally:
         await cp.close()
+
+
+async def test_responder_runs_incidents_and_records_silences(plane_for, admin):
+    from agentconsole.control import silences
+    from agentconsole.control.incidents import Incidents
+
+    responder = plane_for("responder")
+    incidents = Incidents(responder)
+    incident_id = _name("inc")
+    _, created = await incidents.open(
+        incident_id,
+        alert="AgentErrorRateHigh",
+        runbook="error-rate",
+        step_titles=["look", "act"],
+    )
+    assert created
+    await incidents.mark(incident_id, 1, "done", note="checked")
+    await incidents.record_action(incident_id, 2, "breaker trip llm", ok=True, message="ok")
+    await incidents.resolve(incident_id, note="fixed")
+    silence_id = _name("sil")
+    await silences.record_created(responder, silence_id, {"matchers": []}, "maintenance")
+    await silences.record_expired(responder, silence_id, "done")
+    actions = [e.action for e in await admin.audit.tail(6)]
+    assert "runbook.step" in actions and "silence.expire" in actions
+
+
+async def test_viewer_cannot_open_incidents_or_record_silences(plane_for, admin):
+    from agentconsole.control import silences
+    from agentconsole.control.incidents import Incidents
+
+    mallory = plane_for("viewer", operator_role="responder")
+    before = await _state(admin)
+    with pytest.raises(PermissionDenied):
+        await Incidents(mallory).open(_name("inc"), alert="A", runbook="r", step_titles=["x"])
+    with pytest.raises(PermissionDenied):
+        await silences.record_created(mallory, _name("sil"), {}, "no")
+    assert await _state(admin) == before
