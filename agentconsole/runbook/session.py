@@ -150,6 +150,7 @@ class RunbookSession:
         self.incidents: Incidents = Incidents(plane)
         self.incident: Incident | None = None
         self.values = alert.values() if alert else template.Values()
+        self.no_metrics = NO_PROMETHEUS  # what a step says when there is no metrics layer
 
     @property
     def incident_id(self) -> str:
@@ -223,7 +224,7 @@ class RunbookSession:
         runnable = [o for o in outcomes if o.promql is not None]
         if runnable and self.metrics is None:
             for o in runnable:
-                o.error = NO_PROMETHEUS
+                o.error = self.no_metrics
             return outcomes
         results = await asyncio.gather(*(self.metrics.query(o.promql) for o in runnable))
         for o, result in zip(runnable, results, strict=True):
@@ -256,7 +257,7 @@ class RunbookSession:
     async def verify(self, step: Step) -> VerifyOutcome:
         """Does the alert condition still hold for this alert instance?"""
         if self.metrics is None:
-            return VerifyOutcome(None, NO_PROMETHEUS)
+            return VerifyOutcome(None, self.no_metrics)
         own = "\n".join(b.body for b in step.of_kind("verify")).strip()
         if own:
             try:

@@ -257,6 +257,9 @@ class RunbookScreen(Screen[None]):
                 self._session = RunbookSession(
                     plane, self.runbook, self.alert, metrics, self._rules_index()
                 )
+                problem = getattr(backend, "metrics_problem", None)
+                if metrics is None and problem:
+                    self._session.no_metrics = problem  # say why, not just "not configured"
             return await fn(self._session)
 
         if self._backend is not None:
@@ -298,6 +301,8 @@ class RunbookScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A viewer (or a console in read-only mode) gets no write keys at all."""
+        if self.runbook is None:
+            return action == "back"
         if action in ("done", "skip", "run_action"):
             read_only = getattr(getattr(self.settings, "ui", None), "read_only", False)
             return not read_only and (self._session is None or not self._session.read_only)
