@@ -160,7 +160,8 @@ class AgentRuntime:
         self._breaker_script = register(self.redis, "breaker_transition")
         self._install_gauges()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.sync(), first_sync_timeout)
+            async with asyncio.timeout(first_sync_timeout):
+                await self.sync()
         loop = asyncio.get_running_loop()
         for job in (self._listen, self._sync_loop, self._heartbeat_loop, self._report_loop):
             self._tasks.append(loop.create_task(job(), name=f"agentconsole.{job.__name__}"))
@@ -170,9 +171,14 @@ class AgentRuntime:
         if self.closed:
             return
         self.closed = True
-        for task in [*self._tasks, *self._spawned]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)
+        self._dirty.set()
+        pending = {*self._tasks, *self._spawned}
+        for _ in range(50):  # a cancellation swallowed inside a client library is re-sent
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
+            if not pending:
+                break
         if self._unsent and self.connected:
             with contextlib.suppress(Exception):
                 await self.plane.agents.write_many(list(self._unsent.values()))
@@ -233,12 +239,9 @@ class AgentRuntime:
         self._listeners.append(callback)
 
     async def wait_for_version(self, version: int, timeout: float = 5.0) -> bool:
-        async def reached() -> None:
-            async with self._applied:
-                await self._applied.wait_for(lambda: self.applied_version >= version)
-
         try:
-            await asyncio.wait_for(reached(), timeout)
+            async with asyncio.timeout(timeout), self._applied:
+                await self._applied.wait_for(lambda: self.applied_version >= version)
         except TimeoutError:
             return False
         return True
@@ -566,13 +569,13 @@ class AgentRuntime:
         from agentconsole.control.events import ChangeEvent
 
         delay = 0.05
-        while True:
+        while not self.closed:
             pubsub = self._pubsub_client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.plane.keys.events)
                 self._dirty.set()  # anything published before we listened
                 delay = 0.05
-                while True:
+                while not self.closed:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and ChangeEvent.parse(message["data"]) is not None:
                         self._dirty.set()
@@ -587,9 +590,11 @@ class AgentRuntime:
 
     async def _sync_loop(self) -> None:
         delay = 0.05
-        while True:
+        while not self.closed:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self.resync_interval)
+                async with asyncio.timeout(self.resync_interval):
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 await self.sync()
@@ -609,7 +614,7 @@ class AgentRuntime:
                 self._dirty.set()
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self.closed:
             await asyncio.sleep(self.heartbeat_interval)
             records = [r.record for r in self._runs.values()]
             if records or self._unsent:
@@ -640,7 +645,7 @@ class AgentRuntime:
         return True
 
     async def _report_loop(self) -> None:
-        while True:
+        while not self.closed:
             await asyncio.sleep(self.report_interval)
             if not self.connected:
                 continue

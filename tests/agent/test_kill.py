@@ -45,9 +45,7 @@ async def test_kill_by_tenant_spares_other_tenants(plane, runtime):
     ]
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 2)
     await plane.kills.kill(tenant="acme", reason="abuse")
-    results = await asyncio.wait_for(
-        asyncio.gather(tasks[0], tasks[1], return_exceptions=True), 2
-    )
+    results = await asyncio.wait_for(asyncio.gather(tasks[0], tasks[1], return_exceptions=True), 2)
     assert all(isinstance(r, AgentKilled) for r in results)
     assert not tasks[2].done()
     assert runtime.active_runs == 1
