@@ -365,18 +365,19 @@ def describe(keys: Keys, users: Mapping[str, str] | None = None) -> list[dict[st
 class AuditIntegrity:
     """What the audit stream's own counters say about deletions.
 
-    Redis counts every entry ever added to a stream (``entries-added``) and only XSETID,
-    which no role below admin holds, can change that count. Every ``apply_change`` adds one
-    entry and bumps the version once, so ``entries_added == version``, and ``length`` may only
-    fall below ``entries_added`` through the approximate MAXLEN trim, which keeps at least
-    ``maxlen`` entries.
+    Redis counts every entry ever added to a stream (``entries-added``), and only XSETID,
+    which no role below admin holds, can change that count. ``length`` can fall below it
+    legitimately only through the approximate MAXLEN trim, and that trim keeps at least
+    ``maxlen`` entries. Every ``apply_change`` adds one entry and bumps the version once.
+    Reaping adds entries without a bump. So ``entries_added >= version`` unless the stream
+    was deleted and started again.
+
+    Forged entries can't be told apart: anyone allowed to append can imitate a real one.
     """
 
     version: int
     length: int
     entries_added: int
-    first_cp_version: int | None
-    last_cp_version: int | None
     max_deleted_id: str
     problems: list[str]
 
@@ -409,40 +410,19 @@ async def check_audit_integrity(redis: Any, keys: Keys, maxlen: int) -> AuditInt
         problems = []
         if version > 0:
             problems.append(f"the audit stream is missing but {version} changes were made")
-        return AuditIntegrity(version, 0, 0, None, None, "0-0", problems)
+        return AuditIntegrity(version, 0, 0, "0-0", problems)
     info = {codec.lenient_text(k): v for k, v in info.items()}
     length = int(info.get("length", 0))
     added = int(info.get("entries-added", length))
     max_deleted = codec.lenient_text(info.get("max-deleted-entry-id")) or "0-0"
-    first = _cp_version(info.get("first-entry"))
-    last = _cp_version(info.get("last-entry"))
     problems: list[str] = []
-    if added != version:
+    if added < version:
         problems.append(
-            f"{added} entries were added but the version is {version} "
-            "(entries written outside apply_change, or the stream was recreated)"
+            f"only {added} entries were ever added but {version} changes were made "
+            "(the stream was deleted and started again)"
         )
     if length < added and length < maxlen:
         problems.append(f"{added - length} entries were removed (XDEL, XTRIM or MAXLEN)")
     if max_deleted != "0-0":
         problems.append(f"entries were deleted by XDEL (up to id {max_deleted})")
-    if first is not None and last is not None and last - first + 1 != length:
-        problems.append(
-            f"cp_version runs {first}..{last} but {length} entries remain (a gap in the middle)"
-        )
-    return AuditIntegrity(version, length, added, first, last, max_deleted, problems)
-
-
-def _cp_version(entry: Any) -> int | None:
-    """cp_version of an XINFO first/last entry ``(id, {field: value})``, None if absent."""
-    from agentconsole.control import codec
-
-    if not entry:
-        return None
-    fields = entry[1] if isinstance(entry, list | tuple) and len(entry) == 2 else {}
-    if isinstance(fields, list | tuple):
-        fields = dict(zip(fields[::2], fields[1::2], strict=False))
-    for k, v in dict(fields).items():
-        if codec.lenient_text(k) == "cp_version":
-            return int(codec.number(v))
-    return None
+    return AuditIntegrity(version, length, added, max_deleted, problems)
