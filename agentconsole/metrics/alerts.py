@@ -173,16 +173,23 @@ def join_alertmanager(
 async def fetch_alerts(service: MetricsService) -> AlertsResult:
     """Never raises: failures become ``error_kind``/``alertmanager_error``."""
     try:
-        alerts = await fetch_prometheus_alerts(service)
+        async with asyncio.timeout(service.timeout):  # hard bound, whatever httpx retries
+            alerts = await fetch_prometheus_alerts(service)
+    except TimeoutError:
+        return AlertsResult([], "timeout", f"no answer within {service.timeout:g} s")
     except QueryFailure as exc:
         return AlertsResult([], exc.kind, exc.message)
     except Exception as exc:  # a bug must not take the console down
         return AlertsResult([], "error", f"internal error: {one_line(exc)}")
     result = AlertsResult(alerts)
     if service.alertmanager() is not None:
+        limit = service.settings.alertmanager.timeout
         try:
-            silences, am_alerts = await fetch_alertmanager_state(service)
+            async with asyncio.timeout(limit):
+                silences, am_alerts = await fetch_alertmanager_state(service)
             join_alertmanager(alerts, silences, am_alerts)
+        except TimeoutError:
+            result.alertmanager_error = f"Alertmanager: no answer within {limit:g} s"
         except QueryFailure as exc:
             result.alertmanager_error = f"Alertmanager: {exc.message}"
         except Exception as exc:
