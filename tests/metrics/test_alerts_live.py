@@ -120,3 +120,26 @@ async def _find(svc: MetricsService, identity: str, *, silenced: bool):
         if alert.identity == identity and alert.silenced == silenced:
             return alert
     return None
+
+
+async def test_no_silence_is_left_without_its_audit_entry(service, settings, alertmanager) -> None:
+    from agentconsole.control import ControlPlane
+    from agentconsole.control.errors import Unavailable
+    from tests.fixtures.procs import free_port
+
+    alert = await breaker_alert(service, in_alertmanager=False)
+    dead = settings.__class__()
+    dead.redis.url = f"redis://127.0.0.1:{free_port()}/0"
+    dead.redis.connect_timeout = 0.5
+    dead.operator.name, dead.operator.role = "alice", "responder"
+    dead.alertmanager.url = alertmanager.url
+    plane = ControlPlane.from_settings(dead)
+    svc = MetricsService(dead, plane)
+    try:
+        with pytest.raises(Unavailable, match="expired again"):
+            await svc.silence(alert, 600, "redis is down, audit impossible")
+    finally:
+        await svc.close()
+        await plane.close()
+    active = await am_silences(alertmanager.url)
+    assert not [s for s in active if s["comment"] == "redis is down, audit impossible"]
