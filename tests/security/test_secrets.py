@@ -180,3 +180,25 @@ def test_subprocess_run_writes_no_secret(env, acl_redis, tmp_path):
     joined = "\n".join(outputs)
     _assert_absent(joined, acl_redis, "subprocess output")
     assert bad_env["AGENTCONSOLE_REDIS_PASSWORD"] not in joined
+
+
+async def test_console_screenshots_carry_no_secret(env, acl_redis):
+    """Every view of the console, exported as SVG, with the secrets in the environment."""
+    pytest.importorskip("agentconsole.tui.app")
+    import time
+
+    from agentconsole.config import load_settings
+    from tests.tui.conftest import make_app
+
+    settings = load_settings()
+    app = make_app(settings, start_view="overview", clock=time.time)
+    shots = []
+    async with app.run_test(size=(140, 40)) as pilot:
+        for key, view in (("2", "agents"), ("3", "flags"), ("4", "breakers"), ("5", "audit")):
+            await pilot.press(key)
+            await app.wait_for_paint(view)
+            shots.append(app.export_screenshot())
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shots.append(app.export_screenshot())
+    _assert_absent("\n".join(shots), acl_redis, "console screenshots")
