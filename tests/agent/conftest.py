@@ -18,9 +18,10 @@ async def make_runtime(settings):
         options.setdefault("registry", CollectorRegistry())
         options.setdefault("heartbeat_interval", 0.2)
         options.setdefault("report_interval", 0.1)
+        first_sync_timeout = options.pop("first_sync_timeout", 2.0)
         rt = AgentRuntime(options.pop("settings", settings), **options)
         made.append(rt)
-        return await rt.start()
+        return await rt.start(first_sync_timeout)
 
     yield make
     for rt in made:
