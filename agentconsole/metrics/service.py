@@ -83,8 +83,18 @@ class MetricsService:
         return list(self._panels)
 
     async def fetch_panels(self, window: str = "15m") -> list[PanelResult]:
-        """Every panel at once, each within its own timeout. Never raises."""
-        panels = self.panels()
+        """Every panel at once, each within its own timeout. Never raises.
+
+        A bad panel configuration comes back as one result (id ``config``) carrying the
+        ``ConfigError`` line; call :meth:`panels` at start-up to refuse it there instead.
+        """
+        from agentconsole.config import ConfigError
+
+        try:
+            panels = self.panels()
+        except ConfigError as exc:
+            bad = PanelDef(id="config", title="Panel configuration", query="")
+            return [PanelResult(panel=bad, error_kind="error", error=one_line(exc, 500))]
         try:
             window_s = parse_window(window)
         except ValueError as exc:
