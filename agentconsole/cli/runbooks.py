@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
         "--alerts", metavar="FILE", help="alert rules to cross-check (deploy/prometheus/alerts.yml)"
     )
     group.add_argument("--no-alerts", action="store_true", help="skip the cross-check")
+    p.add_argument(
+        "--no-promql", action="store_true", help="skip the PromQL syntax check (promtool)"
+    )
     _json(p)
     p.set_defaults(func=lint_cmd)
 
@@ -65,7 +68,14 @@ async def lint_cmd(args: argparse.Namespace, ctx: Context) -> int:
             alerts = DEFAULT_ALERTS
         else:
             print(f"note: {DEFAULT_ALERTS} not found: alert cross-check skipped", file=sys.stderr)
-    library, problems = lint(paths, alerts)
+    check_promql = not args.no_promql
+    if check_promql:
+        from agentconsole.runbook.promql_check import promtool
+
+        if promtool() is None:
+            print("note: promtool not found: PromQL syntax check skipped", file=sys.stderr)
+            check_promql = False
+    library, problems = lint(paths, alerts, promql=check_promql)
     data = {
         "runbooks": sorted(library.runbooks),
         "alerts_file": str(alerts) if alerts else None,

@@ -100,13 +100,22 @@ def cross_check(library: Library, rules: list[AlertRule], source: str) -> list[P
 
 
 def lint(
-    paths: Iterable[str | Path], alerts: str | Path | None = None
+    paths: Iterable[str | Path],
+    alerts: str | Path | None = None,
+    *,
+    promql: bool = False,
 ) -> tuple[Library, list[Problem]]:
-    """Lint runbook files/dirs; with ``alerts`` (a rules file), cross-check it too."""
+    """Lint runbook files/dirs; with ``alerts`` (a rules file), cross-check it too; with
+    ``promql``, check every query's syntax with promtool (skipped if not installed)."""
     library = Library.load(paths)
     problems = list(library.problems)
     for runbook in library.all():
         problems += lint_runbook(runbook)
+    if promql:
+        from agentconsole.runbook import promql_check
+
+        queries = [q for rb in library.all() for q in promql_check.runbook_queries(rb)]
+        problems += promql_check.check(queries) or []
     if alerts is not None:
         rules, rule_problems = load_rules(alerts)
         problems += rule_problems

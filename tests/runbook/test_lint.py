@@ -114,3 +114,32 @@ def test_missing_rules_file_is_a_problem(tmp_path):
     write(tmp_path, "demo.md", GOOD)
     _, problems = lint([tmp_path], tmp_path / "nope.yml")
     assert "cannot read alert rules" in problems[0].message
+
+
+def test_promql_syntax_is_checked_by_promtool(tmp_path):
+    from tests.fixtures.procs import require_binary
+
+    require_binary("promtool")
+    body = """
+## Look
+
+```promql
+sum(rate(agent_runs_total{outcome="{{ labels.x }}"}[5m])
+
+# fine
+sum by ({{ labels.by }}) (up)
+```
+
+## Verify
+
+```verify
+rate(foo[5m] > 0
+```
+"""
+    path = write(tmp_path, "demo.md", runbook_text(body))
+    _, problems = lint([path], promql=True)
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [
+        (13, "PromQL does not parse"),
+        (22, "PromQL does not parse"),
+    ]
+    assert "unclosed left parenthesis" in problems[0].message
