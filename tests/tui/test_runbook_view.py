@@ -187,3 +187,57 @@ async def test_runbook_found_by_front_matter_when_the_alert_names_none(settings,
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         assert text_of(missing, "#rb-status").startswith("no runbook 'nope' in ")
+
+
+async def test_from_a_real_firing_alert_with_live_numbers(settings, plane, prometheus):
+    """The full path: a firing alert from a real Prometheus opens its runbook (by its
+    ``runbook`` annotation); live numbers in Diagnosis; Verify says it still holds."""
+    import asyncio
+    import time
+    from pathlib import Path
+
+    from agentconsole.metrics.service import MetricsService
+
+    settings.prometheus.url = prometheus.url
+    settings.runbooks_dir = str(Path(__file__).resolve().parents[2] / "runbooks")
+    metrics = MetricsService(settings, plane)
+    try:
+        deadline = time.monotonic() + 15
+        alert = None
+        while alert is None and time.monotonic() < deadline:
+            found = [a for a in (await metrics.alerts()).alerts if a.state == "firing"]
+            alert = next((a for a in found if a.name == "DependencyBreakerOpen"), None)
+            if alert is None:
+                await asyncio.sleep(0.2)
+        assert alert is not None, "DependencyBreakerOpen did not fire"
+        screen = RunbookScreen(
+            alert.runbook, alert, settings=settings, plane=plane, metrics=metrics
+        )
+        app = RunbookApp(screen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            assert screen.runbook.id == "provider-outage"
+            await pilot.press("n", "n")
+            await settle(app, pilot)
+            numbers = text_of(screen, ".rb-queries")
+            assert 'dependency="llm"' in numbers and "→ " in numbers
+            assert "not configured" not in numbers and "unreachable" not in numbers
+            last = len(screen.runbook.steps)
+            for _ in range(last - screen.index):
+                await pilot.press("n")
+            await settle(app, pilot)
+            assert screen.step.title == "Verify"
+            assert (
+                text_of(screen, "#rb-verify") == "✗ still firing: the alert condition still holds"
+            )
+            await pilot.press("p", "p")  # Mitigation: trip the breaker of this alert
+            await settle(app, pilot)
+            await pilot.press("a")
+            await settle(app, pilot)
+            assert text_of(app.screen, "#confirm-action") == "breaker trip llm for 15m"
+            await pilot.click("#run")
+            await settle(app, pilot)
+        (entry,) = [e for e in await plane.audit.tail(10) if e.action == "breaker.trip"]
+        assert entry.target == "llm" and entry.reason.startswith("runbook provider-outage step")
+    finally:
+        await metrics.close()
