@@ -95,6 +95,17 @@ def basic_auth(settings: PrometheusSettings) -> tuple[str, str] | None:
     return None
 
 
+def shown_url(url: str) -> str:
+    """A URL for messages: never with ``user:password@`` in it."""
+    parts = urlsplit(str(url))
+    if parts.username is None and parts.password is None:
+        return str(url).rstrip("/")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return parts._replace(netloc=netloc).geturl().rstrip("/")
+
+
 def base_url(url: str) -> str:
     """Keep a path prefix (``https://mimir.example/prometheus``), drop a trailing slash."""
     return url.rstrip("/")
@@ -179,7 +190,7 @@ class PromQL:
         import requests
 
         self._local.response = None
-        url = self.url
+        url = shown_url(self.url)
         try:
             run()
         except requests.exceptions.JSONDecodeError:
@@ -198,8 +209,8 @@ class PromQL:
             pass
         response = self._local.response
         if response is None:
-            raise QueryFailure("error", f"no answer from {self.url}")
-        return interpret(response.status_code, response.content, self.url)
+            raise QueryFailure("error", f"no answer from {url}")
+        return interpret(response.status_code, response.content, url)
 
 
 def _t(timeout: float) -> tuple[float, float]:
@@ -246,6 +257,7 @@ def interpret(status: int, body: bytes, url: str) -> Answer:
 
 def read_envelope(status: int, body: bytes, url: str) -> tuple[Any, list[str]]:
     """``data`` and warnings of a Prometheus API envelope, or ``QueryFailure``."""
+    url = shown_url(url)
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -303,7 +315,7 @@ def httpx_failure(exc: BaseException, url: str) -> tuple[str, str]:
     """Error kind and one-line message for an httpx exception."""
     import httpx
 
-    url = url.rstrip("/")
+    url = shown_url(url)
     if isinstance(exc, httpx.ConnectTimeout):
         return "unreachable", f"cannot connect to {url} (timed out)"
     if isinstance(exc, httpx.TimeoutException):

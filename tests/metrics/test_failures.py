@@ -276,3 +276,11 @@ async def test_tls_verification_options(certificate, options, kind) -> None:
         assert "TLS" in result.error or "certificate" in result.error.lower()
     else:
         assert result.value == 6
+
+
+async def test_credentials_in_the_url_never_show_in_messages() -> None:
+    svc = service_for(f"http://ops:hunter2@127.0.0.1:{free_port()}/prom")
+    results, alerts, _ = await fetch(svc)
+    for text in [r.error for r in results] + [alerts.error]:
+        assert "hunter2" not in text and "ops:" not in text
+        assert "cannot connect to http://127.0.0.1:" in text
