@@ -97,26 +97,22 @@ async def list_cmd(args: argparse.Namespace, ctx: Context) -> int:
     for problem in library.problems:
         print(f"warning: {problem}", file=sys.stderr)
     books = library.all()
+    headers = ("id", "title", "alerts", "severity", "steps")
     rows = [(r.id, r.title, ", ".join(r.alerts), r.severity, len(r.steps)) for r in books]
+    data = [
+        {
+            "id": r.id,
+            "title": r.title,
+            "alerts": r.alerts,
+            "severity": r.severity,
+            "steps": len(r.steps),
+        }
+        for r in books
+    ]
     emit(
         args,
-        {
-            "runbooks": [
-                dict(
-                    zip(
-                        ("id", "title", "alerts", "severity", "steps"),
-                        (r.id, r.title, r.alerts, r.severity, len(r.steps)),
-                        strict=True,
-                    )
-                )
-                for r in books
-            ]
-        },
-        lambda: (
-            table(("id", "title", "alerts", "severity", "steps"), rows)
-            if rows
-            else f"no runbooks in {ctx.settings.runbooks_dir}"
-        ),
+        {"runbooks": data},
+        lambda: table(headers, rows) if rows else f"no runbooks in {ctx.settings.runbooks_dir}",
     )
     return EXIT_OK
 

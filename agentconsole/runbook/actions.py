@@ -104,6 +104,7 @@ class RenderedAction:
     args: list[str]
     duration_s: float | None
     text: str
+    duration: str | None = None  # as written, e.g. "15m"
 
 
 @dataclass
@@ -231,7 +232,12 @@ def render(spec: ActionSpec, values: Values) -> RenderedAction:
     duration = value("duration", spec.duration) if spec.duration else None
     words = list(spec.grammar.words) + args + (["for", duration] if duration else [])
     return RenderedAction(
-        spec, spec.grammar.action, args, seconds(duration) if duration else None, " ".join(words)
+        spec,
+        spec.grammar.action,
+        args,
+        seconds(duration) if duration else None,
+        " ".join(words),
+        duration,
     )
 
 
@@ -316,9 +322,8 @@ async def _silence(
     if silence is None:
         raise ActionError("refused: this metrics layer cannot create silences")
     silence_id = await silence(alert, action.duration_s or 3600, reason)
-    return f"alert silenced for {action.spec.duration.text if action.spec.duration else '1h'}" + (
-        f" (silence {silence_id})" if silence_id else ""
-    )
+    done = f"alert silenced for {action.duration or '1h'}"
+    return f"{done} (silence {silence_id})" if silence_id else done
 
 
 def _until(until: float | None) -> str:

@@ -123,9 +123,8 @@ def verify_query(expr: str, alert: AlertContext, rule: AlertRule | None) -> str:
         return f"count({base})"
     vector = "vector(1)"
     for name, value in labels.items():
-        vector = (
-            f'label_replace({vector}, "{name}", "{template.promql_string(value, chr(34))}", "", "")'
-        )
+        literal = template.promql_string(value, '"')
+        vector = f'label_replace({vector}, "{name}", "{literal}", "", "")'
     return f"count({base} and on({', '.join(labels)}) {vector})"
 
 
