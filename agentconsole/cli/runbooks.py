@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,5 +160,5 @@ async def show_cmd(args: argparse.Namespace, ctx: Context) -> int:
                 out += [prefix + line for line in str(text).split("\n")]
         return "\n".join(out)
 
-    emit(args, {"id": runbook.id, "steps": json.loads(json.dumps(steps))}, human)
+    emit(args, {"id": runbook.id, "steps": steps}, human)
     return EXIT_OK
