@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import ipaddress
+import math
 import os
 import types
 import typing
@@ -242,6 +243,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is bool and isinstance(value, bool):
         return value
     if tp is float and is_number:
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int and is_number and isinstance(value, int):
         return value
@@ -346,7 +349,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"prometheus.url: expected an http:// or https:// URL, got {settings.prometheus.url!r}"
         )
-    if settings.ui.refresh_seconds <= 0:
+    if not math.isfinite(settings.ui.refresh_seconds) or settings.ui.refresh_seconds <= 0:
         raise ConfigError("ui.refresh_seconds: expected a number above 0")
 
 

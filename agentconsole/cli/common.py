@@ -42,7 +42,8 @@ class Context:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"agentconsole: {message}", file=sys.stderr)
+    """One line on stderr, bounded: a message may quote a huge or hostile value."""
+    print(f"agentconsole: {clean(message, 500)}", file=sys.stderr)
     return code
 
 
