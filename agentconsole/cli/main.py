@@ -32,7 +32,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as argparse does, minus usage spam
-        self.exit(EXIT_USAGE, f"agentconsole: {message} (see --help)\n")
+        from agentconsole.cli.common import clean  # argparse quotes the value, however long
+
+        self.exit(EXIT_USAGE, f"agentconsole: {clean(message, 500)} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
