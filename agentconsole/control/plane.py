@@ -57,7 +57,9 @@ def translate(exc: BaseException) -> ControlError | None:
             "a control-plane key in Redis holds the wrong type of value (not what this "
             "version writes); inspect it with redis-cli TYPE"
         )
-    if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError | TimeoutError):
+    if isinstance(exc, BrokenPipeError):  # our own stdout closed (`| head`): not Redis
+        return None
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
         return Unavailable(f"Redis unreachable: {exc or type(exc).__name__}")
     return None
 
