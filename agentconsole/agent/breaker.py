@@ -51,6 +51,7 @@ class LocalBreaker:
     rejected: int = 0  # since the last report
     dirty: bool = False  # stats changed since the last report
     local_trials: int = 0  # trials in flight when Redis could not be asked
+    trial_ok: bool = True  # the last trial call was neither failed nor slow
 
     def record(self, failed: bool, slow: bool) -> bool:
         """Count one call; True when the window says the breaker must open."""

@@ -91,6 +91,13 @@ class AgentMetrics:
             registry=r,
         )
         self.dep_children: dict[tuple[str, str], Any] = {}
+        self.duration_children: dict[str, Any] = {}
+
+    def duration(self, dependency: str) -> Any:
+        child = self.duration_children.get(dependency)
+        if child is None:
+            child = self.duration_children[dependency] = self.dep_duration.labels(dependency)
+        return child
 
     def call_counter(self, dependency: str, outcome: str) -> Any:
         """Cached label children: labels() costs more than inc() on the hot path."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar, Token
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.agent.errors import AgentKilled, AgentStopped, NewRunsRefused, RunawayStopped
+from agentconsole.agent.logs import logger as _logger
 from agentconsole.agent.retry import Failure, RetryPolicy
 from agentconsole.control.budgets import BudgetExceeded, Limits
 from agentconsole.control.registry import AgentRecord
@@ -169,9 +171,11 @@ class Run:
             raise
         except Exception as exc:
             failure = rt.classify(exc) or Failure("server")
-            await rt._settle(dependency, time.perf_counter() - t0, failure, trial)
+            if rt._settle(dependency, time.perf_counter() - t0, failure, trial):
+                await rt._trial_result(dependency, False)
             raise
-        await rt._settle(dependency, time.perf_counter() - t0, None, trial)
+        if rt._settle(dependency, time.perf_counter() - t0, None, trial):
+            await rt._trial_result(dependency, True)
 
     async def charge(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
         """Price the call, reserve-then-commit it against the budgets; returns the cost (USD)."""
@@ -331,7 +335,7 @@ class Run:
         self.runtime._runs.pop(self.id, None)
         self._account_end(exc if stop is None else stop)
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self.runtime.write_record(self.record))
+            await self.runtime.write_record(self.record)  # the batch itself is shielded
         if external:
             return exc
         if stop is not None:
@@ -414,6 +418,8 @@ class Run:
         m.cost.labels(model, self.tenant).inc(cost)
 
     def _log_call(self, dependency: str, t0: float, outcome: str) -> None:
+        if not _logger.isEnabledFor(logging.INFO):
+            return
         self.runtime.log.info(
             "tool.call",
             "tool call",

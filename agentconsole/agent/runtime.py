@@ -45,6 +45,17 @@ if TYPE_CHECKING:
     from agentconsole.control.registry import AgentRecord
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+WRITE_CHUNK = 250
+# What changes while a run is going: the rest is written at registration and at the end.
+HEARTBEAT_FIELDS = (
+    "heartbeat_at",
+    "steps",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "applied_version",
+    "model",
+)
 
 
 class _Batcher:
@@ -295,7 +306,12 @@ class AgentRuntime:
         attempt = 0
         while True:
             attempt += 1
-            trial = await self._admit(dependency)
+            try:
+                decision = board.check(dependency)
+            except BreakerOpen:
+                self.metrics.call_counter(dependency, "rejected").inc()
+                raise
+            trial = decision is TRIAL and await self._admit_trial(dependency)
             t0 = time.perf_counter()
             try:
                 if timeout is None:
@@ -310,7 +326,8 @@ class AgentRuntime:
             except Exception as exc:
                 elapsed = time.perf_counter() - t0
                 failure = self.classify(exc) or Failure("server")
-                await self._settle(dependency, elapsed, failure, trial)
+                if self._settle(dependency, elapsed, failure, trial):
+                    await self._trial_result(dependency, False)
                 wait = policy.next_wait(attempt, failure, started)
                 if wait is None or board.effective(dependency) == "open":
                     raise
@@ -319,46 +336,52 @@ class AgentRuntime:
                 self.metrics.retries.labels(dependency).inc()
                 await policy.sleep(wait)
                 continue
-            await self._settle(dependency, time.perf_counter() - t0, None, trial)
+            if self._settle(dependency, time.perf_counter() - t0, None, trial):
+                await self._trial_result(dependency, True)
             return result
 
     async def _admit(self, dependency: str) -> bool:
         """Pass the breaker or raise BreakerOpen; True when this call is a half-open trial."""
         try:
-            if self.breakers.check(dependency) is not TRIAL:
-                return False
-            permitted, trial = await self._trial_permit(dependency)
+            decision = self.breakers.check(dependency)
         except BreakerOpen:
             self.metrics.call_counter(dependency, "rejected").inc()
             raise
+        return decision is TRIAL and await self._admit_trial(dependency)
+
+    async def _admit_trial(self, dependency: str) -> bool:
+        """Half-open: ask the fleet for one of its trial permits (the one Redis round trip)."""
+        permitted, trial = await self._trial_permit(dependency)
         if not permitted:
             self.breakers.get(dependency).rejected += 1
             self.metrics.call_counter(dependency, "rejected").inc()
             raise BreakerOpen(dependency, "half-open, the fleet's trial calls are taken")
         return trial
 
-    async def _settle(
+    def _settle(
         self, dependency: str, elapsed: float, failure: Failure | None, trial: bool
-    ) -> None:
+    ) -> bool:
+        """Count the call; True when it was a trial whose result must go to the fleet."""
         m = self.metrics
         if failure is None:
             m.call_counter(dependency, "success").inc()
         else:
             m.call_counter(dependency, "error").inc()
             m.dep_errors.labels(dependency, failure.kind).inc()
-        m.dep_duration.labels(dependency).observe(elapsed)
+        m.duration(dependency).observe(elapsed)
         b = self.breakers.get(dependency)
         failed = failure is not None and failure.kind in BREAKER_FAILURES
         slow = elapsed >= b.config.slow_call_seconds
         if trial:
-            await self._trial_result(dependency, not (failed or slow))
-            return
+            b.trial_ok = not (failed or slow)
+            return True
         should_open = b.record(failed, slow)
         if should_open and b.state == "closed" and self.breakers.mode(dependency) == "auto":
             b.state, b.opened_at, b.pending = "open", self.clock(), True
             self._transition_log(dependency, "open", b.failure_rate, b.slow_rate)
             b.reset_window()
             self._spawn(self._send_open(dependency))
+        return False
 
     # --- breaker transitions through Lua ---------------------------------------------------
 
@@ -420,6 +443,7 @@ class AgentRuntime:
 
     async def _trial_result(self, dependency: str, ok: bool) -> None:
         b = self.breakers.get(dependency)
+        ok = ok and b.trial_ok
         b.local_trials = max(0, b.local_trials - 1)
         try:
             _, doc = await self._breaker_lua(dependency, "trial_ok" if ok else "trial_fail")
@@ -529,6 +553,8 @@ class AgentRuntime:
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self._fresh_at = time.monotonic()
+        if not self.connected:  # back after an outage (or first contact): rewrite every row
+            self._unsent.update({r.id: r.record for r in self._runs.values()})
         self.connected = True
         self.breakers.apply_snapshot(snap.modes, snap.observed)
         if snap.kills:
@@ -616,24 +642,31 @@ class AgentRuntime:
     async def _heartbeat_loop(self) -> None:
         while not self.closed:
             await asyncio.sleep(self.heartbeat_interval)
-            records = [r.record for r in self._runs.values()]
-            if records or self._unsent:
-                with contextlib.suppress(Exception):
-                    await self._write_records(records)
+            records = [r.record for r in self._runs.values() if r.id not in self._unsent]
+            with contextlib.suppress(Exception):
+                if self._unsent:
+                    await self._write_records([])
+                await self._write_records(records, HEARTBEAT_FIELDS)
 
-    async def _write_records(self, records: list[AgentRecord]) -> None:
-        """One pipeline; what fails is kept and sent with the next heartbeat."""
-        batch = {r.id: r for r in self._unsent.values()}
+    async def _write_records(
+        self, records: list[AgentRecord], fields: tuple[str, ...] | None = None
+    ) -> None:
+        """Pipelines of at most WRITE_CHUNK records, so the event loop never stalls long.
+
+        Whatever fails is kept and sent whole with the next heartbeat.
+        """
+        batch = {} if fields else {r.id: r for r in self._unsent.values()}
         batch.update({r.id: r for r in records})
-        if not batch:
-            return
-        try:
-            await self.plane.agents.write_many(list(batch.values()))
-        except Exception:
-            self._unsent.update(batch)
-            raise
-        for agent_id in batch:
-            self._unsent.pop(agent_id, None)
+        rows = list(batch.values())
+        for start in range(0, len(rows), WRITE_CHUNK):
+            chunk = rows[start : start + WRITE_CHUNK]
+            try:
+                await self.plane.agents.write_many(chunk, fields)
+            except Exception:
+                self._unsent.update({r.id: r for r in rows[start:]})
+                raise
+            for record in chunk:
+                self._unsent.pop(record.id, None)
 
     async def write_record(self, record: AgentRecord) -> bool:
         """Registration, acknowledgement, final state: batched with concurrent writers."""
