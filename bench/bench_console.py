@@ -1,8 +1,8 @@
 """Console benchmark: cold start to first paint, UI-thread time per refresh, key latency.
 
 Runs a private redis-server on a free loopback port, fills it with N agents, and drives
-the real console headless (Textual's run_test). A writer thread (its own event loop, so
-it does not count as UI work) changes every agent between refreshes, as a live fleet does.
+the real console headless (Textual's run_test). A writer process changes every agent
+between refreshes, as a live fleet does.
 
     .venv/bin/python bench/bench_console.py            # 1,000 and 10,000 agents
     .venv/bin/python bench/bench_console.py --quick    # 1,000 only
@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -108,20 +107,32 @@ async def write_fleet(url: str, n: int, generation: int) -> None:
         await r.aclose()
 
 
-class FleetWriter(threading.Thread):
-    """Keeps changing every agent on its own loop, like a live fleet heartbeating."""
+class FleetWriter:
+    """Keeps changing every agent from another process, like a live fleet heartbeating.
+
+    A separate process, as real agents are: a writer thread here would compete with the
+    console for the GIL and measure the benchmark, not the console.
+    """
 
     def __init__(self, url: str, n: int, period: float) -> None:
-        super().__init__(daemon=True)
-        self.url, self.n, self.period = url, n, period
-        self.stop_event = threading.Event()
+        self.args = [sys.executable, __file__, "--writer", url, str(n), str(period)]
+        self.proc: subprocess.Popen | None = None
 
-    def run(self) -> None:
-        generation = 1
-        while not self.stop_event.is_set():
-            asyncio.run(write_fleet(self.url, self.n, generation))
-            generation += 1
-            self.stop_event.wait(self.period)
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+def writer_main(url: str, n: int, period: float) -> None:
+    generation = 1
+    while True:
+        asyncio.run(write_fleet(url, n, generation))
+        generation += 1
+        time.sleep(period)
 
 
 def cold_start(url: str, view: str) -> float:
@@ -188,8 +199,8 @@ async def refresh_and_keys(url: str, n: int, refreshes: int, presses: int) -> di
         app._display = display
         latencies = []
         for i in range(presses):
-            key = "down" if i % 2 == 0 else "up"
             before = table.cursor_row
+            key = "down" if before == 0 or (i % 2 == 0 and before < table.row_count - 1) else "up"
             t0 = time.perf_counter()
             app.post_message(events.Key(key, None))
             while table.cursor_row == before:
@@ -204,8 +215,7 @@ async def refresh_and_keys(url: str, n: int, refreshes: int, presses: int) -> di
         result["key_median_ms"] = statistics.median(latencies)
         result["key_p95_ms"] = latencies[int(len(latencies) * 0.95) - 1]
         result["key_max_ms"] = latencies[-1]
-        writer.stop_event.set()
-    writer.join(5)
+    writer.stop()
     return result
 
 
@@ -222,6 +232,9 @@ def machine() -> str:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--writer":
+        writer_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 agents only")
     parser.add_argument("--refreshes", type=int, default=8)

@@ -9,7 +9,7 @@ every such value goes through :func:`clean` and is wrapped in ``rich.text.Text``
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.text import Text
 
@@ -42,17 +42,29 @@ class Cell(Text):
     sort_key: Any = None
 
 
-def cell(value: Any, width: int | None = 40, style: str = "", sort_key: Any = None) -> Cell:
+class CellSpec(NamedTuple):
+    """A cell as plain data: cheap to build, compare and ship across threads.
+
+    Loaders build specs for every row on each refresh; only the specs that differ from
+    what is on screen become :class:`Cell` objects (see ``table.make_plan``).
+    """
+
+    text: str
+    style: str
+    sort_key: Any
+
+
+def cell(value: Any, width: int | None = 40, style: str = "", sort_key: Any = None) -> CellSpec:
     """A literal cell: markup characters and escapes in ``value`` are shown, never obeyed."""
-    out = Cell(clean(value, width), style=style, no_wrap=True, overflow="ellipsis")
-    out.sort_key = sort_key if sort_key is not None else out.plain
+    shown = clean(value, width)
+    return CellSpec(shown, style, shown if sort_key is None else sort_key)
+
+
+def to_cell(spec: CellSpec) -> Cell:
+    out = Cell(spec.text, style=spec.style, no_wrap=True, overflow="ellipsis")
+    out.sort_key = spec.sort_key
     return out
 
 
 def text(value: Any, width: int | None = 200, style: str = "") -> Text:
     return Text(clean(value, width), style=style)
-
-
-def signature(cells: tuple[Text, ...]) -> tuple[tuple[str, str], ...]:
-    """What decides whether a painted cell must be updated: its text and its style."""
-    return tuple((c.plain, str(c.style)) for c in cells)

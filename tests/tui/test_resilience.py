@@ -50,12 +50,12 @@ async def test_redis_dies_and_comes_back(redis_prefix):
 async def test_hanging_prometheus_greys_panels_and_keys_answer(settings):
     with hanging_socket() as url:
         settings.prometheus.url = url
-        settings.prometheus.timeout = 1.0
+        settings.prometheus.timeout = 4.0
         app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
         async with app.run_test(size=SIZE) as pilot:
             started = time.monotonic()
-            await pilot.press("2")  # while the first overview poll hangs
-            assert app.current == "agents" and time.monotonic() - started < 0.5
+            await pilot.press("2")  # while the first overview poll hangs for 4 s
+            assert app.current == "agents" and time.monotonic() - started < 2.0
             await pilot.press("1")
             await app.wait_for_paint("overview", timeout=15)
             await wait_until(pilot, lambda: app.prometheus_health.ok is False)

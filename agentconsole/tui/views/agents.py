@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
-from agentconsole.tui.table import Column, LiveTable, Row
+from agentconsole.tui.table import Column, LiveTable, Plan, Row, make_plan
 from agentconsole.tui.views.base import Loader, View
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class AgentBrief:
 
 @dataclass
 class AgentsData:
-    rows: list[Row]
+    plan: Plan  # the diff against the screen, computed on the I/O thread
     briefs: dict[str, AgentBrief]
     total: int
 
@@ -134,6 +134,7 @@ class AgentsView(View):
         clock = self.console.options.clock
         limit = self.console.options.agent_limit
         dead_after = self.console.settings.registry.dead_after_seconds
+        base = self.table.plan_base()
 
         async def load(backend: Backend) -> AgentsData:
             plane = backend.plane()
@@ -142,14 +143,14 @@ class AgentsView(View):
             now = clock()
             rows = [agent_row(r, limits, now, dead_after) for r in records]
             briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
-            return AgentsData(rows, briefs, len(records))
+            return AgentsData(make_plan(rows, base), briefs, len(records))
 
         return load
 
     def paint(self, data: AgentsData) -> None:
         self.briefs = data.briefs
         self.total = data.total
-        self.table.set_rows(data.rows)
+        self.table.apply(data.plan)
         self.update_summary()
 
     def update_summary(self) -> None:
