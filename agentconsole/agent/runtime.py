@@ -112,6 +112,7 @@ class AgentRuntime:
         offline_budget_fraction: float = 0.1,
         clock: Callable[[], float] = time.time,
         host: str | None = None,
+        max_connections: int = 50,
     ) -> None:
         self.settings = settings
         self.resync_interval = resync_interval
@@ -126,6 +127,7 @@ class AgentRuntime:
         self.classify = classify_error
         self.offline_budget_fraction = offline_budget_fraction
         self.clock = clock
+        self.max_connections = max_connections
         self.host = host or socket.gethostname()
         self.pid = os.getpid()
         self.name = f"agent:{self.host}:{self.pid}"
@@ -164,7 +166,7 @@ class AgentRuntime:
         from agentconsole.control.connection import connect
         from agentconsole.control.lua import register
 
-        self.redis = connect(self.settings.redis)
+        self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
         keys = Keys(self.settings.redis.prefix)
         self.plane = ControlPlane(self.redis, keys, Operator(self.name, "viewer"), self.settings)
@@ -496,6 +498,7 @@ class AgentRuntime:
         except Exception as exc:
             if not _unreachable(exc):
                 raise
+        await asyncio.sleep(0)  # the offline path never waits: let the loop breathe
         return self._reserve_offline(user, tokens, cost, run)
 
     def _reserve_offline(self, user: str, tokens: int, cost: float, run: Run | None):
@@ -708,6 +711,27 @@ class AgentRuntime:
         task = asyncio.ensure_future(coro)
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
+
+
+def _bounded_pool(client: Any, max_connections: int) -> Any:
+    """Callers queue for a connection instead of failing when many agents call at once.
+
+    redis-py's default pool refuses the 101st concurrent command with "Too many
+    connections", which would read as Redis being down. Sentinel and Cluster clients keep
+    their own pools.
+    """
+    from redis.asyncio import BlockingConnectionPool, ConnectionPool
+
+    old = getattr(client, "connection_pool", None)
+    if type(old) is not ConnectionPool:
+        return client
+    client.connection_pool = BlockingConnectionPool(
+        connection_class=old.connection_class,
+        max_connections=max_connections,
+        timeout=None,
+        **old.connection_kwargs,
+    )
+    return client
 
 
 def _unreachable(exc: BaseException) -> bool:
