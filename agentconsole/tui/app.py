@@ -432,6 +432,8 @@ class ConsoleApp(App[int]):
     # --- navigation -----------------------------------------------------------------
 
     def action_show(self, view_id: str) -> None:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            self.pop_screen()  # a view key from a runbook goes back to the views
         if view_id == self.current:
             return
         self.history.append(self.current)

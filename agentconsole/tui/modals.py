@@ -1,7 +1,8 @@
 """Dialogs: confirmation of destructive actions, rollout with a live preview, help.
 
 A confirmation names the exact targets and their count (including rows the filter hides),
-asks for a reason, and defaults to Cancel: escape or enter on the first focus cancels.
+asks for a reason, and defaults to Cancel: escape cancels, and enter walks from the reason
+to the Cancel button, never to the confirm button.
 While any of these is open the app pauses refresh (see ``ConsoleApp.on_fetched``).
 """
 
@@ -107,7 +108,9 @@ class ConfirmScreen(ModalScreen[Decision | None]):
                 yield Button(self.verb, id="confirm", variant="error")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        # typing goes to the reason; enter only moves on (reason, duration, Cancel), so a
+        # reflexive enter lands on Cancel and cancels: confirming takes tab or ctrl+y
+        self.query_one("#reason", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # enter in a field moves on; it never confirms by accident

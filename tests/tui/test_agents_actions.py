@@ -81,8 +81,8 @@ async def test_cancel_is_the_default_and_applies_nothing(plane, app_factory):
         await wait_until(pilot, lambda: len(table.painted) == 3)
         await pilot.press("k")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert app.screen.focused.id == "cancel"
-        await pilot.press("enter")  # enter on the default button: cancel
+        assert app.screen.focused.id == "reason"
+        await pilot.press(*"oops", "enter", "enter")  # reflexive enters land on Cancel
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         await pilot.press("S")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
