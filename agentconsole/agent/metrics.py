@@ -13,6 +13,7 @@ RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
 STEP_BUCKETS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130)
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+OUTCOMES = ("success", "failure", "killed", "budget_exceeded", "runaway")
 
 _lock = threading.Lock()
 _by_registry: dict[int, AgentMetrics] = {}
@@ -92,6 +93,17 @@ class AgentMetrics:
         )
         self.dep_children: dict[tuple[str, str], Any] = {}
         self.duration_children: dict[str, Any] = {}
+        # every known label value exists from the start, so rates and alerts see a 0
+        for outcome in OUTCOMES:
+            self.runs.labels(outcome)
+        for scope in ("agent", "tenant", "all"):
+            self.kills.labels(scope)
+        for limit in ("request_tokens", "user_daily_tokens", "user_daily_cost_usd"):
+            self.budget_rejections.labels(limit)
+        for limit in ("steps", "seconds"):
+            self.runaway.labels(limit)
+        for kind in ("kill_switch", "global_stop", "tenant_stop"):
+            self.controls_engaged.labels(kind)
 
     def duration(self, dependency: str) -> Any:
         child = self.duration_children.get(dependency)

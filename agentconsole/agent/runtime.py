@@ -492,7 +492,10 @@ class AgentRuntime:
         try:
             if not self.connected:
                 raise ConnectionError("control plane unreachable")
-            return await self.plane.budgets.reserve(user, tokens, cost)
+            # At least 1 token and 1 micro-USD held: the commit script negates the held
+            # amounts, and Lua's -0 reaches Redis as "-0", which HINCRBY refuses. The
+            # commit records the real usage, so the books are exact.
+            return await self.plane.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
         except BudgetExceeded as exc:
             raise self._rejected(exc.limit, exc.value, exc.used, exc.asked, run) from None
         except Exception as exc:

@@ -97,3 +97,12 @@ async def test_runaway_guard_by_wall_clock_stops_a_stuck_call(plane, runtime):
             await run.call("llm", asyncio.sleep, 30)
     assert info.value.limit == "seconds"
     assert sample(runtime, "agent_runaway_total", limit="seconds") == 1
+
+
+async def test_unpriced_model_charges_tokens_at_zero_cost(plane, runtime):
+    async with runtime.run(task="t", user="u3") as run:
+        assert await run.charge(model="local-llama", input_tokens=100, output_tokens=50) == 0.0
+        assert await run.charge(model="local-llama", input_tokens=0, output_tokens=0) == 0.0
+    usage = (await plane.budgets.usage())["u3"]
+    assert usage["tokens"] == 150 and usage["cost_usd"] == 0
+    assert usage["reserved_tokens"] == 0 and usage["reserved_cost_usd"] == 0
