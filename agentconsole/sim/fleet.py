@@ -235,7 +235,7 @@ class Fleet:
         assert rt is not None
         hot = sc.hot_tenant == tenant
         model = sc.hot_model if hot else MODELS[tenant]
-        user = f"{tenant}-power-{rng.randrange(20)}" if hot else f"user-{rng.randrange(100_000)}"
+        user = f"{tenant}-power-{rng.randrange(500)}" if hot else f"user-{rng.randrange(100_000)}"
         runaway = rng.random() < sc.runaway_share
         steps = 1_000_000 if runaway else (sc.hot_steps if hot else rng.randint(2, 4))
         started = time.monotonic()
