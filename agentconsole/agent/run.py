@@ -278,8 +278,7 @@ class Run:
         if cancel and self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel(msg=str(exc))
             self._cancels += 1
-            loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(self.runtime.kill_deadline, self._deadline_passed)
+            self.runtime._arm_deadline(self)
 
     def _wall_clock(self, limit: float) -> None:
         elapsed = round(time.monotonic() - self._started, 3)
@@ -333,6 +332,11 @@ class Run:
         if self.abandoned:
             return exc if external else stop
         self.runtime._runs.pop(self.id, None)
+        if stop is not None:
+            # a kill reaches many runs at once: let every one of them see it first, and do
+            # the accounting and the registry write on the next turn of the loop
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)
         self._account_end(exc if stop is None else stop)
         with contextlib.suppress(asyncio.CancelledError):
             await self.runtime.write_record(self.record)  # the batch itself is shielded

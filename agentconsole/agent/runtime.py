@@ -157,6 +157,8 @@ class AgentRuntime:
         self._writer = _Batcher(self._write_records)
         self._breaker_script: Any = None
         self._metrics_server: Any = None
+        self._deadline_runs: list[Run] = []
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -709,6 +711,33 @@ class AgentRuntime:
             self._offline_commits.pop(0)
         if not self._offline_commits:
             self._offline_usage.clear()
+
+    def _arm_deadline(self, run: Run) -> None:
+        """One timer for all the runs a kill stopped at once, not one per run."""
+        self._deadline_runs.append(run)
+        if self._deadline_timer is None:
+            loop = asyncio.get_running_loop()
+            self._deadline_timer = loop.call_later(self.kill_deadline, self._deadlines_due)
+
+    def _deadlines_due(self) -> None:
+        self._deadline_timer = None
+        now = time.monotonic()
+        due: list[Run] = []
+        keep: list[Run] = []
+        for run in self._deadline_runs:
+            if run._finishing:
+                continue  # it stopped in time
+            late = now - (run.stopped_at or now) >= self.kill_deadline - 0.001
+            (due if late else keep).append(run)
+        self._deadline_runs = keep
+        for run in due:
+            run._deadline_passed()
+        if self._deadline_runs:
+            first = min(r.stopped_at or now for r in self._deadline_runs)
+            loop = asyncio.get_running_loop()
+            self._deadline_timer = loop.call_later(
+                max(0.0, first + self.kill_deadline - now), self._deadlines_due
+            )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
