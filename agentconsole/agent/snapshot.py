@@ -39,15 +39,22 @@ class Snapshot:
 
 
 async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
-    """One round trip: HGETALL of flags, breakers, breaker_state, kills, budgets, GET version."""
-    async with redis.pipeline(transaction=True) as pipe:
+    """One round trip: GET version, then HGETALL of flags, breakers, breaker_state, kills,
+    budgets.
+
+    No MULTI: Redis runs the pipelined commands in order and every change is one atomic
+    script, so everything read after the version is at least that new. Reporting that
+    version as applied is therefore never an overstatement (a change landing in between
+    is picked up by its own event). It also makes the read about a third cheaper.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.version)
         pipe.hgetall(keys.flags)
         pipe.hgetall(keys.breakers)
         pipe.hgetall(keys.breaker_state)
         pipe.hgetall(keys.kills)
         pipe.hgetall(keys.budgets)
-        pipe.get(keys.version)
-        flags, modes, observed, kills, budgets, version = await pipe.execute()
+        version, flags, modes, observed, kills, budgets = await pipe.execute()
     return parse(flags, modes, observed, kills, budgets, version, defaults)
 
 
