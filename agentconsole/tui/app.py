@@ -142,6 +142,7 @@ class ConsoleApp(App[int]):
         Binding("minus", "slower", "Slower", id="app.slower", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
+    GC_EVERY: ClassVar[int] = 300  # paints between explicit cyclic collections
     COMMAND_HELP: ClassVar[list[tuple[str, str]]] = [
         (", ".join(cls.aliases[:4]), f"go to {cls.title}") for cls in VIEW_CLASSES
     ] + [
@@ -176,7 +177,7 @@ class ConsoleApp(App[int]):
         self.last_paint_cpu = 0.0  # CPU time of it (without waits for the GIL)
         self._painted = asyncio.Event()
         self._denied_once: set[str] = set()
-        self._paints_since_unfreeze = 0
+        self._paints_since_collect = 0
         self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
         self.hostname = self.options.hostname or socket.gethostname()
         if self.options.version is not None:
@@ -199,6 +200,11 @@ class ConsoleApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.options.gc_freeze:
+            import gc
+
+            gc.disable()  # see _settle_heap
+            gc.freeze()
         if self.settings.ui.keymap:
             self.set_keymap(dict(self.settings.ui.keymap))
         self.backend.start()
@@ -216,6 +222,7 @@ class ConsoleApp(App[int]):
             import gc
 
             gc.unfreeze()
+            gc.enable()
         await asyncio.get_running_loop().run_in_executor(None, self.backend.stop)
 
     @property
@@ -235,7 +242,12 @@ class ConsoleApp(App[int]):
 
     @property
     def modal_open(self) -> bool:
-        return isinstance(self.screen, ModalScreen) or len(self.screen_stack) > 1
+        """A dialog (or runbook) is up: refresh waits. Also true while shutting down."""
+        try:
+            screen = self.screen
+        except Exception:  # no screen left: the app is closing
+            return True
+        return isinstance(screen, ModalScreen) or len(self.screen_stack) > 1
 
     def poll_now(self) -> None:
         if self._timer is not None:
@@ -312,26 +324,26 @@ class ConsoleApp(App[int]):
         self._settle_heap()
 
     def _settle_heap(self) -> None:
-        """Keep the cyclic GC from freezing the screen for half a second.
+        """Keep Python's cyclic GC from freezing the screen for a tenth of a second or more.
 
-        With 10,000 agents the tables hold ~150,000 long-lived cell objects, and each
-        refresh replaces tens of thousands of them: Python's full collections then scan
-        the whole heap and stop every thread for 300-700 ms (measured). The cells hold no
-        reference cycles, so reference counting frees the replaced ones anyway; after each
-        paint the surviving heap is frozen (``gc.freeze``) so collections only scan what
-        is new. Every few hundred paints the heap is unfrozen once, so that any cyclic
-        garbage frozen meanwhile is still collected.
+        With 10,000 agents each refresh allocates ~200,000 objects on the I/O thread and
+        the tables hold ~150,000 long-lived cells; automatic collections then scan them
+        and stop every thread for 70-700 ms (measured in bench/bench_console.py). Our
+        data has no reference cycles, so reference counting frees it anyway. So while the
+        console runs, automatic GC is off, and after each paint the surviving heap is
+        frozen (``gc.freeze``); every ``GC_EVERY`` paints one explicit collection reclaims
+        whatever cyclic garbage (tracebacks, asyncio internals) accumulated meanwhile.
         """
         if not self.options.gc_freeze:
             return
         import gc
 
-        self._paints_since_unfreeze += 1
-        if self._paints_since_unfreeze >= 600:
-            self._paints_since_unfreeze = 0
+        self._paints_since_collect += 1
+        if self._paints_since_collect >= self.GC_EVERY:
+            self._paints_since_collect = 0
             gc.unfreeze()
-        else:
-            gc.freeze()
+            gc.collect()
+        gc.freeze()
 
     def _schedule_next(self) -> None:
         if self.paused:
