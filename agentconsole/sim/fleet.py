@@ -166,10 +166,10 @@ class Fleet:
             for task in (*pending, *helpers):
                 task.cancel()
             await asyncio.gather(*workers, *helpers, return_exceptions=True)
+            if out is not None:
+                out(self.summary())
             if own_runtime:
                 await rt.close()
-        if out is not None:
-            out(self.summary())
         return self.stats
 
     async def _story(self, stop: asyncio.Event) -> None:
