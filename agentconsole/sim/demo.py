@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from agentconsole.sim.children import die_with_parent
+
 REQUIRED = {
     "redis-server": "redis-server (Debian/Ubuntu: apt-get install redis-server)",
     "prometheus": "prometheus (Debian/Ubuntu: apt-get install prometheus)",
@@ -151,6 +153,7 @@ def _spawn(stack: DemoStack, name: str, args: list[str], env: dict[str, str] | N
         stdin=subprocess.DEVNULL,
         env=env,
         start_new_session=True,  # our Ctrl-C handling stops it, not the terminal's signal
+        preexec_fn=die_with_parent,  # and the kernel stops it if we are killed outright
     )
     handle.close()
     child = Child(name, proc, log)
