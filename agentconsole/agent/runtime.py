@@ -186,7 +186,6 @@ class AgentRuntime:
         if self.closed:
             return
         self.closed = True
-        self._dirty.set()
         pending = {*self._tasks, *self._spawned}
         for _ in range(50):  # a cancellation swallowed inside a client library is re-sent
             for task in pending:
@@ -636,6 +635,8 @@ class AgentRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.closed:  # redis-py may turn our own cancellation into an error
+                    return
                 if self.connected:
                     self.log.warning(
                         "control.unreachable",
