@@ -17,9 +17,11 @@ from typing import Any
 from agentconsole.cli.common import EXIT_OK, EXIT_USAGE, Context, fail
 
 
-def register(subparsers: Any) -> None:
-    from agentconsole.sim.scenarios import NAMES
+# The simulator's scenarios, here so that `--help` does not import the simulator.
+SCENARIOS = ("steady", "provider-outage", "latency-spike", "runaway", "cost-explosion", "story")
 
+
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "simulate",
         help="run a simulated agent fleet against the control plane",
@@ -30,7 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--scenario",
         default="steady",
-        choices=NAMES,
+        choices=SCENARIOS,
         help="traffic scenario; 'story' cycles through all of them (default steady)",
     )
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (127.0.0.1)")

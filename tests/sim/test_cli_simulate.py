@@ -14,3 +14,10 @@ def test_simulate_rejects_bad_arguments(settings, monkeypatch, capsys):
     monkeypatch.setenv("AGENTCONSOLE_REDIS_URL", settings.redis.url)
     assert main(["simulate", "--agents", "0"]) == 2
     assert "--agents" in capsys.readouterr().err
+
+
+def test_cli_lists_every_scenario():
+    from agentconsole.cli.simulate import SCENARIOS
+    from agentconsole.sim.scenarios import NAMES
+
+    assert tuple(SCENARIOS) == tuple(NAMES)
