@@ -16,7 +16,6 @@ from typing import Any
 
 from agentconsole.cli.common import EXIT_OK, EXIT_USAGE, Context, fail
 
-
 # The simulator's scenarios, here so that `--help` does not import the simulator.
 SCENARIOS = ("steady", "provider-outage", "latency-spike", "runaway", "cost-explosion", "story")
 
