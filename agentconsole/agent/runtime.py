@@ -230,6 +230,8 @@ class AgentRuntime:
         model: str = "",
     ) -> Run:
         """``async with runtime.run(task=..., user=..., tenant=...) as run:``"""
+        if self.plane is None or self.closed:
+            raise RuntimeError("AgentRuntime is not running: `await runtime.start()` first")
         agent_id = _SAFE_ID.sub("-", agent_id)[:128] if agent_id else self.new_agent_id()
         return Run(self, agent_id, task, user, tenant, trace_id or uuid.uuid4().hex, model)
 
