@@ -168,6 +168,8 @@ class AgentRuntime:
         from agentconsole.control.connection import connect
         from agentconsole.control.lua import register
 
+        if self.plane is not None:
+            return self  # already started
         self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
         keys = Keys(self.settings.redis.prefix)
@@ -193,9 +195,11 @@ class AgentRuntime:
             _, pending = await asyncio.wait(pending, timeout=0.1)
             if not pending:
                 break
-        if self._unsent and self.connected:
+        if self.connected:  # last chance for what is still queued: rows, usage, breakers
             with contextlib.suppress(Exception):
-                await self.plane.agents.write_many(list(self._unsent.values()))
+                async with asyncio.timeout(2.0):
+                    await self._write_records([])
+                    await self._report()
         for client in (self.redis, self._pubsub_client):
             if client is not None:
                 with contextlib.suppress(Exception):
