@@ -88,3 +88,43 @@ async def test_story_cycles_through_every_scenario(settings):
     fleet.set_scenario = spy  # type: ignore[method-assign]
     await fleet.run(seconds=3.0, out=None)
     assert {name for name, _ in scenarios.STORY} <= set(seen)
+
+
+async def test_run_simulation_in_process_serves_metrics(settings):
+    import urllib.request
+
+    from tests.fixtures.procs import free_port
+
+    port = free_port()
+    stop = asyncio.Event()
+    registry = CollectorRegistry()
+    task = asyncio.create_task(
+        run_simulation(
+            settings,
+            agents=5,
+            metrics_port=port,
+            stop_event=stop,
+            out=None,
+            registry=registry,
+            time_scale=0.02,
+        )
+    )
+    body = ""
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        try:
+            body = await asyncio.to_thread(
+                lambda: (
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                    .read()
+                    .decode()
+                )
+            )
+        except OSError:
+            continue
+        if 'agent_runs_total{outcome="success"}' in body and 'outcome="success"} 0.0' not in body:
+            break
+    stop.set()
+    stats = await asyncio.wait_for(task, 10)
+    assert stats.runs.get("success", 0) > 0
+    assert "agent_tokens_total" in body and "agent_control_version" in body
