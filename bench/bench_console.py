@@ -186,33 +186,45 @@ async def refresh_and_keys(url: str, n: int, refreshes: int, presses: int) -> di
         result["refresh_median_ms"] = statistics.median(paints)
         result["refresh_max_ms"] = max(paints)
         result["refresh_cpu_ms"] = statistics.median(cpu)
-        # key presses while refreshes keep landing: key event posted -> the next frame
-        # written to the (headless) terminal that shows the moved cursor
+        # key presses while refreshes keep landing: key event posted -> the table's cursor
+        # action ran -> the next frame written to the (headless) terminal after it
         from textual import events
 
         table = app.view("agents").table
         frames: list[float] = []
+        handled: list[float] = []
         original_display = app._display
+        original_down, original_up = table.action_cursor_down, table.action_cursor_up
 
         def display(screen, renderable):
             frames.append(time.perf_counter())
             return original_display(screen, renderable)
 
+        def down() -> None:
+            original_down()
+            handled.append(time.perf_counter())
+
+        def up() -> None:
+            original_up()
+            handled.append(time.perf_counter())
+
         app._display = display
+        table.action_cursor_down, table.action_cursor_up = down, up
         latencies = []
         for i in range(presses):
-            before = table.cursor_row
-            key = "down" if before == 0 or (i % 2 == 0 and before < table.row_count - 1) else "up"
+            key = "down" if i % 2 == 0 else "up"
+            seen = len(handled)
             t0 = time.perf_counter()
             app.post_message(events.Key(key, None))
-            while table.cursor_row == before:
+            while len(handled) == seen:
                 await asyncio.sleep(0.0005)
-            moved = time.perf_counter()
-            while not frames or frames[-1] < moved:
+            done = handled[-1]
+            while not frames or frames[-1] < done:
                 await asyncio.sleep(0.0005)
             latencies.append((frames[-1] - t0) * 1000)
             await asyncio.sleep(0.037)  # spread presses over the refresh cycle
         app._display = original_display
+        table.action_cursor_down, table.action_cursor_up = original_down, original_up
         latencies.sort()
         result["key_median_ms"] = statistics.median(latencies)
         result["key_p95_ms"] = latencies[int(len(latencies) * 0.95) - 1]
