@@ -1,0 +1,134 @@
+"""Prometheus killed, hanging, and slow while the console runs: keys answer, panels say why,
+and everything recovers by itself when Prometheus is back.
+
+Key-press latency is *measured* in bench/bench_console_faults.py; here the bounds are
+deliberately generous (2 s) because this machine is shared.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.tui.conftest import make_app, wait_until
+
+SIZE = (160, 50)
+KEY_BOUND = 2.0  # seconds: "still answers", not a latency figure
+PANEL_TIMEOUT = 1.5
+
+
+def _settings(settings, url: str):
+    settings.prometheus.url = url
+    settings.prometheus.timeout = PANEL_TIMEOUT
+    settings.ui.refresh_seconds = 0.5
+    return settings
+
+
+def card_texts(app) -> list[str]:
+    return [str(c.render()) for c in app.view("overview").query(".panel")]
+
+
+def panels_say(app, kind: str) -> bool:
+    texts = card_texts(app)
+    return bool(texts) and all(kind in t for t in texts)
+
+
+def panels_healthy(app) -> bool:
+    texts = card_texts(app)
+    bad = ("unreachable", "timeout", "error")
+    return bool(texts) and not any(word in t.split("\n")[-1] for t in texts for word in bad)
+
+
+async def keys_answer(pilot, app) -> dict[str, float]:
+    """Views, help and the filter each answer within KEY_BOUND; returns the timings."""
+    from agentconsole.tui.modals import HelpScreen
+
+    timings: dict[str, float] = {}
+
+    async def step(name: str, keys: list[str], condition) -> None:
+        started = time.monotonic()
+        await pilot.press(*keys)
+        await wait_until(pilot, condition, timeout=KEY_BOUND, what=name)
+        timings[name] = time.monotonic() - started
+
+    def table():
+        return app.view("agents").table
+
+    await step("2 agents", ["2"], lambda: app.current == "agents")
+    await step("3 flags", ["3"], lambda: app.current == "flags")
+    await step("? help", ["question_mark"], lambda: isinstance(app.screen, HelpScreen))
+    await step("esc help", ["escape"], lambda: not isinstance(app.screen, HelpScreen))
+    await step("2 agents again", ["2"], lambda: app.current == "agents")
+    await step("/ filter", ["slash", "x", "y"], lambda: table().filter_text == "xy")
+    await step("esc filter", ["escape", "escape"], lambda: table().filter_text == "")
+    await step("1 overview", ["1"], lambda: app.current == "overview")
+    assert max(timings.values()) < KEY_BOUND, timings
+    return timings
+
+
+async def _healthy_overview(pilot, app) -> None:
+    await app.wait_for_paint("overview", timeout=15)
+    await wait_until(pilot, lambda: panels_healthy(app), timeout=15, what="panel values")
+    assert app.prometheus_health.ok
+
+
+async def test_prometheus_killed_then_restarted(settings, running_prometheus):
+    app = make_app(
+        _settings(settings, running_prometheus.url),
+        start_view="overview",
+        clock=time.time,
+        metrics=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await _healthy_overview(pilot, app)
+        running_prometheus.kill()
+        await wait_until(pilot, lambda: app.prometheus_health.ok is False, what="Prometheus down")
+        await wait_until(pilot, lambda: panels_say(app, "unreachable"), what="unreachable")
+        assert any("Prometheus unreachable" in t for t in app.toasts)
+        await keys_answer(pilot, app)
+        # the last good value stays on the card, marked as such
+        assert any("last value" in t for t in card_texts(app))
+        running_prometheus.start()
+        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 20, "Prometheus back")
+        await wait_until(pilot, lambda: panels_healthy(app), timeout=15, what="panels back")
+        assert any("Prometheus is back" in t for t in app.toasts)
+        assert sum("Prometheus unreachable" in t for t in app.toasts) == 1  # told once
+        assert app.redis_health.ok  # Redis was never disturbed
+
+
+async def test_prometheus_hangs_then_answers(settings, stalling_proxy):
+    app = make_app(
+        _settings(settings, stalling_proxy.url),
+        start_view="overview",
+        clock=time.time,
+        metrics=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await _healthy_overview(pilot, app)
+        stalling_proxy.set("hang")
+        await wait_until(pilot, lambda: panels_say(app, "timeout"), timeout=10, what="timeout")
+        assert app.prometheus_health.ok is False
+        await keys_answer(pilot, app)
+        stalling_proxy.set("pass")
+        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 10, "Prometheus back")
+        await wait_until(pilot, lambda: panels_healthy(app), timeout=10, what="panels back")
+
+
+async def test_prometheus_answers_after_the_timeout(settings, stalling_proxy):
+    """Answers arrive, but after the panel timeout: a timeout, never a late overwrite."""
+    app = make_app(
+        _settings(settings, stalling_proxy.url),
+        start_view="overview",
+        clock=time.time,
+        metrics=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await _healthy_overview(pilot, app)
+        stalling_proxy.set("slow", delay=PANEL_TIMEOUT + 1.0)
+        await wait_until(pilot, lambda: panels_say(app, "timeout"), timeout=10, what="timeout")
+        await keys_answer(pilot, app)
+        # late answers did reach the client's side of the socket, and changed nothing
+        await wait_until(pilot, lambda: stalling_proxy.answered_late > 0, what="late answers")
+        assert panels_say(app, "timeout")
+        stalling_proxy.set("pass")
+        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 10, "Prometheus back")
+        await wait_until(pilot, lambda: panels_healthy(app), timeout=10, what="panels back")
