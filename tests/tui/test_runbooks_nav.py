@@ -1,0 +1,48 @@
+"""Runbooks are reachable from the runbooks view and from any alert with a runbook."""
+
+import time
+from pathlib import Path
+
+from tests.tui.conftest import make_app, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_runbooks_view_opens_a_runbook_and_view_keys_come_back(settings):
+    from agentconsole.tui.runbook_view import RunbookScreen
+
+    settings.runbooks_dir = str(ROOT / "runbooks")
+    app = make_app(settings, start_view="runbooks", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        table = app.view("runbooks").table
+        await wait_until(pilot, lambda: "provider-outage" in table.painted)
+        table.move_cursor(row=table.get_row_index("provider-outage"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        assert app.screen.runbook.id == "provider-outage"
+        await pilot.press("2")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
+        assert app.current == "agents"
+
+
+async def test_alert_opens_its_runbook(settings, prometheus):
+    from agentconsole.tui.runbook_view import RunbookScreen
+
+    settings.prometheus.url = prometheus.url
+    settings.runbooks_dir = str(ROOT / "runbooks")
+    app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        overview = app.view("overview")
+        await wait_until(
+            pilot,
+            lambda: any(a.runbook for a in overview.alerts.values()),
+            timeout=15,
+            what="an alert with a runbook",
+        )
+        key, alert = next((k, a) for k, a in overview.alerts.items() if a.runbook)
+        overview.table.move_cursor(row=overview.table.get_row_index(key))
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        assert app.screen.runbook is not None and app.screen.runbook.id == alert.runbook
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
