@@ -37,3 +37,11 @@ async def test_request_limit_and_cost_limit(plane):
 async def test_bad_budget_values(plane, name, value):
     with pytest.raises(InvalidValue):
         await plane.budgets.set(name, value)
+
+
+async def test_zero_sized_reservation_commits_and_expires_cleanly(plane):
+    """A model with no price reserves $0: Lua must not send HINCRBY '-0' (Redis refuses it)."""
+    r = await plane.budgets.reserve("u0", 0, 0.0)
+    await plane.budgets.commit(r, 0, 0.0)
+    usage = (await plane.budgets.usage())["u0"]
+    assert usage["tokens"] == 0 and usage["reserved_tokens"] == 0

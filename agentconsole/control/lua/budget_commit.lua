@@ -4,8 +4,8 @@
 local user = ARGV[2]
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
   local t, c = string.match(ARGV[1], '|(%d+)|(%d+)$')
-  redis.call('HINCRBY', KEYS[1], user .. '\0rtokens', -tonumber(t))
-  redis.call('HINCRBY', KEYS[1], user .. '\0rcost', -tonumber(c))
+  redis.call('HINCRBY', KEYS[1], user .. '\0rtokens', 0 - tonumber(t))
+  redis.call('HINCRBY', KEYS[1], user .. '\0rcost', 0 - tonumber(c))
 end
 local tokens = redis.call('HINCRBY', KEYS[1], user .. '\0tokens', tonumber(ARGV[3]))
 local cost = redis.call('HINCRBY', KEYS[1], user .. '\0cost', tonumber(ARGV[4]))

@@ -22,8 +22,8 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 10
 for _, member in ipairs(expired) do
   local u, t, c = string.match(member, '^[^|]*|(.*)|(%d+)|(%d+)$')
   if u then
-    redis.call('HINCRBY', KEYS[2], u .. '\0rtokens', -tonumber(t))
-    redis.call('HINCRBY', KEYS[2], u .. '\0rcost', -tonumber(c))
+    redis.call('HINCRBY', KEYS[2], u .. '\0rtokens', 0 - tonumber(t))
+    redis.call('HINCRBY', KEYS[2], u .. '\0rcost', 0 - tonumber(c))
   end
   redis.call('ZREM', KEYS[3], member)
 end
