@@ -79,13 +79,21 @@ class Kills:
                 problems.append(str(exc))
         return kills, problems
 
-    async def affected(self, target: str) -> list[AgentRecord]:
-        """Running agents that a kill of ``target`` stops (also the ones a UI filter hides)."""
+    async def affected(self, target: str, kill_id: str = "") -> list[AgentRecord]:
+        """Running agents that a kill of ``target`` stops (also the ones a UI filter hides).
+
+        With ``kill_id``, agents that already acknowledged that kill count too: the kill is
+        published before this list is read, so the fastest agents have stopped by then.
+        """
         agents = await self.plane.agents.list(limit=100_000)
         return [
             a
             for a in agents
-            if a.status in ("running", "killing") and matches(target, a.id, a.tenant)
+            if matches(target, a.id, a.tenant)
+            and (
+                a.status in ("running", "killing")
+                or (kill_id and a.status == "killed" and a.kill_id == kill_id)
+            )
         ]
 
     async def kill(
@@ -102,7 +110,6 @@ class Kills:
         self.plane.operator.require(action)
         if agent and not await self.plane.agents.exists(agent):
             raise NotFound(f"no agent with id {agent!r} in the registry")
-        affected = [a.id for a in await self.affected(target)]
         doc = {
             "id": uuid.uuid4().hex[:12],
             "target": target,
@@ -123,8 +130,12 @@ class Kills:
                 reason=reason,
             )
         except AlreadyExists as exc:
-            return KillOutcome(target, getattr(exc, "current", None) or {}, False, affected)
-        return KillOutcome(target, change.doc or doc, True, affected)
+            current = getattr(exc, "current", None) or {}
+            affected = await self.affected(target, str(current.get("id", "")))
+            return KillOutcome(target, current, False, [a.id for a in affected])
+        # Publish first, list afterwards: the registry scan must not delay the kill itself.
+        affected = await self.affected(target, doc["id"])
+        return KillOutcome(target, change.doc or doc, True, [a.id for a in affected])
 
     async def clear(self, target: str, *, reason: str = "") -> None:
         """Lift a kill so that new agents of that scope may run again."""
