@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -181,7 +180,3 @@ class Backend:
             self._events_task = asyncio.ensure_future(loop())
 
         self.loop.call_soon_threadsafe(start)
-
-
-def now_default() -> float:
-    return time.time()

@@ -64,7 +64,3 @@ def to_cell(spec: CellSpec) -> Cell:
     out = Cell(spec.text, style=spec.style, no_wrap=True, overflow="ellipsis")
     out.sort_key = spec.sort_key
     return out
-
-
-def text(value: Any, width: int | None = 200, style: str = "") -> Text:
-    return Text(clean(value, width), style=style)
