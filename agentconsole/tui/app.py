@@ -177,6 +177,7 @@ class ConsoleApp(App[int]):
         self.last_paint_cpu = 0.0  # CPU time of it (without waits for the GIL)
         self._painted = asyncio.Event()
         self._denied_once: set[str] = set()
+        self.denied: set[str] = set()  # permissions Redis refused: their actions are hidden
         self._paints_since_collect = 0
         self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
         self.hostname = self.options.hostname or socket.gethostname()
@@ -236,7 +237,11 @@ class ConsoleApp(App[int]):
 
     def allowed(self, permission: str) -> bool:
         """Read-only mode and roles remove actions (absent from footer and palette)."""
-        return not self.settings.ui.read_only and self.operator.can(permission)
+        return (
+            not self.settings.ui.read_only
+            and self.operator.can(permission)
+            and permission not in self.denied
+        )
 
     # --- polling --------------------------------------------------------------------
 
@@ -429,14 +434,20 @@ class ConsoleApp(App[int]):
             self._denied_once.add(text)
             self.toast(text, severity="error")
 
-    def report(self, exc: BaseException, what: str) -> None:
+    def report(self, exc: BaseException, what: str, permission: str | None = None) -> None:
+        """One line for a failed action. Refused by Redis (ACL): say so once, then hide it."""
         from agentconsole.control.errors import Conflict, PermissionDenied
+        from agentconsole.control.plane import translate
 
+        err = translate(exc) or exc
         text = f"{what} failed: {_describe(exc)}"
-        if isinstance(exc, Conflict):
+        if isinstance(err, Conflict):
             text = f"{what} not applied: {_describe(exc)}"
-        if isinstance(exc, PermissionDenied):
-            self._tell_once(text)
+        if isinstance(err, PermissionDenied):
+            self._tell_once(text + " — hidden from now on")
+            if permission is not None:
+                self.denied.add(permission)
+                self.refresh_bindings()
         else:
             self.toast(text, severity="error")
         self.poll_now()
@@ -724,7 +735,11 @@ class ConsoleApp(App[int]):
         try:
             outcomes, report, failures = await self.backend.run(go)
         except Exception as exc:
-            self.report(exc, what)
+            first = kills[0] if kills else {}
+            scope = (
+                "kill.all" if "everything" in first else "kill.tenant" if "tenant" in first else ""
+            )
+            self.report(exc, what, scope or "kill.agent")
             return
         text = report.summary()
         already = [o for o in outcomes if not o.created]
@@ -797,7 +812,13 @@ class ConsoleApp(App[int]):
         try:
             new = await self.backend.run(go)
         except Exception as exc:
-            self.report(exc, f"changing flag {name}")
+            self.report(
+                exc,
+                f"changing flag {name}",
+                "flag.rollout"
+                if kind == "rollout"
+                else ("flag.disable" if enabled else "flag.enable"),
+            )
             return
         state = "on" if new.enabled else "off"
         self.toast(f"flag {new.name} is now {state}, rollout {new.rollout} (v{new.version})")
@@ -841,7 +862,8 @@ class ConsoleApp(App[int]):
         try:
             mode = await self.backend.run(go)
         except Exception as exc:
-            self.report(exc, f"breaker {dependency}")
+            action = {"trip": "breaker.trip", "force_close": "breaker.force_close"}
+            self.report(exc, f"breaker {dependency}", action.get(kind, "breaker.reset"))
             return
         until = f" until {fmt.hms(mode.until)} UTC" if mode.until else ""
         self.toast(f"breaker {mode.dependency} is now {mode.mode}{until} (v{mode.version})")

@@ -118,3 +118,31 @@ async def test_markup_and_ansi_through_every_table_and_toast(plane, plane_as, ap
         app.toast(NASTY[5] + NASTY[3])
         await pilot.pause()
         app.save_screenshot("/tmp/markup.svg")  # renders every toast: would raise on bad markup
+
+
+async def test_refused_by_redis_acl_is_told_once_then_hidden(plane, settings, app_factory):
+    """The role says yes, Redis says no (ACL): one clear line, then the action is gone."""
+    from agentconsole.config import Secret
+
+    user = f"console-{settings.redis.prefix}"
+    await plane.redis.execute_command(
+        "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval"
+    )
+    await seed_agents(plane, [AgentRecord(id="a1", tenant="acme")], heartbeat_ago=0)
+    settings.redis.username, settings.redis.password = user, Secret("pw")
+    try:
+        app = app_factory(start_view="agents", clock=time.time)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.view("agents").table
+            await wait_until(pilot, lambda: "a1" in table.painted)
+            await pilot.press("k")
+            await wait_until(pilot, lambda: len(app.screen_stack) > 1)
+            app.screen.query_one("#reason").value = "test"
+            await pilot.click("#confirm")
+            await wait_until(pilot, lambda: any("hidden from now on" in t for t in app.toasts))
+            assert "not permitted by Redis" in app.toasts[-1]
+            await pilot.pause()
+            assert "k" not in app.screen.active_bindings
+    finally:
+        await plane.redis.execute_command("ACL", "DELUSER", user)
+    assert (await plane.kills.list())[0] == {}
