@@ -742,6 +742,11 @@ class ConsoleApp(App[int]):
             self.report(exc, what, scope or "kill.agent")
             return
         text = report.summary()
+        if not report.acknowledged and not report.missing and outcomes:
+            targets = ", ".join(o.target for o in outcomes[:3]) + (
+                " …" if len(outcomes) > 3 else ""
+            )
+            text = f"kill in force for {targets}: no run was active, new runs are stopped"
         already = [o for o in outcomes if not o.created]
         if already:
             who = ", ".join(sorted({str(o.kill.get("requester", "?")) for o in already}))
