@@ -23,7 +23,12 @@ def run_headless(
     """Run ``app`` headless for ``seconds`` (then ``script(pilot)``), save, and exit."""
 
     async def drive(pilot: Any) -> None:
-        await asyncio.sleep(seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if app.return_code is not None:  # ended from elsewhere (the demo's watchdog)
+                return
+            await asyncio.sleep(0.1)
         if script is not None:
             await script(pilot)
         if screenshot:
