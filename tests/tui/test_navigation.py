@@ -115,3 +115,24 @@ async def test_refresh_pauses_while_a_dialog_is_open(plane, plane_as, app_factor
         assert app.paint_counts["agents"] == frozen
         await pilot.press("escape")
         await app.wait_for_paint("agents", frozen + 1)
+
+
+async def test_palette_runs_a_view_action(plane, app_factory):
+    await seed_agents(plane, fleet(), heartbeat_ago=0)
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_paint("agents")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"global stop")
+        from textual.command import CommandList
+
+        def listed() -> bool:
+            found = app.screen.query(CommandList)
+            return bool(found) and found.first().option_count > 0
+
+        await wait_until(pilot, listed, what="palette results")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "GLOBAL STOP" in str(app.screen.query_one("#confirm-title").render())
+        await pilot.press("escape")
+    assert (await plane.kills.list())[0] == {}
