@@ -16,7 +16,7 @@ import inspect
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import work
@@ -66,7 +66,6 @@ class AppOptions:
     ack_timeout: float = 2.0
     agent_limit: int = 20_000
     gc_freeze: bool = True  # see ConsoleApp._settle_heap
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Fetched(Message):
