@@ -702,7 +702,7 @@ class ConsoleApp(App[int]):
         else:
             title = f"Kill tenant {tenant}: {len(ids)} running agents, and new ones of the tenant"
         detail = f"{hidden} of them hidden by the current filter or not loaded. " if hidden else ""
-        detail += "The kill stays in force until cleared (agentconsole agents clear)."
+        detail += "The kill stays in force until cleared (agentconsole agents resume)."
         kill = {"everything": True} if everything else {"tenant": tenant}
 
         def go(decision: Decision) -> None:
