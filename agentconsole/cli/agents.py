@@ -206,11 +206,12 @@ async def kill(args: argparse.Namespace, ctx: Context) -> int:
         from agentconsole.control.errors import NotFound
 
         raise NotFound(f"no agent with id {args.id!r} in the registry")
-    running = await plane.kills.affected(target)
-    count = len(running)
-    question = f"Kill {_describe(target)}? {count} running agent{'s' if count != 1 else ''} now."
-    if not confirm(args, question):
-        return EXIT_FAILED  # confirm() said why
+    if not args.yes:  # the count is for the human deciding; a script skips the fleet scan
+        count = len(await plane.kills.affected(target))
+        plural = "s" if count != 1 else ""
+        question = f"Kill {_describe(target)}? {count} running agent{plural} now."
+        if not confirm(args, question):
+            return EXIT_FAILED  # confirm() said why
     outcome = await plane.kills.kill(
         agent=args.id, tenant=args.tenant, everything=args.everything, reason=args.reason
     )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agentconsole.control.registry import AgentRecord
 
 ALL = "all"
+BRIEF_FIELDS = ("tenant", "status", "kill_id", "heartbeat_at")
 
 
 def target_for(*, agent: str | None = None, tenant: str | None = None, everything: bool = False):
@@ -85,7 +86,7 @@ class Kills:
         With ``kill_id``, agents that already acknowledged that kill count too: the kill is
         published before this list is read, so the fastest agents have stopped by then.
         """
-        agents = await self.plane.agents.list(limit=100_000)
+        agents = await self.plane.agents.list(limit=100_000, fields=BRIEF_FIELDS)
         return [
             a
             for a in agents

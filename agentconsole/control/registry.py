@@ -178,8 +178,18 @@ class Registry:
     async def count(self) -> int:
         return int(await self.plane.redis.zcard(self.plane.keys.agents_by_heartbeat))
 
-    async def list(self, *, order: str = "heartbeat", limit: int = 1000) -> list[AgentRecord]:
-        """The ``limit`` agents first in ``order`` (freshest heartbeat, most tokens, most cost)."""
+    async def list(
+        self,
+        *,
+        order: str = "heartbeat",
+        limit: int = 1000,
+        fields: tuple[str, ...] | None = None,
+    ) -> list[AgentRecord]:
+        """The ``limit`` agents first in ``order`` (freshest heartbeat, most tokens, most cost).
+
+        ``fields`` reads only those fields (the rest keep their defaults): a kill's scan of
+        the whole fleet needs four fields, not twenty.
+        """
         k = self.plane.keys
         index = {
             "heartbeat": k.agents_by_heartbeat,
@@ -187,19 +197,24 @@ class Registry:
             "cost": k.agents_by_cost,
         }[order]
         ids = [codec.lenient_text(i) for i in await self.plane.redis.zrevrange(index, 0, limit - 1)]
-        return await self.get_many(ids)
+        return await self.get_many(ids, fields)
 
-    async def get_many(self, ids: list[str]) -> list[AgentRecord]:
+    async def get_many(
+        self, ids: list[str], fields: tuple[str, ...] | None = None
+    ) -> list[AgentRecord]:
         if not ids:
             return []
         kills = await self._kill_targets()
         async with self.plane.redis.pipeline(transaction=False) as pipe:
             for agent_id in ids:
-                pipe.hgetall(self.plane.keys.agent(agent_id))
+                key = self.plane.keys.agent(agent_id)
+                pipe.hmget(key, fields) if fields else pipe.hgetall(key)
             rows = await pipe.execute()
         now = time.time()
         records = []
         for agent_id, raw in zip(ids, rows, strict=True):
+            if fields:
+                raw = {f: v for f, v in zip(fields, raw, strict=True) if v is not None}
             if raw:
                 records.append(self._derive(AgentRecord.from_hash(agent_id, raw), kills, now))
         return records
