@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 WRITE_CHUNK = 250
+PRUNE_EVERY = 60.0  # seconds between index prunes per process (idempotent across the fleet)
 # What changes while a run is going: the rest is written at registration and at the end.
 HEARTBEAT_FIELDS = (
     "heartbeat_at",
@@ -655,6 +656,7 @@ class AgentRuntime:
                 self._dirty.set()
 
     async def _heartbeat_loop(self) -> None:
+        next_prune = time.monotonic() + PRUNE_EVERY
         while not self.closed:
             await asyncio.sleep(self.heartbeat_interval)
             records = [r.record for r in self._runs.values() if r.id not in self._unsent]
@@ -662,6 +664,10 @@ class AgentRuntime:
                 if self._unsent:
                     await self._write_records([])
                 await self._write_records(records, HEARTBEAT_FIELDS)
+            if time.monotonic() >= next_prune:  # the fleet keeps the registry's indexes tidy
+                next_prune = time.monotonic() + PRUNE_EVERY
+                with contextlib.suppress(Exception):
+                    await self.plane.agents.prune()
 
     async def _write_records(
         self, records: list[AgentRecord], fields: tuple[str, ...] | None = None

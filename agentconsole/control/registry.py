@@ -87,6 +87,11 @@ class Registry:
     def dead_after(self) -> float:
         return self.plane.settings.registry.dead_after_seconds
 
+    @property
+    def ttl(self) -> int:
+        """An agent's hash expires this long after its last write: Redis cleans up by itself."""
+        return max(1, int(self.plane.settings.registry.reap_after_seconds))
+
     # --- written by agents -----------------------------------------------------------
 
     async def register(self, record: AgentRecord) -> None:
@@ -96,6 +101,7 @@ class Registry:
         record.heartbeat_at = now
         async with self.plane.redis.pipeline(transaction=True) as pipe:
             pipe.hset(k.agent(record.id), mapping=record.fields())
+            pipe.expire(k.agent(record.id), self.ttl)
             pipe.zadd(k.agents_by_heartbeat, {record.id: now})
             pipe.zadd(k.agents_by_tokens, {record.id: record.tokens})
             pipe.zadd(k.agents_by_cost, {record.id: record.cost})
@@ -117,6 +123,7 @@ class Registry:
         }
         async with self.plane.redis.pipeline(transaction=True) as pipe:
             pipe.hset(k.agent(record.id), mapping={f: str(v) for f, v in fields.items()})
+            pipe.expire(k.agent(record.id), self.ttl)
             pipe.zadd(k.agents_by_heartbeat, {record.id: record.heartbeat_at})
             pipe.zadd(k.agents_by_tokens, {record.id: record.tokens})
             pipe.zadd(k.agents_by_cost, {record.id: record.cost})
@@ -145,6 +152,7 @@ class Registry:
                 if fields is not None:
                     values = {f: values[f] for f in fields}
                 pipe.hset(k.agent(record.id), mapping={f: str(v) for f, v in values.items()})
+                pipe.expire(k.agent(record.id), self.ttl)
             pipe.zadd(k.agents_by_heartbeat, {r.id: now for r in records})
             pipe.zadd(k.agents_by_tokens, {r.id: r.tokens for r in records})
             pipe.zadd(k.agents_by_cost, {r.id: r.cost for r in records})
@@ -288,6 +296,31 @@ class Registry:
                 pipe.zrem(index, *ids)
             await pipe.execute()
         return len(ids)
+
+    async def prune(self, batch: int = 500) -> int:
+        """Drop index entries of agents silent past the reap interval (their hashes expired).
+
+        Housekeeping, not an operator action: it changes nothing an operator set, so it
+        needs no role or audit entry, and agents run it (their ACL user may). ``reap`` is the
+        audited operator action that also removes the kill records of reaped agents.
+        """
+        k = self.plane.keys
+        cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
+        stale = await self.plane.redis.zrangebyscore(
+            k.agents_by_heartbeat, "-inf", cutoff, start=0, num=batch
+        )
+        if not stale:
+            return 0
+        async with self.plane.redis.pipeline(transaction=True) as pipe:
+            for index in (
+                k.agents_by_heartbeat,
+                k.agents_by_tokens,
+                k.agents_by_cost,
+                k.agents_applied,
+            ):
+                pipe.zrem(index, *stale)
+            await pipe.execute()
+        return len(stale)
 
     async def _kill_targets(self) -> set[str]:
         return {codec.lenient_text(t) for t in await self.plane.redis.hkeys(self.plane.keys.kills)}

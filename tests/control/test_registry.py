@@ -98,3 +98,26 @@ async def test_reap_is_a_responder_action_and_audited(plane, plane_as):
         "responder",
         "1 agent",
     )
+
+
+async def test_silent_agents_expire_and_leave_the_indexes(plane):
+    """Nobody has to run `agents reap`: hashes expire, any agent process prunes the indexes."""
+    import time as _time
+
+    from agentconsole.control.registry import AgentRecord
+
+    plane.settings.registry.reap_after_seconds = 30
+    await plane.agents.register(AgentRecord(id="old", tenant="t"))
+    await plane.agents.register(AgentRecord(id="new", tenant="t"))
+    ttl = await plane.redis.ttl(plane.keys.agent("old"))
+    assert 0 < ttl <= 30
+    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"old": _time.time() - 60})
+    assert await plane.agents.prune() == 1
+    ids = [a.id for a in await plane.agents.list()]
+    assert ids == ["new"]
+    for index in (
+        plane.keys.agents_by_tokens,
+        plane.keys.agents_by_cost,
+        plane.keys.agents_applied,
+    ):
+        assert await plane.redis.zscore(index, "old") is None
