@@ -57,6 +57,7 @@ class RestartablePrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
+        """Call from a long-lived thread: the child dies with the thread that started it."""
         args = [
             require_binary("prometheus"),
             f"--config.file={self.workdir / 'prometheus.yml'}",
