@@ -83,7 +83,19 @@ class PreparedAction:
 
 
 def _num(value: float) -> str:
+    """Four significant digits, but never an exponent for numbers an operator reads as
+    money or counts ($97,300 a day, not 9.73e+04)."""
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
+
+
+# A recorded rule queried as is keeps its name as a label: noise in a per-label summary.
+METRIC_NAME_LABEL = re.compile(r'__name__="[^"]*",?')
+
+
+def _series_key(key: str) -> str:
+    return METRIC_NAME_LABEL.sub("", key).replace(",}", "}")
 
 
 def split_queries(block: Block) -> list[tuple[int, str, str]]:
@@ -233,7 +245,8 @@ class RunbookSession:
                 o.error = f"{result.error_kind}: {result.error or ''}".rstrip(": ")
                 continue
             o.value = result.value
-            o.by_label = dict(getattr(result, "labels_series", {}) or {})
+            series = dict(getattr(result, "labels_series", {}) or {})
+            o.by_label = {_series_key(k): v for k, v in series.items()}
         return outcomes
 
     async def alert_expr(self) -> tuple[str | None, AlertRule | None]:

@@ -233,9 +233,10 @@ class Fleet:
     async def _one_run(self, rng: random.Random, tenant: str, agent_id: str) -> None:
         rt, sc, stats = self.runtime, self.scenario, self.stats
         assert rt is not None
-        hot = sc.hot_tenant == tenant
+        hot = sc.hot_tenant is not None and (sc.hot_tenant == tenant or rng.random() < sc.hot_share)
+        tenant = sc.hot_tenant if hot and sc.hot_tenant else tenant
         model = sc.hot_model if hot else MODELS[tenant]
-        user = f"{tenant}-power-{rng.randrange(500)}" if hot else f"user-{rng.randrange(100_000)}"
+        user = f"{tenant}-power-{rng.randrange(2000)}" if hot else f"user-{rng.randrange(100_000)}"
         runaway = rng.random() < sc.runaway_share
         steps = 1_000_000 if runaway else (sc.hot_steps if hot else rng.randint(2, 4))
         started = time.monotonic()

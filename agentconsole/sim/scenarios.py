@@ -19,6 +19,10 @@ class Scenario:
     search: Faults = field(default_factory=lambda: Faults(error_rate=0.001))
     runaway_share: float = 0.0  # share of runs that never stop on their own
     hot_tenant: str | None = None  # the tenant whose usage explodes
+    # Share of every agent's runs the hot tenant takes over (its traffic surges). Without
+    # it the hot tenant keeps only its own agents, whose long runs are too few to move the
+    # fleet's cost per run past its target.
+    hot_share: float = 0.0
     hot_model: str = "claude-opus"
     hot_steps: int = 15
 
@@ -44,8 +48,9 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "cost-explosion": Scenario(
         "cost-explosion",
-        "one tenant switches to the most expensive model with huge prompts and long loops",
+        "one tenant surges: far more runs, the priciest model, huge prompts, long loops",
         hot_tenant="globex",
+        hot_share=0.25,
     ),
 }
 
