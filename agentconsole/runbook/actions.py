@@ -287,6 +287,8 @@ async def execute(
         count = len(outcome.agents)
         if outcome.created:
             message = f"kill {outcome.target}: stop sent to {count} running agent(s)"
+            if count == 0:  # not a failure: the kill is in force, say so
+                message += "; none was running, the kill stays in force for new runs"
         else:
             by = outcome.kill.get("requester", "?")
             message = f"kill {outcome.target} was already in force (by {by}); nothing changed"
