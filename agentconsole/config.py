@@ -255,7 +255,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.type is not Secret}
+    secret = {name for name, tp in hints.items() if Secret in typing.get_args(tp)}
+    known = {f.name for f in dataclasses.fields(cls)} - secret
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
