@@ -1,13 +1,28 @@
-"""A DataTable that is refreshed by key: only changed cells are updated, in one batch.
+"""A DataTable that is refreshed by key, at a UI-thread cost that does not grow with the fleet.
 
 Why: an operator reads a table while it refreshes. Clearing and re-adding rows would
-lose the cursor, the scroll position and the marks; updating only what changed keeps
-all three and costs work proportional to the change, not to the fleet.
+lose the cursor, the scroll position and the marks; and with 10,000 agents, anything the
+UI thread does per row or per cell on every refresh shows up as a frozen screen.
 
-The diff itself (which rows are new, gone, which cells changed) is a pure function,
-:func:`make_plan`, so a loader can compute it on the I/O thread from a snapshot of what
-is on screen (:meth:`LiveTable.plan_base`); the UI thread then only applies it. If the
-screen changed meanwhile (a filter typed, say), the plan is stale and is recomputed.
+So the work is split:
+
+- :func:`make_plan` (a pure function, run by the loader on the I/O thread) diffs the new
+  rows against a snapshot of the screen (:meth:`LiveTable.plan_base`): which rows are new,
+  gone or changed, and, only when that can change it, the new display order (filter and
+  sort applied there, not on the UI thread).
+- The DataTable never holds the cell values. Each of its cells is a :class:`CellRef`
+  (made once, when its row first appears) that renders whatever ``LiveTable.painted``
+  holds for it now. Applying a plan whose order is unchanged is then O(1) on the UI
+  thread: swap ``painted``, and repaint only if a changed row is on screen. DataTable
+  renders only the visible rows, so only those ever become ``rich.text.Text``.
+- When rows come, go or move, the table's row index is rebuilt once from the plan's
+  order (``DataTable.remove_row`` rebuilds it per removed row, ``DataTable.sort``
+  re-reads every row through Python-level key objects).
+
+If the screen changed after the plan was made (a filter typed, a new sort), the plan is
+stale and is recomputed on the UI thread. The fast path writes DataTable internals
+(``_data``, ``rows``, ``_row_locations``); if a Textual release renames them, the table
+falls back to the public API (slower, same behaviour).
 """
 
 from __future__ import annotations
@@ -17,10 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.text import Text
 from textual.widgets import DataTable
 
-from agentconsole.tui.safe import Cell, CellSpec, cell, to_cell
+from agentconsole.tui.safe import Cell, CellSpec, to_cell
 
 MARK = "●"
 Match = Callable[[str], bool]
@@ -52,6 +66,8 @@ class PlanBase:
     match: Match | None
     columns: tuple[str, ...]
     sort_index: int
+    order: tuple[str, ...] = ()  # painted keys, top to bottom
+    sort_reverse: bool = False
 
 
 @dataclass
@@ -59,33 +75,61 @@ class Plan:
     generation: int
     all_rows: dict[str, Row]
     painted: dict[str, tuple[CellSpec, ...]]
-    added: list[tuple[str, tuple[Cell, ...]]] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
-    changes: list[tuple[str, str, Cell]] = field(default_factory=list)
-    sort_changed: bool = False
+    changed: set[str] = field(default_factory=set)  # rows with a changed cell
+    order: tuple[str, ...] | None = None  # new display order; None: unchanged
+
+
+def sort_value(raw: Any) -> tuple[int, Any]:
+    """Numbers before text, so a mixed column never raises TypeError."""
+    return (0, raw) if isinstance(raw, int | float) else (1, str(raw))
+
+
+def ordered(
+    keys: list[str] | tuple[str, ...],
+    painted: dict[str, tuple[CellSpec, ...]],
+    sort_index: int,
+    reverse: bool,
+) -> list[str]:
+    """``keys`` sorted by one column; stable, so equal rows keep their place on screen."""
+    if sort_index < 0:
+        return list(keys)
+    return sorted(keys, key=lambda k: sort_value(painted[k][sort_index].sort_key), reverse=reverse)
 
 
 def make_plan(rows: list[Row], base: PlanBase) -> Plan:
-    """Diff ``rows`` against the screen: pure, so it may run on any thread."""
+    """Diff ``rows`` against the screen and order them: pure, so it may run on any thread."""
     all_rows = {r.key: r for r in rows}
-    match, old_painted, columns = base.match, base.painted, base.columns
+    match, old_painted, sort_index = base.match, base.painted, base.sort_index
     painted: dict[str, tuple[CellSpec, ...]] = {}
     plan = Plan(base.generation, all_rows, painted)
+    added, changed = plan.added, plan.changed
+    resort = False
     for row in rows:
         if match is not None and not match(row.search):
             continue
         key, cells = row.key, row.cells
+        if key in painted:
+            continue  # a duplicate key: the first row wins
         painted[key] = cells
         old = old_painted.get(key)
         if old is None:
-            plan.added.append((key, tuple(to_cell(c) for c in cells)))
-        elif old != cells:
-            for i, (before, after) in enumerate(zip(old, cells, strict=True)):
-                if before != after:
-                    plan.changes.append((key, columns[i], to_cell(after)))
-                    if i == base.sort_index:
-                        plan.sort_changed = True
-    plan.gone = [k for k in old_painted if k not in painted]
+            added.append(key)
+        elif old is not cells and old != cells:
+            changed.add(key)
+            if sort_index >= 0 and old[sort_index] != cells[sort_index]:
+                resort = True
+    if len(painted) - len(added) != len(old_painted):
+        plan.gone = [k for k in old_painted if k not in painted]
+    if added or plan.gone or resort:
+        keys: list[str] | tuple[str, ...] = base.order
+        if added or plan.gone:
+            keys = [k for k in base.order if k in painted] + added
+        if added or resort:
+            keys = ordered(keys, painted, sort_index, base.sort_reverse)
+        order = tuple(keys)
+        plan.order = None if order == base.order else order
     return plan
 
 
@@ -109,10 +153,68 @@ def build_filter(pattern: str) -> Match | None:
     return lambda s: bool(match(s))
 
 
+class CellRef:
+    """A DataTable cell that shows what its table paints now for (row, column).
+
+    Made once per row; a refresh replaces ``LiveTable.painted`` and never touches these.
+    ``__rich__`` builds the Text only when DataTable renders the cell (visible rows).
+    """
+
+    __slots__ = ("index", "key", "table")
+
+    def __init__(self, table: LiveTable, key: str, index: int) -> None:
+        self.table, self.key, self.index = table, key, index
+
+    @property
+    def spec(self) -> CellSpec:
+        if self.index < 0:  # the mark column
+            return CellSpec(MARK if self.key in self.table.marked else "", "bold magenta", "")
+        cells = self.table.painted.get(self.key)
+        return cells[self.index] if cells is not None else CellSpec("", "", "")
+
+    def __rich__(self) -> Cell:
+        return to_cell(self.spec)
+
+    @property
+    def plain(self) -> str:
+        return self.spec.text
+
+    @property
+    def style(self) -> str:
+        return self.spec.style
+
+    @property
+    def sort_key(self) -> Any:
+        return self.spec.sort_key
+
+    def __str__(self) -> str:
+        return self.spec.text
+
+    def __repr__(self) -> str:
+        return f"CellRef({self.key!r}, {self.index}, {self.spec.text!r})"
+
+
+def _internals() -> tuple[type, type] | None:
+    """DataTable's row record and index types, if this Textual has them where we expect."""
+    try:
+        from textual._two_way_dict import TwoWayDict
+        from textual.widgets.data_table import Row as TableRow
+    except ImportError:
+        return None
+    return TableRow, TwoWayDict
+
+
 class LiveTable(DataTable):
     """Keyed rows, a mark column, a filter and a sort, all kept across refreshes."""
 
     DEFAULT_CSS = "LiveTable { height: 1fr; }"
+    # render caches that hold cell content (DataTable keys them by its update counter)
+    _CONTENT_CACHES = (
+        "_row_render_cache",
+        "_cell_render_cache",
+        "_row_renderable_cache",
+        "_line_cache",
+    )
 
     def __init__(self, columns: list[Column], *, markable: bool = False, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -120,16 +222,28 @@ class LiveTable(DataTable):
         self.markable = markable
         self.all_rows: dict[str, Row] = {}  # every row from the last fetch, filtered or not
         self.painted: dict[str, tuple[CellSpec, ...]] = {}  # replaced, never mutated
+        self.order: tuple[str, ...] = ()  # painted keys, top to bottom
         self.generation = 0
         self.marked: set[str] = set()
         self.filter_text = ""
         self._match: Match | None = None
         self.sort_column: str | None = None
         self.sort_reverse = False
-        # the table's own key objects: a dict probe with the stored object is an identity
-        # check, a probe with a str calls StringKey.__eq__ (ten times slower at 10k rows)
+        # the table's own key objects, by our str keys: StringKey hashes in Python
         self._row_keys: dict[str, Any] = {}
         self._col_keys: dict[str, Any] = {}
+        self._internals = _internals()
+        self.fast = self._internals is not None and self._has_internals()
+
+    def _has_internals(self) -> bool:
+        return (
+            isinstance(getattr(self, "_data", None), dict)
+            and isinstance(getattr(self, "rows", None), dict)
+            and isinstance(getattr(self, "_update_count", None), int)
+            and isinstance(getattr(self, "_new_rows", None), set)
+            and hasattr(self, "_row_locations")
+            and all(hasattr(getattr(self, n, None), "clear") for n in self._CONTENT_CACHES)
+        )
 
     def on_mount(self) -> None:
         if self.markable:
@@ -142,7 +256,15 @@ class LiveTable(DataTable):
     def plan_base(self) -> PlanBase:
         keys = tuple(c.key for c in self.spec)
         sort_index = keys.index(self.sort_column) if self.sort_column in keys else -1
-        return PlanBase(self.generation, self.painted, self._match, keys, sort_index)
+        return PlanBase(
+            self.generation,
+            self.painted,
+            self._match,
+            keys,
+            sort_index,
+            self.order,
+            self.sort_reverse,
+        )
 
     def set_rows(self, rows: list[Row]) -> None:
         """Replace the data; paint only the differences (call inside ``app.batch_update``)."""
@@ -158,51 +280,91 @@ class LiveTable(DataTable):
         if plan.generation != self.generation:
             plan = make_plan(list(plan.all_rows.values()), self.plan_base())
         self.all_rows = plan.all_rows
-        self.marked &= set(plan.all_rows)
-        cursor_key = self.cursor_key
-        if len(plan.gone) > 50 and len(plan.gone) > len(self.painted) // 2:
-            self.clear()  # one layout pass instead of one per removed row
-            self.painted = {}
-            self._row_keys = {}
-            plan = make_plan(list(plan.all_rows.values()), self.plan_base())
-        for key in plan.gone:
-            self.remove_row(key)
-            self._row_keys.pop(key, None)
-        for key, cells in plan.added:
-            if self.markable:
-                cells = (self._mark_cell(key), *cells)
-            self._row_keys[key] = self.add_row(*cells, key=key)
-        self._write_cells(plan.changes)
-        self.painted = plan.painted
+        if self.marked:
+            self.marked = {k for k in self.marked if k in plan.all_rows}
         self.generation += 1
-        if plan.added or plan.gone or plan.sort_changed:
-            self._apply_sort()
+        if plan.order is None:  # same rows, same order: nothing of DataTable's changes
+            visible = self._visible_keys()
+            self.painted = plan.painted
+            if not plan.changed.isdisjoint(visible):
+                self.repaint()
+            return
+        cursor_key = self.cursor_key
+        if self.fast:
+            self._relayout(plan)
+        else:
+            self._relayout_public(plan)
+        self.order = plan.order
         if cursor_key is not None and cursor_key in self.painted:
             self.move_cursor(row=self.get_row_index(cursor_key), animate=False, scroll=False)
 
-    def _write_cells(self, changes: list[tuple[str, str, Cell]]) -> None:
-        """Many cell updates with one refresh.
-
-        ``update_cell`` refreshes the widget once per cell (20 µs each: 200 ms for 10,000
-        changed cells). Rows and columns here always exist, so write the cells and bump
-        the table's update counter once. Falls back to ``update_cell`` if a future Textual
-        renames these internals.
-        """
-        if not changes:
-            return
-        data = getattr(self, "_data", None)
-        if not isinstance(data, dict) or not isinstance(getattr(self, "_update_count", None), int):
-            for key, column, value in changes:
-                self.update_cell(key, column, value)
-            return
-        rows, cols = self._row_keys, self._col_keys
-        for key, column, value in changes:
-            data[rows.get(key, key)][cols.get(column, column)] = value
+    def _relayout(self, plan: Plan) -> None:
+        """Rows came, went or moved: update DataTable's rows and rebuild its index once."""
+        assert self._internals is not None and plan.order is not None
+        table_row, two_way = self._internals
+        data, rows, keys = self._data, self.rows, self._row_keys
+        was_empty = not rows
+        for key in plan.gone:
+            row_key = keys.pop(key)
+            del data[row_key]
+            del rows[row_key]
+            self._new_rows.discard(row_key)
+        columns = list(self._col_keys.values())
+        first = -1 if self.markable else 0
+        for key in plan.added:
+            row_key = self._new_row_key(key)
+            keys[key] = row_key
+            refs = [CellRef(self, key, i) for i in range(first, len(self.spec))]
+            data[row_key] = dict(zip(columns, refs, strict=True))
+            rows[row_key] = table_row(row_key, 1)
+        self.painted = plan.painted
+        self._row_locations = two_way({keys[k]: i for i, k in enumerate(plan.order)})
+        # fixed-width columns: no cell needs measuring, only the virtual size changes
+        self._require_update_dimensions = True
         self._update_count += 1
-        self.refresh()
+        self.cursor_coordinate = self.cursor_coordinate  # clamp to the new row count
+        self.hover_coordinate = self.hover_coordinate
+        if was_empty and rows and self.show_cursor:
+            self._highlight_cursor()
+        self.check_idle()
+        self.refresh(layout=True)
 
-    def _mark_cell(self, key: str) -> Cell:
-        return to_cell(cell(MARK if key in self.marked else "", 1, "bold magenta"))
+    def _new_row_key(self, key: str) -> Any:
+        from textual.widgets.data_table import RowKey
+
+        return RowKey(key)
+
+    def _relayout_public(self, plan: Plan) -> None:
+        """The same through DataTable's public API, for a Textual whose internals moved."""
+        assert plan.order is not None
+        for key in plan.gone:
+            self.remove_row(key)
+            self._row_keys.pop(key, None)
+        self.painted = plan.painted
+        first = -1 if self.markable else 0
+        for key in plan.added:
+            refs = [CellRef(self, key, i) for i in range(first, len(self.spec))]
+            self._row_keys[key] = self.add_row(*refs, key=key)
+        position = {k: i for i, k in enumerate(plan.order)}
+        if self.row_count:
+            self.sort(key=lambda cells: position[cells[0].key])
+
+    def _visible_keys(self) -> set[str]:
+        """Keys of the rows on screen now (a few dozen), from our own order."""
+        top = max(0, int(self.scroll_y))
+        return set(self.order[top : top + self.size.height + 1])
+
+    def repaint(self) -> None:
+        """Redraw the visible rows from ``painted``; DataTable's row index stays valid."""
+        if self.fast:
+            for name in self._CONTENT_CACHES:
+                getattr(self, name).clear()
+            self.refresh()
+        elif self.row_count:  # bumps DataTable's update counter: every cache is dropped
+            key = self.order[0] if self.order else None
+            if key is not None:
+                column = next(iter(self._col_keys))
+                self.update_cell(key, column, self.get_cell(key, column))
 
     # --- cursor, marks, sort ----------------------------------------------------------
 
@@ -221,15 +383,14 @@ class LiveTable(DataTable):
         if key is None or not self.markable:
             return
         self.marked ^= {key}
-        self.update_cell(key, "_mark", self._mark_cell(key))
+        self.repaint()
         if self.cursor_row < self.row_count - 1:
             self.move_cursor(row=self.cursor_row + 1)
 
     def clear_marks(self) -> None:
-        for key in list(self.marked):
-            self.marked.discard(key)
-            if key in self.painted:
-                self.update_cell(key, "_mark", self._mark_cell(key))
+        if self.marked:
+            self.marked = set()
+            self.repaint()
 
     def sort_by(self, column: str | None = None) -> str:
         """Sort by ``column`` (default: the cursor's); the same column again flips order."""
@@ -241,21 +402,17 @@ class LiveTable(DataTable):
         else:
             self.sort_column = column
             self.sort_reverse = any(c.numeric for c in self.spec if c.key == column)
+        base = self.plan_base()
+        order = tuple(ordered(self.order, self.painted, base.sort_index, self.sort_reverse))
         cursor_key = self.cursor_key
-        self._apply_sort()
+        self.generation += 1  # plans made for the old order are stale
+        if order != self.order:
+            plan = Plan(self.generation, self.all_rows, self.painted, order=order)
+            if self.fast:
+                self._relayout(plan)
+            else:
+                self._relayout_public(plan)
+            self.order = order
         if cursor_key is not None:
             self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
         return column
-
-    def _apply_sort(self) -> None:
-        if self.sort_column is None or not self.row_count:
-            return
-        self.sort(self.sort_column, key=_sort_key, reverse=self.sort_reverse)
-
-
-def _sort_key(value: Text) -> tuple[int, object]:
-    raw = getattr(value, "sort_key", None)
-    if raw is None:
-        raw = value.plain if isinstance(value, Text) else str(value)
-    # numbers before text, so mixed columns never raise TypeError
-    return (0, raw) if isinstance(raw, int | float) else (1, str(raw))

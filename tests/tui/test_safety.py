@@ -4,6 +4,8 @@ import json
 import time
 
 import pytest
+from rich.protocol import rich_cast
+from rich.text import Text
 
 from agentconsole.control.registry import AgentRecord
 from agentconsole.tui.safe import clean
@@ -105,9 +107,11 @@ async def test_markup_and_ansi_through_every_table_and_toast(plane, plane_as, ap
             table = app.view(view_id).table
             for key in list(table.painted):
                 for value in table.get_row(key):
-                    plain = value.plain
+                    shown = rich_cast(value)  # what DataTable renders for the cell
+                    assert isinstance(shown, Text)
+                    plain = shown.plain
                     assert "\x1b" not in plain and "\x07" not in plain
-                    assert not value.spans, f"{view_id}: markup was interpreted in {plain!r}"
+                    assert not shown.spans, f"{view_id}: markup was interpreted in {plain!r}"
         agents = app.view("agents").table
         assert agents.get_cell("a0", "task").plain == "[bold]x[/bold]"
         assert agents.get_cell("a1", "task").plain == "agent [/foo]"

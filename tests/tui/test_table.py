@@ -74,4 +74,4 @@ async def test_cursor_and_marks_survive_refresh_and_resort():
 def test_stale_plan_is_recomputed():
     base_rows = rows({"a": 1})
     plan = make_plan(base_rows, LiveTable(COLUMNS).plan_base())
-    assert [k for k, _ in plan.added] == ["a"] and not plan.changes
+    assert plan.added == ["a"] and not plan.changed and plan.order == ("a",)
