@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 from textual.app import App
 
 from agentconsole.tui.safe import cell
@@ -26,11 +27,14 @@ def shown(table: LiveTable) -> list[str]:
     return [table.get_row_at(i)[1].plain for i in range(table.row_count)]
 
 
-async def test_random_refreshes_stay_consistent():
+@pytest.mark.parametrize("fast", [True, False], ids=["internals", "public-api"])
+async def test_random_refreshes_stay_consistent(fast):
     rnd = random.Random(7)
     app = TableApp()
     async with app.run_test(size=(60, 20)) as pilot:
         table = app.query_one(LiveTable)
+        assert table.fast  # this Textual has the internals the fast path writes
+        table.fast = fast
         table.sort_column, table.sort_reverse = "n", True
         for step in range(60):
             keys = rnd.sample([f"k{i}" for i in range(120)], rnd.randint(0, 120))
@@ -51,6 +55,7 @@ async def test_random_refreshes_stay_consistent():
                 assert table.get_cell(key, "n").plain == str(values[key])
             ns = [values[k] for k in order]
             assert ns == sorted(ns, reverse=True)
+            assert list(table.order) == order
 
 
 async def test_cursor_and_marks_survive_refresh_and_resort():
@@ -75,3 +80,48 @@ def test_stale_plan_is_recomputed():
     base_rows = rows({"a": 1})
     plan = make_plan(base_rows, LiveTable(COLUMNS).plan_base())
     assert plan.added == ["a"] and not plan.changed and plan.order == ("a",)
+
+
+async def test_unchanged_order_touches_nothing_and_offscreen_changes_do_not_repaint():
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.sort_column = "id"
+        values = {f"k{i:03d}": i for i in range(200)}
+        table.set_rows(rows(values))
+        await pilot.pause()
+        count, locations = table._update_count, table._row_locations
+        repaints = []
+        table.repaint = lambda: repaints.append(1)  # type: ignore[method-assign]
+        values["k150"] = 7  # off screen; "n" is not the sort column
+        plan = make_plan(rows(values), table.plan_base())
+        assert plan.order is None and plan.changed == {"k150"}
+        table.apply(plan)
+        assert not repaints and table.get_cell("k150", "n").plain == "7"
+        values["k001"] = 9  # on screen
+        table.set_rows(rows(values))
+        assert repaints
+        # the table's row index and update counter were never rebuilt
+        assert table._update_count == count and table._row_locations is locations
+
+
+async def test_sort_by_keeps_cursor_row_and_marks():
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(LiveTable)
+        table.set_rows(rows({"a": 1, "b": 3, "c": 2}))
+        await pilot.pause()
+        assert shown(table) == ["a", "b", "c"]  # no sort column: arrival order
+        table.move_cursor(row=table.get_row_index("c"))
+        table.toggle_mark()
+        assert table.sort_by("n") == "n"  # numeric: biggest first
+        assert shown(table) == ["b", "c", "a"] and table.cursor_key == "c"  # last row: stays
+        assert table.get_cell("c", "_mark").plain == "●"
+        table.sort_by("n")
+        assert shown(table) == ["a", "c", "b"]
+        stale = make_plan(rows({"a": 1, "b": 3, "c": 2, "d": 0}), table.plan_base())
+        table.sort_by("id")
+        table.apply(stale)  # made before the sort: recomputed
+        assert shown(table) == ["a", "b", "c", "d"]
+        table.clear_marks()
+        assert table.get_cell("c", "_mark").plain == ""
