@@ -68,6 +68,8 @@ class PlanBase:
     sort_index: int
     order: tuple[str, ...] = ()  # painted keys, top to bottom
     sort_reverse: bool = False
+    # what the screen dropped since the last plan: freed by make_plan, on the I/O thread
+    retired: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +132,9 @@ def make_plan(rows: list[Row], base: PlanBase) -> Plan:
             keys = ordered(keys, painted, sort_index, base.sort_reverse)
         order = tuple(keys)
         plan.order = None if order == base.order else order
+    # Freeing the previous refresh (some 100,000 objects at 10,000 agents) is real work:
+    # done here, it is off the UI thread when the loader calls this.
+    base.retired.clear()
     return plan
 
 
@@ -208,6 +213,7 @@ class LiveTable(DataTable):
     """Keyed rows, a mark column, a filter and a sort, all kept across refreshes."""
 
     DEFAULT_CSS = "LiveTable { height: 1fr; }"
+    fast = False  # the internals fast path (set in __init__, once DataTable exists)
     # render caches that hold cell content (DataTable keys them by its update counter)
     _CONTENT_CACHES = (
         "_row_render_cache",
@@ -232,6 +238,10 @@ class LiveTable(DataTable):
         # the table's own key objects, by our str keys: StringKey hashes in Python
         self._row_keys: dict[str, Any] = {}
         self._col_keys: dict[str, Any] = {}
+        self._table_rows: dict[str, Any] = {}  # DataTable's Row records, by our str keys
+        self._layout = 0  # bumped whenever rows come, go or move
+        self._ordered: tuple[int, list[Any], list[Any]] | None = None
+        self._retired: list[Any] = []
         self._internals = _internals()
         self.fast = self._internals is not None and self._has_internals()
 
@@ -264,7 +274,16 @@ class LiveTable(DataTable):
             sort_index,
             self.order,
             self.sort_reverse,
+            self._take_retired(),
         )
+
+    def retire(self, *objects: Any) -> None:
+        """Let the next plan free ``objects`` (big, dropped by the screen) off the UI thread."""
+        self._retired.extend(objects)
+
+    def _take_retired(self) -> list[Any]:
+        retired, self._retired = self._retired, []
+        return retired
 
     def set_rows(self, rows: list[Row]) -> None:
         """Replace the data; paint only the differences (call inside ``app.batch_update``)."""
@@ -279,6 +298,7 @@ class LiveTable(DataTable):
         """Paint a plan; a plan made against an older screen is recomputed here."""
         if plan.generation != self.generation:
             plan = make_plan(list(plan.all_rows.values()), self.plan_base())
+        self.retire(self.all_rows, self.painted)
         self.all_rows = plan.all_rows
         if self.marked:
             self.marked = {k for k in self.marked if k in plan.all_rows}
@@ -302,10 +322,11 @@ class LiveTable(DataTable):
         """Rows came, went or moved: update DataTable's rows and rebuild its index once."""
         assert self._internals is not None and plan.order is not None
         table_row, two_way = self._internals
-        data, rows, keys = self._data, self.rows, self._row_keys
+        data, rows, keys, records = self._data, self.rows, self._row_keys, self._table_rows
         was_empty = not rows
         for key in plan.gone:
             row_key = keys.pop(key)
+            del records[key]
             del data[row_key]
             del rows[row_key]
             self._new_rows.discard(row_key)
@@ -316,8 +337,11 @@ class LiveTable(DataTable):
             keys[key] = row_key
             refs = [CellRef(self, key, i) for i in range(first, len(self.spec))]
             data[row_key] = dict(zip(columns, refs, strict=True))
-            rows[row_key] = table_row(row_key, 1)
+            rows[row_key] = records[key] = table_row(row_key, 1)
         self.painted = plan.painted
+        self.order = plan.order
+        self._layout += 1
+        self.retire(self._row_locations)
         self._row_locations = two_way({keys[k]: i for i, k in enumerate(plan.order)})
         # fixed-width columns: no cell needs measuring, only the virtual size changes
         self._require_update_dimensions = True
@@ -348,6 +372,41 @@ class LiveTable(DataTable):
         position = {k: i for i, k in enumerate(plan.order)}
         if self.row_count:
             self.sort(key=lambda cells: position[cells[0].key])
+
+    @property
+    def ordered_rows(self) -> list[Any]:
+        """DataTable's rows in display order, rebuilt only when the layout changed.
+
+        DataTable rebuilds this (and the line offsets below) after every update of any
+        cell, walking its index through Python-level key objects: O(rows) per refresh.
+        """
+        if not self.fast:
+            return super().ordered_rows
+        return self._layout_lists()[1]
+
+    @property
+    def _y_offsets(self) -> list[tuple[Any, int]]:
+        if not self.fast:
+            return super()._y_offsets
+        return self._layout_lists()[2]  # every row here is one line high
+
+    def _layout_lists(self) -> tuple[int, list[Any], list[Any]]:
+        cached = self._ordered
+        if cached is None or cached[0] != self._layout:
+            records = self._table_rows
+            rows = [records[k] for k in self.order]
+            cached = self._ordered = (self._layout, rows, [(r.key, 0) for r in rows])
+        return cached
+
+    def clear(self, columns: bool = False) -> LiveTable:
+        """DataTable's clear, keeping this table's own bookkeeping in step."""
+        self.retire(self.painted, self.all_rows)
+        self.painted, self.all_rows, self.order = {}, {}, ()
+        self._row_keys, self._table_rows = {}, {}
+        self._layout += 1
+        self.generation += 1
+        super().clear(columns)
+        return self
 
     def _visible_keys(self) -> set[str]:
         """Keys of the rows on screen now (a few dozen), from our own order."""

@@ -148,6 +148,7 @@ class AgentsView(View):
         return load
 
     def paint(self, data: AgentsData) -> None:
+        self.table.retire(self.briefs)  # 10,000 objects: freed by the next loader
         self.briefs = data.briefs
         self.total = data.total
         self.table.apply(data.plan)
