@@ -3,8 +3,9 @@ answers after the panel timeout, with the time to notice and to recover.
 
 A real prometheus (1 s scrape, the shipped rules) scrapes the tests' known-traffic
 exporter; a stalling proxy of ours (``tests/faults/servers.py``) sits in front of it for
-the hang and slow cases; 500 SDK agents heartbeat from a child process so the agents view
-has rows. Each case is one console session (headless ``ConsoleApp`` on the overview, 2 s
+the hang and slow cases; 500 SDK agents heartbeat so the agents view has rows. Exporter,
+proxy, Redis and agents each run in their own process: only the console runs in the
+measuring one. Each case is one console session (headless ``ConsoleApp`` on the overview, 2 s
 panel timeout, 1 s refresh): wait for healthy panels, break Prometheus, time until every
 panel reports the fault, run the operator's key script of ``bench/bench_load.py`` for
 ``--seconds``, repair, and time until the panels are healthy again.
@@ -105,15 +106,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from tests.faults.heartbeat_fleet import FleetProcesses
-    from tests.faults.servers import RestartablePrometheus, StallingProxy
+    from tests.faults.servers import ExporterProcess, ProxyProcess, RestartablePrometheus
     from tests.fixtures.procs import wait_until
-    from tests.fixtures.prometheus import start_exporter
 
     results = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         redis_server() as url,
-        start_exporter() as exporter,
+        ExporterProcess() as exporter,
     ):
         prom = RestartablePrometheus(Path(tmp), [exporter.target])
         prom.start()
@@ -122,7 +122,7 @@ def main() -> None:
         try:
             fleet.wait_ready()
             wait_until(prom.has_samples, 30, "five scrapes in Prometheus")
-            with StallingProxy(prom.url) as proxy:
+            with ProxyProcess(prom.url) as proxy:
                 cases = [
                     ("healthy", proxy.url, None, None),
                     ("killed", prom.url, prom.kill, prom.start),

@@ -11,8 +11,8 @@ import http.client
 import http.server
 import signal
 import subprocess
+import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -179,10 +179,85 @@ class StallingProxy:
         self._server.server_close()
 
 
-def wait_for(check: Any, timeout: float, what: str) -> None:
-    """Blocking wait for a condition (outside any event loop)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout}s")
-        time.sleep(0.05)
+class _Child:
+    """A helper server of this module in its own process: its threads never take the GIL
+    from the console being measured. Talks over stdin/stdout, one line each way."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = [sys.executable, "-m", "tests.faults.servers", *args]
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def __enter__(self) -> _Child:
+        root = Path(__file__).resolve().parents[2]
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
+        )
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"{self.args[3]} process did not start")
+        self.port = int(line)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+class ProxyProcess(_Child):
+    """:class:`StallingProxy` in a child process; ``set`` returns once the mode applies."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__("proxy", upstream)
+
+    def set(self, mode: str, delay: float = 0.0) -> None:
+        assert self.proc is not None and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"{mode} {delay}\n")
+        self.proc.stdin.flush()
+        self.proc.stdout.readline()
+
+
+class ExporterProcess(_Child):
+    """The tests' known-traffic exporter in a child process (``target`` for Prometheus)."""
+
+    def __init__(self) -> None:
+        super().__init__("exporter")
+
+
+def _serve(argv: list[str]) -> None:
+    if argv[0] == "proxy":
+        with StallingProxy(argv[1]) as proxy:
+            print(proxy.port, flush=True)
+            for line in sys.stdin:
+                mode, delay = line.split()
+                proxy.set(mode, float(delay))
+                print("ok", flush=True)
+    elif argv[0] == "exporter":
+        from tests.fixtures.prometheus import start_exporter
+
+        with start_exporter() as exporter:
+            print(exporter.port, flush=True)
+            sys.stdin.read()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])
