@@ -199,6 +199,27 @@ class CellRef:
         return f"CellRef({self.key!r}, {self.index}, {self.spec.text!r})"
 
 
+class RowCells(dict):
+    """One row's cells as DataTable stores them, made on first read.
+
+    DataTable renders only the visible rows, so most rows of a 10,000-agent table never
+    need a :class:`CellRef` at all; a new row costs one empty dict instead of a dozen refs.
+    """
+
+    __slots__ = ("key", "table")
+
+    def __init__(self, table: LiveTable, key: str) -> None:
+        super().__init__()
+        self.table, self.key = table, key
+
+    def __missing__(self, column_key: Any) -> CellRef:
+        index = self.table._col_index.get(column_key)
+        if index is None:
+            raise KeyError(column_key)
+        ref = self[column_key] = CellRef(self.table, self.key, index)
+        return ref
+
+
 def _internals() -> tuple[type, type] | None:
     """DataTable's row record and index types, if this Textual has them where we expect."""
     try:
@@ -239,6 +260,7 @@ class LiveTable(DataTable):
         self._row_keys: dict[str, Any] = {}
         self._col_keys: dict[str, Any] = {}
         self._table_rows: dict[str, Any] = {}  # DataTable's Row records, by our str keys
+        self._col_index: dict[Any, int] = {}  # column key object -> index in a Row's cells
         self._layout = 0  # bumped whenever rows come, go or move
         self._ordered: tuple[int, list[Any], list[Any]] | None = None
         self._retired: list[Any] = []
@@ -258,8 +280,10 @@ class LiveTable(DataTable):
     def on_mount(self) -> None:
         if self.markable:
             self._col_keys["_mark"] = self.add_column(" ", width=1, key="_mark")
-        for col in self.spec:
+            self._col_index[self._col_keys["_mark"]] = -1
+        for i, col in enumerate(self.spec):
             self._col_keys[col.key] = self.add_column(col.label, width=col.width, key=col.key)
+            self._col_index[self._col_keys[col.key]] = i
 
     # --- data -----------------------------------------------------------------------
 
@@ -330,13 +354,10 @@ class LiveTable(DataTable):
             del data[row_key]
             del rows[row_key]
             self._new_rows.discard(row_key)
-        columns = list(self._col_keys.values())
-        first = -1 if self.markable else 0
+        row_key_type = self._row_key_type()
         for key in plan.added:
-            row_key = self._new_row_key(key)
-            keys[key] = row_key
-            refs = [CellRef(self, key, i) for i in range(first, len(self.spec))]
-            data[row_key] = dict(zip(columns, refs, strict=True))
+            row_key = keys[key] = row_key_type(key)
+            data[row_key] = RowCells(self, key)
             rows[row_key] = records[key] = table_row(row_key, 1)
         self.painted = plan.painted
         self.order = plan.order
@@ -353,10 +374,11 @@ class LiveTable(DataTable):
         self.check_idle()
         self.refresh(layout=True)
 
-    def _new_row_key(self, key: str) -> Any:
+    @staticmethod
+    def _row_key_type() -> type:
         from textual.widgets.data_table import RowKey
 
-        return RowKey(key)
+        return RowKey
 
     def _relayout_public(self, plan: Plan) -> None:
         """The same through DataTable's public API, for a Textual whose internals moved."""
