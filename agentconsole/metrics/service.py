@@ -131,11 +131,13 @@ class MetricsService:
             calls.append(
                 self._run(self._promql.query_range, series_q, start, end, step, self.timeout)
             )
+        gathered = asyncio.gather(*calls, return_exceptions=True)
         try:
-            answers = await asyncio.wait_for(
-                asyncio.gather(*calls, return_exceptions=True), self.timeout
-            )
+            # shielded: the worker threads cannot be stopped anyway, and a cancelled gather
+            # whose late answer nobody reads logs "exception was never retrieved"
+            answers = await asyncio.wait_for(asyncio.shield(gathered), self.timeout)
         except TimeoutError:
+            gathered.add_done_callback(_drop_late_answer)
             return self._failed(
                 panel, "timeout", f"no answer within {self.timeout:g} s", window, step=step
             )
@@ -364,3 +366,9 @@ def _combine(values: list[float], how: str) -> float:
 def _label_text(labels: dict[str, str]) -> str:
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return "{" + inner + "}"
+
+
+def _drop_late_answer(future: asyncio.Future[Any]) -> None:
+    """An answer that came after the panel's timeout: read it so asyncio does not warn."""
+    if not future.cancelled():
+        future.exception()
