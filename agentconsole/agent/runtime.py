@@ -657,8 +657,11 @@ class AgentRuntime:
 
     async def _heartbeat_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY
+        next_beat = time.monotonic()
         while not self.closed:
-            await asyncio.sleep(self.heartbeat_interval)
+            # a fixed cadence: the time spent writing does not stretch the interval
+            next_beat = max(next_beat + self.heartbeat_interval, time.monotonic())
+            await asyncio.sleep(next_beat - time.monotonic())
             records = [r.record for r in self._runs.values() if r.id not in self._unsent]
             with contextlib.suppress(Exception):
                 if self._unsent:
