@@ -80,9 +80,9 @@ async def write_fleet(url: str, n: int, generation: int) -> None:
             async with r.pipeline(transaction=False) as pipe:
                 for i in range(start, min(n, start + 1000)):
                     aid = f"agent-{i:05d}"
-                    # agents spend at different rates, so the cost order (the agents
-                    # view's sort) changes on every refresh, at every fleet size
-                    tokens = 1000 + i % 5000 + generation * 37 * (1 + i % 7)
+                    # a new cost order (the agents view's sort) on every write, at every
+                    # fleet size: each refresh moves rows as well as changing cells
+                    tokens = 1000 + generation * 50 + (i * 7919 + generation * 104729) % 5000
                     cost = tokens * 0.00001
                     pipe.hset(
                         k.agent(aid),

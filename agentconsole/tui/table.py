@@ -364,15 +364,17 @@ class LiveTable(DataTable):
         self._layout += 1
         self.retire(self._row_locations)
         self._row_locations = two_way({keys[k]: i for i, k in enumerate(plan.order)})
-        # fixed-width columns: no cell needs measuring, only the virtual size changes
-        self._require_update_dimensions = True
+        if plan.added or plan.gone:
+            # fixed-width columns: no cell needs measuring, only the virtual size changes
+            self._require_update_dimensions = True
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate  # clamp to the new row count
         self.hover_coordinate = self.hover_coordinate
         if was_empty and rows and self.show_cursor:
             self._highlight_cursor()
         self.check_idle()
-        self.refresh(layout=True)
+        # a new layout re-renders the whole screen: only when the row count changed
+        self.refresh(layout=bool(plan.added or plan.gone))
 
     @staticmethod
     def _row_key_type() -> type:
