@@ -332,6 +332,8 @@ class LiveTable(DataTable):
             self.painted = plan.painted
             if not plan.changed.isdisjoint(visible):
                 self.repaint()
+            elif plan.changed:
+                self.repaint(redraw=False)  # off screen: nothing to draw, nothing stale
             return
         cursor_key = self.cursor_key
         if self.fast:
@@ -437,12 +439,18 @@ class LiveTable(DataTable):
         top = max(0, int(self.scroll_y))
         return set(self.order[top : top + self.size.height + 1])
 
-    def repaint(self) -> None:
-        """Redraw the visible rows from ``painted``; DataTable's row index stays valid."""
+    def repaint(self, redraw: bool = True) -> None:
+        """Drop rendered cells (``redraw``: and draw the visible rows again from ``painted``).
+
+        DataTable caches rendered rows by its update counter, which a content-only refresh
+        does not bump (that would also drop its O(rows) layout caches), so a row rendered
+        earlier and changed off screen would scroll back in stale.
+        """
         if self.fast:
             for name in self._CONTENT_CACHES:
                 getattr(self, name).clear()
-            self.refresh()
+            if redraw:
+                self.refresh()
         elif self.row_count:  # bumps DataTable's update counter: every cache is dropped
             key = self.order[0] if self.order else None
             if key is not None:

@@ -92,15 +92,17 @@ async def test_unchanged_order_touches_nothing_and_offscreen_changes_do_not_repa
         await pilot.pause()
         count, locations = table._update_count, table._row_locations
         repaints = []
-        table.repaint = lambda: repaints.append(1)  # type: ignore[method-assign]
+        original = table.repaint
+        table.repaint = lambda redraw=True: repaints.append(redraw)  # type: ignore[method-assign]
         values["k150"] = 7  # off screen; "n" is not the sort column
         plan = make_plan(rows(values), table.plan_base())
         assert plan.order is None and plan.changed == {"k150"}
         table.apply(plan)
-        assert not repaints and table.get_cell("k150", "n").plain == "7"
+        assert repaints == [False] and table.get_cell("k150", "n").plain == "7"
         values["k001"] = 9  # on screen
         table.set_rows(rows(values))
-        assert repaints
+        assert repaints == [False, True]
+        table.repaint = original  # type: ignore[method-assign]
         # the table's row index and update counter were never rebuilt
         assert table._update_count == count and table._row_locations is locations
 
@@ -125,3 +127,27 @@ async def test_sort_by_keeps_cursor_row_and_marks():
         assert shown(table) == ["a", "b", "c", "d"]
         table.clear_marks()
         assert table.get_cell("c", "_mark").plain == ""
+
+
+def screen_text(table: LiveTable) -> str:
+    return "\n".join(table.render_line(y).text for y in range(table.size.height))
+
+
+async def test_a_row_changed_off_screen_is_current_when_scrolled_back():
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.sort_column = "id"
+        values = {f"k{i:03d}": i for i in range(200)}
+        table.set_rows(rows(values))
+        await pilot.pause()
+        table.scroll_to(y=150, animate=False)
+        await pilot.pause()
+        assert "k150" in screen_text(table)  # rendered (and cached) once
+        table.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        values["k150"] = 4321
+        table.set_rows(rows(values))
+        table.scroll_to(y=150, animate=False)
+        await pilot.pause()
+        assert "4321" in screen_text(table)
