@@ -171,12 +171,36 @@ class Oncall:
                 )
             await asyncio.sleep(1.0)
 
-    async def work(self, alert, lit: dict[str, set[str]]) -> str:
-        """Open the alert's runbook and check every step; returns the runbook id."""
+    def session(self, alert) -> RunbookSession:
         context = AlertContext.from_alert(alert)
         runbook = self.library.for_alert(context)
         assert runbook is not None, f"{alert.name} opens no runbook"
-        session = RunbookSession(self.plane, runbook, context, self.metrics, self.rules)
+        return RunbookSession(self.plane, runbook, context, self.metrics, self.rules)
+
+    async def act(self, alert, source_prefix: str, inputs: dict[str, str]) -> None:
+        """Run the runbook's action that starts with ``source_prefix``, then wait for the
+        verify step to say the alert condition no longer holds."""
+        session = self.session(alert)
+        await session.start()
+        items = [
+            session.prepare(item, inputs)
+            for step in session.runbook.steps
+            for item in session.actions(step)
+            if item.source.startswith(source_prefix)
+        ]
+        assert len(items) == 1 and items[0].rendered is not None, items
+        result = await session.run(items[0], note="demo scenario test")
+        assert result.audit, f"{result.text} left no audit entry"
+        verify = next(step for step in session.runbook.steps if step.is_verify)
+        deadline = time.monotonic() + 30
+        while (verdict := await session.verify(verify)).holds is not False:
+            assert time.monotonic() < deadline, f"after {result.text}: {verdict.message}"
+            await asyncio.sleep(1.0)
+
+    async def work(self, alert, lit: dict[str, set[str]]) -> str:
+        """Open the alert's runbook and check every step; returns the runbook id."""
+        session = self.session(alert)
+        runbook = session.runbook
         must_show = set(lit.get(runbook.id, ()))
         where = f"{alert.name} -> {runbook.id}"
         for step in runbook.steps:
@@ -227,14 +251,25 @@ async def test_every_scenario_raises_its_alerts_and_their_runbooks_work():
                     for alert in alerts:
                         worked.add(await oncall.work(alert, lits.get(name, {})))
 
-            # An operator stops everything: agents report the stop, the reminder fires.
-            await oncall.plane.kills.kill(everything=True, reason="demo scenario test")
-            firing = await oncall.wait_firing({"AgentKillSwitchActive"}, 30)
-            kinds = {a.labels.get("kind") for a in firing["AgentKillSwitchActive"]}
-            assert "global_stop" in kinds, kinds
+            # An operator stops everything and turns a kill switch off: agents report both,
+            # the reminder fires for each; the runbook's own actions lift them, and its
+            # verify step sees the condition go away.
+            plane = oncall.plane
+            await plane.flags.create("web-browsing", type="kill-switch", enabled=True)
+            await plane.flags.disable("web-browsing", reason="demo scenario test")
+            await plane.kills.kill(everything=True, reason="demo scenario test")
+            deadline = time.monotonic() + 30
+            while True:
+                firing = await oncall.wait_firing({"AgentKillSwitchActive"}, 30)
+                kinds = {a.labels.get("kind", "") for a in firing["AgentKillSwitchActive"]}
+                if {"global_stop", "kill_switch"} <= kinds:
+                    break
+                assert time.monotonic() < deadline, f"AgentKillSwitchActive only for {kinds}"
+                await asyncio.sleep(1.0)
             for alert in firing["AgentKillSwitchActive"]:
                 worked.add(await oncall.work(alert, {}))
-            await oncall.plane.kills.clear("all", reason="demo scenario test")
+                lift = "kill clear all" if alert.labels["kind"] == "global_stop" else "flag enable"
+                await oncall.act(alert, lift, {"flag": "web-browsing"})
 
             # The fleet stops reporting: its /metrics endpoint goes away with it.
             stop.set()
