@@ -54,10 +54,12 @@ SCENARIOS: dict[str, Scenario] = {
     ),
 }
 
-# (scenario, seconds): the demo's scripted incident story, repeated.
+# (scenario, seconds): the demo's scripted incident story, repeated. The outage lasts three
+# minutes: an open breaker stops the calls, so the fleet's error ratio (2-minute window)
+# only passes 1% once the steady minutes before have left the window.
 STORY: list[tuple[str, float]] = [
     ("steady", 60),
-    ("provider-outage", 75),
+    ("provider-outage", 180),
     ("steady", 45),
     ("latency-spike", 60),
     ("steady", 45),
