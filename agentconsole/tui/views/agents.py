@@ -58,14 +58,22 @@ class AgentsData:
     total: int
 
 
+NEAR_LIMIT = 0.8
+
+
 def runaway_reasons(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> list[str]:
-    """Why an agent needs attention: over a step, runtime or budget limit; silent."""
-    reasons = []
+    """Why an agent needs attention: near or over a step, runtime or budget limit; silent.
+
+    "Near" is NEAR_LIMIT of the step and runtime limits, as the AgentRunaway alert: the
+    runaway guard stops a run at the limit itself, so an operator must see it coming.
+    """
+    reasons: list[str] = []
     if rec.status not in ("running", "killing"):
         return reasons
-    if limits.run_max_steps and rec.steps >= limits.run_max_steps:
+    if limits.run_max_steps and rec.steps >= NEAR_LIMIT * limits.run_max_steps:
         reasons.append("steps")
-    if limits.run_max_seconds and rec.started_at and now - rec.started_at >= limits.run_max_seconds:
+    age = now - rec.started_at if rec.started_at else 0.0
+    if limits.run_max_seconds and age >= NEAR_LIMIT * limits.run_max_seconds:
         reasons.append("runtime")
     if (limits.user_daily_tokens and rec.tokens >= limits.user_daily_tokens) or (
         limits.user_daily_cost_usd and rec.cost >= limits.user_daily_cost_usd
