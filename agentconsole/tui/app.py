@@ -454,9 +454,13 @@ class ConsoleApp(App[int]):
     # --- navigation -----------------------------------------------------------------
 
     def action_show(self, view_id: str) -> None:
+        left_runbook = False
         while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
             self.pop_screen()  # a view key from a runbook goes back to the views
+            left_runbook = True
         if view_id == self.current:
+            if left_runbook:  # refresh paused while the runbook was up: restart it
+                self.call_after_refresh(self.resume_refresh)
             return
         self.history.append(self.current)
         del self.history[:-20]

@@ -25,6 +25,27 @@ async def test_runbooks_view_opens_a_runbook_and_view_keys_come_back(settings):
         assert app.current == "agents"
 
 
+async def test_the_current_views_key_from_a_runbook_resumes_refreshing(settings):
+    """Regression: `6` from a runbook opened in the runbooks view left refresh paused."""
+    from agentconsole.tui.runbook_view import RunbookScreen
+
+    settings.runbooks_dir = str(ROOT / "runbooks")
+    settings.ui.refresh_seconds = 0.2
+    app = make_app(settings, start_view="runbooks", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        table = app.view("runbooks").table
+        await wait_until(pilot, lambda: "provider-outage" in table.painted)
+        table.move_cursor(row=table.get_row_index("provider-outage"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        await pilot.press("6")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
+        painted = app.paint_counts.get("runbooks", 0)
+        await wait_until(
+            pilot, lambda: app.paint_counts.get("runbooks", 0) >= painted + 2, what="refreshes"
+        )
+
+
 async def test_alert_opens_its_runbook(settings, prometheus):
     from agentconsole.tui.runbook_view import RunbookScreen
 
