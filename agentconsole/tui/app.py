@@ -400,7 +400,18 @@ class ConsoleApp(App[int]):
 
     def on_change_notice(self, message: ChangeNotice) -> None:
         event = message.event
-        if event.actor != self.operator.name:
+        if event.entity == "breaker_state":
+            # the fleet's own breaker logic: say when a dependency is cut off or back, not
+            # every half-open probe of a flapping outage
+            state = event.action.split(".")[-1]
+            if state in ("open", "closed"):
+                self.toast(
+                    f"breaker {event.name} {state} by the agents' failure counting "
+                    f"at {fmt.hms(event.ts)}",
+                    title="breaker",
+                    severity="warning" if state == "open" else "information",
+                )
+        elif event.actor != self.operator.name:
             self.toast(
                 f"{event.entity} {event.name} {event.action.split('.')[-1]} by {event.actor} "
                 f"at {fmt.hms(event.ts)} (v{event.version})",

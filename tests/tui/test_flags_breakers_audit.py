@@ -124,3 +124,27 @@ async def test_audit_view_is_live_and_filterable(plane, plane_as, app_factory, s
         assert table.get_row_at(0)[3].plain == "flag.create"
         await pilot.press("escape")
         await wait_until(pilot, lambda: len(table.painted) == 2)
+
+
+async def test_fleet_breaker_transitions_toast_open_and_closed_not_every_probe(plane, app_factory):
+    import json
+
+    app = _app(app_factory, "breakers")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_paint("breakers")
+        await pilot.pause(0.3)  # subscribed
+        for state in ("open", "half_open", "open", "closed"):
+            event = {
+                "entity": "breaker_state",
+                "name": "openai",
+                "action": f"breaker.{state}",
+                "version": 0,
+                "cp_version": 0,
+                "actor": "agent",
+                "ts": str(time.time()),
+            }
+            await plane.redis.publish(plane.keys.events, json.dumps(event))
+        await wait_until(pilot, lambda: any("closed" in t for t in app.toasts), what="toasts")
+        said = [t for t in app.toasts if t.startswith("breaker openai")]
+        assert [t.split()[2] for t in said] == ["open", "open", "closed"]
+        assert not any("half_open" in t or "(v0)" in t for t in app.toasts)
