@@ -106,7 +106,15 @@ class Budgets:
                         continue
         return limits
 
-    async def set(self, name: str, value: str | float, *, reason: str = "") -> Limits:
+    async def set(
+        self,
+        name: str,
+        value: str | float,
+        *,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Limits:
+        """Change one limit; against ``expected_version`` when given (else the one just read)."""
         self.plane.operator.require("budget.set")
         key = normalise_name(name)
         current = await self.get()
@@ -135,7 +143,9 @@ class Budgets:
                 entity="budget",
                 action="budget.set",
                 new_doc=doc,
-                expected_version=current.version,
+                expected_version=(
+                    current.version if expected_version is None else expected_version
+                ),
                 reason=reason,
             )
         except AlreadyExists as exc:

@@ -9,9 +9,10 @@ from agentconsole.control import Conflict
 
 async def test_concurrent_first_set_is_a_conflict_not_already_exists(plane_as):
     a, b = plane_as("ann", "admin"), plane_as("ben", "admin")
+    # both decided on version 0 (what they saw): exactly one may land
     results = await asyncio.gather(
-        a.budgets.set("request_tokens", 1000),
-        b.budgets.set("request_tokens", 2000),
+        a.budgets.set("request_tokens", 1000, expected_version=0),
+        b.budgets.set("request_tokens", 2000, expected_version=0),
         return_exceptions=True,
     )
     errors = [r for r in results if isinstance(r, Exception)]
