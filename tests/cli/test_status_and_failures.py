@@ -78,7 +78,7 @@ def test_redis_unreachable_exits_3_fast(cli, monkeypatch, black_hole, where, arg
     assert r.code == 3, r.err
     assert "Redis unreachable" in r.err and f":{port}" in r.err
     assert_one_line(r)
-    assert elapsed < 2.0
+    assert elapsed < 2.5  # the first answer is awaited for redis.connect_timeout (1.5 s)
 
 
 def test_subprocess_round_trip_and_unreachable(cli_env, black_hole):
