@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 
@@ -40,8 +41,10 @@ def money(v: float) -> str:
 
 def value(v: float | None, unit: str = "") -> str:
     """A panel value with its unit: 0.0123 ratio -> 1.23 %, 4.2 s, $0.05."""
-    if v is None:
+    if v is None or math.isnan(v):
         return "—"
+    if math.isinf(v):
+        return ("∞ " if v > 0 else "-∞ ") + unit
     if unit in ("ratio", "percent", "%"):
         return f"{v * 100:.2f} %" if unit == "ratio" else f"{v:.2f} %"
     if unit in ("usd", "$", "USD"):
@@ -62,7 +65,8 @@ BARS = "▁▂▃▄▅▆▇█"
 
 def sparkline(points: list[float], width: int = 24) -> str:
     """A text sparkline of the last ``width`` points (no widget: one cheap string)."""
-    pts = [p for p in points if p == p][-width:]  # drop NaN
+    # NaN and ±Inf (a quantile landing in the +Inf bucket) have no height: skipped
+    pts = [p for p in points if p is not None and math.isfinite(p)][-width:]
     if not pts:
         return ""
     lo, hi = min(pts), max(pts)
