@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     ports = {
         k: getattr(args, f"{k}_port") for k in ("redis", "prometheus", "metrics", "alertmanager")
     }
-    # SIGTERM behaves like Ctrl-C, so `finally` cleans up either way.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM and SIGHUP (the terminal closed) behave like Ctrl-C: `finally` cleans up.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         with demo_stack(args.agents, args.scenario, ports, log) as stack:
             settings = load_settings(str(stack.workdir / "demo.yaml"))
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         log("interrupted; stopped every child process")
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def log(message: str) -> None:

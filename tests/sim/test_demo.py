@@ -8,6 +8,7 @@ afterwards no child process, port or temporary directory is left.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -186,3 +187,41 @@ def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
     assert proc.returncode == 1
     assert "stopped because simulator" in err and "SIGKILL" in err
     assert all(_closed(port) for port in ports.values())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_terminal_closed_or_terminated_cleans_up(sig):
+    """SIGHUP (the terminal window closed) and SIGTERM clean up like Ctrl-C."""
+    ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
+    before = {p.name for p in Path("/tmp").glob("agentconsole-demo-*")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentconsole",
+            "demo",
+            "--headless",
+            "--seconds",
+            "60",
+            "--agents",
+            "5",
+            *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _closed(ports["prometheus"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _closed(ports["prometheus"]), "demo did not come up"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert all(_closed(port) for port in ports.values())
+    assert {p.name for p in Path("/tmp").glob("agentconsole-demo-*")} <= before
