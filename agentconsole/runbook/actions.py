@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentconsole.control.kills import target_for as kill_target
 from agentconsole.runbook.template import TEMPLATE_RE, TOKEN_RE, Values, check_var, display
 
 if TYPE_CHECKING:
@@ -277,7 +278,7 @@ async def execute(
         message = f"flag {args[0]} rollout {flag.rollout}"
     elif name == "kill.clear":
         scope = action.spec.grammar.words[2]
-        target = "all" if scope == "all" else f"{scope}:{args[0]}"
+        target = kill_target(**({"everything": True} if scope == "all" else {scope: args[0]}))
         await plane.kills.clear(target, reason=reason)
         message = f"kill {target} lifted: new runs in that scope may start again"
     elif name.startswith("kill."):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.binding import Binding
 from textual.widgets import Static
 
+from agentconsole.control.kills import target_for
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
 from agentconsole.tui.table import Column, LiveTable, Plan, Row, make_plan
@@ -211,7 +212,7 @@ class AgentsView(View):
         if brief is None or not brief.tenant:
             self.console.toast("the selected agent has no tenant", severity="warning")
             return
-        self.console.confirm_scope_kill(f"tenant:{brief.tenant}", tenant=brief.tenant)
+        self.console.confirm_scope_kill(target_for(tenant=brief.tenant), tenant=brief.tenant)
 
     def action_global_stop(self) -> None:
         self.console.confirm_scope_kill("all", everything=True)
