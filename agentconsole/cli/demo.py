@@ -70,7 +70,15 @@ def log(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
+_running_app: list[Any] = []  # the console, once it runs: a signal must end it, not raise in it
+
+
 def _interrupt(*_: Any) -> None:
+    """Before the console runs: unwind like Ctrl-C. While it runs: ask it to exit with 130,
+    since an exception raised inside its event loop can be swallowed there."""
+    if _running_app:
+        _running_app[0].exit(None, 130)
+        return
     raise KeyboardInterrupt
 
 
@@ -78,6 +86,7 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
     from agentconsole.tui.app import ConsoleApp
 
     app = ConsoleApp(settings)
+    _running_app.append(app)
     died: list[str] = []
     stop = threading.Event()
 
@@ -104,6 +113,9 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
     finally:
         stop.set()
         app.backend.stop()
+        _running_app.clear()
+    if app.return_code == 130:
+        raise KeyboardInterrupt  # a signal ended the console: clean up as for Ctrl-C
     if died:
         print(f"agentconsole demo: stopped because {died[0]}", file=sys.stderr)
         return EXIT_FAILED
