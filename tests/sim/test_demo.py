@@ -145,9 +145,8 @@ def test_port_already_taken_is_a_clear_message():
             pass
 
 
-def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
-    """Kill the simulator under a headless demo: it exits 1 naming the simulator."""
-    ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
+def _start_headless_demo(ports: dict[str, int]) -> subprocess.Popen:
+    """A 60 s headless demo on the given ports, returned once its Prometheus answers."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -166,11 +165,20 @@ def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
         text=True,
         stdin=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 60
+    while _closed(ports["prometheus"]) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    if _closed(ports["prometheus"]):
+        proc.kill()
+        pytest.fail(f"demo did not come up: {proc.communicate(timeout=10)[1][-500:]}")
+    return proc
+
+
+def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
+    """Kill the simulator under a headless demo: it exits 1 naming the simulator."""
+    ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
+    proc = _start_headless_demo(ports)
     try:
-        deadline = time.monotonic() + 60
-        while _closed(ports["prometheus"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _closed(ports["prometheus"]), "demo did not come up"
         time.sleep(1.0)
         pids = subprocess.run(
             ["pgrep", "-f", "--", f"agentconsole simulate .*--metrics-port {ports['metrics']}"],
@@ -194,29 +202,8 @@ def test_terminal_closed_or_terminated_cleans_up(sig):
     """SIGHUP (the terminal window closed) and SIGTERM clean up like Ctrl-C."""
     ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
     before = {p.name for p in Path("/tmp").glob("agentconsole-demo-*")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentconsole",
-            "demo",
-            "--headless",
-            "--seconds",
-            "60",
-            "--agents",
-            "5",
-            *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = _start_headless_demo(ports)
     try:
-        deadline = time.monotonic() + 60
-        while _closed(ports["prometheus"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _closed(ports["prometheus"]), "demo did not come up"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
