@@ -71,12 +71,14 @@ def log(message: str) -> None:
 
 
 _running_app: list[Any] = []  # the console, once it runs: a signal must end it, not raise in it
+_signalled: list[int] = []
 
 
 def _interrupt(*_: Any) -> None:
     """Before the console runs: unwind like Ctrl-C. While it runs: ask it to exit with 130,
     since an exception raised inside its event loop can be swallowed there."""
     if _running_app:
+        _signalled.append(1)
         _running_app[0].exit(None, 130)
         return
     raise KeyboardInterrupt
@@ -114,7 +116,8 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
         stop.set()
         app.backend.stop()
         _running_app.clear()
-    if app.return_code == 130:
+    if _signalled:
+        _signalled.clear()
         raise KeyboardInterrupt  # a signal ended the console: clean up as for Ctrl-C
     if died:
         print(f"agentconsole demo: stopped because {died[0]}", file=sys.stderr)
