@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.control import codec
 from agentconsole.control.bucketing import FULL, format_bp, in_rollout, parse_percent
 from agentconsole.control.errors import CorruptValue, InvalidValue, NotFound
+from agentconsole.control.rollouts import ACTIVE as ACTIVE_PLAN
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import Change, ControlPlane
@@ -44,6 +45,13 @@ class Flag:
     changed_at: float = 0.0
     reason: str = ""
     version: int = 0
+    tracked: bool = False  # label run metrics by variant (docs/metrics.md)
+    plan: dict[str, Any] | None = None  # a rollout plan, see control/rollouts.py
+
+    @property
+    def labels_variants(self) -> bool:
+        """Does the SDK label this flag's runs by variant? Bounded: tracked or under a plan."""
+        return self.tracked or bool(self.plan and self.plan.get("state") in ACTIVE_PLAN)
 
     @property
     def rollout(self) -> str:
@@ -85,6 +93,8 @@ class Flag:
                 changed_at=float(doc.get("changed_at", 0.0)),
                 reason=str(doc.get("reason", "")),
                 version=int(doc.get("version", 0)),
+                tracked=bool(doc.get("tracked", False)),
+                plan=dict(doc["plan"]) if isinstance(doc.get("plan"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptValue(f"flag document is malformed: {exc}") from None
@@ -177,7 +187,16 @@ class Flags:
         expected_version: int | None = None,
         **changes: Any,
     ) -> Flag:
-        allowed = {"allow", "deny", "description", "owner", "default", "stickiness", "type"}
+        allowed = {
+            "allow",
+            "deny",
+            "description",
+            "owner",
+            "default",
+            "stickiness",
+            "type",
+            "tracked",
+        }
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} with update")

@@ -91,6 +91,18 @@ class Keys:
     def reservations(self, day: str) -> str:
         return self._k("reservations", day)
 
+    # --- guarded rollouts (control/rollouts.py, control/controller.py) ---
+    @property
+    def rollout_lease(self) -> str:
+        """Which `agentconsole rollouts run` process may act; a renewed, expiring lease."""
+        return self._k("rollouts", "lease")
+
+    @property
+    def rollout_status(self) -> str:
+        """The controller's latest evaluation per plan (guards, counts, verdict): not audited,
+        rewritten every interval, read by the console."""
+        return self._k("rollouts", "status")
+
     # --- history and notifications ---
     @property
     def audit(self) -> str:

@@ -29,6 +29,13 @@ REQUIRED_ROLE: dict[str, str] = {
     "runbook.action": "responder",
     "silence.create": "responder",
     "silence.expire": "responder",
+    "rollout.create": "responder",
+    "rollout.start": "responder",
+    "rollout.pause": "responder",
+    "rollout.resume": "responder",
+    "rollout.advance": "responder",
+    "rollout.rollback": "responder",
+    "rollout.abort": "responder",
 }
 
 
