@@ -142,10 +142,11 @@ class Run:
         """``await fn(*args, **kwargs)`` behind the breaker, with retries and metrics."""
         if self._stop is not None:
             raise self._stop
-        rt = self.runtime
         t0 = time.perf_counter()
         try:
-            result = await rt._guarded(dependency, fn, args, kwargs, retry, timeout, self)
+            result = await self.runtime.guard.call(
+                dependency, fn, args, kwargs, retry, timeout, self.check
+            )
         except asyncio.CancelledError:
             if self._stop is not None:
                 raise self._stop from None
@@ -160,8 +161,8 @@ class Run:
     async def guard(self, dependency: str) -> AsyncIterator[None]:
         """Context-manager form (no retries: a block cannot be re-run)."""
         self.check()
-        rt = self.runtime
-        trial = await rt._admit(dependency)
+        guard = self.runtime.guard
+        trial = await guard.admit(dependency)
         t0 = time.perf_counter()
         try:
             yield
@@ -170,21 +171,21 @@ class Run:
                 raise self._stop from None
             raise
         except Exception as exc:
-            failure = rt.classify(exc) or Failure("server")
-            if rt._settle(dependency, time.perf_counter() - t0, failure, trial):
-                await rt._trial_result(dependency, False)
+            failure = guard.classify(exc) or Failure("server")
+            if guard.settle(dependency, time.perf_counter() - t0, failure, trial):
+                await guard.trial_result(dependency, False)
             raise
-        if rt._settle(dependency, time.perf_counter() - t0, None, trial):
-            await rt._trial_result(dependency, True)
+        if guard.settle(dependency, time.perf_counter() - t0, None, trial):
+            await guard.trial_result(dependency, True)
 
     async def charge(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
         """Price the call, reserve-then-commit it against the budgets; returns the cost (USD)."""
         self.check()
-        rt = self.runtime
+        budget = self.runtime.budget
         tokens = int(input_tokens) + int(output_tokens)
-        cost = rt.price(model, input_tokens, output_tokens)
-        res = await self._converting(rt.reserve(self.user, tokens, cost, self))
-        await self._converting(rt.commit(res, tokens, cost))
+        cost = budget.price(model, input_tokens, output_tokens)
+        res = await self._converting(budget.reserve(self.user, tokens, cost, self))
+        await self._converting(budget.commit(res, tokens, cost))
         self._account(model, input_tokens, output_tokens, cost)
         return cost
 
@@ -194,10 +195,12 @@ class Run:
     ) -> AsyncIterator[Usage]:
         """Hold the estimate before the call; commit what ``usage.set(...)`` reports after."""
         self.check()
-        rt = self.runtime
+        budget = self.runtime.budget
         estimate = int(input_tokens) + int(max_output_tokens)
         res = await self._converting(
-            rt.reserve(self.user, estimate, rt.price(model, input_tokens, max_output_tokens), self)
+            budget.reserve(
+                self.user, estimate, budget.price(model, input_tokens, max_output_tokens), self
+            )
         )
         usage = Usage(model, int(input_tokens), int(max_output_tokens))
         ok = False
@@ -207,9 +210,9 @@ class Run:
         finally:
             used = ok or usage.reported
             tokens = usage.input_tokens + usage.output_tokens if used else 0
-            cost = rt.price(model, usage.input_tokens, usage.output_tokens) if used else 0.0
+            cost = budget.price(model, usage.input_tokens, usage.output_tokens) if used else 0.0
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(rt.commit(res, tokens, cost))
+                await asyncio.shield(budget.commit(res, tokens, cost))
             if used:
                 self._account(model, usage.input_tokens, usage.output_tokens, cost)
 
@@ -224,7 +227,7 @@ class Run:
             )
         self._task = asyncio.current_task()
         self._started = time.monotonic()
-        rt._runs[self.id] = self
+        rt.track(self)
         self._token = current_run.set(self)
         limit = self._limits().run_max_seconds
         self._timer = asyncio.get_running_loop().call_later(limit, self._wall_clock, limit)
@@ -278,19 +281,24 @@ class Run:
         if cancel and self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel(msg=str(exc))
             self._cancels += 1
-            self.runtime._arm_deadline(self)
+            self.runtime.arm_deadline(self)
 
     def _wall_clock(self, limit: float) -> None:
         elapsed = round(time.monotonic() - self._started, 3)
         self._stop_with(RunawayStopped("seconds", limit, elapsed), "seconds", cancel=True)
 
-    def _deadline_passed(self) -> None:
+    @property
+    def finishing(self) -> bool:
+        """The run is settling (or settled): a deadline no longer concerns it."""
+        return self._finishing
+
+    def deadline_passed(self) -> None:
         """The task ignored the cancellation: write it off, and keep cancelling it."""
         if self._finishing or self._task is None or self._task.done():
             return
         if not self.abandoned:
             self.abandoned = True
-            self.runtime._runs.pop(self.id, None)
+            self.runtime.forget(self)
             self._account_end(self._stop)
             self.runtime.log.warning(
                 "agent.kill_deadline",
@@ -299,13 +307,13 @@ class Run:
                 trace_id=self.trace_id,
                 deadline=self.runtime.kill_deadline,
             )
-            self.runtime._spawn(self.runtime.write_record(self.record))
+            self.runtime.spawn(self.runtime.write_record(self.record))
         if self._recancels < RECANCEL_TIMES:
             self._recancels += 1
             self._task.cancel(msg="deadline passed")
             self._cancels += 1
             loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(RECANCEL_EVERY, self._deadline_passed)
+            self._deadline = loop.call_later(RECANCEL_EVERY, self.deadline_passed)
 
     async def _finish(self, exc: BaseException | None) -> BaseException | None:
         """Settle the run once; returns what the ``async with`` should raise (None: nothing)."""
@@ -331,7 +339,7 @@ class Run:
         stop = self._stop
         if self.abandoned:
             return exc if external else stop
-        self.runtime._runs.pop(self.id, None)
+        self.runtime.forget(self)
         if stop is not None:
             # a kill reaches many runs at once: let every one of them see it first, and do
             # the accounting and the registry write on the next turn of the loop
@@ -400,8 +408,7 @@ class Run:
     # --- helpers ---------------------------------------------------------------------------
 
     def _limits(self) -> Limits:
-        snap = self.runtime.snapshot
-        return snap.limits if snap is not None else self.runtime.plane.budgets.defaults()
+        return self.runtime.budget.limits()
 
     async def _converting(self, awaitable: Awaitable[Any]) -> Any:
         try:

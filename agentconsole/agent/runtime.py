@@ -29,15 +29,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.agent import snapshot as snapmod
-from agentconsole.agent.breaker import TRIAL, BreakerBoard, BreakerConfig
-from agentconsole.agent.errors import BreakerOpen, TokenBudgetExceeded
+from agentconsole.agent.breaker import BreakerBoard, BreakerConfig
+from agentconsole.agent.budget import BudgetGuard
 from agentconsole.agent.flags import FlagClient
+from agentconsole.agent.guard import Guard
 from agentconsole.agent.logs import EventLog
-from agentconsole.agent.metrics import BREAKER_VALUE, metrics_for
-from agentconsole.agent.retry import BREAKER_FAILURES, Failure, RetryPolicy, classify
+from agentconsole.agent.metrics import metrics_for
+from agentconsole.agent.retry import Failure, RetryPolicy, classify
 from agentconsole.agent.run import Run, current_run
 from agentconsole.agent.snapshot import Snapshot
-from agentconsole.control.budgets import MICRO, BudgetExceeded, Reservation, today
 from agentconsole.control.kills import ALL
 
 if TYPE_CHECKING:
@@ -137,6 +137,10 @@ class AgentRuntime:
         self.log = EventLog(hash_user_ids, hash_salt)
         self.metrics = metrics_for(registry)
         self.breakers = BreakerBoard(breaker, breakers, clock)
+        self.guard = Guard(
+            self.breakers, self.metrics, self.log, self.retry, classify_error, clock, self.spawn
+        )
+        self.budget = BudgetGuard(self, offline_budget_fraction)
         self.flags = FlagClient(self)
         self.plane: Any = None
         self.redis: Any = None
@@ -152,11 +156,8 @@ class AgentRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._unsent: dict[str, AgentRecord] = {}
-        self._offline_usage: dict[str, list[float]] = {}
-        self._offline_commits: list[tuple[str, str, int, int]] = []
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._writer = _Batcher(self._write_records)
-        self._breaker_script: Any = None
         self._metrics_server: Any = None
         self._deadline_runs: list[Run] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
@@ -175,7 +176,7 @@ class AgentRuntime:
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
         keys = Keys(self.settings.redis.prefix)
         self.plane = ControlPlane(self.redis, keys, Operator(self.name, "viewer"), self.settings)
-        self._breaker_script = register(self.redis, "breaker_transition")
+        self.guard.attach(register(self.redis, "breaker_transition"), keys)
         self._install_gauges()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(first_sync_timeout):
@@ -240,6 +241,14 @@ class AgentRuntime:
         agent_id = _SAFE_ID.sub("-", agent_id)[:128] if agent_id else self.new_agent_id()
         return Run(self, agent_id, task, user, tenant, trace_id or uuid.uuid4().hex, model)
 
+    def track(self, run: Run) -> None:
+        """A run has started: heartbeat it and apply kills to it."""
+        self._runs[run.id] = run
+
+    def forget(self, run: Run) -> None:
+        """A run has ended (or was written off)."""
+        self._runs.pop(run.id, None)
+
     def new_agent_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
 
@@ -279,7 +288,7 @@ class AgentRuntime:
         **kwargs: Any,
     ) -> Any:
         """A guarded call outside any run: breaker, retries, metrics (no kill or step checks)."""
-        return await self._guarded(dependency, fn, args, kwargs, retry, timeout, None)
+        return await self.guard.call(dependency, fn, args, kwargs, retry, timeout)
 
     def guarded(
         self, dependency: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
@@ -294,267 +303,11 @@ class AgentRuntime:
                     return await run.call(
                         dependency, fn, *args, retry=retry, timeout=timeout, **kwargs
                     )
-                return await self._guarded(dependency, fn, args, kwargs, retry, timeout, None)
+                return await self.guard.call(dependency, fn, args, kwargs, retry, timeout)
 
             return wrapper
 
         return decorate
-
-    async def _guarded(
-        self,
-        dependency: str,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        policy: RetryPolicy | None,
-        timeout: float | None,
-        run: Run | None,
-    ) -> Any:
-        policy = policy or self.retry
-        board = self.breakers
-        started = policy.clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                decision = board.check(dependency)
-            except BreakerOpen:
-                self.metrics.call_counter(dependency, "rejected").inc()
-                raise
-            trial = decision is TRIAL and await self._admit_trial(dependency)
-            t0 = time.perf_counter()
-            try:
-                if timeout is None:
-                    result = await fn(*args, **kwargs)
-                else:
-                    async with asyncio.timeout(timeout):
-                        result = await fn(*args, **kwargs)
-            except asyncio.CancelledError:
-                if trial:
-                    board.get(dependency).local_trials = 0
-                raise
-            except Exception as exc:
-                elapsed = time.perf_counter() - t0
-                failure = self.classify(exc) or Failure("server")
-                if self._settle(dependency, elapsed, failure, trial):
-                    await self._trial_result(dependency, False)
-                wait = policy.next_wait(attempt, failure, started)
-                if wait is None or board.effective(dependency) == "open":
-                    raise
-                if run is not None:
-                    run.check()
-                self.metrics.retries.labels(dependency).inc()
-                await policy.sleep(wait)
-                continue
-            if self._settle(dependency, time.perf_counter() - t0, None, trial):
-                await self._trial_result(dependency, True)
-            return result
-
-    async def _admit(self, dependency: str) -> bool:
-        """Pass the breaker or raise BreakerOpen; True when this call is a half-open trial."""
-        try:
-            decision = self.breakers.check(dependency)
-        except BreakerOpen:
-            self.metrics.call_counter(dependency, "rejected").inc()
-            raise
-        return decision is TRIAL and await self._admit_trial(dependency)
-
-    async def _admit_trial(self, dependency: str) -> bool:
-        """Half-open: ask the fleet for one of its trial permits (the one Redis round trip)."""
-        permitted, trial = await self._trial_permit(dependency)
-        if not permitted:
-            self.breakers.get(dependency).rejected += 1
-            self.metrics.call_counter(dependency, "rejected").inc()
-            raise BreakerOpen(dependency, "half-open, the fleet's trial calls are taken")
-        return trial
-
-    def _settle(
-        self, dependency: str, elapsed: float, failure: Failure | None, trial: bool
-    ) -> bool:
-        """Count the call; True when it was a trial whose result must go to the fleet."""
-        m = self.metrics
-        if failure is None:
-            m.call_counter(dependency, "success").inc()
-        else:
-            m.call_counter(dependency, "error").inc()
-            m.dep_errors.labels(dependency, failure.kind).inc()
-        m.duration(dependency).observe(elapsed)
-        b = self.breakers.get(dependency)
-        failed = failure is not None and failure.kind in BREAKER_FAILURES
-        slow = elapsed >= b.config.slow_call_seconds
-        if trial:
-            b.trial_ok = not (failed or slow)
-            return True
-        should_open = b.record(failed, slow)
-        if should_open and b.state == "closed" and self.breakers.mode(dependency) == "auto":
-            b.state, b.opened_at, b.pending = "open", self.clock(), True
-            self._transition_log(dependency, "open", b.failure_rate, b.slow_rate)
-            b.reset_window()
-            self._spawn(self._send_open(dependency))
-        return False
-
-    # --- breaker transitions through Lua ---------------------------------------------------
-
-    async def _breaker_lua(
-        self, dependency: str, action: str, rejected: int = 0
-    ) -> tuple[str, dict[str, Any]]:
-        import json
-
-        b = self.breakers.get(dependency)
-        cfg = b.config
-        keys = self.plane.keys
-        verdict, raw = await self._breaker_script(
-            keys=[keys.breaker_state, keys.version],
-            args=[
-                dependency,
-                action,
-                f"{self.clock():.3f}",
-                f"{b.failure_rate:.4f}",
-                f"{b.slow_rate:.4f}",
-                len(b.outcomes),
-                rejected,
-                cfg.wait_open,
-                cfg.half_open_trials,
-                cfg.close_after,
-                keys.events,
-            ],
-        )
-        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
-        return verdict, json.loads(raw)
-
-    async def _send_open(self, dependency: str) -> None:
-        b = self.breakers.get(dependency)
-        try:
-            _, doc = await self._breaker_lua(dependency, "open", b.rejected)
-        except Exception:
-            return  # still pending: the reporter sends it again
-        b.rejected = 0
-        b.pending = False
-        if doc.get("state") == "open":
-            b.opened_at = float(doc.get("opened_at") or b.opened_at or self.clock())
-
-    async def _trial_permit(self, dependency: str) -> tuple[bool, bool]:
-        """(permitted, is_trial). Redis down: at most one local trial per process at a time."""
-        b = self.breakers.get(dependency)
-        try:
-            verdict, doc = await self._breaker_lua(dependency, "trial")
-        except Exception:
-            if b.local_trials >= 1:
-                return False, False
-            b.local_trials += 1
-            return True, True
-        if verdict == "closed":
-            self._adopt(dependency, doc)
-            return True, False
-        if doc.get("state") == "half_open" and b.state != "half_open":
-            b.state = "half_open"
-            self._transition_log(dependency, "half_open", b.failure_rate, b.slow_rate)
-        return verdict == "permit", verdict == "permit"
-
-    async def _trial_result(self, dependency: str, ok: bool) -> None:
-        b = self.breakers.get(dependency)
-        ok = ok and b.trial_ok
-        b.local_trials = max(0, b.local_trials - 1)
-        try:
-            _, doc = await self._breaker_lua(dependency, "trial_ok" if ok else "trial_fail")
-        except Exception:
-            # no fleet to ask: decide for this process alone
-            doc = {"state": "closed" if ok else "open", "opened_at": self.clock()}
-        self._adopt(dependency, doc)
-
-    def _adopt(self, dependency: str, doc: dict[str, Any]) -> None:
-        b = self.breakers.get(dependency)
-        state = doc.get("state", "closed")
-        if state != b.state:
-            self._transition_log(dependency, state, b.failure_rate, b.slow_rate)
-            if state == "closed":
-                b.reset_window()
-        b.state = state
-        opened = doc.get("opened_at")
-        b.opened_at = float(opened) if opened is not None else None
-        self.metrics.breaker_state.labels(dependency).set(
-            BREAKER_VALUE[self.breakers.effective(dependency)]
-        )
-
-    def _transition_log(self, dependency: str, state: str, fr: float, sr: float) -> None:
-        self.metrics.breaker_state.labels(dependency).set(BREAKER_VALUE.get(state, 0))
-        self.log.warning(
-            "breaker.transition",
-            f"breaker {dependency} is {state}",
-            dependency=dependency,
-            state=state,
-            failure_rate=round(fr, 3),
-            slow_rate=round(sr, 3),
-            trace_id=_trace(),
-        )
-
-    # --- budgets --------------------------------------------------------------------------
-
-    def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        p = self.settings.prices.get(model)
-        if p is None:
-            return 0.0
-        return input_tokens / 1000 * p.input_per_1k + output_tokens / 1000 * p.output_per_1k
-
-    async def reserve(self, user: str, tokens: int, cost: float, run: Run | None) -> Reservation:
-        try:
-            if not self.connected:
-                raise ConnectionError("control plane unreachable")
-            # At least 1 token and 1 micro-USD held: the commit script negates the held
-            # amounts, and Lua's -0 reaches Redis as "-0", which HINCRBY refuses. The
-            # commit records the real usage, so the books are exact.
-            return await self.plane.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
-        except BudgetExceeded as exc:
-            raise self._rejected(exc.limit, exc.value, exc.used, exc.asked, run) from None
-        except Exception as exc:
-            if not _unreachable(exc):
-                raise
-        await asyncio.sleep(0)  # the offline path never waits: let the loop breathe
-        return self._reserve_offline(user, tokens, cost, run)
-
-    def _reserve_offline(self, user: str, tokens: int, cost: float, run: Run | None):
-        """Redis down: per-request limit from the snapshot, and a small daily allowance."""
-        limits = self.snapshot.limits if self.snapshot else self.plane.budgets.defaults()
-        if tokens > limits.request_tokens:
-            raise self._rejected("request_tokens", limits.request_tokens, 0, tokens, run)
-        used = self._offline_usage.setdefault(user, [0.0, 0.0])
-        cap_tokens = limits.user_daily_tokens * self.offline_budget_fraction
-        cap_cost = limits.user_daily_cost_usd * self.offline_budget_fraction
-        if used[0] + tokens > cap_tokens:
-            raise self._rejected("user_daily_tokens", cap_tokens, used[0], tokens, run)
-        if used[1] + cost > cap_cost:
-            raise self._rejected("user_daily_cost_usd", cap_cost, used[1], cost, run)
-        used[0] += tokens
-        used[1] += cost
-        return Reservation("offline", user, today(), tokens, round(cost * MICRO))
-
-    async def commit(self, res: Reservation, tokens: int, cost: float) -> None:
-        if res.member != "offline":
-            try:
-                await self.plane.budgets.commit(res, tokens, cost)
-                return
-            except Exception as exc:
-                if not _unreachable(exc):
-                    raise
-        self._offline_commits.append((res.day, res.user, int(tokens), round(cost * MICRO)))
-
-    def _rejected(
-        self, limit: str, value: float, used: float, asked: float, run: Run | None
-    ) -> TokenBudgetExceeded:
-        self.metrics.budget_rejections.labels(limit).inc()
-        self.log.warning(
-            "budget.rejected",
-            f"budget {limit} would be exceeded",
-            limit=limit,
-            value=value,
-            used=used,
-            asked=asked,
-            user=run.user if run else "",
-            tenant=run.tenant if run else "",
-            agent_id=run.id if run else "",
-            trace_id=run.trace_id if run else "",
-        )
-        return TokenBudgetExceeded(limit, value, used, asked)
 
     # --- snapshot -----------------------------------------------------------------------
 
@@ -585,8 +338,7 @@ class AgentRuntime:
         m.controls_engaged.labels("tenant_stop").set(
             sum(1 for t in snap.kills if t.startswith("tenant:"))
         )
-        for dep in set(snap.modes) | set(snap.observed) | set(self.breakers.breakers):
-            m.breaker_state.labels(dep).set(BREAKER_VALUE[self.breakers.effective(dep)])
+        self.guard.publish_states(set(snap.modes) | set(snap.observed))
         self.applied_version = snap.version
         for run in self._runs.values():
             run.record.applied_version = snap.version
@@ -605,28 +357,27 @@ class AgentRuntime:
         m.control_stale.set_function(lambda: self.stale_seconds)
 
     async def _listen(self) -> None:
-        """Change events mark the snapshot dirty; a reconnect always triggers a resync."""
-        from agentconsole.control.events import ChangeEvent
+        """Change events mark the snapshot dirty; a (re)subscription always triggers a resync."""
+        from agentconsole.control.events import subscribe
 
         delay = 0.05
+
+        def subscribed() -> None:
+            nonlocal delay
+            delay = 0.05
+            self._dirty.set()  # anything published before we listened
+
         while not self.closed:
-            pubsub = self._pubsub_client.pubsub(ignore_subscribe_messages=True)
+            events = subscribe(self._pubsub_client, self.plane.keys.events, subscribed)
             try:
-                await pubsub.subscribe(self.plane.keys.events)
-                self._dirty.set()  # anything published before we listened
-                delay = 0.05
-                while not self.closed:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and ChangeEvent.parse(message["data"]) is not None:
+                async with contextlib.aclosing(events):
+                    async for _ in events:
                         self._dirty.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
     async def _sync_loop(self) -> None:
         delay = 0.05
@@ -710,25 +461,10 @@ class AgentRuntime:
                 await self._report()
 
     async def _report(self) -> None:
-        for dep, b in list(self.breakers.breakers.items()):
-            if b.pending:
-                await self._send_open(dep)
-            elif b.dirty or b.rejected:
-                rejected, b.rejected, b.dirty = b.rejected, 0, False
-                try:
-                    await self._breaker_lua(dep, "stats", rejected)
-                except Exception:
-                    b.rejected += rejected
-                    raise
-        while self._offline_commits:
-            day, user, tokens, cost = self._offline_commits[0]
-            res = Reservation("offline", user, day, tokens, cost)
-            await self.plane.budgets.commit(res, tokens, cost / MICRO)
-            self._offline_commits.pop(0)
-        if not self._offline_commits:
-            self._offline_usage.clear()
+        await self.guard.report()
+        await self.budget.report()
 
-    def _arm_deadline(self, run: Run) -> None:
+    def arm_deadline(self, run: Run) -> None:
         """One timer for all the runs a kill stopped at once, not one per run."""
         self._deadline_runs.append(run)
         if self._deadline_timer is None:
@@ -741,13 +477,13 @@ class AgentRuntime:
         due: list[Run] = []
         keep: list[Run] = []
         for run in self._deadline_runs:
-            if run._finishing:
+            if run.finishing:
                 continue  # it stopped in time
             late = now - (run.stopped_at or now) >= self.kill_deadline - 0.001
             (due if late else keep).append(run)
         self._deadline_runs = keep
         for run in due:
-            run._deadline_passed()
+            run.deadline_passed()
         if self._deadline_runs:
             first = min(r.stopped_at or now for r in self._deadline_runs)
             loop = asyncio.get_running_loop()
@@ -755,7 +491,8 @@ class AgentRuntime:
                 max(0.0, first + self.kill_deadline - now), self._deadlines_due
             )
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` in the background; closing the runtime cancels it."""
         task = asyncio.ensure_future(coro)
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
@@ -780,15 +517,3 @@ def _bounded_pool(client: Any, max_connections: int) -> Any:
         **old.connection_kwargs,
     )
     return client
-
-
-def _unreachable(exc: BaseException) -> bool:
-    from agentconsole.control.errors import Unavailable
-    from agentconsole.control.plane import translate
-
-    return isinstance(translate(exc), Unavailable)
-
-
-def _trace() -> str:
-    run = current_run.get(None)
-    return run.trace_id if run is not None else ""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +37,19 @@ class ChangeEvent:
             return None
 
 
-async def subscribe(redis: Any, channel: str) -> AsyncIterator[ChangeEvent]:
-    """Yield events until cancelled; connection errors propagate so callers can resync."""
+async def subscribe(
+    redis: Any, channel: str, on_subscribed: Callable[[], None] | None = None
+) -> AsyncIterator[ChangeEvent]:
+    """Yield events until cancelled; connection errors propagate so callers can resync.
+
+    ``on_subscribed`` runs once the subscription is in place: a caller that keeps a copy
+    re-reads it then, so nothing published before it listened is missed.
+    """
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(channel)
     try:
+        await pubsub.subscribe(channel)
+        if on_subscribed is not None:
+            on_subscribed()
         while True:
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
@@ -49,4 +58,5 @@ async def subscribe(redis: Any, channel: str) -> AsyncIterator[ChangeEvent]:
             if event is not None:
                 yield event
     finally:
-        await pubsub.aclose()
+        with contextlib.suppress(Exception):  # a dead connection cannot be closed politely
+            await pubsub.aclose()

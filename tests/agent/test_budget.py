@@ -59,7 +59,7 @@ async def test_concurrent_agents_never_overshoot_the_daily_limit(plane, priced, 
     usage = (await plane.budgets.usage())["shared"]
     assert usage["tokens"] == sum(charged) == 30_000  # exactly 100 charges of 300 fit
     assert usage["reserved_tokens"] == 0
-    assert rt.connected and not rt._offline_commits  # never mistook a busy pool for an outage
+    assert rt.connected and not rt.budget.offline_pending  # never mistook a busy pool for an outage
 
 
 async def test_reserve_then_commit_what_was_used(plane, priced, make_runtime):

@@ -79,7 +79,7 @@ async def test_redis_restart_mid_run(private_redis, make_runtime):
         stop.set()
         assert await asyncio.wait_for(asyncio.gather(*tasks), 5) == ["success"] * 5
         # what was used and registered while Redis was away was sent afterwards
-        await eventually(lambda: not rt._offline_commits and not rt._unsent, what="flush")
+        await eventually(lambda: not rt.budget.offline_pending and not rt._unsent, what="flush")
         usage = await plane.budgets.usage()
         assert sum(u["tokens"] for u in usage.values()) > 0
         records = await plane.agents.get_many([r.id for r in runs])

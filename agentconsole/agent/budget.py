@@ -1,0 +1,124 @@
+"""Token and cost budgets as an agent spends them: reserve before a call, commit after.
+
+Connected, a reservation is one atomic script on the control plane, so concurrent agents
+cannot overshoot a user's daily limit. Redis down, the per-request limit still holds (from
+the last snapshot) and each user gets a small offline allowance
+(``offline_budget_fraction`` of the daily limits); what is spent offline is committed when
+Redis is back, so the books stay exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from agentconsole.agent.errors import TokenBudgetExceeded
+from agentconsole.control.budgets import MICRO, BudgetExceeded, Limits, Reservation, today
+
+if TYPE_CHECKING:
+    from agentconsole.agent.run import Run
+    from agentconsole.agent.runtime import AgentRuntime
+
+
+class BudgetGuard:
+    """One per runtime; reads its connection state, snapshot and plane (public members)."""
+
+    def __init__(self, runtime: AgentRuntime, offline_fraction: float) -> None:
+        self._rt = runtime
+        self.offline_fraction = offline_fraction
+        self._offline_usage: dict[str, list[float]] = {}
+        self._offline_commits: list[tuple[str, str, int, int]] = []
+
+    @property
+    def offline_pending(self) -> int:
+        """Commits made while Redis was down and not yet sent."""
+        return len(self._offline_commits)
+
+    def limits(self) -> Limits:
+        snap = self._rt.snapshot
+        return snap.limits if snap is not None else self._rt.plane.budgets.defaults()
+
+    def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        p = self._rt.settings.prices.get(model)
+        if p is None:
+            return 0.0
+        return input_tokens / 1000 * p.input_per_1k + output_tokens / 1000 * p.output_per_1k
+
+    async def reserve(self, user: str, tokens: int, cost: float, run: Run | None) -> Reservation:
+        rt = self._rt
+        try:
+            if not rt.connected:
+                raise ConnectionError("control plane unreachable")
+            # At least 1 token and 1 micro-USD held: the commit script negates the held
+            # amounts, and Lua's -0 reaches Redis as "-0", which HINCRBY refuses. The
+            # commit records the real usage, so the books are exact.
+            return await rt.plane.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
+        except BudgetExceeded as exc:
+            raise self._rejected(exc.limit, exc.value, exc.used, exc.asked, run) from None
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+        await asyncio.sleep(0)  # the offline path never waits: let the loop breathe
+        return self._reserve_offline(user, tokens, cost, run)
+
+    def _reserve_offline(self, user: str, tokens: int, cost: float, run: Run | None):
+        """Redis down: per-request limit from the snapshot, and a small daily allowance."""
+        limits = self.limits()
+        if tokens > limits.request_tokens:
+            raise self._rejected("request_tokens", limits.request_tokens, 0, tokens, run)
+        used = self._offline_usage.setdefault(user, [0.0, 0.0])
+        cap_tokens = limits.user_daily_tokens * self.offline_fraction
+        cap_cost = limits.user_daily_cost_usd * self.offline_fraction
+        if used[0] + tokens > cap_tokens:
+            raise self._rejected("user_daily_tokens", cap_tokens, used[0], tokens, run)
+        if used[1] + cost > cap_cost:
+            raise self._rejected("user_daily_cost_usd", cap_cost, used[1], cost, run)
+        used[0] += tokens
+        used[1] += cost
+        return Reservation("offline", user, today(), tokens, round(cost * MICRO))
+
+    async def commit(self, res: Reservation, tokens: int, cost: float) -> None:
+        if res.member != "offline":
+            try:
+                await self._rt.plane.budgets.commit(res, tokens, cost)
+                return
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+        self._offline_commits.append((res.day, res.user, int(tokens), round(cost * MICRO)))
+
+    async def report(self) -> None:
+        """Send what was spent offline (oldest first; stops at the first failure)."""
+        while self._offline_commits:
+            day, user, tokens, cost = self._offline_commits[0]
+            res = Reservation("offline", user, day, tokens, cost)
+            await self._rt.plane.budgets.commit(res, tokens, cost / MICRO)
+            self._offline_commits.pop(0)
+        self._offline_usage.clear()
+
+    def _rejected(
+        self, limit: str, value: float, used: float, asked: float, run: Run | None
+    ) -> TokenBudgetExceeded:
+        rt = self._rt
+        rt.metrics.budget_rejections.labels(limit).inc()
+        rt.log.warning(
+            "budget.rejected",
+            f"budget {limit} would be exceeded",
+            limit=limit,
+            value=value,
+            used=used,
+            asked=asked,
+            user=run.user if run else "",
+            tenant=run.tenant if run else "",
+            agent_id=run.id if run else "",
+            trace_id=run.trace_id if run else "",
+        )
+        return TokenBudgetExceeded(limit, value, used, asked)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Is this the control plane being down (as opposed to a refusal or a bug)?"""
+    from agentconsole.control.errors import Unavailable
+    from agentconsole.control.plane import translate
+
+    return isinstance(translate(exc), Unavailable)
