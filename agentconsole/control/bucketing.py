@@ -12,6 +12,13 @@ from __future__ import annotations
 import mmh3
 
 FULL = 10_000  # basis points in 100%
+VARIANT_SEED = 86028157  # Unleash hashes variant choices with this murmur3 seed
+
+
+def variant_target(group: str, key: str, total_weight: int) -> int:
+    """Unleash's variant position, 1..total_weight: the first variant whose running weight
+    reaches it is served. A different seed from the rollout's keeps the two independent."""
+    return mmh3.hash(f"{group}:{key}", VARIANT_SEED, signed=False) % total_weight + 1
 
 
 def unleash_hash(group: str, key: str) -> int:

@@ -1,16 +1,27 @@
-"""Feature flags: typed, sticky percentage rollouts, allow/deny lists, CAS on every change."""
+"""Feature flags: typed, sticky percentage rollouts, allow/deny lists, targeting constraints,
+variants with typed payloads and overrides; CAS on every change.
+
+One evaluation (:meth:`Flag.resolve`) serves the SDK, the OpenFeature provider, the
+console's preview and ``flags eval``: a flag is on for a context when it is enabled, the
+sticky key is not denied, every constraint holds, and the key is allowed or inside the
+rollout. A flag that is on serves one of its variants (override first, then by weight).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agentconsole.control import codec
 from agentconsole.control.bucketing import FULL, format_bp, in_rollout, parse_percent
 from agentconsole.control.errors import CorruptValue, InvalidValue, NotFound
 from agentconsole.control.rollouts import ACTIVE as ACTIVE_PLAN
+from agentconsole.control.targeting import Constraint
+from agentconsole.control.variants import VALUE_TYPES, Variant, check_variants, select
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import Change, ControlPlane
@@ -18,6 +29,11 @@ if TYPE_CHECKING:
 FLAG_TYPES = ("release", "experiment", "operational", "kill-switch")
 STICKINESS = ("user", "tenant", "agent")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_CONSTRAINTS = 50
+EMPTY: Mapping[str, Any] = {}
+# Fields a boolean flag of the first build never had: left out of its document when unused,
+# so such a flag's stored form (and its audit entries) stay exactly what they were.
+VALUED_FIELDS = ("value_type", "variants", "variant_stickiness", "constraints")
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -26,6 +42,28 @@ def check_name(name: str, what: str = "name") -> str:
             f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' (at most 128)"
         )
     return name
+
+
+class Resolution(NamedTuple):
+    """What a flag gives one context. ``reason`` says why it is on or off:
+    on: ``static`` (everyone), ``targeted`` (constraints matched), ``allowed``, ``rollout``;
+    off: ``disabled``, ``denied``, ``unmatched`` (a constraint failed), ``rollout``."""
+
+    on: bool
+    reason: str
+    variant: str | None = None
+    payload: Any = None
+    overridden: bool = False
+
+
+OFF_DISABLED = Resolution(False, "disabled")
+OFF_DENIED = Resolution(False, "denied")
+OFF_UNMATCHED = Resolution(False, "unmatched")
+OFF_ROLLOUT = Resolution(False, "rollout")
+ON_ALLOWED = Resolution(True, "allowed")
+ON_ROLLOUT = Resolution(True, "rollout")
+ON_TARGETED = Resolution(True, "targeted")
+ON_STATIC = Resolution(True, "static")
 
 
 @dataclass
@@ -47,6 +85,10 @@ class Flag:
     version: int = 0
     tracked: bool = False  # label run metrics by variant (docs/metrics.md)
     plan: dict[str, Any] | None = None  # a rollout plan, see control/rollouts.py
+    value_type: str = "boolean"
+    variants: tuple[Variant, ...] = ()
+    variant_stickiness: str = ""
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def labels_variants(self) -> bool:
@@ -61,18 +103,94 @@ class Flag:
     def is_kill_switch(self) -> bool:
         return self.type == "kill-switch"
 
-    def evaluate(self, key: str | None) -> bool:
-        """Local evaluation, the same in the SDK, the console's preview and the tests."""
+    @property
+    def targeted(self) -> bool:
+        """Does the answer depend on who asks (a partial rollout, lists or constraints)?"""
+        return self.rollout_bp < FULL or bool(self.allow or self.deny or self.constraints)
+
+    def evaluate(self, key: str | None, context: Mapping[str, Any] | None = None) -> bool:
+        """On or off for ``key``: the same in the SDK, the console's preview and the tests."""
+        return self._gate(key, EMPTY if context is None else context).on
+
+    def resolve(self, context: Mapping[str, Any]) -> Resolution:
+        """On or off and the variant served, for a context keyed by field name."""
+        key = context.get(self.stickiness)
+        gate = self._gate(None if key is None or key == "" else str(key), context)
+        if not gate.on or not self.variants:
+            return gate
+        sticky = self.variant_stickiness or self.stickiness
+        vkey = context.get(sticky)
+        variant, forced = select(
+            self.variants,
+            self.group or self.name,
+            None if vkey is None or vkey == "" else str(vkey),
+            context,
+            self.total_weight,
+        )
+        if variant is None:
+            return gate
+        return Resolution(True, gate.reason, variant.name, variant.payload, forced)
+
+    def _gate(self, key: str | None, context: Mapping[str, Any]) -> Resolution:
         if not self.enabled:
-            return False
+            return OFF_DISABLED
         if key is not None and key in self.deny:
-            return False
+            return OFF_DENIED
+        for c in self.constraints:
+            if not c.test(context):  # type: ignore[attr-defined]
+                return OFF_UNMATCHED
         if key is not None and key in self.allow:
-            return True
-        return in_rollout(self.rollout_bp, self.group or self.name, key)
+            return ON_ALLOWED
+        if self.rollout_bp >= FULL:
+            return ON_TARGETED if self.constraints else ON_STATIC
+        return (
+            ON_ROLLOUT if in_rollout(self.rollout_bp, self.group or self.name, key) else OFF_ROLLOUT
+        )
+
+    @property
+    def total_weight(self) -> int:
+        cached = self.__dict__.get("_weights")
+        if cached is None or cached[0] is not self.variants:
+            cached = (self.variants, sum(v.weight for v in self.variants))
+            self.__dict__["_weights"] = cached
+        return cached[1]
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def check(self) -> Flag:
+        """Every rule a stored flag must keep; refused here, before anything is written."""
+        check_name(self.name, "flag name")
+        if self.type not in FLAG_TYPES:
+            raise InvalidValue(f"flag type must be one of {', '.join(FLAG_TYPES)}")
+        for what, value in (
+            ("stickiness", self.stickiness),
+            ("variant stickiness", self.variant_stickiness),
+        ):
+            if value and value not in STICKINESS:
+                raise InvalidValue(f"{what} must be one of {', '.join(STICKINESS)}, got {value!r}")
+        check_variants(self.variants, self.value_type)
+        if len(self.constraints) > MAX_CONSTRAINTS:
+            raise InvalidValue(f"at most {MAX_CONSTRAINTS} constraints per flag")
+        for c in self.constraints:
+            c.check()
+        return self
 
     def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc["allow"], doc["deny"] = list(self.allow), list(self.deny)
+        doc["variants"] = [v.to_doc() for v in self.variants]
+        doc["constraints"] = [c.to_doc() for c in self.constraints]
+        defaults = {
+            "value_type": "boolean",
+            "variants": [],
+            "variant_stickiness": "",
+            "constraints": [],
+        }
+        for name in VALUED_FIELDS:
+            if doc[name] == defaults[name]:
+                del doc[name]
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Flag:
@@ -95,9 +213,15 @@ class Flag:
                 version=int(doc.get("version", 0)),
                 tracked=bool(doc.get("tracked", False)),
                 plan=dict(doc["plan"]) if isinstance(doc.get("plan"), dict) else None,
+                value_type=str(doc.get("value_type", "boolean")),
+                variants=tuple(Variant.from_doc(v) for v in doc.get("variants") or ()),
+                variant_stickiness=str(doc.get("variant_stickiness", "")),
+                constraints=tuple(Constraint.from_doc(c) for c in doc.get("constraints") or ()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptValue(f"flag document is malformed: {exc}") from None
+        if flag.value_type not in VALUE_TYPES:
+            raise CorruptValue(f"flag {flag.name!r} has an unknown value type {flag.value_type!r}")
         return flag
 
 
@@ -140,6 +264,10 @@ class Flags:
         owner: str = "",
         group: str = "",
         reason: str = "",
+        value_type: str = "boolean",
+        variants: tuple[Variant, ...] = (),
+        variant_stickiness: str = "",
+        constraints: tuple[Constraint, ...] = (),
     ) -> Flag:
         check_name(name, "flag name")
         if type not in FLAG_TYPES:
@@ -158,6 +286,10 @@ class Flags:
             default=default,
             description=description,
             owner=owner or self.plane.operator.name,
+            value_type=value_type,
+            variants=tuple(variants),
+            variant_stickiness=variant_stickiness,
+            constraints=tuple(constraints),
         )
         change = await self._write(flag, "flag.create", expected=0, reason=reason)
         return Flag.from_doc(change.doc or {})
@@ -219,6 +351,126 @@ class Flags:
             reason=reason,
         )
 
+    async def set_variants(
+        self,
+        name: str,
+        variants: tuple[Variant, ...],
+        *,
+        value_type: str | None = None,
+        variant_stickiness: str | None = None,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        """Replace the variant list (and optionally the declared payload type)."""
+        from agentconsole.control import flag_edits
+
+        def edit(flag: Flag) -> Flag:
+            return flag_edits.set_variants(
+                flag, variants, value_type=value_type, variant_stickiness=variant_stickiness
+            )
+
+        return await self._edit(name, "flag.variants", reason, expected_version, edit)
+
+    async def set_weights(
+        self,
+        name: str,
+        weights: Mapping[str, int],
+        *,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        from agentconsole.control import flag_edits
+
+        return await self._edit(
+            name,
+            "flag.variants",
+            reason,
+            expected_version,
+            lambda flag: flag_edits.set_weights(flag, weights),
+        )
+
+    async def set_payload(
+        self,
+        name: str,
+        variant: str,
+        payload: Any,
+        *,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        """A payload of the wrong type for the flag is refused before anything is written."""
+        from agentconsole.control import flag_edits
+
+        return await self._edit(
+            name,
+            "flag.variants",
+            reason,
+            expected_version,
+            lambda flag: flag_edits.set_payload(flag, variant, payload),
+        )
+
+    async def set_override(
+        self,
+        name: str,
+        context: str,
+        value: str,
+        variant: str | None,
+        *,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        """Force one tenant/user/agent (``context`` = ``value``) to ``variant``; None clears."""
+        from agentconsole.control import flag_edits
+
+        return await self._edit(
+            name,
+            "flag.override",
+            reason,
+            expected_version,
+            lambda flag: flag_edits.set_override(flag, context, value, variant),
+        )
+
+    async def set_constraints(
+        self,
+        name: str,
+        constraints: tuple[Constraint, ...],
+        *,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        from agentconsole.control import flag_edits
+
+        return await self._edit(
+            name,
+            "flag.constraints",
+            reason,
+            expected_version,
+            lambda flag: flag_edits.set_constraints(flag, constraints),
+        )
+
+    async def put(
+        self, flag: Flag, *, action: str, reason: str = "", expected_version: int
+    ) -> Flag:
+        """Write a whole flag document as given (``flags import``): 0 creates, N replaces."""
+        change = await self._write(
+            dataclasses.replace(flag), action, expected=expected_version, reason=reason
+        )
+        return Flag.from_doc(change.doc or {})
+
+    async def _edit(
+        self,
+        name: str,
+        action: str,
+        reason: str,
+        expected: int | None,
+        edit: Callable[[Flag], Flag],
+    ) -> Flag:
+        self.plane.operator.require(action)
+        current = await self.get(name)
+        version = current.version if expected is None else expected
+        change = await self._write(edit(current), action, expected=version, reason=reason)
+        return Flag.from_doc(change.doc or {})
+
     async def _modify(
         self, name: str, action: str, reason: str, expected: int | None, **changes: Any
     ) -> Flag:
@@ -230,6 +482,7 @@ class Flags:
         return Flag.from_doc(change.doc or {})
 
     async def _write(self, flag: Flag, action: str, *, expected: int, reason: str) -> Change:
+        flag.check()  # nothing invalid reaches Redis: refused here, with what to fix
         flag.changed_by = self.plane.operator.name
         flag.changed_at = time.time()
         flag.reason = reason

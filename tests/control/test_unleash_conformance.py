@@ -2,8 +2,8 @@
 
 Each Unleash feature is mapped onto our ``Flag``: the rollout percentage becomes basis points,
 the stickiness field's value from the context becomes the bucketing key, ``groupId`` becomes
-``group``. A feature is on when any of its strategies is. Variant cases are not mapped: this
-project has no variants (the README of the data says supporting them is optional).
+``group``. A feature is on when any of its strategies is. Variant and constraint cases are in
+``test_unleash_valued_conformance.py``.
 """
 
 from __future__ import annotations

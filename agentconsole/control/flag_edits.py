@@ -1,0 +1,124 @@
+"""Pure edits of a flag's variants, payloads, overrides and constraints.
+
+Each takes a flag and returns the changed copy (never touching the one passed in), so the
+control plane, ``flags import``'s dry run and the console's preview compute exactly the
+same result; :meth:`Flag.check` then refuses anything invalid before it is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from agentconsole.control.errors import InvalidValue, NotFound
+from agentconsole.control.flags import Flag
+from agentconsole.control.targeting import Constraint
+from agentconsole.control.variants import Override, Variant, check_key, check_payload
+
+
+def _variant(flag: Flag, name: str) -> Variant:
+    found = flag.variant(name)
+    if found is None:
+        names = ", ".join(v.name for v in flag.variants) or "none"
+        raise NotFound(f"flag {flag.name!r} has no variant {name!r} (variants: {names})")
+    return found
+
+
+def _replace(flag: Flag, variants: tuple[Variant, ...]) -> Flag:
+    return dataclasses.replace(flag, variants=variants)
+
+
+def set_variants(
+    flag: Flag,
+    variants: tuple[Variant, ...],
+    *,
+    value_type: str | None = None,
+    variant_stickiness: str | None = None,
+) -> Flag:
+    changes: dict[str, Any] = {"variants": tuple(variants)}
+    if value_type is not None:
+        changes["value_type"] = value_type
+    if variant_stickiness is not None:
+        changes["variant_stickiness"] = variant_stickiness
+    return dataclasses.replace(flag, **changes)
+
+
+def set_weights(flag: Flag, weights: Mapping[str, int]) -> Flag:
+    """New weights for the variants named; the others keep theirs."""
+    for name in weights:
+        _variant(flag, name)
+    return _replace(
+        flag,
+        tuple(
+            dataclasses.replace(v, weight=weights[v.name]) if v.name in weights else v
+            for v in flag.variants
+        ),
+    )
+
+
+def set_payload(flag: Flag, variant: str, payload: Any) -> Flag:
+    _variant(flag, variant)
+    check_payload(payload, flag.value_type, variant)
+    return _replace(
+        flag,
+        tuple(
+            dataclasses.replace(v, payload=payload) if v.name == variant else v
+            for v in flag.variants
+        ),
+    )
+
+
+def set_override(flag: Flag, context: str, value: str, variant: str | None) -> Flag:
+    """Force ``context == value`` onto ``variant`` (None: back to the weights).
+
+    The value leaves any other variant's override first, so "move this tenant to cheap"
+    is one change whatever variant the tenant was forced to before.
+    """
+    check_key(value, f"{context} value")
+    if variant is not None:
+        _variant(flag, variant)
+    changed = []
+    for v in flag.variants:
+        overrides = []
+        for o in v.overrides:
+            values = o.values
+            if o.context == context:
+                values = tuple(x for x in o.values if x != value)
+            if values:
+                overrides.append(Override(o.context, values))
+        if v.name == variant:
+            existing = next((o for o in overrides if o.context == context), None)
+            if existing is None:
+                overrides.append(Override(context, (value,)))
+            else:
+                overrides[overrides.index(existing)] = Override(context, (*existing.values, value))
+        changed.append(dataclasses.replace(v, overrides=tuple(overrides)))
+    return _replace(flag, tuple(changed))
+
+
+def forced_variant(flag: Flag, context: str, value: str) -> str | None:
+    """The variant ``context == value`` is forced to, if any."""
+    for v in flag.variants:
+        for o in v.overrides:
+            if o.context == context and value in o.values:
+                return v.name
+    return None
+
+
+def set_constraints(flag: Flag, constraints: tuple[Constraint, ...]) -> Flag:
+    return dataclasses.replace(flag, constraints=tuple(constraints))
+
+
+def parse_weights(text: str) -> dict[str, int]:
+    """``standard=90,cheap=10`` -> {"standard": 90, "cheap": 10}."""
+    weights: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, raw = item.strip().partition("=")
+        if not sep or not name.strip():
+            raise InvalidValue(f"weights look like name=WEIGHT,name=WEIGHT; got {item.strip()!r}")
+        try:
+            weights[name.strip()] = int(raw.strip())
+        except ValueError:
+            raise InvalidValue(f"weight of {name.strip()!r} must be a whole number") from None
+    return weights

@@ -1,0 +1,209 @@
+"""Variants: the values a flag can serve, their weights, typed payloads and overrides.
+
+A flag that is on for a context serves one of its variants. An override (a variant forced
+for listed users, tenants, agents or any context field) wins; otherwise the variant is
+chosen by weight, exactly as Unleash does: ``murmur3("{group}:{key}", seed 86028157) %
+total + 1`` walked along the running weights, so the same key gets the same variant in
+every process and in Unleash itself. Payloads are typed by the flag's ``value_type`` and
+checked before anything is written: a number flag never serves a string.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentconsole.control.bucketing import variant_target
+from agentconsole.control.errors import InvalidValue
+
+VALUE_TYPES = ("boolean", "string", "number", "json")
+MAX_VARIANTS = 50
+MAX_WEIGHT = 1_000_000
+MAX_PAYLOAD_BYTES = 8192
+MAX_OVERRIDE_VALUES = 1000
+
+
+@dataclass(frozen=True)
+class Override:
+    """Serve the variant to every context whose ``context`` field is one of ``values``."""
+
+    context: str
+    values: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "members", frozenset(self.values))
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"context": self.context, "values": list(self.values)}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Override:
+        return cls(str(doc["context"]), tuple(str(v) for v in doc.get("values") or ()))
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    weight: int = 1
+    payload: Any = None
+    overrides: tuple[Override, ...] = ()
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": self.name, "weight": self.weight}
+        if self.payload is not None:
+            doc["payload"] = self.payload
+        if self.overrides:
+            doc["overrides"] = [o.to_doc() for o in self.overrides]
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Variant:
+        return cls(
+            name=str(doc["name"]),
+            weight=int(doc.get("weight", 1)),
+            payload=doc.get("payload"),
+            overrides=tuple(Override.from_doc(o) for o in doc.get("overrides") or ()),
+        )
+
+    def overridden_for(self, context: Mapping[str, Any]) -> bool:
+        for o in self.overrides:
+            value = context.get(o.context)
+            if value is not None and str(value) in o.members:  # type: ignore[attr-defined]
+                return True
+        return False
+
+
+def check_variants(
+    variants: tuple[Variant, ...], value_type: str, *, stickiness: str = ""
+) -> tuple[Variant, ...]:
+    """Every rule of a variant list, with a message that names what to fix."""
+    from agentconsole.control.flags import check_name
+
+    if value_type not in VALUE_TYPES:
+        raise InvalidValue(
+            f"value type must be one of {', '.join(VALUE_TYPES)}, got {value_type!r}"
+        )
+    if len(variants) > MAX_VARIANTS:
+        raise InvalidValue(f"at most {MAX_VARIANTS} variants per flag")
+    seen: set[str] = set()
+    forced: dict[tuple[str, str], str] = {}
+    for v in variants:
+        check_name(v.name, "variant name")
+        if v.name in seen:
+            raise InvalidValue(f"variant {v.name!r} appears twice")
+        seen.add(v.name)
+        if isinstance(v.weight, bool) or not isinstance(v.weight, int):
+            raise InvalidValue(f"variant {v.name!r}: weight must be a whole number")
+        if not 0 <= v.weight <= MAX_WEIGHT:
+            raise InvalidValue(f"variant {v.name!r}: weight must be 0..{MAX_WEIGHT:,}")
+        check_payload(v.payload, value_type, v.name)
+        for o in v.overrides:
+            check_name(o.context, "override context field")
+            if not o.values or len(o.values) > MAX_OVERRIDE_VALUES:
+                raise InvalidValue(
+                    f"variant {v.name!r}: an override lists 1..{MAX_OVERRIDE_VALUES} values"
+                )
+            for value in o.values:
+                check_key(value, "override value")
+                other = forced.setdefault((o.context, value), v.name)
+                if other != v.name:
+                    raise InvalidValue(
+                        f"{o.context} {value!r} is forced to both {other!r} and {v.name!r}"
+                    )
+    if variants and sum(v.weight for v in variants) <= 0:
+        raise InvalidValue("variant weights must add up to more than 0")
+    return variants
+
+
+def check_key(value: str, what: str = "key") -> str:
+    """A user, tenant or agent id as given: any printable text (spaces too), at most 256."""
+    if not isinstance(value, str) or not value or len(value) > 256:
+        raise InvalidValue(f"{what} must be 1..256 characters, got {value!r}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidValue(f"{what} {value[:40]!r} contains control characters")
+    return value
+
+
+def check_payload(payload: Any, value_type: str, variant: str = "") -> Any:
+    """Refuse a payload of the wrong type (the flag declares one type for all its variants)."""
+    where = f"variant {variant!r}: " if variant else ""
+    if payload is None:
+        return None
+    if value_type == "boolean":
+        raise InvalidValue(f"{where}a boolean flag's variants carry no payload")
+    if value_type == "string" and not isinstance(payload, str):
+        raise InvalidValue(f"{where}payload must be a string, got {_kind(payload)}")
+    if value_type == "number" and (
+        isinstance(payload, bool)
+        or not isinstance(payload, int | float)
+        or not math.isfinite(payload)
+    ):
+        raise InvalidValue(f"{where}payload must be a number, got {_kind(payload)}")
+    try:
+        size = len(json.dumps(payload, allow_nan=False))
+    except (TypeError, ValueError):
+        raise InvalidValue(
+            f"{where}payload is not JSON (only objects, lists, text, numbers)"
+        ) from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise InvalidValue(f"{where}payload is {size:,} bytes; at most {MAX_PAYLOAD_BYTES:,}")
+    return payload
+
+
+def parse_payload(text: str, value_type: str) -> Any:
+    """A payload typed on a command line or in a form: ``0.2`` for a number, JSON for json."""
+    if value_type == "string":
+        return text
+    if value_type == "number":
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        return check_payload(value, "number")
+    if value_type == "json":
+        try:
+            return check_payload(json.loads(text), "json")
+        except json.JSONDecodeError as exc:
+            raise InvalidValue(f"payload is not valid JSON: {exc.msg} (at {exc.pos})") from None
+    return check_payload(text, value_type)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {str: "text", int: "a number", float: "a number", dict: "an object", list: "a list"}.get(
+        type(value), type(value).__name__
+    ) + (f" {value!r}" if isinstance(value, str | int | float) else "")
+
+
+def select(
+    variants: tuple[Variant, ...],
+    group: str,
+    key: str | None,
+    context: Mapping[str, Any],
+    total: int,
+) -> tuple[Variant | None, bool]:
+    """The variant for this context and whether an override chose it (Unleash's rule).
+
+    ``total`` is the sum of the weights (the caller keeps it). Without a sticky key the
+    choice is random, as in Unleash: such a context has nothing to stay sticky to.
+    """
+    if total <= 0:
+        return None, False
+    for v in variants:
+        if v.overrides and v.overridden_for(context):
+            return v, True
+    seed = key if key else str(round(random.random() * 100_000))
+    target = variant_target(group, seed, total)
+    running = 0
+    for v in variants:
+        if v.weight == 0:
+            continue
+        running += v.weight
+        if running >= target:
+            return v, False
+    return None, False
