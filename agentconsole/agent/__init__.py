@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from agentconsole.agent.retry import RetryPolicy
     from agentconsole.agent.run import Run
     from agentconsole.agent.runtime import AgentRuntime
+    from agentconsole.agent.sync import SyncRun
 
 _LAZY = {
     "AgentRuntime": "agentconsole.agent.runtime",
     "Run": "agentconsole.agent.run",
+    "SyncRun": "agentconsole.agent.sync",
     "BreakerConfig": "agentconsole.agent.breaker",
     "RetryPolicy": "agentconsole.agent.retry",
     "AgentConsoleProvider": "agentconsole.agent.openfeature",
@@ -51,6 +53,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunawayStopped",
+    "SyncRun",
     "TokenBudgetExceeded",
     "configure_json_logging",
 ]

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.agent.breaker import TRIAL, BreakerBoard
@@ -50,6 +51,7 @@ class Guard:
         self._spawn = spawn
         self._script: Any = None
         self._keys: Keys | None = None
+        self._lock = threading.Lock()  # windows are counted from the loop and from threads
 
     def attach(self, script: Any, keys: Keys) -> None:
         """Connect to the fleet: the registered ``breaker_transition`` script and the keys."""
@@ -105,6 +107,59 @@ class Guard:
                 await self.trial_result(dependency, True)
             return result
 
+    def call_sync(
+        self,
+        dependency: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        policy: RetryPolicy | None = None,
+        before_retry: Callable[[], None] | None = None,
+    ) -> Any:
+        """``fn(*args, **kwargs)`` from a plain thread, with the same guard as :meth:`call`.
+
+        Decisions are made in the caller's thread (no hop to ``loop``) except a half-open
+        trial, which asks the fleet through the runtime's loop. Retries sleep in the thread.
+        """
+        policy = policy or self.retry
+        started = policy.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            trial = self.admit_sync(dependency, loop)
+            t0 = time.perf_counter()
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                elapsed = time.perf_counter() - t0
+                failure = self.classify(exc) or Failure("server")
+                if self.settle(dependency, elapsed, failure, trial):
+                    _hop(self.trial_result(dependency, False), loop)
+                wait = policy.next_wait(attempt, failure, started)
+                if wait is None or self.board.effective(dependency) == "open":
+                    raise
+                if before_retry is not None:
+                    before_retry()
+                self.metrics.retries.labels(dependency).inc()
+                time.sleep(wait)
+                continue
+            except BaseException:
+                self.abandon(dependency, trial)
+                raise
+            if self.settle(dependency, time.perf_counter() - t0, None, trial):
+                _hop(self.trial_result(dependency, True), loop)
+            return result
+
+    def admit_sync(self, dependency: str, loop: asyncio.AbstractEventLoop) -> bool:
+        """:meth:`admit` from a plain thread: in memory, or a trial permit through ``loop``."""
+        try:
+            decision = self.board.check(dependency)
+        except BreakerOpen:
+            self.metrics.call_counter(dependency, "rejected").inc()
+            raise
+        return decision is TRIAL and _hop(self._admit_trial(dependency), loop)
+
     async def admit(self, dependency: str) -> bool:
         """Pass the breaker or raise BreakerOpen; True when this call is a half-open trial."""
         try:
@@ -134,11 +189,15 @@ class Guard:
         if trial:
             b.trial_ok = not (failed or slow)
             return True
-        should_open = b.record(failed, slow)
-        if should_open and b.state == "closed" and self.board.mode(dependency) == "auto":
-            b.state, b.opened_at, b.pending = "open", self.clock(), True
-            self._transition_log(dependency, "open", b.failure_rate, b.slow_rate)
-            b.reset_window()
+        with self._lock:
+            should_open = b.record(failed, slow)
+            opens = should_open and b.state == "closed" and self.board.mode(dependency) == "auto"
+            if opens:
+                b.state, b.opened_at, b.pending = "open", self.clock(), True
+                rates = b.failure_rate, b.slow_rate
+                b.reset_window()
+        if opens:
+            self._transition_log(dependency, "open", *rates)
             self._spawn(self._send_open(dependency))
         return False
 
@@ -266,3 +325,8 @@ class Guard:
             slow_rate=round(sr, 3),
             trace_id=run.trace_id if run is not None else "",
         )
+
+
+def _hop(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> Any:
+    """Run ``coro`` on the runtime's loop and wait for it in this (other) thread."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()

@@ -152,9 +152,9 @@ class Run:
                 raise self._stop from None
             raise
         except Exception as exc:
-            self._log_call(dependency, t0, type(exc).__name__)
+            self.log_call(dependency, t0, type(exc).__name__)
             raise
-        self._log_call(dependency, t0, "ok")
+        self.log_call(dependency, t0, "ok")
         return result
 
     @contextlib.asynccontextmanager
@@ -428,7 +428,7 @@ class Run:
         m.tokens.labels("output", model, self.tenant).inc(output_tokens)
         m.cost.labels(model, self.tenant).inc(cost)
 
-    def _log_call(self, dependency: str, t0: float, outcome: str) -> None:
+    def log_call(self, dependency: str, t0: float, outcome: str) -> None:
         if not _logger.isEnabledFor(logging.INFO):
             return
         self.runtime.log.info(

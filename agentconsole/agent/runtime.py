@@ -23,6 +23,7 @@ import itertools
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from agentconsole.agent.metrics import metrics_for
 from agentconsole.agent.retry import Failure, RetryPolicy, classify
 from agentconsole.agent.run import Run, current_run
 from agentconsole.agent.snapshot import Snapshot
+from agentconsole.agent.sync import LoopThread, SyncRun
 from agentconsole.control.kills import ALL
 
 if TYPE_CHECKING:
@@ -149,6 +151,9 @@ class AgentRuntime:
         self.applied_version = 0
         self.connected = False
         self.closed = False
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop start() ran on
+        self._loop_thread_id: int | None = None
+        self._owned: LoopThread | None = None  # start_sync(): a loop of our own
         self._fresh_at = time.monotonic()
         self._runs: dict[str, Run] = {}
         self._dirty = asyncio.Event()
@@ -172,6 +177,8 @@ class AgentRuntime:
 
         if self.plane is not None:
             return self  # already started
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread_id = threading.get_ident()
         self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
         keys = Keys(self.settings.redis.prefix)
@@ -215,6 +222,52 @@ class AgentRuntime:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # --- synchronous programs (see agent/sync.py) ------------------------------------------
+
+    def start_sync(self, first_sync_timeout: float = 2.0) -> AgentRuntime:
+        """Start on an event loop of the runtime's own, in a daemon thread; returns at once
+        after the first snapshot (or ``first_sync_timeout``) like ``await start()``."""
+        if self._owned is None:
+            self._owned = LoopThread().start()
+        self._owned.run(self.start(first_sync_timeout))
+        return self
+
+    def close_sync(self) -> None:
+        """Close (flushing what is queued) and stop the runtime's own loop."""
+        if self._owned is None:
+            raise RuntimeError("close_sync() closes a runtime started with start_sync()")
+        owned, self._owned = self._owned, None
+        owned.run(self.close())
+        owned.stop()
+
+    def __enter__(self) -> AgentRuntime:
+        return self.start_sync()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_sync()
+
+    def run_sync(
+        self,
+        *,
+        task: str,
+        user: str = "",
+        tenant: str = "",
+        trace_id: str | None = None,
+        agent_id: str | None = None,
+        model: str = "",
+    ) -> SyncRun:
+        """``with runtime.run_sync(task=..., user=..., tenant=...) as run:`` from a thread."""
+        run = self.run(
+            task=task,
+            user=user,
+            tenant=tenant,
+            trace_id=trace_id,
+            agent_id=agent_id,
+            model=model,
+        )
+        assert self.loop is not None
+        return SyncRun(run, self.loop)
 
     def serve_metrics(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose /metrics of this runtime's registry (in a daemon thread)."""
@@ -492,7 +545,10 @@ class AgentRuntime:
             )
 
     def spawn(self, coro: Awaitable[Any]) -> None:
-        """Run ``coro`` in the background; closing the runtime cancels it."""
+        """Run ``coro`` in the background; closing the runtime cancels it. Any thread."""
+        if self.loop is not None and threading.get_ident() != self._loop_thread_id:
+            self.loop.call_soon_threadsafe(self.spawn, coro)
+            return
         task = asyncio.ensure_future(coro)
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
