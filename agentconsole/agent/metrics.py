@@ -14,6 +14,10 @@ STEP_BUCKETS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130)
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 OUTCOMES = ("success", "failure", "killed", "budget_exceeded", "runaway")
+VARIANTS = ("on", "off")
+# Flags whose runs one process labels by variant (tracked or under a rollout plan): each
+# costs 2 variants x (5 outcomes + 16 duration series + tokens + cost) = 46 series.
+MAX_VARIANT_FLAGS = 20
 
 _lock = threading.Lock()
 _by_registry: dict[int, AgentMetrics] = {}
@@ -91,6 +95,28 @@ class AgentMetrics:
             "Seconds since the control-plane snapshot was last known fresh",
             registry=r,
         )
+        # per-variant run metrics, for flags that label variants only (docs/metrics.md)
+        variant_labels = ["flag", "variant"]
+        self.flag_runs = Counter(
+            "agent_flag_runs",
+            "Finished runs that evaluated the flag, by the variant they got",
+            [*variant_labels, "outcome"],
+            registry=r,
+        )
+        self.flag_run_duration = Histogram(
+            "agent_flag_run_duration_seconds",
+            "Run wall time, by the flag variant the run got",
+            variant_labels,
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.flag_run_tokens = Counter(
+            "agent_flag_run_tokens", "Tokens of runs, by flag variant", variant_labels, registry=r
+        )
+        self.flag_run_cost = Counter(
+            "agent_flag_run_cost_usd", "Spend of runs, by flag variant", variant_labels, registry=r
+        )
+        self.variant_flags: set[str] = set()
         self.dep_children: dict[tuple[str, str], Any] = {}
         self.duration_children: dict[str, Any] = {}
         # every known label value exists from the start, so rates and alerts see a 0
@@ -104,6 +130,27 @@ class AgentMetrics:
             self.runaway.labels(limit)
         for kind in ("kill_switch", "global_stop", "tenant_stop"):
             self.controls_engaged.labels(kind)
+
+    def flag_run(
+        self, flag: str, on: bool, outcome: str, seconds: float, tokens: int, cost: float
+    ) -> None:
+        """Count one finished run under the variant it got; a flag seen first starts at 0."""
+        if flag not in self.variant_flags:
+            with _lock:
+                if len(self.variant_flags) >= MAX_VARIANT_FLAGS:
+                    return
+                self.variant_flags.add(flag)
+            for variant in VARIANTS:
+                for each in OUTCOMES:
+                    self.flag_runs.labels(flag, variant, each)
+                self.flag_run_duration.labels(flag, variant)
+                self.flag_run_tokens.labels(flag, variant)
+                self.flag_run_cost.labels(flag, variant)
+        variant = "on" if on else "off"
+        self.flag_runs.labels(flag, variant, outcome).inc()
+        self.flag_run_duration.labels(flag, variant).observe(seconds)
+        self.flag_run_tokens.labels(flag, variant).inc(tokens)
+        self.flag_run_cost.labels(flag, variant).inc(cost)
 
     def duration(self, dependency: str) -> Any:
         child = self.duration_children.get(dependency)

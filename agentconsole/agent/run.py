@@ -88,6 +88,7 @@ class Run:
         self._deadline: asyncio.TimerHandle | None = None
         self._token: Token[Run | None] | None = None
         self._finishing = False
+        self._variants: dict[str, bool] = {}  # flags labelled by variant -> what this run got
 
     # --- what agent code uses -------------------------------------------------------------
 
@@ -128,7 +129,10 @@ class Run:
         key = self.user
         if flag is not None:
             key = {"tenant": self.tenant, "agent": self.id}.get(flag.stickiness, self.user)
-        return self.runtime.flags.enabled(name, key=key, default=default)
+        value = self.runtime.flags.enabled(name, key=key, default=default)
+        if flag is not None and flag.labels_variants:
+            self._variants.setdefault(name, value)  # the first answer is the run's variant
+        return value
 
     async def call(
         self,
@@ -389,6 +393,9 @@ class Run:
         m.runs.labels(outcome).inc()
         m.run_duration.labels(outcome).observe(elapsed)
         m.run_steps.observe(rec.steps)
+        for name, on in self._variants.items():
+            tokens = rec.tokens_in + rec.tokens_out
+            m.flag_run(name, on, outcome, elapsed, tokens, rec.cost)
         rt.log.info(
             "agent.completed",
             "agent completed",

@@ -26,6 +26,7 @@ ALERT_RUNBOOKS = {
     "AgentSuccessRateLow": "low-success-rate",
     "AgentKillSwitchActive": "kill-switch-active",
     "AgentsNotReporting": "agents-not-reporting",
+    "FlagCanaryRegression": "flag-canary-regression",
 }
 
 

@@ -26,6 +26,7 @@ SHARED_TABLE = {
     "AgentSuccessRateLow": "low-success-rate",
     "AgentKillSwitchActive": "kill-switch-active",
     "AgentsNotReporting": "agents-not-reporting",
+    "FlagCanaryRegression": "flag-canary-regression",
 }
 SAMPLE_LABELS = {
     "dependency": "openai",
@@ -33,6 +34,7 @@ SAMPLE_LABELS = {
     "limit": "user_daily_tokens",
     "kind": "tenant_stop",
     "instance": "10.0.0.7:9400",
+    "flag": "planner-v2",
 }
 
 
