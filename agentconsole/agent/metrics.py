@@ -132,7 +132,7 @@ class AgentMetrics:
             self.controls_engaged.labels(kind)
 
     def flag_run(
-        self, flag: str, on: bool, outcome: str, seconds: float, tokens: int, cost: float
+        self, flag: str, variant: str | bool, outcome: str, seconds: float, tokens: int, cost: float
     ) -> None:
         """Count one finished run under the variant it got; a flag seen first starts at 0."""
         if flag not in self.variant_flags:
@@ -140,13 +140,14 @@ class AgentMetrics:
                 if len(self.variant_flags) >= MAX_VARIANT_FLAGS:
                     return
                 self.variant_flags.add(flag)
-            for variant in VARIANTS:
+            for known in VARIANTS:
                 for each in OUTCOMES:
-                    self.flag_runs.labels(flag, variant, each)
-                self.flag_run_duration.labels(flag, variant)
-                self.flag_run_tokens.labels(flag, variant)
-                self.flag_run_cost.labels(flag, variant)
-        variant = "on" if on else "off"
+                    self.flag_runs.labels(flag, known, each)
+                self.flag_run_duration.labels(flag, known)
+                self.flag_run_tokens.labels(flag, known)
+                self.flag_run_cost.labels(flag, known)
+        if not isinstance(variant, str):  # a boolean flag: on/off
+            variant = "on" if variant else "off"
         self.flag_runs.labels(flag, variant, outcome).inc()
         self.flag_run_duration.labels(flag, variant).observe(seconds)
         self.flag_run_tokens.labels(flag, variant).inc(tokens)

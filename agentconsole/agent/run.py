@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.agent.errors import AgentKilled, AgentStopped, NewRunsRefused, RunawayStopped
+from agentconsole.agent.flags import typed_value, variant_label
 from agentconsole.agent.logs import logger as _logger
 from agentconsole.agent.retry import Failure, RetryPolicy
 from agentconsole.control.budgets import BudgetExceeded, Limits
@@ -27,6 +28,7 @@ from agentconsole.control.registry import AgentRecord
 
 if TYPE_CHECKING:
     from agentconsole.agent.runtime import AgentRuntime
+    from agentconsole.control.flags import Resolution
 
 current_run: ContextVar[Run | None] = ContextVar("agentconsole_current_run", default=None)
 RECANCEL_EVERY = 0.25
@@ -63,6 +65,10 @@ class Run:
         self.user = user
         self.tenant = tenant
         self.trace_id = trace_id
+        # What flags are evaluated against; agent code may add fields (run.context["plan"]).
+        self.context = runtime.flags.context_for(
+            user=user, tenant=tenant, agent=agent_id, model=model
+        )
         self.record = AgentRecord(
             id=agent_id,
             task=task,
@@ -88,7 +94,7 @@ class Run:
         self._deadline: asyncio.TimerHandle | None = None
         self._token: Token[Run | None] | None = None
         self._finishing = False
-        self._variants: dict[str, bool] = {}  # flags labelled by variant -> what this run got
+        self._variants: dict[str, str | None] = {}  # flag -> the variant label this run got
 
     # --- what agent code uses -------------------------------------------------------------
 
@@ -124,15 +130,26 @@ class Run:
 
     def flag(self, name: str, default: bool = False) -> bool:
         """Flag for this run, keyed by the flag's stickiness (user, tenant or agent id)."""
-        snap = self.runtime.snapshot
-        flag = snap.flags.get(name) if snap is not None else None
-        key = self.user
-        if flag is not None:
-            key = {"tenant": self.tenant, "agent": self.id}.get(flag.stickiness, self.user)
-        value = self.runtime.flags.enabled(name, key=key, default=default)
-        if flag is not None and flag.labels_variants:
-            self._variants.setdefault(name, value)  # the first answer is the run's variant
-        return value
+        result = self._resolve(name)
+        return default if result is None else result.on
+
+    def variant(self, name: str) -> str | None:
+        """The variant this run is served (None: off, no variants, or no such flag)."""
+        result = self._resolve(name)
+        return None if result is None else result.variant
+
+    def value(self, name: str, default: Any) -> Any:
+        """The served variant's payload, typed like ``default`` (else ``default``)."""
+        return typed_value(self._resolve(name), default)
+
+    def _resolve(self, name: str) -> Resolution | None:
+        result = self.runtime.flags.resolve(name, self.context)
+        if result is not None and name not in self._variants:
+            # The first answer is the run's variant; None: the flag is not labelled.
+            flag = self.runtime.flags.get(name)
+            labelled = flag is not None and flag.labels_variants
+            self._variants[name] = variant_label(result) if labelled else None
+        return result
 
     async def call(
         self,
@@ -393,9 +410,10 @@ class Run:
         m.runs.labels(outcome).inc()
         m.run_duration.labels(outcome).observe(elapsed)
         m.run_steps.observe(rec.steps)
-        for name, on in self._variants.items():
-            tokens = rec.tokens_in + rec.tokens_out
-            m.flag_run(name, on, outcome, elapsed, tokens, rec.cost)
+        for name, variant in self._variants.items():
+            if variant is not None:
+                tokens = rec.tokens_in + rec.tokens_out
+                m.flag_run(name, variant, outcome, elapsed, tokens, rec.cost)
         rt.log.info(
             "agent.completed",
             "agent completed",

@@ -116,6 +116,7 @@ class AgentRuntime:
         clock: Callable[[], float] = time.time,
         host: str | None = None,
         max_connections: int = 50,
+        context: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.resync_interval = resync_interval
@@ -143,7 +144,7 @@ class AgentRuntime:
             self.breakers, self.metrics, self.log, self.retry, classify_error, clock, self.spawn
         )
         self.budget = BudgetGuard(self, offline_budget_fraction)
-        self.flags = FlagClient(self)
+        self.flags = FlagClient(self, context)  # context: region, custom fields for flags
         self.plane: Any = None
         self.redis: Any = None
         self._pubsub_client: Any = None

@@ -21,7 +21,7 @@ from agentconsole.control.bucketing import FULL, format_bp, in_rollout, parse_pe
 from agentconsole.control.errors import CorruptValue, InvalidValue, NotFound
 from agentconsole.control.rollouts import ACTIVE as ACTIVE_PLAN
 from agentconsole.control.targeting import Constraint
-from agentconsole.control.variants import VALUE_TYPES, Variant, check_variants, select
+from agentconsole.control.variants import VALUE_TYPES, Picker, Variant, check_variants
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import Change, ControlPlane
@@ -115,21 +115,35 @@ class Flag:
     def resolve(self, context: Mapping[str, Any]) -> Resolution:
         """On or off and the variant served, for a context keyed by field name."""
         key = context.get(self.stickiness)
-        gate = self._gate(None if key is None or key == "" else str(key), context)
+        if key is not None and type(key) is not str:
+            key = str(key)
+        gate = self._gate(key or None, context)
         if not gate.on or not self.variants:
             return gate
-        sticky = self.variant_stickiness or self.stickiness
-        vkey = context.get(sticky)
-        variant, forced = select(
-            self.variants,
-            self.group or self.name,
-            None if vkey is None or vkey == "" else str(vkey),
-            context,
-            self.total_weight,
-        )
+        picker, served = self._picker()
+        if self.variant_stickiness and self.variant_stickiness != self.stickiness:
+            key = context.get(self.variant_stickiness)
+            if key is not None and type(key) is not str:
+                key = str(key)
+        variant, forced = picker.pick(key or None, context)
         if variant is None:
             return gate
-        return Resolution(True, gate.reason, variant.name, variant.payload, forced)
+        # Variants are immutable: one Resolution per (variant, reason, forced), reused.
+        slot = (variant.name, gate.reason, forced)
+        result = served.get(slot)
+        if result is None:
+            result = served[slot] = Resolution(
+                True, gate.reason, variant.name, variant.payload, forced
+            )
+        return result
+
+    def _picker(self) -> tuple[Picker, dict[tuple[str, str, bool], Resolution]]:
+        cached = self.__dict__.get("_picker_for")
+        group = self.group or self.name
+        if cached is None or cached[0] is not self.variants or cached[1].group != group:
+            cached = (self.variants, Picker(self.variants, group), {})
+            self.__dict__["_picker_for"] = cached
+        return cached[1], cached[2]
 
     def _gate(self, key: str | None, context: Mapping[str, Any]) -> Resolution:
         if not self.enabled:
@@ -149,11 +163,7 @@ class Flag:
 
     @property
     def total_weight(self) -> int:
-        cached = self.__dict__.get("_weights")
-        if cached is None or cached[0] is not self.variants:
-            cached = (self.variants, sum(v.weight for v in self.variants))
-            self.__dict__["_weights"] = cached
-        return cached[1]
+        return self._picker()[0].total
 
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)

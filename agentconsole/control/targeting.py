@@ -18,7 +18,9 @@ Unleash's rules, kept exactly (its client-specification cases prove them):
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -147,20 +149,10 @@ def _never(ctx: Context) -> bool:
     return False
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
 def _base(c: Constraint) -> Test | None:
     name, op = c.context, c.operator
-    if op == "IN":
-        members = frozenset(c.values)
-        return lambda ctx: _text(ctx.get(name)) in members
-    if op == "NOT_IN":
-        members = frozenset(c.values)
-        return lambda ctx: _text(ctx.get(name)) not in members
+    if op in ("IN", "NOT_IN"):
+        return _membership(name, frozenset(c.values), op == "IN")
     if op.startswith("STR_"):
         return _string(name, op, c.values, c.case_insensitive)
     if op.startswith("NUM_"):
@@ -172,41 +164,58 @@ def _base(c: Constraint) -> Test | None:
     return None
 
 
+def _membership(name: str, members: frozenset[str], inside: bool) -> Test:
+    def test(ctx: Context) -> bool:
+        value = ctx.get(name)
+        if value is None:
+            return not inside
+        return ((value if type(value) is str else str(value)) in members) is inside
+
+    return test
+
+
 def _string(name: str, op: str, values: tuple[str, ...], fold: bool) -> Test | None:
     wanted = tuple(v.lower() for v in values) if fold else values
-    method = {
-        "STR_STARTS_WITH": str.startswith,
-        "STR_ENDS_WITH": str.endswith,
-        "STR_CONTAINS": str.__contains__,
-    }.get(op)
-    if method is None:
+    if op not in ("STR_STARTS_WITH", "STR_ENDS_WITH", "STR_CONTAINS"):
         return None
+    starts, ends = op == "STR_STARTS_WITH", op == "STR_ENDS_WITH"
 
     def test(ctx: Context) -> bool:
-        value = _text(ctx.get(name))
+        value = ctx.get(name)
         if value is None:
             return False
+        if type(value) is not str:
+            value = str(value)
         if fold:
             value = value.lower()
-        return any(method(value, w) for w in wanted)
+        if starts:
+            return value.startswith(wanted)
+        if ends:
+            return value.endswith(wanted)
+        return any(w in value for w in wanted)
 
     return test
 
 
 def _numeric(name: str, op: str, bound: float | None) -> Test | None:
     compare = {
-        "NUM_EQ": float.__eq__,
-        "NUM_GT": float.__gt__,
-        "NUM_GTE": float.__ge__,
-        "NUM_LT": float.__lt__,
-        "NUM_LTE": float.__le__,
+        "NUM_EQ": operator.eq,
+        "NUM_GT": operator.gt,
+        "NUM_GTE": operator.ge,
+        "NUM_LT": operator.lt,
+        "NUM_LTE": operator.le,
     }.get(op)
     if compare is None or bound is None:
         return _never if compare is not None else None
 
     def test(ctx: Context) -> bool:
-        value = _number(ctx.get(name))
-        return value is not None and compare(value, bound)
+        value = ctx.get(name)
+        kind = type(value)
+        if kind is not int and kind is not float:
+            value = _number(value)
+            if value is None:
+                return False
+        return compare(value, bound)
 
     return test
 
@@ -231,22 +240,29 @@ def _date(name: str, op: str, bound: float | None) -> Test | None:
     return test
 
 
-def _semantic(name: str, op: str, bound: semver.Version | None) -> Test | None:
-    wanted = {"SEMVER_EQ": (0,), "SEMVER_GT": (1,), "SEMVER_LT": (-1,)}.get(op)
-    if wanted is None:
+def _semantic(name: str, op: str, bound: tuple[Any, ...] | None) -> Test | None:
+    if op not in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"):
         return None
     if bound is None:
         return _never
 
     def test(ctx: Context) -> bool:
-        value = _semver(ctx.get(name))
-        return value is not None and value.compare(bound) in wanted
+        raw = ctx.get(name)
+        value = _semver_key(raw) if type(raw) is str else _semver(raw)
+        if value is None:
+            return False
+        if op == "SEMVER_EQ":
+            return value == bound
+        return value > bound if op == "SEMVER_GT" else value < bound
 
     return test
 
 
 def _number(raw: Any) -> float | None:
-    if raw is None or isinstance(raw, bool):
+    kind = type(raw)
+    if kind is float or kind is int:
+        return float(raw) if math.isfinite(raw) else None
+    if raw is None or kind is bool:
         return None
     try:
         value = float(raw)
@@ -271,10 +287,24 @@ def _instant(raw: Any) -> float | None:
     return moment.timestamp()
 
 
-def _semver(raw: Any) -> semver.Version | None:
+def _semver(raw: Any) -> tuple[Any, ...] | None:
+    """A version's precedence as a tuple (compares like semver), or None if it is not one."""
     if raw is None:
         return None
+    return _semver_key(raw if type(raw) is str else str(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _semver_key(text: str) -> tuple[Any, ...] | None:
+    """Parsed by the semver library once per distinct text (a fleet has few versions);
+    a release ranks after its pre-releases, numeric identifiers before alphanumeric ones."""
     try:
-        return semver.Version.parse(str(raw).strip())
+        v = semver.Version.parse(text.strip())
     except (TypeError, ValueError):
         return None
+    if v.prerelease is None:
+        return (v.major, v.minor, v.patch, 1, ())
+    parts = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in str(v.prerelease).split(".")
+    )
+    return (v.major, v.minor, v.patch, 0, parts)

@@ -69,13 +69,6 @@ class Variant:
             overrides=tuple(Override.from_doc(o) for o in doc.get("overrides") or ()),
         )
 
-    def overridden_for(self, context: Mapping[str, Any]) -> bool:
-        for o in self.overrides:
-            value = context.get(o.context)
-            if value is not None and str(value) in o.members:  # type: ignore[attr-defined]
-                return True
-        return False
-
 
 def check_variants(
     variants: tuple[Variant, ...], value_type: str, *, stickiness: str = ""
@@ -180,30 +173,56 @@ def _kind(value: Any) -> str:
     ) + (f" {value!r}" if isinstance(value, str | int | float) else "")
 
 
-def select(
-    variants: tuple[Variant, ...],
-    group: str,
-    key: str | None,
-    context: Mapping[str, Any],
-    total: int,
-) -> tuple[Variant | None, bool]:
-    """The variant for this context and whether an override chose it (Unleash's rule).
+class Picker:
+    """A variant list prepared for the hot path: running weights and override sets, once.
 
-    ``total`` is the sum of the weights (the caller keeps it). Without a sticky key the
-    choice is random, as in Unleash: such a context has nothing to stay sticky to.
+    Unleash's rule: no weight at all serves nothing; the first variant with an override
+    matching the context wins; else ``variant_target`` is walked along the running
+    weights. Without a sticky key the choice is random, as in Unleash (nothing to stick to).
     """
-    if total <= 0:
-        return None, False
-    for v in variants:
-        if v.overrides and v.overridden_for(context):
-            return v, True
-    seed = key if key else str(round(random.random() * 100_000))
-    target = variant_target(group, seed, total)
-    running = 0
-    for v in variants:
-        if v.weight == 0:
-            continue
-        running += v.weight
-        if running >= target:
-            return v, False
-    return None, False
+
+    __slots__ = ("group", "memo", "overrides", "steps", "total")
+    MEMO = 4096  # sticky keys remembered per flag (a run asks again and again)
+
+    def __init__(self, variants: tuple[Variant, ...], group: str) -> None:
+        self.group = group
+        self.memo: dict[str, Variant | None] = {}
+        self.total = sum(v.weight for v in variants)
+        steps, running = [], 0
+        for v in variants:
+            if v.weight > 0:
+                running += v.weight
+                steps.append((running, v))
+        self.steps = tuple(steps)
+        self.overrides = tuple(
+            (v, tuple((o.context, o.members) for o in v.overrides))  # type: ignore[attr-defined]
+            for v in variants
+            if v.overrides
+        )
+
+    def pick(self, key: str | None, context: Mapping[str, Any]) -> tuple[Variant | None, bool]:
+        """The variant for this context, and whether an override chose it."""
+        if self.total <= 0:
+            return None, False
+        for variant, checks in self.overrides:
+            for name, members in checks:
+                value = context.get(name)
+                if value is not None and (value if type(value) is str else str(value)) in members:
+                    return variant, True
+        if not key:
+            return self.by_weight(str(round(random.random() * 100_000))), False
+        try:
+            return self.memo[key], False
+        except KeyError:
+            pass
+        if len(self.memo) >= self.MEMO:
+            self.memo.clear()
+        chosen = self.memo[key] = self.by_weight(key)
+        return chosen, False
+
+    def by_weight(self, key: str) -> Variant | None:
+        target = variant_target(self.group, key, self.total)
+        for upto, variant in self.steps:
+            if upto >= target:
+                return variant
+        return None
