@@ -108,6 +108,12 @@ class SyncRun:
     def flag(self, name: str, default: bool = False) -> bool:
         return self.run.flag(name, default)
 
+    def variant(self, name: str) -> str | None:
+        return self.run.variant(name)
+
+    def value(self, name: str, default: Any) -> Any:
+        return self.run.value(name, default)
+
     def call(
         self,
         dependency: str,

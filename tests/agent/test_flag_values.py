@@ -115,3 +115,18 @@ async def test_openfeature_typed_values_and_reasons(plane, runtime):
         assert client.get_boolean_value("model-tier", False, EvaluationContext("u"))
     finally:
         api.clear_providers()
+
+
+async def test_a_tracked_valued_flag_labels_runs_by_the_variant_served(plane, runtime):
+    from tests.agent.conftest import sample
+
+    await plane.flags.create(
+        "model-tier", enabled=True, stickiness="tenant", value_type="string", variants=TIERS
+    )
+    await plane.flags.set_override("model-tier", "tenant", "globex", "cheap")
+    await plane.flags.update("model-tier", tracked=True)
+    await runtime.wait_for_version(await plane.version())
+    async with runtime.run(task="t", user="u", tenant="globex") as run:
+        assert run.value("model-tier", "gpt-4o") == "gpt-4o-mini"
+    labels = {"flag": "model-tier", "variant": "cheap", "outcome": "success"}
+    assert sample(runtime, "agent_flag_runs_total", **labels) == 1
