@@ -148,7 +148,12 @@ class Settings:
 
     @property
     def role(self) -> str:
-        """Configured role, else admin of a loopback Redis and viewer of anything else."""
+        """Configured role, else admin of a loopback Redis and viewer of anything else.
+
+        A read-only console is a viewer whatever the configured role: its writes are
+        refused by the control plane itself, not merely hidden from the keys."""
+        if self.ui.read_only:
+            return "viewer"
         if self.operator.role:
             return self.operator.role
         return "admin" if redis_is_loopback(self.redis.url) else "viewer"

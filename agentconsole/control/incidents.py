@@ -216,10 +216,7 @@ class Incidents:
         ``expected`` is the status the operator saw (None: unmarked); if someone else
         changed the step meanwhile, raises Conflict naming who, and changes nothing.
         """
-        if status not in (*STATUSES, "open"):
-            raise InvalidValue(f"step status must be done, skipped or open, got {status!r}")
-        if status == "skipped" and not note.strip():
-            raise InvalidValue("skipping a step needs a note saying why")
+        check_mark(status, note)
         me = self.plane.operator.name
 
         def change(incident: Incident) -> Incident:
@@ -306,6 +303,14 @@ class Incidents:
                 continue  # lost a race: re-check the precondition on the fresh document
             return Incident.from_doc(result.doc or {})
         raise Conflict(f"incident {incident_id} is changing too fast; try again", None)
+
+
+def check_mark(status: str, note: str) -> None:
+    """Refuse a step mark that can never be applied, before anything is written."""
+    if status not in (*STATUSES, "open"):
+        raise InvalidValue(f"step status must be done, skipped or open, got {status!r}")
+    if status == "skipped" and not note.strip():
+        raise InvalidValue("skipping a step needs a note saying why")
 
 
 def _changed_message(step: int, current: StepMark | None) -> str:

@@ -176,9 +176,16 @@ class RunbookSession:
     # --- progress -----------------------------------------------------------------------
 
     async def start(self) -> Incident | None:
-        """Join the incident (or open it); a viewer only reads what is there."""
-        if self.read_only:
-            self.incident = await self.incidents.get(self.incident_id)
+        """Read the incident of this alert (or runbook), if anyone opened it: opening a
+        runbook only reads. The first step marked or action run opens it (handoff: a second
+        console resumes where the first stands)."""
+        self.incident = await self.incidents.get(self.incident_id)
+        return self.incident
+
+    async def _ensure_incident(self) -> Incident:
+        """The open incident to write to: join it, or open it now (a resolved one of the
+        same alert instance is archived first: the alert fired again)."""
+        if self.incident is not None and not self.incident.resolved:
             return self.incident
         alert = self.alert
         self.incident, _ = await self.incidents.open(
@@ -200,7 +207,12 @@ class RunbookSession:
     async def mark(self, step: int, status: str, note: str = "") -> Incident:
         """Mark a step; ``expected`` is what this session last saw, so a concurrent change
         by another operator is reported (Conflict) rather than overwritten."""
-        seen = self.incident.mark(step) if self.incident else None
+        from agentconsole.control.incidents import check_mark
+
+        check_mark(status, note)  # a refused mark opens no incident
+        before = self.incident  # a resolved one is replaced by a fresh incident
+        seen = before.mark(step) if before is not None and not before.resolved else None
+        await self._ensure_incident()
         try:
             self.incident = await self.incidents.mark(
                 self.incident_id, step, status, note=note, expected=seen.status if seen else None
@@ -340,11 +352,10 @@ class RunbookSession:
     async def _record(
         self, item: PreparedAction, *, ok: bool, message: str, result: ActionResult | None = None
     ) -> None:
-        if self.incident is None:
-            return
         # The action itself is audited already; a role that may not write the incident
         # record still gets its action done.
         with contextlib.suppress(PermissionDenied):
+            await self._ensure_incident()
             self.incident = await self.incidents.record_action(
                 self.incident_id,
                 item.step,

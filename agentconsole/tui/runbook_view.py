@@ -345,7 +345,9 @@ class RunbookScreen(Screen[None]):
             return
         if incident is None:
             line = "no incident yet" + (
-                " (read-only: viewer)" if session and session.read_only else ""
+                " (read-only: viewer)"
+                if session and session.read_only
+                else ": marking a step or running an action opens it"
             )
         else:
             when = time.strftime("%H:%M:%S", time.localtime(incident.started_at))

@@ -33,9 +33,9 @@ async def test_two_consoles_share_progress(plane_as):
     )
     bob = RunbookSession(plane_as("bob", "responder"), runbook(), AlertContext.from_alert(ALERT))
     assert alice.incident_id == bob.incident_id
-    first = await alice.start()
-    assert first.started_by == "alice" and first.current_step == 1
-    await alice.mark(1, "done", "read it")
+    assert await alice.start() is None  # opening a runbook reads; the first mark opens it
+    first = await alice.mark(1, "done", "read it")
+    assert first.started_by == "alice" and first.current_step == 2
     await alice.mark(2, "skipped", "prometheus was down")
 
     joined = await bob.start()  # handoff: bob sees alice's progress and picks up at step 3
@@ -106,12 +106,15 @@ async def test_transitions_are_audited_and_checked(plane_as):
 
 async def test_resolved_incident_is_archived_when_the_alert_fires_again(plane):
     session = RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT))
-    first = await session.start()
+    await session.start()
+    first = await session.mark(1, "done")
     await session.incidents.resolve(first.id, note="provider recovered")
     with pytest.raises(Conflict, match="already resolved"):
         await session.incidents.resolve(first.id)
-    again = await session.start()
-    assert not again.resolved and again.steps == {}
+    seen = await session.start()  # the resolved incident is shown as it ended
+    assert seen.resolved
+    again = await session.mark(2, "done")  # working it again: the alert fired again
+    assert not again.resolved and set(again.steps) == {"2"}
     listed, problems = await session.incidents.list()
     assert problems == []
     assert {i.id for i in listed} == {first.id, f"{first.id}@{int(first.started_at)}"}
@@ -148,7 +151,6 @@ async def test_export_timeline(plane):
 
 async def test_incident_ends_when_every_step_is_done_or_skipped(plane):
     session = RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT))
-    await session.start()
     for step in (1, 2, 3):
         await session.mark(step, "done")
     assert not session.incident.resolved
@@ -156,3 +158,27 @@ async def test_incident_ends_when_every_step_is_done_or_skipped(plane):
     assert session.incident.resolved and session.incident.ended_by == "alice"
     entries = await plane.audit.tail(1)
     assert entries[0].reason == "incident resolved: every step done or skipped"
+
+
+async def test_opening_writes_nothing_and_reopening_resumes(plane, plane_as):
+    """One incident per alert instance: opening reads, reopening resumes at the current
+    step, and a runbook opened (twice) from the list without working it leaves nothing."""
+    before = await plane.audit.tail(10)
+    listed = RunbookSession(plane, runbook())
+    assert await listed.start() is None
+    assert await RunbookSession(plane, runbook()).start() is None
+    assert await plane.redis.hlen(plane.keys.incidents) == 0
+    assert await plane.audit.tail(10) == before
+
+    session = RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT))
+    await session.start()
+    await session.mark(1, "done")
+    with pytest.raises(InvalidValue, match="needs a note"):  # refused before any write
+        await RunbookSession(plane, runbook(), AlertContext.from_alert(ALERT)).mark(2, "skipped")
+    reopened = RunbookSession(
+        plane_as("bob", "responder"), runbook(), AlertContext.from_alert(ALERT)
+    )
+    resumed = await reopened.start()
+    assert resumed.id == session.incident_id and resumed.current_step == 2
+    incidents, _ = await session.incidents.list()
+    assert [i.id for i in incidents] == [session.incident_id]

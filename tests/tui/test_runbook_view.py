@@ -157,7 +157,7 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot)
             assert "Runbook provider-outage" in text_of(screen, "#rb-title")
-            assert "by alice" in text_of(screen, "#rb-incident")
+            assert "no incident yet" in text_of(screen, "#rb-incident")  # opening reads
             await pilot.press("n", "n")
             await settle(app, pilot)
             assert screen.step.title == "Diagnosis"
@@ -169,6 +169,7 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
             await pilot.click("#run")
             await settle(app, pilot)
             assert "done: breaker openai forced open" in text_of(screen, "#rb-status")
+            assert "by alice · 1 action(s)" in text_of(screen, "#rb-incident")
     finally:
         backend.stop()
     mode = await plane.breakers.get("openai")
