@@ -100,6 +100,10 @@ class RegistrySettings:
     dead_after_seconds: float = 30.0
     reap_after_seconds: float = 600.0
     heartbeat_seconds: float = 2.0
+    # Registry partitions, each under its own hash tag (spread by a Redis Cluster). Every
+    # process of one deployment must agree: the first operator stamps it in Redis and a
+    # mismatch is refused (docs/scaling.md).
+    partitions: int = 16
 
 
 @dataclass

@@ -84,8 +84,9 @@ async def write_fleet(url: str, n: int, generation: int) -> None:
                     # fleet size: each refresh moves rows as well as changing cells
                     tokens = 1000 + generation * 50 + (i * 7919 + generation * 104729) % 5000
                     cost = tokens * 0.00001
+                    part = k.partition_for(aid)
                     pipe.hset(
-                        k.agent(aid),
+                        part.agent(aid),
                         mapping={
                             "id": aid,
                             "task": f"task {i % 17}",
@@ -101,10 +102,12 @@ async def write_fleet(url: str, n: int, generation: int) -> None:
                             "status": "running",
                         },
                     )
-                    pipe.zadd(k.agents_by_heartbeat, {aid: now})
-                    pipe.zadd(k.agents_by_tokens, {aid: tokens})
-                    pipe.zadd(k.agents_by_cost, {aid: cost})
-                    pipe.zadd(k.agents_applied, {aid: 0})
+                    pipe.zadd(part.by_heartbeat, {aid: now})
+                    pipe.zadd(part.by_tokens, {aid: tokens})
+                    pipe.zadd(part.by_cost, {aid: cost})
+                    pipe.zadd(part.by_tenant(f"tenant-{i % 12}"), {aid: now})
+                    pipe.zadd(part.by_status("running"), {aid: now})
+                    pipe.zadd(part.applied(0), {aid: now})
                 await pipe.execute()
     finally:
         await r.aclose()

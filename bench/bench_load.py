@@ -62,7 +62,7 @@ class OldestHeartbeat:
     def __init__(self, url: str) -> None:
         from agentconsole.control.keys import Keys
 
-        self.url, self.key = url, Keys(PREFIX).agents_by_heartbeat
+        self.url, self.keys = url, [p.by_heartbeat for p in Keys(PREFIX).all_partitions()]
         self.ages: list[float] = []
         self.counts: list[int] = []
         self._stop = threading.Event()
@@ -74,10 +74,11 @@ class OldestHeartbeat:
         client = redis.Redis.from_url(self.url)
         try:
             while not self._stop.wait(1.0):
-                oldest = client.zrange(self.key, 0, 0, withscores=True)
+                firsts = [client.zrange(k, 0, 0, withscores=True) for k in self.keys]
+                oldest = [f[0][1] for f in firsts if f]
                 if oldest:
-                    self.ages.append(time.time() - oldest[0][1])
-                self.counts.append(int(client.zcard(self.key)))
+                    self.ages.append(time.time() - min(oldest))
+                self.counts.append(sum(int(client.zcard(k)) for k in self.keys))
         finally:
             client.close()
 

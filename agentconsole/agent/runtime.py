@@ -182,7 +182,7 @@ class AgentRuntime:
         self._loop_thread_id = threading.get_ident()
         self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
-        keys = Keys(self.settings.redis.prefix)
+        keys = Keys(self.settings.redis.prefix, self.settings.registry.partitions)
         self.plane = ControlPlane(self.redis, keys, Operator(self.name, "viewer"), self.settings)
         self.guard.attach(register(self.redis, "breaker_transition"), keys)
         self._install_gauges()

@@ -71,6 +71,13 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=reap)
 
+    p = sub.add_parser(
+        "upgrade", help="move a registry written by the previous (v1) layout into partitions"
+    )
+    add_change_options(p)
+    add_output_options(p)
+    p.set_defaults(func=upgrade)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -113,14 +120,9 @@ def agent_dict(rec: Any) -> dict[str, Any]:
 
 async def list_agents(args: argparse.Namespace, ctx: Context) -> int:
     plane = await ctx.plane()
-    filtered = bool(args.status or args.tenant)
-    limit = max(args.limit, 1000) if filtered else args.limit
-    records = await plane.agents.list(order=args.order, limit=limit)
-    if args.status:
-        records = [r for r in records if r.status == args.status]
-    if args.tenant:
-        records = [r for r in records if r.tenant == args.tenant]
-    records = records[: args.limit]
+    records = await plane.agents.list(
+        order=args.order, limit=args.limit, tenant=args.tenant, status=args.status
+    )
 
     def human() -> str:
         if not records:
@@ -271,5 +273,17 @@ async def reap(args: argparse.Namespace, ctx: Context) -> int:
         args,
         {"reaped": removed},
         lambda: f"reaped {removed} agent{'s' * (removed != 1)} silent for more than {after:g} s",
+    )
+    return EXIT_OK
+
+
+async def upgrade(args: argparse.Namespace, ctx: Context) -> int:
+    plane = await ctx.plane()
+    moved = await plane.agents.migrate_legacy(reason=args.reason)
+    emit(
+        args,
+        {"moved": moved},
+        lambda: f"moved {moved} agent{'s' * (moved != 1)} from the v1 registry into "
+        f"{plane.keys.partitions} partitions",
     )
     return EXIT_OK

@@ -71,6 +71,7 @@ READS = (
     "zcard",
     "zscore",
     "zmscore",
+    "zinter",
     "zrank",
     "zrevrank",
     "zscan",
@@ -165,14 +166,10 @@ def _unique(items: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _indexes(keys: Keys) -> tuple[str, ...]:
-    """The registry's sorted-set indexes (written by agents, pruned by a reaping responder)."""
-    return (
-        keys.agents_by_heartbeat,
-        keys.agents_by_tokens,
-        keys.agents_by_cost,
-        keys.agents_applied,
-    )
+def _registry(keys: Keys) -> str:
+    """Every partition of the agent registry: hashes and indexes, written by agents and
+    cleaned by a reaping responder."""
+    return keys.registry_pattern
 
 
 def _all(keys: Keys) -> str:
@@ -189,7 +186,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         keys=(f"~{everything}",),
         why="EVALSHA must name its keys; the commands inside are checked against the rest",
     )
-    read_all = (f"%R~{everything}",)
+    read_all = (f"%R~{everything}", f"%R~{_registry(keys)}")
     viewer = RolePolicy(
         "viewer",
         names["viewer"],
@@ -223,8 +220,8 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             Grant(("xadd",), keys=(f"%W~{keys.audit}",), why="append to the audit stream only"),
             Grant(("incr",), keys=(f"~{keys.version}",), why="bump the control-plane version"),
             Grant(
-                ("del", "zrem"),
-                keys=(f"~{keys.agent('*')}", *(f"~{k}" for k in _indexes(keys))),
+                ("del", "zrem", "zremrangebyscore"),
+                keys=(f"~{_registry(keys)}",),
                 why="reap agents that stopped heartbeating",
             ),
         ),
@@ -236,21 +233,28 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         names["admin"],
         Grant(
             ("@all", "-@dangerous", "-@admin", "info", "acl|whoami"),
-            keys=(f"~{everything}",),
+            keys=(f"~{everything}", f"~{_registry(keys)}"),
             channels=(events,),
             why="everything under the prefix, nothing server-wide",
         ),
         summary="every command on every key under the prefix; no server administration",
     )
     agent_owned = (
-        keys.agent("*"),
-        *_indexes(keys),
+        _registry(keys),
         keys.breaker_state,
         keys.breaker_window("*"),
         keys.usage("*"),
         keys.reservations("*"),
     )
-    agent_reads = (keys.flags, keys.breakers, keys.kills, keys.budgets, keys.version, keys.schema)
+    agent_reads = (
+        keys.flags,
+        keys.breakers,
+        keys.kills,
+        keys.budgets,
+        keys.version,
+        keys.schema,
+        keys.registry_partitions,
+    )
     agent = RolePolicy(
         "agent",
         names["agent"],

@@ -1,22 +1,83 @@
 """The one place that builds Redis key and channel names.
 
 Every control-plane key carries the same hash tag, ``{<prefix>}``, so that every operation,
-including the multi-key Lua scripts, works on Redis Cluster: the whole control plane lives
-in one slot. It is small (flags, breakers, kills, budgets, an index of agents); the one busy
-part, agent heartbeats, is a few commands per agent every couple of seconds, well within a
-single shard's budget (see docs/performance.md).
+including the multi-key Lua scripts, works on Redis Cluster: the control state that one
+change must update atomically (flags, breakers, kills, budgets, version, audit) lives in one
+slot. It is small. The agent registry is the part that grows with the fleet, so it is split
+into ``partitions``, each with a hash tag of its own (``{<prefix>:agents:<n>}``): a Redis
+Cluster spreads them over its masters, and every index an operator reads (freshest, top by
+tokens or cost, per tenant, per status, per applied version, per kill's acknowledgements)
+exists once per partition. See docs/scaling.md.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 SCHEMA_VERSION = 1
+DEFAULT_PARTITIONS = 16
+
+
+@dataclass(frozen=True)
+class PartitionKeys:
+    """The registry keys of one partition: an agent's hash and the indexes of its agents.
+
+    Every key here carries the partition's hash tag, so one partition's writes and reads go
+    to one node (one pipeline per node on a cluster).
+    """
+
+    tag: str
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.tag, *parts))
+
+    def agent(self, agent_id: str) -> str:
+        return self._k("agent", agent_id)
+
+    @property
+    def by_heartbeat(self) -> str:
+        """Agent id -> last heartbeat (unix seconds)."""
+        return self._k("heartbeat")
+
+    @property
+    def by_tokens(self) -> str:
+        return self._k("tokens")
+
+    @property
+    def by_cost(self) -> str:
+        return self._k("cost")
+
+    def by_tenant(self, tenant: str) -> str:
+        """One tenant's agent ids -> last heartbeat: a tenant kill reads only these."""
+        return self._k("tenant", tenant)
+
+    @property
+    def tenants(self) -> str:
+        """Tenant -> last heartbeat of any of its agents (for housekeeping)."""
+        return self._k("tenants")
+
+    def by_status(self, status: str) -> str:
+        """Agent ids in a stored status (running, killed, finished, failed) -> when set."""
+        return self._k("status", status)
+
+    def applied(self, version: int | str) -> str:
+        """Agents whose last heartbeat reported ``version`` -> that heartbeat.
+
+        Counting "N agents at vX" is one ZCOUNT of live scores here; a version's set
+        expires once nobody reports it any more.
+        """
+        return self._k("applied", str(version))
+
+    def acks(self, kill_id: str) -> str:
+        """Agents that acknowledged one kill -> when: the kill's progress is a ZCARD."""
+        return self._k("acks", kill_id)
 
 
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "ac"
+    partitions: int = DEFAULT_PARTITIONS
 
     @property
     def tag(self) -> str:
@@ -65,25 +126,41 @@ class Keys:
     def breaker_window(self, dependency: str) -> str:
         return self._k("breaker_window", dependency)
 
+    # --- the agent registry, partitioned ---
+    @property
+    def registry_partitions(self) -> str:
+        """How many partitions the registry in this Redis has (stamped by the first operator)."""
+        return self._k("registry", "partitions")
+
+    def partition_of(self, agent_id: str) -> int:
+        """Stable across processes and releases: CRC-32 of the id."""
+        return zlib.crc32(agent_id.encode("utf-8", "surrogateescape")) % self.partitions
+
+    def partition(self, n: int | str) -> PartitionKeys:
+        return PartitionKeys("{" + f"{self.prefix}:agents:{n}" + "}")
+
+    def all_partitions(self) -> list[PartitionKeys]:
+        return [self.partition(n) for n in range(self.partitions)]
+
+    def partition_for(self, agent_id: str) -> PartitionKeys:
+        return self.partition(self.partition_of(agent_id))
+
     def agent(self, agent_id: str) -> str:
+        return self.partition_for(agent_id).agent(agent_id)
+
+    @property
+    def registry_pattern(self) -> str:
+        """Every key of every partition (for ACL rules)."""
+        return "{" + f"{self.prefix}:agents:*" + "}:*"
+
+    # --- the registry as schema v1 wrote it (read once by ``agents upgrade``) ---
+    def legacy_agent(self, agent_id: str) -> str:
         return self._k("agent", agent_id)
 
     @property
-    def agents_by_heartbeat(self) -> str:
-        return self._k("agents", "heartbeat")
-
-    @property
-    def agents_by_tokens(self) -> str:
-        return self._k("agents", "tokens")
-
-    @property
-    def agents_by_cost(self) -> str:
-        return self._k("agents", "cost")
-
-    @property
-    def agents_applied(self) -> str:
-        """Which control-plane version each agent process has applied."""
-        return self._k("agents", "applied")
+    def legacy_indexes(self) -> tuple[str, ...]:
+        """heartbeat first: it lists every agent the old layout knew."""
+        return tuple(self._k("agents", i) for i in ("heartbeat", "tokens", "cost", "applied"))
 
     def usage(self, day: str) -> str:
         return self._k("usage", day)

@@ -85,17 +85,44 @@ class Kills:
 
         With ``kill_id``, agents that already acknowledged that kill count too: the kill is
         published before this list is read, so the fastest agents have stopped by then.
+        Read from the registry's indexes, never capped: a tenant costs its own agents (its
+        index intersected with the running index), a global stop every running agent.
         """
-        agents = await self.plane.agents.list(limit=100_000, fields=BRIEF_FIELDS)
-        return [
-            a
-            for a in agents
-            if matches(target, a.id, a.tenant)
-            and (
-                a.status in ("running", "killing")
+        from agentconsole.control.registry import AgentRecord
+
+        scope, _, name = target.partition(":")
+        if scope == "agent":
+            found = await self.plane.agents.get_many([name], BRIEF_FIELDS)
+            return [
+                a
+                for a in found
+                if a.status in ("running", "killing")
                 or (kill_id and a.status == "killed" and a.kill_id == kill_id)
-            )
-        ]
+            ]
+        running, acked = await self._affected(target, kill_id)
+        tenant = name if scope == "tenant" else ""
+        state = "killing" if kill_id else "running"
+        out = [AgentRecord(id=i, tenant=tenant, status=state) for i in running]
+        out += [AgentRecord(id=i, tenant=tenant, status="killed", kill_id=kill_id) for i in acked]
+        return out
+
+    async def affected_ids(self, target: str, kill_id: str = "") -> list[str]:
+        """The ids :meth:`affected` lists, without building a record per agent (100,000 of
+        them cost more than the Redis reads)."""
+        if target.startswith("agent:"):
+            return [a.id for a in await self.affected(target, kill_id)]
+        running, acked = await self._affected(target, kill_id)
+        return running + acked
+
+    async def _affected(self, target: str, kill_id: str) -> tuple[list[str], list[str]]:
+        """(running agents not yet acknowledged, agents that acknowledged ``kill_id``)."""
+        scope, _, name = target.partition(":")
+        running = await self.plane.agents.live_running(name if scope == "tenant" else None)
+        acked = list(await self.plane.agents.acknowledged(kill_id)) if kill_id else []
+        if acked:
+            done = set(acked)
+            running = [i for i in running if i not in done]
+        return running, acked
 
     async def kill(
         self,
@@ -132,11 +159,11 @@ class Kills:
             )
         except AlreadyExists as exc:
             current = getattr(exc, "current", None) or {}
-            affected = await self.affected(target, str(current.get("id", "")))
-            return KillOutcome(target, current, False, [a.id for a in affected])
-        # Publish first, list afterwards: the registry scan must not delay the kill itself.
-        affected = await self.affected(target, doc["id"])
-        return KillOutcome(target, change.doc or doc, True, [a.id for a in affected])
+            affected = await self.affected_ids(target, str(current.get("id", "")))
+            return KillOutcome(target, current, False, affected)
+        # Publish first, list afterwards: the registry read must not delay the kill itself.
+        affected = await self.affected_ids(target, doc["id"])
+        return KillOutcome(target, change.doc or doc, True, affected)
 
     async def clear(self, target: str, *, reason: str = "") -> None:
         """Lift a kill so that new agents of that scope may run again."""
@@ -156,9 +183,42 @@ class Kills:
         )
 
     async def wait_for_acks(
-        self, agent_ids: list[str], since: float, timeout: float = 2.0
+        self,
+        agent_ids: list[str],
+        since: float,
+        timeout: float = 2.0,
+        kill_ids: list[str] | None = None,
     ) -> AckReport:
-        """Poll the registry until every agent acknowledged or the timeout passed."""
+        """Poll until every agent acknowledged, finished, or left, or the timeout passed.
+
+        With ``kill_ids`` the acknowledgements come from those kills' ack indexes (new ones
+        only on each poll), so waiting for 100,000 agents costs a few commands per partition
+        per poll, not a read of every pending agent.
+        """
+        if not kill_ids:
+            return await self._wait_by_records(agent_ids, since, timeout)
+        deadline = time.monotonic() + timeout
+        pending = set(agent_ids)
+        acked: dict[str, float] = {}
+        seen_from = dict.fromkeys(kill_ids, 0.0)
+        while pending:
+            for kill_id in kill_ids:
+                fresh = await self.plane.agents.acknowledged(kill_id, seen_from[kill_id])
+                for agent_id, at in fresh.items():
+                    seen_from[kill_id] = max(seen_from[kill_id], at)
+                    if agent_id in pending:
+                        pending.discard(agent_id)
+                        acked[agent_id] = max(0.0, at - since)
+            if pending:
+                pending -= await self.plane.agents.settled(list(pending))
+            if not pending or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.02 if len(pending) < 10_000 else 0.1)
+        return AckReport(acked, sorted(pending))
+
+    async def _wait_by_records(
+        self, agent_ids: list[str], since: float, timeout: float
+    ) -> AckReport:
         deadline = time.monotonic() + timeout
         acked: dict[str, float] = {}
         pending = list(agent_ids)

@@ -99,7 +99,8 @@ class ControlPlane:
         from agentconsole.control.connection import connect
 
         operator = operator or Operator(settings.operator_name, settings.role)
-        return cls(connect(settings.redis), Keys(settings.redis.prefix), operator, settings)
+        keys = Keys(settings.redis.prefix, settings.registry.partitions)
+        return cls(connect(settings.redis), keys, operator, settings)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -122,6 +123,7 @@ class ControlPlane:
             if err is None:
                 raise
             raise err from None
+        await self.agents.check_layout()
         if raw is None:
             if self.operator.role != "viewer":
                 await self.redis.set(self.keys.schema, SCHEMA_VERSION, nx=True)

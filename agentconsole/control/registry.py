@@ -1,23 +1,45 @@
 """The agent registry: what each running agent reports about itself.
 
-Written by the SDK (register, heartbeat, finish, kill acknowledgement); read by the console
-and the CLI through sorted-set indexes, so listing the freshest N agents or the top N by
-tokens or cost never touches every agent.
+Written by the SDK (register, heartbeat, finish, kill acknowledgement: all through
+``write_many``, one pipeline per batch); read by the console and the CLI through sorted-set
+indexes, so what an operator reads costs what it touches: the top N by tokens or cost is a
+merge of each partition's top N, a tenant's agents come from that tenant's index, the header
+counts are ZCOUNTs, and a kill's acknowledgements are a per-kill index. The registry is
+spread over ``Keys.partitions`` partitions, each under a hash tag of its own, so a Redis
+Cluster spreads it over its masters (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
 
 if TYPE_CHECKING:
+    from agentconsole.control.keys import PartitionKeys
     from agentconsole.control.plane import ControlPlane
 
 STATUSES = ("running", "killing", "killed", "finished", "failed", "dead")
+# Written by agents; "killing" (a kill in force, not yet acknowledged) and "dead" (silent
+# past dead_after) are derived by readers.
+STORED_STATUSES = ("running", "killed", "finished", "failed")
 ORDERS = ("heartbeat", "tokens", "cost")
+HEARTBEAT_FIELDS = (
+    "heartbeat_at",
+    "steps",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "applied_version",
+    "model",
+)
+ACK_FIELDS = ("status", "kill_ack_at", "kill_id", "killed_by", "kill_reason")
+MIGRATE_CHUNK = 1000
 
 
 @dataclass
@@ -92,77 +114,131 @@ class Registry:
         """An agent's hash expires this long after its last write: Redis cleans up by itself."""
         return max(1, int(self.plane.settings.registry.reap_after_seconds))
 
+    @property
+    def applied_ttl(self) -> int:
+        """A version's applied set outlives its last writer by the time it could count."""
+        return max(1, int(self.dead_after * 2 + self.plane.settings.registry.heartbeat_seconds))
+
+    def _part(self, agent_id: str) -> PartitionKeys:
+        return self.plane.keys.partition_for(agent_id)
+
+    def _by_partition(self, ids: Iterable[str]) -> dict[int, list[str]]:
+        groups: dict[int, list[str]] = defaultdict(list)
+        for agent_id in ids:
+            groups[self.plane.keys.partition_of(agent_id)].append(agent_id)
+        return groups
+
+    def _pipe(self) -> Any:
+        # Never a transaction: a batch spans partitions (slots) and every write is absolute.
+        return self.plane.redis.pipeline(transaction=False)
+
+    async def check_layout(self) -> None:
+        """Refuse a partition count other than the one this Redis's registry was written with.
+
+        An admin stamps it on first contact; everyone else only compares. Two
+        processes that disagree would write and read different keys for the same agent.
+        """
+        key = self.plane.keys.registry_partitions
+        mine = self.plane.keys.partitions
+        raw = await self.plane.redis.get(key)
+        if raw is None and self.plane.operator.role == "admin":
+            await self.plane.redis.set(key, mine, nx=True)
+            raw = await self.plane.redis.get(key)
+        if raw is not None and codec.lenient_text(raw) != str(mine):
+            from agentconsole.control.errors import SchemaMismatch
+
+            raise SchemaMismatch(
+                f"the agent registry in Redis has {codec.lenient_text(raw)[:20]} partitions, "
+                f"this configuration says {mine}: set registry.partitions to match"
+            )
+
     # --- written by agents -----------------------------------------------------------
 
     async def register(self, record: AgentRecord) -> None:
-        k = self.plane.keys
-        now = time.time()
-        record.started_at = record.started_at or now
-        record.heartbeat_at = now
-        async with self.plane.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(k.agent(record.id), mapping=record.fields())
-            pipe.expire(k.agent(record.id), self.ttl)
-            pipe.zadd(k.agents_by_heartbeat, {record.id: now})
-            pipe.zadd(k.agents_by_tokens, {record.id: record.tokens})
-            pipe.zadd(k.agents_by_cost, {record.id: record.cost})
-            pipe.zadd(k.agents_applied, {record.id: record.applied_version})
-            await pipe.execute()
+        await self.write_many([record])
 
     async def heartbeat(self, record: AgentRecord) -> None:
         """Counters are absolute values from the agent, so a retried heartbeat is harmless."""
-        k = self.plane.keys
-        record.heartbeat_at = time.time()
-        fields = {
-            "heartbeat_at": record.heartbeat_at,
-            "steps": record.steps,
-            "tokens_in": record.tokens_in,
-            "tokens_out": record.tokens_out,
-            "cost": record.cost,
-            "applied_version": record.applied_version,
-            "model": record.model,
-        }
-        async with self.plane.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(k.agent(record.id), mapping={f: str(v) for f, v in fields.items()})
-            pipe.expire(k.agent(record.id), self.ttl)
-            pipe.zadd(k.agents_by_heartbeat, {record.id: record.heartbeat_at})
-            pipe.zadd(k.agents_by_tokens, {record.id: record.tokens})
-            pipe.zadd(k.agents_by_cost, {record.id: record.cost})
-            pipe.zadd(k.agents_applied, {record.id: record.applied_version})
-            await pipe.execute()
+        await self.write_many([record], HEARTBEAT_FIELDS)
 
     async def write_many(
-        self, records: list[AgentRecord], fields: tuple[str, ...] | None = None
+        self,
+        records: list[AgentRecord],
+        fields: tuple[str, ...] | None = None,
+        *,
+        at: float | None = None,
     ) -> None:
-        """Records in one pipeline: the SDK's batched registration and heartbeat.
+        """Records in one pipeline: the SDK's batched registration, heartbeat, acknowledgement.
 
         ``fields`` limits the hash write to those fields (a heartbeat sends only what
-        changes). Values are absolute, so a batch retried after a Redis outage is harmless.
+        changes); the indexes are always written from the whole record. The status indexes
+        move only when ``status`` is written. Values are absolute, so a batch retried after
+        a Redis outage is harmless. ``at`` is the heartbeat time written (default: now).
         """
         if not records:
             return
-        k = self.plane.keys
-        now = time.time()
+        now = time.time() if at is None else at
         for record in records:
             record.started_at = record.started_at or now
             record.heartbeat_at = now
-        async with self.plane.redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                # vars() rather than fields(): asdict() deep-copies, too slow for 1,000 rows
-                values = vars(record)
-                if fields is not None:
-                    values = {f: values[f] for f in fields}
-                pipe.hset(k.agent(record.id), mapping={f: str(v) for f, v in values.items()})
-                pipe.expire(k.agent(record.id), self.ttl)
-            pipe.zadd(k.agents_by_heartbeat, {r.id: now for r in records})
-            pipe.zadd(k.agents_by_tokens, {r.id: r.tokens for r in records})
-            pipe.zadd(k.agents_by_cost, {r.id: r.cost for r in records})
-            pipe.zadd(k.agents_applied, {r.id: r.applied_version for r in records})
+        await self._write(records, fields)
+
+    async def _write(self, records: list[AgentRecord], fields: tuple[str, ...] | None) -> None:
+        keys = self.plane.keys
+        with_status = fields is None or "status" in fields
+        groups: dict[int, list[AgentRecord]] = defaultdict(list)
+        for record in records:
+            groups[keys.partition_of(record.id)].append(record)
+        async with self._pipe() as pipe:
+            for n, group in groups.items():
+                part = keys.partition(n)
+                for record in group:
+                    # vars() rather than fields(): asdict() deep-copies, too slow for 1,000 rows
+                    values = vars(record)
+                    if fields is not None:
+                        values = {f: values[f] for f in fields}
+                    key = part.agent(record.id)
+                    pipe.hset(key, mapping={f: str(v) for f, v in values.items()})
+                    pipe.expire(key, self.ttl)
+                self._index(pipe, part, group, with_status)
             await pipe.execute()
+
+    def _index(
+        self, pipe: Any, part: PartitionKeys, group: list[AgentRecord], with_status: bool
+    ) -> None:
+        pipe.zadd(part.by_heartbeat, {r.id: r.heartbeat_at for r in group})
+        pipe.zadd(part.by_tokens, {r.id: r.tokens for r in group})
+        pipe.zadd(part.by_cost, {r.id: r.cost for r in group})
+        by_tenant: dict[str, dict[str, float]] = defaultdict(dict)
+        by_version: dict[int, dict[str, float]] = defaultdict(dict)
+        for r in group:
+            by_tenant[r.tenant][r.id] = r.heartbeat_at
+            by_version[r.applied_version][r.id] = r.heartbeat_at
+        for tenant, members in by_tenant.items():
+            pipe.zadd(part.by_tenant(tenant), members)
+        pipe.zadd(part.tenants, {t: max(m.values()) for t, m in by_tenant.items()})
+        for version, members in by_version.items():
+            pipe.zadd(part.applied(version), members)
+            pipe.expire(part.applied(version), self.applied_ttl)
+        if not with_status:
+            return
+        by_status: dict[str, dict[str, float]] = defaultdict(dict)
+        for r in group:
+            status = r.status if r.status in STORED_STATUSES else "running"
+            by_status[status][r.id] = r.kill_ack_at or r.heartbeat_at
+            if status == "killed" and r.kill_id:
+                pipe.zadd(part.acks(r.kill_id), {r.id: r.kill_ack_at or r.heartbeat_at})
+                pipe.expire(part.acks(r.kill_id), self.ttl)
+        for status in STORED_STATUSES:
+            if status in by_status:
+                pipe.zadd(part.by_status(status), by_status[status])
+            others = [i for s, m in by_status.items() if s != status for i in m]
+            if others:
+                pipe.zrem(part.by_status(status), *others)
 
     async def finish(self, record: AgentRecord, status: str) -> None:
         record.status = status
-        await self.heartbeat(record)
-        await self.plane.redis.hset(self.plane.keys.agent(record.id), "status", status)
+        await self.write_many([record])
 
     async def acknowledge_kill(self, record: AgentRecord, kill: dict[str, Any]) -> None:
         record.status = "killed"
@@ -170,21 +246,33 @@ class Registry:
         record.kill_id = str(kill.get("id", ""))
         record.killed_by = str(kill.get("requester", ""))
         record.kill_reason = str(kill.get("reason", ""))
-        await self.plane.redis.hset(
-            self.plane.keys.agent(record.id),
-            mapping={
-                "status": "killed",
-                "kill_ack_at": str(record.kill_ack_at),
-                "kill_id": record.kill_id,
-                "killed_by": record.killed_by,
-                "kill_reason": record.kill_reason,
-            },
-        )
+        await self.write_many([record], ACK_FIELDS)
 
     # --- read by operators -----------------------------------------------------------
 
     async def count(self) -> int:
-        return int(await self.plane.redis.zcard(self.plane.keys.agents_by_heartbeat))
+        """Agents in the registry (live, dead and finished until reaped)."""
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                pipe.zcard(part.by_heartbeat)
+            return sum(int(c) for c in await pipe.execute())
+
+    async def status_counts(self) -> dict[str, int]:
+        """Agents per stored status, and ``live`` (heartbeat within dead_after): ZCARDs."""
+        since = time.time() - self.dead_after
+        parts = self.plane.keys.all_partitions()
+        async with self._pipe() as pipe:
+            for part in parts:
+                pipe.zcount(part.by_heartbeat, since, "+inf")
+                for status in STORED_STATUSES:
+                    pipe.zcard(part.by_status(status))
+            raw = await pipe.execute()
+        counts = dict.fromkeys(("live", *STORED_STATUSES), 0)
+        width = 1 + len(STORED_STATUSES)
+        for i in range(0, len(raw), width):
+            for name, value in zip(("live", *STORED_STATUSES), raw[i : i + width], strict=True):
+                counts[name] += int(value)
+        return counts
 
     async def list(
         self,
@@ -192,20 +280,105 @@ class Registry:
         order: str = "heartbeat",
         limit: int = 1000,
         fields: tuple[str, ...] | None = None,
+        tenant: str | None = None,
+        status: str | None = None,
     ) -> list[AgentRecord]:
         """The ``limit`` agents first in ``order`` (freshest heartbeat, most tokens, most cost).
 
-        ``fields`` reads only those fields (the rest keep their defaults): a kill's scan of
-        the whole fleet needs four fields, not twenty.
+        Unfiltered, each partition's index gives its top ``limit`` and the merge keeps the
+        best ``limit``. ``tenant`` reads only that tenant's index; ``status`` only that
+        status's index. ``fields`` reads only those fields (the rest keep their defaults).
         """
-        k = self.plane.keys
-        index = {
-            "heartbeat": k.agents_by_heartbeat,
-            "tokens": k.agents_by_tokens,
-            "cost": k.agents_by_cost,
-        }[order]
-        ids = [codec.lenient_text(i) for i in await self.plane.redis.zrevrange(index, 0, limit - 1)]
-        return await self.get_many(ids, fields)
+        if tenant is None and status is None:
+            top = await self._top(order, limit)
+            return await self.get_many([agent_id for agent_id, _ in top], fields)
+        ids = await self._members(tenant, status)
+        read = fields
+        if fields is not None:  # what sorting and the derived status need, too
+            needed = ("status", "tenant", "heartbeat_at", "tokens_in", "tokens_out", "cost")
+            read = tuple(dict.fromkeys((*fields, *needed)))
+        records = await self.get_many(ids, read)
+        if status is not None:
+            records = [r for r in records if r.status == status]
+        key = {"heartbeat": "heartbeat_at", "tokens": "tokens", "cost": "cost"}[order]
+        return heapq.nlargest(limit, records, key=lambda r: getattr(r, key))
+
+    async def _top(self, order: str, limit: int) -> list[tuple[str, float]]:
+        if limit <= 0:
+            return []
+        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                pipe.zrevrange(getattr(part, attr), 0, limit - 1, withscores=True)
+            rows = await pipe.execute()
+        merged = heapq.merge(*rows, key=lambda pair: pair[1], reverse=True)
+        return [(codec.lenient_text(i), s) for i, s in list(merged)[:limit]]
+
+    async def _members(self, tenant: str | None, status: str | None) -> list[str]:
+        """Ids in a tenant's index, or a status's index, or both (intersected in Redis)."""
+        stored = None
+        if status is not None:
+            stored = status if status in STORED_STATUSES else "running"
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                if tenant is not None and stored is not None:
+                    pipe.zinter([part.by_tenant(tenant), part.by_status(stored)])
+                elif tenant is not None:
+                    pipe.zrange(part.by_tenant(tenant), 0, -1)
+                else:
+                    pipe.zrange(part.by_status(stored), 0, -1)
+            rows = await pipe.execute()
+        return [codec.lenient_text(i) for row in rows for i in row]
+
+    async def live_running(self, tenant: str | None = None) -> list[str]:
+        """Agents that say they are running and heartbeat within dead_after.
+
+        One ZINTER per partition of the running index with the heartbeat (or the tenant's)
+        index, which costs the smaller of the two: a tenant costs its own size. Ids only (no
+        scores to parse); the few silent ones come from a range of old heartbeats.
+        """
+        since = time.time() - self.dead_after
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                scored = part.by_heartbeat if tenant is None else part.by_tenant(tenant)
+                pipe.zinter([part.by_status("running"), scored])
+                pipe.zrangebyscore(scored, "-inf", f"({since}")
+            rows = await pipe.execute()
+        out: list[str] = []
+        for running, silent in zip(rows[0::2], rows[1::2], strict=True):
+            if silent:
+                gone = set(silent)
+                running = [i for i in running if i not in gone]
+            out.extend(map(codec.lenient_text, running))
+        return out
+
+    async def acknowledged(self, kill_id: str, after: float = 0.0) -> dict[str, float]:
+        """Agents that acknowledged ``kill_id`` (at or after ``after``) -> when."""
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                pipe.zrangebyscore(part.acks(kill_id), after, "+inf", withscores=True)
+            rows = await pipe.execute()
+        return {codec.lenient_text(i): float(s) for row in rows for i, s in row}
+
+    async def settled(self, ids: list[str]) -> set[str]:
+        """Of ``ids``, the ones that finished, failed or left the registry (not waited for)."""
+        groups = self._by_partition(ids)
+        order: list[list[str]] = []
+        async with self._pipe() as pipe:
+            for n, members in groups.items():
+                part = self.plane.keys.partition(n)
+                pipe.zmscore(part.by_heartbeat, members)
+                pipe.zmscore(part.by_status("finished"), members)
+                pipe.zmscore(part.by_status("failed"), members)
+                order.append(members)
+            raw = await pipe.execute()
+        done: set[str] = set()
+        for i, members in enumerate(order):
+            present, finished, failed = raw[3 * i : 3 * i + 3]
+            for agent_id, p, f, x in zip(members, present, finished, failed, strict=True):
+                if p is None or f is not None or x is not None:
+                    done.add(agent_id)
+        return done
 
     async def get_many(
         self, ids: list[str], fields: tuple[str, ...] | None = None
@@ -213,9 +386,9 @@ class Registry:
         if not ids:
             return []
         kills = await self._kill_targets()
-        async with self.plane.redis.pipeline(transaction=False) as pipe:
+        async with self._pipe() as pipe:
             for agent_id in ids:
-                key = self.plane.keys.agent(agent_id)
+                key = self._part(agent_id).agent(agent_id)
                 pipe.hmget(key, fields) if fields else pipe.hgetall(key)
             rows = await pipe.execute()
         now = time.time()
@@ -232,70 +405,73 @@ class Registry:
         return found[0] if found else None
 
     async def exists(self, agent_id: str) -> bool:
-        return bool(await self.plane.redis.exists(self.plane.keys.agent(agent_id)))
+        return bool(await self.plane.redis.exists(self._part(agent_id).agent(agent_id)))
 
     async def applied_counts(self) -> tuple[int, int, int]:
         """(live agents at the current control-plane version, live agents, current version).
 
         Only live agents count: a dead agent that once applied the latest version must not
-        make the fleet look up to date.
+        make the fleet look up to date. Two ZCOUNTs per partition, whatever the fleet size.
         """
         k = self.plane.keys
         since = time.time() - self.dead_after
-        async with self.plane.redis.pipeline(transaction=False) as pipe:
-            pipe.get(k.version)
-            pipe.zrangebyscore(k.agents_by_heartbeat, since, "+inf")
-            raw_version, live_ids = await pipe.execute()
-        version = int(raw_version or 0)
-        if not live_ids:
-            return 0, 0, version
-        scores = await self.plane.redis.zmscore(k.agents_applied, live_ids)
-        current = sum(1 for score in scores if score is not None and score >= version)
-        return current, len(live_ids), version
+        version = int(await self.plane.redis.get(k.version) or 0)
+        async with self._pipe() as pipe:
+            for part in k.all_partitions():
+                pipe.zcount(part.applied(version), since, "+inf")
+                pipe.zcount(part.by_heartbeat, since, "+inf")
+            raw = await pipe.execute()
+        return sum(int(c) for c in raw[0::2]), sum(int(c) for c in raw[1::2]), version
 
     async def reap(self, *, reason: str = "") -> int:
         """Forget agents whose last heartbeat is older than the reap interval.
 
-        An operator action (role ``agent.reap``): the audit entry naming the forgotten agents
-        is written in the same MULTI/EXEC as the deletion.
+        An operator action (role ``agent.reap``). The audit entry naming the forgotten agents
+        and the removal of their kill records are one MULTI/EXEC on the control state; the
+        partitions are cleaned afterwards (retrying a reap that failed half-way finishes it).
         """
+        self.plane.operator.require("agent.reap")
+        cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
+        stale = await self._stale(cutoff, None)
+        ids = [i for members in stale.values() for i in members]
+        if not ids:
+            return 0
+        target = f"{len(ids)} agent{'s' * (len(ids) != 1)}"
+        before = {"agents": ids[:100], "count": len(ids)}
+        kills = [f"agent:{agent_id}" for agent_id in ids]
+        await self._audit("agent.reap", target, before, reason, kills)
+        await self._forget(stale, cutoff, delete=True)
+        return len(ids)
+
+    async def _audit(
+        self,
+        action: str,
+        target: str,
+        before: dict[str, Any],
+        reason: str,
+        forget_kills: list[str] | None = None,
+    ) -> None:
+        """One audit entry (with the kill records to drop, in the same MULTI/EXEC)."""
         from agentconsole.control.plane import AUDIT_MAXLEN
 
-        operator = self.plane.operator
-        operator.require("agent.reap")
-        k = self.plane.keys
-        cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
-        stale = await self.plane.redis.zrangebyscore(k.agents_by_heartbeat, "-inf", cutoff)
-        if not stale:
-            return 0
-        ids = [codec.lenient_text(i) for i in stale]
-        version = int(await self.plane.redis.get(k.version) or 0)
+        k, operator = self.plane.keys, self.plane.operator
         entry = {
             "ts": f"{time.time():.3f}",
             "actor": operator.name,
             "role": operator.role,
-            "action": "agent.reap",
+            "action": action,
             "entity": "agent",
-            "target": f"{len(ids)} agent{'s' * (len(ids) != 1)}",
-            "before": codec.dump({"agents": ids[:100], "count": len(ids)}),
+            "target": target,
+            "before": codec.dump(before),
             "after": "",
             "reason": reason,
-            "cp_version": version,
+            "cp_version": int(await self.plane.redis.get(k.version) or 0),
         }
         async with self.plane.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(k.audit, entry, maxlen=AUDIT_MAXLEN, approximate=True)
-            for agent_id in ids:
-                pipe.delete(k.agent(agent_id))
-                pipe.hdel(k.kills, f"agent:{agent_id}")
-            for index in (
-                k.agents_by_heartbeat,
-                k.agents_by_tokens,
-                k.agents_by_cost,
-                k.agents_applied,
-            ):
-                pipe.zrem(index, *ids)
+            if forget_kills:
+                pipe.hdel(k.kills, *forget_kills)
             await pipe.execute()
-        return len(ids)
 
     async def prune(self, batch: int = 500) -> int:
         """Drop index entries of agents silent past the reap interval (their hashes expired).
@@ -304,23 +480,89 @@ class Registry:
         needs no role or audit entry, and agents run it (their ACL user may). ``reap`` is the
         audited operator action that also removes the kill records of reaped agents.
         """
-        k = self.plane.keys
         cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
-        stale = await self.plane.redis.zrangebyscore(
-            k.agents_by_heartbeat, "-inf", cutoff, start=0, num=batch
-        )
+        stale = await self._stale(cutoff, batch)
+        await self._forget(stale, cutoff, delete=False)
+        return sum(len(m) for m in stale.values())
+
+    async def _stale(self, cutoff: float, batch: int | None) -> dict[int, list[str]]:
+        parts = self.plane.keys.all_partitions()
+        async with self._pipe() as pipe:
+            for part in parts:
+                if batch is None:
+                    pipe.zrangebyscore(part.by_heartbeat, "-inf", cutoff)
+                else:
+                    pipe.zrangebyscore(part.by_heartbeat, "-inf", cutoff, start=0, num=batch)
+            rows = await pipe.execute()
+        return {n: [codec.lenient_text(i) for i in row] for n, row in enumerate(rows) if row}
+
+    async def _forget(self, stale: dict[int, list[str]], cutoff: float, delete: bool) -> None:
+        """Remove stale ids from every index of their partition (and their hashes)."""
         if not stale:
-            return 0
-        async with self.plane.redis.pipeline(transaction=True) as pipe:
-            for index in (
-                k.agents_by_heartbeat,
-                k.agents_by_tokens,
-                k.agents_by_cost,
-                k.agents_applied,
-            ):
-                pipe.zrem(index, *stale)
+            return
+        k = self.plane.keys
+        async with self._pipe() as pipe:
+            for n in stale:
+                pipe.zrange(k.partition(n).tenants, 0, -1)
+            tenant_rows = await pipe.execute()
+        version = int(await self.plane.redis.get(k.version) or 0)
+        async with self._pipe() as pipe:
+            for (n, ids), tenants in zip(stale.items(), tenant_rows, strict=True):
+                part = k.partition(n)
+                if delete:
+                    pipe.delete(*(part.agent(i) for i in ids))
+                for index in (part.by_heartbeat, part.by_tokens, part.by_cost):
+                    pipe.zrem(index, *ids)
+                for status in STORED_STATUSES:
+                    pipe.zrem(part.by_status(status), *ids)
+                pipe.zremrangebyscore(part.applied(version), "-inf", cutoff)
+                for tenant in map(codec.lenient_text, tenants):
+                    pipe.zremrangebyscore(part.by_tenant(tenant), "-inf", cutoff)
+                pipe.zremrangebyscore(part.tenants, "-inf", cutoff)
             await pipe.execute()
-        return len(stale)
+
+    async def migrate_legacy(self, *, reason: str = "") -> int:
+        """Move a registry written by the previous (single-slot, v1) layout into partitions.
+
+        An admin action (``agentconsole agents upgrade``), audited. Reads the old heartbeat
+        index in chunks, copies each agent's hash with its original heartbeat, then deletes
+        the old keys. Idempotent: run twice, the second moves 0 (and writes no entry).
+        """
+        self.plane.operator.require("registry.upgrade")
+        k = self.plane.keys
+        legacy_heartbeat = k.legacy_indexes[0]
+        total = int(await self.plane.redis.zcard(legacy_heartbeat))
+        if total:
+            await self._audit("registry.upgrade", f"{total} agents", {"count": total}, reason)
+        moved = 0
+        while True:
+            ids = [
+                codec.lenient_text(i)
+                for i in await self.plane.redis.zrange(legacy_heartbeat, 0, MIGRATE_CHUNK - 1)
+            ]
+            if not ids:
+                break
+            async with self._pipe() as pipe:
+                for agent_id in ids:
+                    pipe.hgetall(k.legacy_agent(agent_id))
+                rows = await pipe.execute()
+            records = [
+                AgentRecord.from_hash(agent_id, raw)
+                for agent_id, raw in zip(ids, rows, strict=True)
+                if raw
+            ]
+            await self._write(records, None)
+            async with self._pipe() as pipe:
+                pipe.zrem(legacy_heartbeat, *ids)
+                for agent_id in ids:
+                    pipe.delete(k.legacy_agent(agent_id))
+                await pipe.execute()
+            moved += len(records)
+        await self.plane.redis.delete(*k.legacy_indexes)
+        return moved
+
+    async def has_legacy(self) -> bool:
+        return bool(await self.plane.redis.exists(self.plane.keys.legacy_indexes[0]))
 
     async def _kill_targets(self) -> set[str]:
         return {codec.lenient_text(t) for t in await self.plane.redis.hkeys(self.plane.keys.kills)}

@@ -29,6 +29,7 @@ REQUIRED_ROLE: dict[str, str] = {
     "kill.clear": "responder",
     "budget.set": "admin",
     "agent.reap": "responder",
+    "registry.upgrade": "admin",
     "runbook.step": "responder",
     "runbook.action": "responder",
     "silence.create": "responder",

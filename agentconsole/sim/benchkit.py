@@ -115,3 +115,108 @@ def commands_processed(url: str) -> int:
         return int(client.info("stats")["total_commands_processed"])
     finally:
         client.close()
+
+
+def _cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster-bus twin (port + 10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port in taken or port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@contextlib.contextmanager
+def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[list[int]]:
+    """A throwaway Redis Cluster of ``masters`` masters (no replicas) on loopback.
+
+    ``redis-server --cluster-enabled yes`` per node, then ``redis-cli --cluster create``
+    hands the 16,384 slots out evenly. Yields the nodes' ports once the cluster is ``ok``.
+    """
+    import tempfile
+
+    import redis
+
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        raise RuntimeError("redis-server and redis-cli are needed (apt-get install redis-server)")
+    with contextlib.ExitStack() as stack:
+        base = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        ports: list[int] = []
+        procs: list[subprocess.Popen] = []
+        stack.callback(lambda: [_stop(p) for p in procs])
+        for _ in range(masters):
+            port = _cluster_port(set(ports))
+            node_dir = base / f"node-{port}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            args = [
+                server,
+                "--port", str(port),
+                "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(node_dir / "nodes.conf"),
+                "--cluster-node-timeout", "5000",
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "no",
+                "--dir", str(node_dir),
+            ]  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    args,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+            ports.append(port)
+        for port in ports:
+            _wait(lambda port=port: _port_open(port), 10, "cluster node")
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+        def ready() -> bool:
+            for port in ports:
+                with redis.Redis(port=port) as r:
+                    if r.cluster("info")["cluster_state"] != "ok":
+                        return False
+            return True
+
+        _wait(ready, 30, "cluster state ok")
+        yield ports
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready within {timeout:g} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

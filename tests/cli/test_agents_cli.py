@@ -149,9 +149,8 @@ async def test_kill_needs_confirmation_and_one_target(plane, acli):
 
 async def _silence(plane, agent_id: str, seconds: float) -> None:
     """Make an agent's last heartbeat ``seconds`` old, in its hash and in the index."""
-    then = time.time() - seconds
-    await plane.redis.hset(plane.keys.agent(agent_id), "heartbeat_at", str(then))
-    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {agent_id: then})
+    (record,) = await plane.agents.get_many([agent_id])
+    await plane.agents.write_many([record], at=time.time() - seconds)
 
 
 async def test_reap_forgets_silent_agents(plane, acli):

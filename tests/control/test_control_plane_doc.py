@@ -17,21 +17,34 @@ LUA_DIR = ROOT / "agentconsole" / "control" / "lua"
 def key_patterns() -> set[str]:
     """Every key builder of ``Keys``, rendered with ``<parameter>`` placeholders."""
     keys = Keys("prefix")
-    out = set()
+    out: set[str] = set()
+    skip = {"tag", "prefix", "partitions", "registry_pattern", "partition_of", "all_partitions"}
+    skip |= {"partition_for", "partition", "agent"}  # rendered below, as partition(<n>)
     for name, member in inspect.getmembers(Keys):
-        if name.startswith("_") or name in ("tag", "prefix"):
+        if name.startswith("_") or name in skip:
             continue
-        if isinstance(member, property):
-            out.add(getattr(keys, name))
-        elif inspect.isfunction(member):
-            params = list(inspect.signature(member).parameters)[1:]
-            out.add(getattr(keys, name)(*(f"<{p}>" for p in params)))
+        out |= _rendered(keys, name, member)
+    part = keys.partition("<n>")
+    for name, member in inspect.getmembers(type(part)):
+        if not name.startswith("_") and name != "tag":
+            out |= _rendered(part, name, member)
     return out
+
+
+def _rendered(obj: object, name: str, member: object) -> set[str]:
+    if isinstance(member, property):
+        value = getattr(obj, name)
+    elif inspect.isfunction(member):
+        params = list(inspect.signature(member).parameters)[1:]
+        value = getattr(obj, name)(*(f"<{p}>" for p in params))
+    else:
+        return set()
+    return set(value) if isinstance(value, tuple) else {value}
 
 
 def documented_keys() -> set[str]:
     """The first column of the doc's key tables."""
-    return set(re.findall(r"^\| `(\{prefix\}:[^`]*)` \|", DOC, flags=re.MULTILINE))
+    return set(re.findall(r"^\| `(\{prefix(?::agents:<n>)?\}:[^`]*)` \|", DOC, flags=re.MULTILINE))
 
 
 def test_every_key_is_documented_and_nothing_else():

@@ -60,7 +60,7 @@ async def test_buggy_agent_values_never_crash_a_reader(plane):
             "heartbeat_at": str(time.time()),
         },
     )
-    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"bad": time.time()})
+    await plane.redis.zadd(plane.keys.partition_for("bad").by_heartbeat, {"bad": time.time()})
     (rec,) = await plane.agents.list()
     assert rec.task.endswith(" task") and "\ufffd" in rec.task
     assert (rec.tokens_in, rec.cost, rec.steps, rec.status) == (0, 0.0, 0, "running")
@@ -68,10 +68,10 @@ async def test_buggy_agent_values_never_crash_a_reader(plane):
 
 async def test_applied_counts_and_reap(plane, settings):
     await plane.flags.create("f")  # control-plane version 1
-    for agent_id, version in (("a", 1), ("b", 0), ("old", 1)):
+    for agent_id, version in (("a", 1), ("b", 0)):
         await plane.agents.register(AgentRecord(id=agent_id, applied_version=version))
-    old = time.time() - 3600
-    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"old": old})
+    old = AgentRecord(id="old", applied_version=1)
+    await plane.agents.write_many([old], at=time.time() - 3600)
     assert await plane.agents.applied_counts() == (1, 2, 1)  # "old" is dead: not counted
     await plane.kills.kill(agent="old")
     settings.registry.reap_after_seconds = 600
@@ -86,8 +86,7 @@ async def test_reap_is_a_responder_action_and_audited(plane, plane_as):
 
     from agentconsole.control import PermissionDenied
 
-    await plane.agents.register(AgentRecord(id="gone"))
-    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"gone": time.time() - 7200})
+    await plane.agents.write_many([AgentRecord(id="gone")], at=time.time() - 7200)
     with pytest.raises(PermissionDenied):
         await plane_as("v", "viewer").agents.reap()
     assert await plane_as("r", "responder").agents.reap(reason="tidy") == 1
@@ -111,13 +110,17 @@ async def test_silent_agents_expire_and_leave_the_indexes(plane):
     await plane.agents.register(AgentRecord(id="new", tenant="t"))
     ttl = await plane.redis.ttl(plane.keys.agent("old"))
     assert 0 < ttl <= 30
-    await plane.redis.zadd(plane.keys.agents_by_heartbeat, {"old": _time.time() - 60})
+    await plane.agents.write_many([AgentRecord(id="old", tenant="t")], at=_time.time() - 60)
     assert await plane.agents.prune() == 1
     ids = [a.id for a in await plane.agents.list()]
     assert ids == ["new"]
+    part = plane.keys.partition_for("old")
     for index in (
-        plane.keys.agents_by_tokens,
-        plane.keys.agents_by_cost,
-        plane.keys.agents_applied,
+        part.by_heartbeat,
+        part.by_tokens,
+        part.by_cost,
+        part.by_tenant("t"),
+        part.by_status("running"),
+        part.applied(0),
     ):
-        assert await plane.redis.zscore(index, "old") is None
+        assert await plane.redis.zscore(index, "old") is None, index

@@ -166,8 +166,7 @@ async def test_responder_cannot_rewrite_the_audit_stream(plane_for, admin, comma
 async def test_responder_can_reap_dead_agents(plane_for, admin, acl_redis):
     agent = plane_for("agent")
     record = AgentRecord(id=_name("dead"), task="old", tenant="t1")
-    await agent.agents.register(record)
-    await admin.redis.zadd(admin.keys.agents_by_heartbeat, {record.id: 1.0})  # long ago
+    await agent.agents.write_many([record], at=1.0)  # long ago
     responder = plane_for("responder")
     assert await responder.agents.reap() >= 1
     assert not await admin.agents.exists(record.id)

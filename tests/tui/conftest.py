@@ -37,13 +37,8 @@ def make_app(settings, **kw):
 async def seed_agents(plane, records: list[AgentRecord], *, heartbeat_ago: float = 1.0):
     """Register agents, then pin their times to T0 so every view is deterministic."""
     for rec in records:
-        await plane.agents.register(rec)
-        pinned = {
-            "started_at": str(rec.started_at or T0 - 120),
-            "heartbeat_at": str(T0 - heartbeat_ago),
-        }
-        await plane.redis.hset(plane.keys.agent(rec.id), mapping=pinned)
-        await plane.redis.zadd(plane.keys.agents_by_heartbeat, {rec.id: T0 - heartbeat_ago})
+        rec.started_at = rec.started_at or T0 - 120
+    await plane.agents.write_many(records, at=T0 - heartbeat_ago)
 
 
 def fleet() -> list[AgentRecord]:
