@@ -283,7 +283,9 @@ async def upgrade(args: argparse.Namespace, ctx: Context) -> int:
     emit(
         args,
         {"moved": moved},
-        lambda: f"moved {moved} agent{'s' * (moved != 1)} from the v1 registry into "
-        f"{plane.keys.partitions} partitions",
+        lambda: (
+            f"moved {moved} agent{'s' * (moved != 1)} from the v1 registry into "
+            f"{plane.keys.partitions} partitions"
+        ),
     )
     return EXIT_OK
