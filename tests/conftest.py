@@ -1,3 +1,7 @@
 """Shared fixtures: real servers on free loopback ports, stopped after the session."""
 
-pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.prometheus"]
+pytest_plugins = [
+    "tests.fixtures.redis",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.prometheus",
+]

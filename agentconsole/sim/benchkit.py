@@ -143,6 +143,8 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
 
     import redis
 
+    from agentconsole.sim.children import die_with_parent
+
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if server is None or cli is None:
         raise RuntimeError("redis-server and redis-cli are needed (apt-get install redis-server)")
@@ -172,7 +174,7 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
                     args,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
-                    start_new_session=True,
+                    preexec_fn=die_with_parent,  # no orphans if the caller is killed
                 )
             )
             ports.append(port)
