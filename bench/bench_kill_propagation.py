@@ -115,7 +115,7 @@ async def operator(url: str, agents: int, procs: int, rounds: int) -> None:
         report = await plane.kills.wait_for_acks(outcome.agents, since=t0, timeout=10)
         missing += len(report.missing)
         command.append(t1 - t0)
-        await plane.kills.clear("all")
+        await plane.kills.lift("all")
     await plane.close()
 
     def ms(values: list[float], q: float) -> str:

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from agentconsole import text
 from agentconsole.agent import snapshot as snapmod
 from agentconsole.agent.breaker import BreakerBoard, BreakerConfig
 from agentconsole.agent.budget import BudgetGuard
@@ -289,10 +290,17 @@ class AgentRuntime:
         agent_id: str | None = None,
         model: str = "",
     ) -> Run:
-        """``async with runtime.run(task=..., user=..., tenant=...) as run:``"""
+        """``async with runtime.run(task=..., user=..., tenant=...) as run:``
+
+        ``user``, ``tenant`` and ``agent_id`` follow the one name rule (``text.name``): what
+        this accepts every operation can target; anything else fails here, clearly.
+        """
         if self.plane is None or self.closed:
             raise RuntimeError("AgentRuntime is not running: `await runtime.start()` first")
-        agent_id = _SAFE_ID.sub("-", agent_id)[:128] if agent_id else self.new_agent_id()
+        for what, value in (("user", user), ("tenant", tenant), ("agent id", agent_id)):
+            if value:
+                text.name(value, what)  # raises text.Invalid (a ValueError)
+        agent_id = agent_id or self.new_agent_id()
         return Run(self, agent_id, task, user, tenant, trace_id or uuid.uuid4().hex, model)
 
     def track(self, run: Run) -> None:

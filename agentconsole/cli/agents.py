@@ -256,7 +256,7 @@ async def resume(args: argparse.Namespace, ctx: Context) -> int:
     if target is None:
         return EXIT_USAGE
     plane = await ctx.plane()
-    await plane.kills.clear(target, reason=args.reason)
+    await plane.kills.lift(target, reason=args.reason)
     emit(
         args,
         {"target": target, "cleared": True},

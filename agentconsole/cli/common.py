@@ -15,6 +15,7 @@ from typing import Any
 from agentconsole.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from agentconsole.config import ConfigError, Settings, load_settings
 from agentconsole.control.errors import ControlError, Unavailable
+from agentconsole.text import Invalid, ago, clean, duration, utc
 
 
 @dataclass
@@ -105,13 +106,6 @@ def open_console(args: argparse.Namespace) -> int:
 # --- output -------------------------------------------------------------------------------
 
 
-def clean(value: Any, width: int = 60) -> str:
-    """Agent-supplied text on a terminal: no control characters, no escapes, bounded width."""
-    text = "" if value is None else str(value)
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[clean(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
@@ -153,55 +147,24 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(text: str) -> float:
-    """'90s', '15m', '2h', '1d', '1h30m' or plain seconds -> seconds (argparse ``type=``)."""
-    import re
-
-    raw = text.strip().lower()
-    parts = re.fullmatch(r"((\d+(\.\d+)?)([smhdw]))+", raw)
+    """argparse ``type=`` for durations, by the one grammar (``agentconsole.text``)."""
     try:
-        seconds = (
-            float(raw)
-            if parts is None
-            else sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhdw])", raw))
-        )
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration like 90s, 15m, 2h or 1d, got {text!r}"
-        ) from None
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
-    return seconds
-
-
-def ago(ts: float | None, now: float | None = None) -> str:
-    """'12s ago', '5m ago', '3h ago': how an operator reads recency at a glance."""
-    import time
-
-    if not ts:
-        return "-"
-    delta = (time.time() if now is None else now) - ts
-    future, delta = delta < 0, abs(delta)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            text = f"{delta // size:.0f}{unit}"
-            break
-    else:
-        text = f"{delta:.0f}s"
-    return f"in {text}" if future else f"{text} ago"
-
-
-def utc(ts: float | None) -> str:
-    """An absolute UTC time for logs and tickets; '-' for never."""
-    from datetime import UTC, datetime
-
-    if not ts:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return duration(text)
+    except Invalid as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 AsyncCommand = Callable[[argparse.Namespace, Context], Awaitable[int]]
-__all__ = ["EXIT_OK", "Context", "add_change_options", "confirm", "emit", "fail", "table"]
+__all__ = [
+    "EXIT_OK",
+    "Context",
+    "add_change_options",
+    "ago",
+    "clean",
+    "confirm",
+    "emit",
+    "fail",
+    "table",
+    "utc",
+]

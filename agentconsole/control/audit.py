@@ -67,6 +67,14 @@ class AuditLog:
         rows = await self.plane.redis.xrevrange(self.plane.keys.audit, count=count)
         return [AuditEntry.from_stream(i, f) for i, f in reversed(rows)]
 
+    async def last_id(self) -> str:
+        """The newest entry's id ("0-0" when empty): where a caller's own changes start."""
+        rows = await self.plane.redis.xrevrange(self.plane.keys.audit, count=1)
+        if not rows:
+            return "0-0"
+        entry_id = rows[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
     async def after(self, last_id: str, count: int = 500) -> list[AuditEntry]:
         """Entries newer than ``last_id``, for a live timeline that only fetches what is new."""
         rows = await self.plane.redis.xrange(self.plane.keys.audit, min=f"({last_id}", count=count)

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
-from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue
-from agentconsole.control.flags import check_name
+from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, checked_name
+from agentconsole.text import Invalid, duration
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -165,10 +165,13 @@ class Breakers:
         reason: str,
         expected_version: int | None = None,
     ) -> BreakerMode:
-        check_name(dependency, "dependency name")
+        checked_name(dependency, "dependency name")
         self.plane.operator.require(action)
-        if for_seconds is not None and for_seconds <= 0:
-            raise InvalidValue(f"duration must be positive, got {for_seconds}")
+        if for_seconds is not None:
+            try:  # the one bound (text.DURATION_MAX), before anything is written
+                for_seconds = duration(for_seconds)
+            except Invalid as exc:
+                raise InvalidValue(str(exc)) from None
         current = await self.get(dependency)
         version = (
             expected_version

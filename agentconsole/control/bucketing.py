@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import mmh3
 
+from agentconsole.text import percent
+
 FULL = 10_000  # basis points in 100%
 VARIANT_SEED = 86028157  # Unleash hashes variant choices with this murmur3 seed
 
@@ -45,18 +47,8 @@ def in_rollout(rollout_bp: int, group: str, key: str | None) -> bool:
 
 
 def parse_percent(text: str | float) -> int:
-    """'12.5' or '12.5%' -> 1250 basis points; anything outside 0..100 or finer than 0.01 fails."""
-    raw = str(text).strip().removesuffix("%")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"rollout must be a percentage between 0 and 100, got {text!r}") from None
-    if not 0 <= value <= 100 or value != value:
-        raise ValueError(f"rollout must be between 0 and 100%, got {raw}%")
-    bp = round(value * 100)
-    if abs(bp - value * 100) > 1e-6:
-        raise ValueError(f"rollout steps are 0.01%, got {raw}%")
-    return bp
+    """'12.5' or '12.5%' -> 1250 basis points, by the one grammar (``agentconsole.text``)."""
+    return percent(text)
 
 
 def format_bp(bp: int) -> str:

@@ -42,6 +42,20 @@ LIMIT_NAMES = (
     "run_max_steps",
     "run_max_seconds",
 )
+LIMIT_UNITS = {
+    "request_tokens": "tokens per request",
+    "user_daily_tokens": "tokens per user per day",
+    "user_daily_cost_usd": "USD per user per day",
+    "run_max_steps": "steps per run",
+    "run_max_seconds": "seconds per run",
+}
+
+
+def format_limit(name: str, value: float) -> str:
+    """A limit as people read it: '$7.5', '60,000', '50'."""
+    if name.endswith("_usd"):
+        return f"${value:g}"
+    return f"{value:,.0f}" if value >= 1000 else f"{value:g}"
 
 
 class BudgetExceeded(ControlError):

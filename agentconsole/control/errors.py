@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentconsole import text
+
 
 class ControlError(Exception):
     """Base: an action that could not be done. The CLI maps it to exit code 1."""
@@ -17,8 +19,16 @@ class AlreadyExists(ControlError):
     pass
 
 
-class InvalidValue(ControlError):
-    pass
+class InvalidValue(ControlError, text.Invalid):
+    """A value refused by the grammar (``agentconsole.text``) or by an entity's own rules."""
+
+
+def checked_name(value: Any, what: str) -> str:
+    """The one name rule (``text.name``), failing as a control-plane error."""
+    try:
+        return text.name(value, what)
+    except text.Invalid as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 class PermissionDenied(ControlError):

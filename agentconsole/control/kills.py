@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
-from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, NotFound
-from agentconsole.control.flags import check_name
+from agentconsole.control.errors import (
+    AlreadyExists,
+    CorruptValue,
+    InvalidValue,
+    NotFound,
+    checked_name,
+)
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -30,9 +35,9 @@ def target_for(*, agent: str | None = None, tenant: str | None = None, everythin
     if len(chosen) != 1:
         raise InvalidValue("choose exactly one kill target: an agent id, a tenant, or all")
     if agent:
-        return f"agent:{check_name(agent, 'agent id')}"
+        return f"agent:{checked_name(agent, 'agent id')}"
     if tenant:
-        return f"tenant:{check_name(tenant, 'tenant')}"
+        return f"tenant:{checked_name(tenant, 'tenant')}"
     return ALL
 
 
@@ -165,9 +170,9 @@ class Kills:
         affected = await self.affected_ids(target, doc["id"])
         return KillOutcome(target, change.doc or doc, True, affected)
 
-    async def clear(self, target: str, *, reason: str = "") -> None:
+    async def lift(self, target: str, *, reason: str = "") -> None:
         """Lift a kill so that new agents of that scope may run again."""
-        self.plane.operator.require("kill.clear")
+        self.plane.operator.require("kill.lift")
         raw = await self.plane.redis.hget(self.plane.keys.kills, target)
         doc = codec.document(raw, f"kill {target!r}")
         if doc is None:
@@ -176,7 +181,7 @@ class Kills:
             hash_key=self.plane.keys.kills,
             field=target,
             entity="kill",
-            action="kill.clear",
+            action="kill.lift",
             new_doc=None,
             expected_version=int(doc.get("version", 0)),
             reason=reason,

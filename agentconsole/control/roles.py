@@ -26,7 +26,7 @@ REQUIRED_ROLE: dict[str, str] = {
     "kill.agent": "responder",
     "kill.tenant": "responder",
     "kill.all": "responder",
-    "kill.clear": "responder",
+    "kill.lift": "responder",
     "budget.set": "admin",
     "agent.reap": "responder",
     "registry.upgrade": "admin",

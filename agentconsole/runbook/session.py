@@ -318,7 +318,7 @@ class RunbookSession:
         values = replace(self.values, inputs=item.inputs)
         try:
             spec: ActionSpec = parse_line(item.source, item.line)
-            item.allowed = self.plane.operator.can(spec.grammar.action)
+            item.allowed = self.plane.operator.can(spec.op.permission)
             item.rendered = render(spec, values)
         except NeedsInput as exc:
             item.needs = exc.names

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 
+from agentconsole.text import hms
 
-def hms(ts: float | None) -> str:
-    """Wall-clock time of day in UTC, what an incident channel quotes ("10:42:03")."""
-    if not ts:
-        return "-"
-    return time.strftime("%H:%M:%S", time.gmtime(ts))
+__all__ = ["ago", "count", "hms", "money", "sparkline", "value"]
 
 
 def ago(seconds: float | None) -> str:

@@ -65,7 +65,7 @@ def test_bad_duration_is_a_usage_error(cli):
 
 
 def test_bad_dependency_name(cli):
-    r = cli("breakers", "reset", "no such dep")
+    r = cli("breakers", "reset", "no\tsuch dep")
     assert r.code == 1 and "invalid dependency name" in r.err
 
 

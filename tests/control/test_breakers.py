@@ -75,7 +75,9 @@ async def test_roles_and_bad_input(plane, plane_as):
     with pytest.raises(InvalidValue):
         await plane.breakers.trip("openai", for_seconds=0)
     with pytest.raises(InvalidValue):
-        await plane.breakers.trip("bad name")
+        await plane.breakers.trip("bad\nname")
+    with pytest.raises(InvalidValue, match="at most"):  # refused before anything is written
+        await plane.breakers.trip("openai", for_seconds=99999999999999 * 86400)
 
 
 async def test_two_operators_at_once_one_wins_one_sees_the_current_value(plane_as):

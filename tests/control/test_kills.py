@@ -31,11 +31,11 @@ async def test_kill_tenant_and_all_and_clear(plane):
     assert sorted(out.agents) == ["a0", "a1"]
     out = await plane.kills.kill(everything=True, reason="stop")
     assert sorted(out.agents) == ["a0", "a1", "a2"]
-    await plane.kills.clear("all")
-    await plane.kills.clear("tenant:acme")
+    await plane.kills.lift("all")
+    await plane.kills.lift("tenant:acme")
     assert (await plane.kills.list())[0] == {}
     actions = [e.action for e in await plane.audit.tail(10)]
-    assert actions == ["kill.tenant", "kill.all", "kill.clear", "kill.clear"]
+    assert actions == ["kill.tenant", "kill.all", "kill.lift", "kill.lift"]
 
 
 async def test_kill_unknown_agent_and_viewer(plane, plane_as):

@@ -1,4 +1,5 @@
-"""The operator's keys, pressed under a fault: each must answer within a generous bound."""
+"""The operator's keys, pressed under a fault: each must answer (the view changes, the dialog
+opens). The wait is generous on purpose: an outcome, never a latency bound (see bench/)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import time
 
 from tests.tui.conftest import wait_until
 
-KEY_BOUND = 2.0  # seconds: "still answers", not a latency figure (see bench/)
+ANSWER_WITHIN = 30.0  # seconds: "still answers" on a loaded machine, not a latency figure
 
 
 async def keys_answer(pilot, app) -> dict[str, float]:
-    """Views, help and the filter each answer within KEY_BOUND; returns the timings."""
+    """Views, help and the filter each answer; returns the timings (figures, not asserted)."""
     from agentconsole.tui.modals import HelpScreen
 
     timings: dict[str, float] = {}
@@ -18,7 +19,7 @@ async def keys_answer(pilot, app) -> dict[str, float]:
     async def step(name: str, keys: list[str], condition) -> None:
         started = time.monotonic()
         await pilot.press(*keys)
-        await wait_until(pilot, condition, timeout=KEY_BOUND, what=name)
+        await wait_until(pilot, condition, timeout=ANSWER_WITHIN, what=name)
         timings[name] = time.monotonic() - started
 
     def table():
@@ -32,7 +33,6 @@ async def keys_answer(pilot, app) -> dict[str, float]:
     await step("/ filter", ["slash", "x", "y"], lambda: table().filter_text == "xy")
     await step("esc filter", ["escape", "escape"], lambda: table().filter_text == "")
     await step("1 overview", ["1"], lambda: app.current == "overview")
-    assert max(timings.values()) < KEY_BOUND, timings
     return timings
 
 
@@ -42,7 +42,7 @@ async def kill_dialog_cancelled(pilot, app) -> None:
 
     async def step(name: str, keys: list[str], condition) -> None:
         await pilot.press(*keys)
-        await wait_until(pilot, condition, timeout=KEY_BOUND, what=name)
+        await wait_until(pilot, condition, timeout=ANSWER_WITHIN, what=name)
 
     table = app.view("agents").table
     await step("2 agents", ["2"], lambda: app.current == "agents")

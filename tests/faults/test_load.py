@@ -31,7 +31,7 @@ async def test_console_under_1000_heartbeating_agents(settings, plane):
         app = make_app(settings, start_view="agents", clock=time.time, metrics=False)
         async with app.run_test(size=(160, 50)) as pilot:
             view = app.view("agents")
-            await wait_until(pilot, lambda: view.total == AGENTS, timeout=10, what="all agents")
+            await wait_until(pilot, lambda: view.total == AGENTS, timeout=30, what="all agents")
             summary = str(view.query_one("#agents-summary").render())
             assert summary.startswith(f"{AGENTS} agents")
             await keys_answer(pilot, app)
@@ -40,7 +40,7 @@ async def test_console_under_1000_heartbeating_agents(settings, plane):
             # still every agent, after more refreshes under heartbeats
             await pilot.press("2")
             painted = app.paint_counts.get("agents", 0)
-            await app.wait_for_paint("agents", painted + 2, timeout=10)
+            await app.wait_for_paint("agents", painted + 2, timeout=30)
             assert view.total == AGENTS
             assert len(view.table.painted) == AGENTS
             assert app.redis_health.ok

@@ -20,7 +20,7 @@ async def test_breaker_trip_is_audited_with_before_and_after(plane):
         plane,
         reason="runbook provider-outage step 4: breaker trip openai for 15m",
     )
-    assert result.message.startswith("breaker openai forced open until ")
+    assert result.message.startswith("breaker openai is now forced_open until ")
     assert result.before is None
     assert result.after["mode"] == "forced_open"
     mode = await plane.breakers.get("openai")
@@ -46,13 +46,13 @@ async def test_flag_budget_and_kill_actions(plane):
 
     values = Values("AgentDailySpendHigh", labels={"tenant": "acme"})
     first = await execute(rendered("kill tenant {{ labels.tenant }}", values), plane, reason="r")
-    assert first.message.startswith("kill tenant:acme: stop sent to 0")
+    assert first.message.startswith("kill of tenant acme in force; no running agent matched")
     kills, _ = await plane.kills.list()
     assert "tenant:acme" in kills
     again = await execute(rendered("kill tenant acme"), plane, reason="r")
     assert "already in force" in again.message  # idempotent: nothing applied twice
     assert again.audit == []
-    lifted = await execute(rendered("kill clear tenant acme"), plane, reason="r")
+    lifted = await execute(rendered("kill lift tenant acme"), plane, reason="r")
     assert lifted.before["target"] == "tenant:acme" and lifted.after is None
     assert "tenant:acme" not in (await plane.kills.list())[0]
 
@@ -69,7 +69,7 @@ async def test_role_is_checked_by_the_control_plane(plane_as):
 
 async def test_silence_needs_alertmanager(plane):
     with pytest.raises(ActionError, match="needs an alert and Alertmanager"):
-        await execute(rendered("silence alert for 1h"), plane, reason="r")
+        await execute(rendered("silence create for 1h"), plane, reason="r")
 
 
 async def test_unknown_flag_fails_cleanly(plane):

@@ -268,7 +268,7 @@ async def test_every_scenario_raises_its_alerts_and_their_runbooks_work():
                 await asyncio.sleep(1.0)
             for alert in firing["AgentKillSwitchActive"]:
                 worked.add(await oncall.work(alert, {}))
-                lift = "kill clear all" if alert.labels["kind"] == "global_stop" else "flag enable"
+                lift = "kill lift all" if alert.labels["kind"] == "global_stop" else "flag enable"
                 await oncall.act(alert, lift, {"flag": "web-browsing"})
 
             # The fleet stops reporting: its /metrics endpoint goes away with it.

@@ -139,7 +139,8 @@ async def test_export_timeline(plane):
     assert "2. Diagnosis — **skipped** by alice" in text
     assert "4. Verify — not done" in text
     assert (
-        "step 3: `breaker trip openai for 15m` by alice — done: breaker openai forced open" in text
+        "step 3: `breaker trip openai for 15m` by alice — done: breaker openai is now forced_open"
+        in text
     )
     assert "  - before: (none)" in text
     assert '"mode": "forced_open"' in text

@@ -72,7 +72,7 @@ flag rollout new-planner 150
     text = "\n".join(str(p) for p in problems)
     assert f"{path}:22: unknown action 'restart the'" in text
     assert f"{path}:23: bad arguments for kill tenant" in text
-    assert f"{path}:24: '150' must be between 0 and 100" in text
+    assert f"{path}:24: percent must be between 0 and 100%, got 150%" in text
     assert "step 'Empty' is empty" in text
     assert "missing step: a runbook with actions needs a verify step" in text
 

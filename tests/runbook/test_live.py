@@ -101,12 +101,12 @@ async def test_silence_action_goes_through_alertmanager_and_is_audited(plane, me
     await session.start()
     from agentconsole.runbook.session import PreparedAction
 
-    item = session.prepare(PreparedAction(2, 0, "silence alert for 1h"))
-    assert item.rendered is not None and item.rendered.text == "silence alert for 1h"
+    item = session.prepare(PreparedAction(2, 0, "silence create for 1h"))
+    assert item.rendered is not None and item.rendered.text == "silence create for 1h"
     result = await session.run(item)
     assert result.message.startswith("alert silenced for 1h (silence ")
     incident = await session.refresh()
-    assert incident.actions[-1].text == "silence alert for 1h" and incident.actions[-1].ok
+    assert incident.actions[-1].text == "silence create for 1h" and incident.actions[-1].ok
     entries = await plane.audit.tail(10)
     assert any(e.action == "silence.create" for e in entries)
 

@@ -49,29 +49,30 @@ def test_escaped_quote_in_the_query_keeps_quote_tracking_right():
     assert q == 'x{a="q\\"\\""}'
 
 
-@pytest.mark.parametrize(
-    "evil",
-    [
-        "acme\nkill all",
-        "acme kill all",
-        "acme; kill all",
-        "[red]acme[/red]",
-        "acme\x1b[2J",
-        "",
-        "{{ labels.other }}",
-    ],
-)
-def test_a_label_value_can_never_add_or_change_an_action(evil):
+@pytest.mark.parametrize("evil", ["acme\nkill all", "acme\x1b[2J", "", " acme"])
+def test_a_label_value_that_is_no_name_is_refused(evil):
     spec = parse_line("kill tenant {{ labels.tenant }}")
     with pytest.raises(ActionError, match="refused"):
         render(spec, values(tenant=evil, other="all"))
+
+
+@pytest.mark.parametrize(
+    "odd", ["acme kill all", "acme; kill all", "[red]acme[/red]", "{{ labels.other }}"]
+)
+def test_a_label_value_can_never_add_or_change_an_action(odd):
+    """A value fills one whole argument: at worst it names a tenant called that (which
+    the SDK accepts too, so it must be killable), never another action or verb."""
+    action = render(parse_line("kill tenant {{ labels.tenant }}"), values(tenant=odd, other="all"))
+    assert (action.action, action.args) == ("kill.tenant", {"tenant": odd})
+    assert parse_line(action.text).op.name == "kill.tenant"  # typed back, the same action
+    assert render(parse_line(action.text), values()).args == {"tenant": odd}
 
 
 def test_rendered_action_is_exactly_what_runs():
     spec = parse_line("breaker trip {{ labels.dependency }} for 15m", 7)
     action = render(spec, values(dependency="openai"))
     assert action.text == "breaker trip openai for 15m"
-    assert (action.action, action.args, action.duration_s) == ("breaker.trip", ["openai"], 900)
+    assert (action.action, action.args) == ("breaker.trip", {"dependency": "openai", "for": 900})
 
 
 @pytest.mark.parametrize(
@@ -79,20 +80,20 @@ def test_rendered_action_is_exactly_what_runs():
     [
         ("reboot everything", "unknown action 'reboot everything'"),
         ("breaker explode openai", "unknown action 'breaker explode'"),
-        ("breaker trip", "usage: breaker trip DEPENDENCY [for 15m]"),
+        ("breaker trip", "usage: breaker trip DEPENDENCY [for DURATION]"),
         ("breaker trip a b", "usage"),
-        ("breaker trip openai for ever", "not a duration"),
-        ("breaker reset openai for 5m", "usage: breaker reset DEPENDENCY"),
+        ("breaker trip openai for ever", "expected a duration like 90s"),
+        ("breaker reset openai for 5m", "usage: breaker reset DEPENDENCY$"),
         ("flag rollout x 120", "between 0 and 100"),
-        ("flag rollout x lots", "not a number"),
+        ("flag rollout x lots", "must be a percentage"),
         ("budget set nonsense 5", "unknown budget"),
-        ("budget set user-daily-tokens -1", "zero or more"),
+        ("budget set user-daily-tokens -1", "cannot be negative"),
         ("kill all now", "usage: kill all"),
-        ("silence alert", "usage: silence alert for 1h"),
+        ("silence create", "usage: silence create for DURATION"),
         ("{{ labels.verb }} all", "verb must be written out"),
         ("kill tenant t-{{ labels.tenant }}", "must be a whole argument"),
         ("kill tenant {{ labels.tenant | upper }}", "unknown template variable"),
-        ("kill tenant a$b", "not a plain name"),
+        ("kill tenant a\x07b", "control or invisible character"),
     ],
 )
 def test_bad_action_lines(line, message):
@@ -112,11 +113,11 @@ def test_every_documented_action_parses():
         "kill agent agent-7",
         "kill tenant acme",
         "kill all",
-        "kill clear tenant acme",
-        "kill clear all",
+        "kill lift tenant acme",
+        "kill lift all",
         "budget set user-daily-tokens 20000",
         "budget set user_daily_cost_usd 2.5",
-        "silence alert for 1h",
+        "silence create for 1h",
     ]:
         spec = parse_line(line)
         assert render(spec, values()).text.split()[0] == line.split()[0]

@@ -106,7 +106,7 @@ async def test_responder_can_kill_and_flip_flags(plane_for, admin):
     tenant = _name("t")
     outcome = await responder.kills.kill(tenant=tenant, reason="runaway")
     assert outcome.created
-    await responder.kills.clear(f"tenant:{tenant}")
+    await responder.kills.lift(f"tenant:{tenant}")
     entries = await admin.audit.tail(10)
     assert [e.action for e in entries][-6:] == [
         "flag.enable",
@@ -114,7 +114,7 @@ async def test_responder_can_kill_and_flip_flags(plane_for, admin):
         "breaker.trip",
         "breaker.reset",
         "kill.tenant",
-        "kill.clear",
+        "kill.lift",
     ]
     assert {e.actor for e in entries[-6:]} == {"responder-user"}
 
@@ -201,7 +201,7 @@ async def test_agent_user_cannot_touch_operator_state(plane_for, admin):
     with pytest.raises(PermissionDenied):
         await mallory.flags.enable(flag)
     with pytest.raises(PermissionDenied):
-        await mallory.kills.clear(f"tenant:{tenant}")  # an agent cannot lift its own kill
+        await mallory.kills.lift(f"tenant:{tenant}")  # an agent cannot lift its own kill
     with pytest.raises(PermissionDenied):
         await mallory.kills.kill(everything=True)
     with pytest.raises(PermissionDenied):

@@ -74,7 +74,7 @@ async def test_slow_and_flapping_network_loses_no_acknowledgement(redis_server):
             report = await operator.kills.wait_for_acks(ids, since=since - 1, timeout=10)
             assert not report.missing, report.summary()
             assert not runtime.closed  # no crash: the runtime still serves new work
-            await operator.kills.clear("tenant:acme")
+            await operator.kills.lift("tenant:acme")
             assert await runtime.wait_for_version(await operator.version(), timeout=10)
             async with runtime.run(task="after", tenant="acme"):
                 pass

@@ -1,0 +1,772 @@
+"""Every operator action, declared once: the CLI, the console and runbooks dispatch these rows.
+
+An :class:`Operation` carries what each front-end used to spell for itself: its name (one
+verb, used by the CLI, the console's ``:`` line and palette, runbook ``action`` blocks and
+the audit log), the permission it needs (a key of ``roles.REQUIRED_ROLE``), whether it is
+destructive (a confirmation naming targets and count, asking for a reason), its typed
+parameters (parsed by the one grammar in ``agentconsole.text``), and how it runs. Running
+it returns an :class:`Outcome` whose text says what really happened; the CLI prints it, the
+console toasts it, a runbook step shows it.
+
+Adding an operation
+-------------------
+1. Add its permission to ``roles.REQUIRED_ROLE`` (the name is the audit action too).
+2. Write ``async def _my_op(plane, call) -> Outcome`` below: read ``call.args`` (already
+   parsed and typed), change state through the control plane (which checks the role and
+   audits in the same atomic step), and say what happened.
+3. Add one row to :data:`OPERATIONS`::
+
+       Operation(
+           "flag.variant",                      # words: `flag variant` everywhere
+           "serve one variant of a flag",
+           params=(FLAG_PARAM, Param("variant", NAME, "the variant's name")),
+           run=_set_variant,
+           aliases=("variant",),                # optional short `:` verbs
+           destructive=False,                   # True: confirmation + reason
+       )
+
+   Front-ends pick it up: runbooks (``flag variant my-flag blue``), the ``:`` line and the
+   palette (on any row whose selection fills the params that have a ``subject``), and the
+   generic CLI (``agentconsole do flag variant my-flag blue``). Give it a console key in a
+   view's ``BINDINGS`` (action ``op('flag.variant')``) if operators need one at 3 a.m.
+
+Read-only mode and roles remove operations (see :func:`available`): a front-end never lists
+permissions of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agentconsole import text
+from agentconsole.control.errors import InvalidValue, NotFound
+from agentconsole.control.roles import REQUIRED_ROLE, Operator
+
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+
+T = TypeVar("T")
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A type of parameter value: how it is written (``label``) and parsed.
+
+    ``parse(raw, what)`` returns the typed value or raises ``text.Invalid``. ``complete``
+    names where the console finds candidates ("agent", "tenant", "dependency", "flag") or
+    lists them (``choices``).
+    """
+
+    label: str
+    parse: Callable[[Any, str], Any]
+    complete: str | None = None
+    choices: tuple[str, ...] = ()
+
+
+def _choice(*values: str) -> Callable[[Any, str], str]:
+    def parse(raw: Any, what: str) -> str:
+        value = str(raw).strip().lower().replace("_", "-")
+        if value not in values:
+            raise text.Invalid(f"{what} must be one of {', '.join(values)}, got {text.quoted(raw)}")
+        return value
+
+    return parse
+
+
+def _flag_name(raw: Any, what: str) -> str:
+    from agentconsole.control.flags import check_name
+
+    return check_name(raw, what)
+
+
+def _number(raw: Any, what: str) -> float:
+    """A finite number, zero or more (budget values): no nan, no inf, no exponent tricks."""
+    if isinstance(raw, bool):
+        raise text.Invalid(f"{what} must be a number, got {raw!r}")
+    try:
+        value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
+    except ValueError:
+        raise text.Invalid(f"{what} must be a number, got {text.quoted(raw)}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise text.Invalid(f"{what} must be a finite number, got {text.quoted(raw)}")
+    if value < 0:
+        raise text.Invalid(f"{what} cannot be negative, got {text.quoted(raw)}")
+    return value
+
+
+def _budget(raw: Any, what: str) -> str:
+    from agentconsole.control.budgets import normalise_name
+
+    return normalise_name(str(raw))
+
+
+NAME = Kind("NAME", text.name)
+AGENT = Kind("AGENT_ID", text.name, complete="agent")
+TENANT = Kind("TENANT", text.name, complete="tenant")
+DEPENDENCY = Kind("DEPENDENCY", text.name, complete="dependency")
+FLAG = Kind("FLAG", _flag_name, complete="flag")
+DURATION = Kind("DURATION", text.duration)
+PERCENT = Kind("PERCENT", text.percent)
+NUMBER = Kind("NUMBER", _number)
+SCOPE = Kind("SCOPE", _choice("agent", "tenant", "all"), choices=("agent", "tenant", "all"))
+BUDGET = Kind("LIMIT", _budget, complete="budget")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter.
+
+    ``subject``: the console fills it from the selected row (an agent row offers its
+    ``agent`` and its ``tenant``; a breaker row its ``dependency``; a flag row its ``flag``).
+    ``keyword``: also written ``KEYWORD VALUE`` on the ``:`` line and in runbooks
+    (``for 15m``) and as ``--KEYWORD`` in the CLI. ``many``: one or more values.
+    """
+
+    name: str
+    kind: Kind
+    help: str = ""
+    optional: bool = False
+    keyword: str | None = None
+    subject: str | None = None
+    many: bool = False
+
+    def parse(self, raw: Any) -> Any:
+        what = self.name.replace("_", " ")
+        try:
+            if self.many:
+                values = [raw] if isinstance(raw, str) or not isinstance(raw, Iterable) else raw
+                parsed = [self.kind.parse(v, what) for v in values]
+                if not parsed:
+                    raise text.Invalid(f"{what}: give at least one")
+                return parsed
+            return self.kind.parse(raw, what)
+        except InvalidValue:
+            raise
+        except text.Invalid as exc:
+            raise InvalidValue(str(exc)) from None
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What really happened, in one line for people (``text``) and as data (``data``).
+
+    ``warning``: it was done, but not entirely as asked (an agent did not acknowledge, a
+    kill was already in force). Front-ends show it, they never rewrite it.
+    """
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    warning: bool = False
+
+
+@dataclass
+class Call:
+    """One request to run an operation: parsed arguments plus what every change carries."""
+
+    op: Operation
+    args: dict[str, Any]
+    reason: str = ""
+    wait: float = 2.0  # seconds to wait for kill acknowledgements (0: do not wait)
+    expected_version: int | None = None  # compare-and-set against the version shown
+    context: dict[str, Any] = field(default_factory=dict)  # e.g. the alert a silence is for
+
+    @property
+    def line(self) -> str:
+        return command_line(self.op, self.args)
+
+
+@dataclass
+class Preview:
+    """What a confirmation shows: the exact targets (also those a filter hides) and count."""
+
+    title: str
+    targets: list[str]
+    detail: str = ""
+    confirm: bool = False  # destructive here and now: confirm, with a reason
+
+    @property
+    def count(self) -> int:
+        return len(self.targets)
+
+
+Runner = Callable[["ControlPlane", Call], Awaitable[Outcome]]
+Previewer = Callable[["ControlPlane", Call], Awaitable[Preview]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # "breaker.trip": the audit action; its words ("breaker trip") in every front-end
+    summary: str
+    params: tuple[Param, ...]
+    execute: Runner
+    destructive: bool = False
+    aliases: tuple[str, ...] = ()
+    permission: str = ""  # defaults to ``name``; always a key of roles.REQUIRED_ROLE
+    preview_fn: Previewer | None = None
+    check: Callable[[dict[str, Any]], None] | None = None  # rules across parameters
+
+    def __post_init__(self) -> None:
+        if not self.permission:
+            object.__setattr__(self, "permission", self.name)
+        if self.permission not in REQUIRED_ROLE:
+            raise ValueError(f"operation {self.name}: no role for permission {self.permission}")
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """How it is written: ``breaker.force_close`` -> ``breaker force-close``."""
+        return tuple(self.name.replace("_", "-").split("."))
+
+    @property
+    def verb(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def usage(self) -> str:
+        parts = [self.verb]
+        for p in self.params:
+            shown = p.kind.label + (" ..." if p.many else "")
+            if p.keyword:
+                shown = f"{p.keyword} {shown}"
+            parts.append(f"[{shown}]" if p.optional else shown)
+        return " ".join(parts)
+
+    def parse_args(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Typed arguments from raw values (strings from a command line, or values)."""
+        unknown = set(raw) - {p.name for p in self.params}
+        if unknown:
+            raise InvalidValue(f"{self.verb}: unknown argument {', '.join(sorted(unknown))}")
+        args: dict[str, Any] = {}
+        for p in self.params:
+            value = raw.get(p.name)
+            if value is None or value == "" or value == []:
+                if not p.optional:
+                    raise InvalidValue(f"{self.verb} needs {p.kind.label}: usage: {self.usage}")
+                continue
+            args[p.name] = p.parse(value)
+        if self.check is not None:
+            self.check(args)
+        return args
+
+    def call(self, raw: Mapping[str, Any] | None = None, **options: Any) -> Call:
+        """A :class:`Call` with ``raw`` parsed (raises InvalidValue before anything runs)."""
+        return Call(self, self.parse_args(raw or {}), **options)
+
+    async def preview(self, plane: ControlPlane, call: Call) -> Preview:
+        if self.preview_fn is not None:
+            return await self.preview_fn(plane, call)
+        targets = [str(v) for p in self.params if p.subject for v in _values(call.args, p)]
+        return Preview(call.line, targets, confirm=self.destructive)
+
+    async def run(self, plane: ControlPlane, call: Call) -> Outcome:
+        """Check the role, then run. The control plane audits each change exactly once."""
+        plane.operator.require(self.permission)
+        return await self.execute(plane, call)
+
+
+def _values(args: Mapping[str, Any], p: Param) -> list[Any]:
+    value = args.get(p.name)
+    if value is None:
+        return []
+    return list(value) if p.many else [value]
+
+
+def quote(value: str) -> str:
+    """A name as typed back on a command line: quoted when it holds blanks or quotes."""
+    if value and all(ch not in value for ch in " \t\"'\\{}"):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command_line(op: Operation, args: Mapping[str, Any]) -> str:
+    """The one spelling of a call: ``breaker trip openai for 15m``, ``kill tenant "Acme Corp"``."""
+    parts = [op.verb]
+    for p in op.params:
+        for value in _values(args, p):
+            shown = _show(p.kind, value)
+            parts.extend([p.keyword, shown] if p.keyword else [shown])
+    return " ".join(parts)
+
+
+def _show(kind: Kind, value: Any) -> str:
+    if kind is DURATION:
+        return text.format_duration(float(value))
+    if kind is PERCENT:
+        return text.format_percent(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return quote(str(value))
+
+
+# --- words: the `:` line and runbook action blocks ------------------------------------------
+
+
+def match(words: Sequence[str | None]) -> tuple[Operation, int] | None:
+    """The operation a line starts with and how many words named it (longest verb first,
+    then a short alias). ``None`` in ``words`` is a template: never part of a verb."""
+    said = [w.lower().replace("_", "-") if w is not None else None for w in words]
+    for op in BY_LENGTH:
+        n = len(op.words)
+        if tuple(said[:n]) == op.words:
+            return op, n
+    if said and said[0] is not None:
+        for op in OPERATIONS:
+            if said[0] in op.aliases:
+                return op, 1
+    return None
+
+
+def bind(op: Operation, tokens: Sequence[T], literal: Callable[[T], str | None]) -> dict[str, T]:
+    """Assign the tokens after the verb to parameters: ``KEYWORD VALUE`` pairs first, then
+    positions in order (the last ``many`` parameter takes the rest). ``literal(token)`` is the
+    token's text, or None for a template (a template is never a keyword)."""
+    rest = list(tokens)
+    bound: dict[str, Any] = {}
+    keywords = {p.keyword: p for p in op.params if p.keyword}
+    i = 0
+    while i < len(rest) - 1:
+        word = literal(rest[i])
+        p = keywords.get(word.lower()) if word is not None else None
+        if p is not None and p.name not in bound:
+            bound[p.name] = rest[i + 1]
+            del rest[i : i + 2]
+        else:
+            i += 1
+    for p in op.params:
+        if p.name in bound or not rest:
+            continue
+        if p.many:
+            bound[p.name], rest = rest, []
+        else:
+            bound[p.name] = rest.pop(0)
+    if rest:
+        raise InvalidValue(f"bad arguments for {op.verb}: usage: {op.usage}")
+    return bound
+
+
+def parse_line(line: str) -> Call:
+    """A ``:`` command line (``kill sim-0001``, ``trip openai 15m``, ``kill tenant "Acme
+    Corp"``) -> a Call with its arguments parsed by the one grammar."""
+    import shlex
+
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise InvalidValue(f"cannot read {text.quoted(line)}: {exc}") from None
+    found = match(words)
+    if found is None:
+        verb = text.quoted(words[0] if words else "", 30)
+        raise InvalidValue(f"unknown operation {verb} (known: {', '.join(VERBS)})")
+    op, n = found
+    return op.call(bind(op, words[n:], lambda w: w))
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+
+def available(
+    op: Operation, operator: Operator, *, read_only: bool = False, denied: Iterable[str] = ()
+) -> bool:
+    """Whether ``op`` exists for this operator: read-only mode removes every operation (they
+    all write), a role removes what it lacks, Redis' ACL refusals remove what it refused."""
+    return not read_only and operator.can(op.permission) and op.permission not in set(denied)
+
+
+def available_ops(
+    operator: Operator, *, read_only: bool = False, denied: Iterable[str] = ()
+) -> list[Operation]:
+    denied = set(denied)
+    return [op for op in OPERATIONS if available(op, operator, read_only=read_only, denied=denied)]
+
+
+def offers(op: Operation, selection: Mapping[str, str]) -> dict[str, Any] | None:
+    """Arguments ``op`` takes from a selected row (``{"agent": id, "tenant": t}``), or None
+    when the row cannot fill a required subject parameter (a breaker op on an agent row)."""
+    args: dict[str, Any] = {}
+    for p in op.params:
+        if p.subject is None:
+            continue
+        value = selection.get(p.subject)
+        if value:
+            args[p.name] = [value] if p.many else value
+        elif not p.optional:
+            return None
+    return args
+
+
+# --- the kill orchestration (the one copy) ------------------------------------------------
+
+
+def _kill_targets(call: Call) -> list[dict[str, Any]]:
+    scope = call.op.name.split(".", 1)[1]
+    if scope == "agent":
+        return [{"agent": a} for a in call.args["agent"]]
+    if scope == "tenant":
+        return [{"tenant": call.args["tenant"]}]
+    return [{"everything": True}]
+
+
+def _describe_kill(target: str) -> str:
+    if target == "all":
+        return "every agent (global stop)"
+    scope, _, name = target.partition(":")
+    return f"{scope} {name}"
+
+
+async def kill_and_wait(
+    plane: ControlPlane, kills: list[dict[str, Any]], *, reason: str, wait: float
+) -> Outcome:
+    """Store and publish each kill, list the agents it stops, wait for their
+    acknowledgements, and say who did not acknowledge. Nothing else spells this."""
+    since = time.time()
+    outcomes, failures = [], []
+    for kw in kills:
+        try:
+            outcomes.append(await plane.kills.kill(**kw, reason=reason))
+        except NotFound as exc:
+            if len(kills) == 1:
+                raise
+            failures.append(str(exc))
+    agents = sorted({a for o in outcomes for a in o.agents})
+    report = None
+    if agents and wait > 0:
+        report = await plane.kills.wait_for_acks(agents, since=since, timeout=wait)
+    shown = ", ".join(_describe_kill(o.target) for o in outcomes[:3])
+    shown += " …" if len(outcomes) > 3 else ""
+    head = ""
+    already = [o for o in outcomes if not o.created]
+    for o in already[:1]:
+        kill = o.kill
+        head = (
+            f"a kill of {_describe_kill(o.target)} was already in force since "
+            f"{text.ago(kill.get('at'))} (by {kill.get('requester', '?')}: "
+            f"{kill.get('reason') or 'no reason'}); "
+        )
+    if len(already) > 1:
+        head = f"{len(already)} kills were already in force; "
+    if not outcomes:
+        body = "no kill applied"
+    elif not agents:
+        body = (
+            f"kill of {shown} in force; no running agent matched "
+            "(agents that start later stop at once)"
+        )
+    elif report is None:
+        body = f"kill of {shown} sent to {len(agents)} agent{'s' * (len(agents) != 1)}; not waiting"
+    else:
+        body = report.summary()
+    tail = f"; {len(failures)} failed: {failures[0]}" if failures else ""
+    data: dict[str, Any] = {
+        "target": outcomes[0].target if len(outcomes) == 1 else [o.target for o in outcomes],
+        "created": all(o.created for o in outcomes) if outcomes else False,
+        "kill": outcomes[0].kill if len(outcomes) == 1 else [o.kill for o in outcomes],
+        "agents": agents,
+        "acknowledged": report.acknowledged if report else {},
+        "not_acknowledged": report.missing if report else [],
+        "failed": failures,
+    }
+    warning = bool(failures or (report and report.missing))
+    return Outcome(text.clean(head + body + tail, 2000), data, warning)
+
+
+async def _kill(plane: ControlPlane, call: Call) -> Outcome:
+    return await kill_and_wait(plane, _kill_targets(call), reason=call.reason, wait=call.wait)
+
+
+async def _preview_kill(plane: ControlPlane, call: Call) -> Preview:
+    from agentconsole.control.kills import target_for
+
+    kws = _kill_targets(call)
+    if call.op.name == "kill.agent":
+        ids = list(call.args["agent"])
+        title = f"Kill {len(ids)} agent{'s' * (len(ids) != 1)}"
+        detail = "Each agent stops at its next step and acknowledges."
+        return Preview(title, ids, detail, confirm=True)
+    target = target_for(**kws[0])
+    ids = [a.id for a in await plane.kills.affected(target)]
+    if target == "all":
+        title = f"GLOBAL STOP: kill every agent ({len(ids)} running now) and all new ones"
+    else:
+        title = f"Kill tenant {call.args['tenant']}: {len(ids)} running agents, and new ones"
+    detail = "The kill stays in force until lifted (kill lift)."
+    return Preview(title, ids, detail, confirm=True)
+
+
+def _lift_target(args: Mapping[str, Any]) -> str:
+    from agentconsole.control.kills import target_for
+
+    scope = args["scope"]
+    if scope == "all":
+        return target_for(everything=True)
+    return target_for(**{scope: args.get("name")})
+
+
+def _check_lift(args: dict[str, Any]) -> None:
+    if args["scope"] == "all" and args.get("name"):
+        raise InvalidValue("kill lift all takes no name")
+    if args["scope"] != "all" and not args.get("name"):
+        raise InvalidValue(f"kill lift {args['scope']} needs a NAME")
+
+
+async def _lift(plane: ControlPlane, call: Call) -> Outcome:
+    target = _lift_target(call.args)
+    await plane.kills.lift(target, reason=call.reason)
+    return Outcome(
+        f"kill of {_describe_kill(target)} lifted: new agents of that scope may run",
+        {"target": target, "lifted": True},
+    )
+
+
+# --- breakers, flags, budgets, registry -----------------------------------------------------
+
+
+def _breaker_text(mode: Any) -> Outcome:
+    until = f" until {text.hms(mode.until)} UTC" if mode.until else ""
+    return Outcome(
+        f"breaker {mode.dependency} is now {mode.mode}{until} (v{mode.version})",
+        {
+            "dependency": mode.dependency,
+            "mode": mode.mode,
+            "until": mode.until,
+            "version": mode.version,
+        },
+    )
+
+
+async def _trip(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    mode = await plane.breakers.trip(a["dependency"], for_seconds=a.get("for"), reason=call.reason)
+    return _breaker_text(mode)
+
+
+async def _force_close(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    mode = await plane.breakers.force_close(
+        a["dependency"], for_seconds=a.get("for"), reason=call.reason
+    )
+    return _breaker_text(mode)
+
+
+async def _reset(plane: ControlPlane, call: Call) -> Outcome:
+    mode = await plane.breakers.reset(call.args["dependency"], reason=call.reason)
+    return _breaker_text(mode)
+
+
+async def _preview_breaker(plane: ControlPlane, call: Call) -> Preview:
+    dep = call.args["dependency"]
+    span = f" for {text.format_duration(call.args['for'])}" if call.args.get("for") else ""
+    if call.op.name == "breaker.trip":
+        title = f"Trip breaker {dep}{span}: every agent stops calling it"
+        detail = "Calls are rejected at once (counted as rejected), until reset or deadline."
+    else:
+        title = f"Force-close breaker {dep}{span}: agents call it even while it fails"
+        detail = "The automatic breaker is overridden until reset or deadline."
+    return Preview(title, [dep], detail, confirm=True)
+
+
+def _flag_outcome(flag: Any) -> Outcome:
+    state = "on" if flag.enabled else "off"
+    data = flag.to_doc() | {"rollout": flag.rollout}
+    return Outcome(
+        f"flag {flag.name} is now {state}, rollout {flag.rollout} (v{flag.version})", data
+    )
+
+
+async def _enable(plane: ControlPlane, call: Call) -> Outcome:
+    flag = await plane.flags.enable(
+        call.args["flag"], reason=call.reason, expected_version=call.expected_version
+    )
+    return _flag_outcome(flag)
+
+
+async def _disable(plane: ControlPlane, call: Call) -> Outcome:
+    flag = await plane.flags.disable(
+        call.args["flag"], reason=call.reason, expected_version=call.expected_version
+    )
+    return _flag_outcome(flag)
+
+
+async def _preview_disable(plane: ControlPlane, call: Call) -> Preview:
+    """Turning an enabled kill-switch off stops a feature fleet-wide: that one confirms."""
+    flag = await plane.flags.get(call.args["flag"])
+    if flag.is_kill_switch and flag.enabled:
+        if call.expected_version is None:
+            call.expected_version = flag.version  # the change is made against what was shown
+        return Preview(
+            f"Disable kill-switch flag {flag.name}: this ENGAGES the kill switch",
+            [flag.name],
+            "Agents stop the guarded feature now, fleet-wide.",
+            confirm=True,
+        )
+    return Preview(call.line, [flag.name])
+
+
+async def _rollout(plane: ControlPlane, call: Call) -> Outcome:
+    flag = await plane.flags.set_rollout(
+        call.args["flag"],
+        text.format_percent(call.args["percent"]),
+        reason=call.reason,
+        expected_version=call.expected_version,
+    )
+    return _flag_outcome(flag)
+
+
+async def _budget_set(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control.budgets import LIMIT_UNITS, format_limit
+
+    name, value = call.args["limit"], call.args["value"]
+    before = getattr(await plane.budgets.get(), name)
+    limits = await plane.budgets.set(
+        name, value, reason=call.reason, expected_version=call.expected_version
+    )
+    after = getattr(limits, name)
+    return Outcome(
+        f"budget {name}: {format_limit(name, before)} -> {format_limit(name, after)} "
+        f"({LIMIT_UNITS[name]}), version {limits.version}",
+        {"limit": name, "before": before, "value": after, "version": limits.version}
+        | {"limits": {k: getattr(limits, k) for k in LIMIT_UNITS}},
+    )
+
+
+async def _reap(plane: ControlPlane, call: Call) -> Outcome:
+    removed = await plane.agents.reap(reason=call.reason)
+    after = plane.settings.registry.reap_after_seconds
+    return Outcome(
+        f"reaped {removed} agent{'s' * (removed != 1)} silent for more than {after:g} s",
+        {"reaped": removed},
+    )
+
+
+async def _silence(plane: ControlPlane, call: Call) -> Outcome:
+    """Needs the alert and the metrics layer a runbook step carries (``call.context``)."""
+    metrics, alert = call.context.get("metrics"), call.context.get("alert")
+    if metrics is None or alert is None:
+        raise InvalidValue("refused: silencing needs an alert and Alertmanager, not available here")
+    silence = getattr(metrics, "silence", None)
+    if silence is None:
+        raise InvalidValue("refused: this metrics layer cannot create silences")
+    seconds = call.args.get("for") or 3600.0
+    silence_id = await silence(alert, seconds, call.reason)
+    done = f"alert silenced for {text.format_duration(seconds)}"
+    return Outcome(f"{done} (silence {silence_id})" if silence_id else done, {"id": silence_id})
+
+
+# --- the table ------------------------------------------------------------------------------
+
+FOR = Param("for", DURATION, "revert after this long (90s, 15m, 2h, 1d)", True, "for")
+FLAG_PARAM = Param("flag", FLAG, "the flag's name", subject="flag")
+DEP_PARAM = Param("dependency", DEPENDENCY, "the dependency", subject="dependency")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "kill.agent",
+        "stop agents at their next step",
+        (Param("agent", AGENT, "agent id", subject="agent", many=True),),
+        _kill,
+        destructive=True,
+        aliases=("kill",),
+        preview_fn=_preview_kill,
+    ),
+    Operation(
+        "kill.tenant",
+        "stop every agent of a tenant, and new ones",
+        (Param("tenant", TENANT, "the tenant", subject="tenant"),),
+        _kill,
+        destructive=True,
+        preview_fn=_preview_kill,
+    ),
+    Operation(
+        "kill.all",
+        "global stop: every agent, and new ones",
+        (),
+        _kill,
+        destructive=True,
+        aliases=("stop",),
+        preview_fn=_preview_kill,
+    ),
+    Operation(
+        "kill.lift",
+        "lift a kill so agents of that scope may run again",
+        (Param("scope", SCOPE, "agent, tenant or all"), Param("name", NAME, "", optional=True)),
+        _lift,
+        aliases=("lift",),
+        check=_check_lift,
+    ),
+    Operation(
+        "breaker.trip",
+        "force a breaker open: agents stop calling the dependency",
+        (DEP_PARAM, FOR),
+        _trip,
+        destructive=True,
+        aliases=("trip",),
+        preview_fn=_preview_breaker,
+    ),
+    Operation(
+        "breaker.force_close",
+        "force a breaker closed: agents call the dependency regardless",
+        (DEP_PARAM, FOR),
+        _force_close,
+        destructive=True,
+        aliases=("force-close",),
+        preview_fn=_preview_breaker,
+    ),
+    Operation(
+        "breaker.reset",
+        "back to automatic: the agents' failure counting decides",
+        (DEP_PARAM,),
+        _reset,
+        aliases=("reset",),
+    ),
+    Operation("flag.enable", "turn a flag on", (FLAG_PARAM,), _enable, aliases=("enable", "on")),
+    Operation(
+        "flag.disable",
+        "turn a flag off (an enabled kill switch: engage it)",
+        (FLAG_PARAM,),
+        _disable,
+        aliases=("disable", "off"),
+        preview_fn=_preview_disable,
+    ),
+    Operation(
+        "flag.rollout",
+        "set a flag's rollout percentage (0.01 steps)",
+        (FLAG_PARAM, Param("percent", PERCENT, "0 to 100")),
+        _rollout,
+        aliases=("rollout",),
+    ),
+    Operation(
+        "budget.set",
+        "change one budget limit, live",
+        (Param("limit", BUDGET, "the limit's name"), Param("value", NUMBER, "0 or more")),
+        _budget_set,
+    ),
+    Operation("agent.reap", "forget agents silent for longer than the reap interval", (), _reap),
+    Operation(
+        "silence.create",
+        "silence the alert a runbook is for",
+        (Param("for", DURATION, "how long (at most 30 days)", keyword="for"),),
+        _silence,
+        aliases=("silence",),
+    ),
+)
+
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+BY_LENGTH = sorted(OPERATIONS, key=lambda op: -len(op.words))
+VERBS = tuple(op.verb for op in OPERATIONS)
+
+
+def get(name: str) -> Operation:
+    """The operation called ``name`` ("breaker.trip" or "breaker trip")."""
+    key = name.strip().lower().replace(" ", ".").replace("-", "_")
+    try:
+        return BY_NAME[key]
+    except KeyError:
+        raise InvalidValue(
+            f"unknown operation {text.quoted(name, 30)} (known: {', '.join(VERBS)})"
+        ) from None
