@@ -102,6 +102,6 @@ async def test_a_tenant_with_a_space_is_killed_and_audited_once(plane):
 async def test_role_is_checked_before_running(plane_as):
     viewer = plane_as("vic", "viewer")
     call = ops.parse_line("trip openai 15m")
-    with pytest.raises(PermissionDenied, match="breaker.trip needs the responder role"):
+    with pytest.raises(PermissionDenied, match=r"breaker\.trip needs the responder role"):
         await call.op.run(viewer, call)
     assert await viewer.audit.tail(5) == []
