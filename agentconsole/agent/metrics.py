@@ -117,6 +117,12 @@ class AgentMetrics:
             "agent_flag_run_cost_usd", "Spend of runs, by flag variant", variant_labels, registry=r
         )
         self.variant_flags: set[str] = set()
+        self.control_reset = Gauge(
+            "agent_control_reset",
+            "1 while holding the last snapshot through a control-plane reset (wiped or "
+            "replaced Redis), until an operator restores or accepts",
+            registry=r,
+        )
         self.dep_children: dict[tuple[str, str], Any] = {}
         self.duration_children: dict[str, Any] = {}
         # every known label value exists from the start, so rates and alerts see a 0

@@ -1,7 +1,8 @@
 """AgentRuntime: one per agent process; keeps the control-plane snapshot and obeys it.
 
 Background tasks (never on the hot path):
-- listener: pub/sub change events -> mark the snapshot dirty (bursts coalesce);
+- listener: pub/sub change events carrying the next version's document are applied at
+  once; any other event marks the snapshot dirty (bursts coalesce);
 - sync: re-read the whole snapshot in one pipeline when dirty, every ``resync_interval``
   and after every reconnect, then apply it (kills cancel matching runs at once);
 - heartbeat: one pipeline for every active run every heartbeat interval;
@@ -150,6 +151,7 @@ class AgentRuntime:
         self.redis: Any = None
         self._pubsub_client: Any = None
         self.snapshot: Snapshot | None = None
+        self.keeper = snapmod.Keeper(self)
         self.applied_version = 0
         self.connected = False
         self.closed = False
@@ -376,8 +378,20 @@ class AgentRuntime:
     async def sync(self) -> Snapshot:
         """Read and apply the whole snapshot now (one round trip)."""
         snap = await snapmod.fetch(self.redis, self.plane.keys, self.plane.budgets.defaults())
+        snap = await self.keeper.admit(self.snapshot, snap)
         await self._apply(snap)
         return snap
+
+    async def _on_event(self, event: Any) -> None:
+        """Apply an event's document at once; anything it cannot settle means re-read."""
+        snap = self.snapshot
+        new = None
+        if snap is not None and not self.keeper.holding:
+            new = snapmod.patched(snap, event, self.plane.budgets.defaults())
+        if new is None:
+            self._dirty.set()
+        elif new is not snap:
+            await self._apply(new)
 
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -433,8 +447,8 @@ class AgentRuntime:
             events = subscribe(self._pubsub_client, self.plane.keys.events, subscribed)
             try:
                 async with contextlib.aclosing(events):
-                    async for _ in events:
-                        self._dirty.set()
+                    async for event in events:
+                        await self._on_event(event)
             except asyncio.CancelledError:
                 raise
             except Exception:

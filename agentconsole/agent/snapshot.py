@@ -2,21 +2,42 @@
 
 Every decision on the hot path (flags, breakers, kills, budgets) reads this object only;
 a new snapshot replaces the old one whole, so a reader never sees half an update.
+
+Two ways a snapshot changes: a change event carrying the next version's document is
+applied to a copy (:func:`patched`, no round trip), and anything else - a gap in the
+version sequence, another epoch, an event without a document, the periodic resync - reads
+the whole snapshot again (:func:`fetch`). Every fetched snapshot passes the
+:class:`Keeper`, which refuses to let a wiped or replaced control plane disarm the fleet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
 from agentconsole.control.breakers import BreakerMode, BreakerObserved
 from agentconsole.control.budgets import LIMIT_NAMES, Limits
+from agentconsole.control.epoch import (
+    EPOCH_CHANGED,
+    EPOCH_MISSING,
+    SCHEMA_MISSING,
+    VERSION_BACKWARDS,
+    Epoch,
+    Holding,
+)
 from agentconsole.control.errors import CorruptValue
 from agentconsole.control.flags import Flag
 from agentconsole.control.keys import Keys
 from agentconsole.control.kills import ALL
+
+if TYPE_CHECKING:
+    from agentconsole.control.events import ChangeEvent
+
+# Entities that are versioned with the control plane but not part of an agent's snapshot.
+NOT_IN_SNAPSHOT = frozenset({"silence", "incident"})
 
 
 @dataclass
@@ -29,6 +50,8 @@ class Snapshot:
     limits: Limits = field(default_factory=Limits)
     fetched_at: float = 0.0  # time.monotonic() when read
     problems: list[str] = field(default_factory=list)
+    schema: int | None = None  # None: no schema key (a fresh or a wiped Redis)
+    epoch: Epoch | None = None
 
     def kill_for(self, agent_id: str, tenant: str) -> dict[str, Any] | None:
         """The kill in force for this agent, if any (agent first, then tenant, then all)."""
@@ -40,7 +63,7 @@ class Snapshot:
 
 async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
     """One round trip: GET version, then HGETALL of flags, breakers, breaker_state, kills,
-    budgets.
+    budgets, then the schema and the epoch.
 
     No MULTI: Redis runs the pipelined commands in order and every change is one atomic
     script, so everything read after the version is at least that new. Reporting that
@@ -54,8 +77,13 @@ async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
         pipe.hgetall(keys.breaker_state)
         pipe.hgetall(keys.kills)
         pipe.hgetall(keys.budgets)
-        version, flags, modes, observed, kills, budgets = await pipe.execute()
-    return parse(flags, modes, observed, kills, budgets, version, defaults)
+        pipe.get(keys.schema)
+        pipe.get(keys.epoch)
+        version, flags, modes, observed, kills, budgets, schema, epoch = await pipe.execute()
+    snap = parse(flags, modes, observed, kills, budgets, version, defaults)
+    snap.schema = int(codec.number(schema, -1)) if schema is not None else None
+    snap.epoch = Epoch.parse(epoch)
+    return snap
 
 
 def parse(
@@ -97,6 +125,179 @@ def parse(
             snap.kills[label] = {"target": label, "reason": "unreadable kill document"}
     snap.limits = _limits(budgets_raw, defaults, snap.problems)
     return snap
+
+
+def patched(snap: Snapshot, event: ChangeEvent, defaults: Limits) -> Snapshot | None:
+    """``snap`` with the event's document applied; None when the snapshot must be re-read.
+
+    Applied only when the event is exactly the next version of the same epoch: a gap (a
+    lost message), another epoch or an event without a document means re-read. An event
+    the snapshot already covers returns ``snap`` itself (nothing to do).
+    """
+    if not event.has_doc:
+        return None
+    if event.entity == "breaker_state":  # agents' fleet-wide state: no version of its own
+        if event.cp_version != snap.version:
+            return None
+        observed = BreakerObserved.from_doc(event.name, event.doc or {})
+        return replace(snap, observed={**snap.observed, event.name: observed})
+    if snap.epoch is None or event.epoch != snap.epoch.id:
+        return None
+    if event.cp_version <= snap.version:
+        return snap
+    if event.cp_version != snap.version + 1:
+        return None
+    new = replace(snap, version=event.cp_version, problems=[], fetched_at=time.monotonic())
+    doc, name = event.doc, event.name
+    try:
+        if event.entity == "flag":
+            new.flags = _put(snap.flags, name, Flag.from_doc(doc) if doc else None)
+        elif event.entity == "breaker":
+            new.modes = _put(snap.modes, name, BreakerMode.from_doc(doc) if doc else None)
+        elif event.entity == "kill":
+            new.kills = _put(snap.kills, name, doc)
+        elif event.entity == "budget":
+            new.limits = _limits({"limits": codec.dump(doc or {})}, defaults, new.problems)
+        elif event.entity not in NOT_IN_SNAPSHOT:
+            return None  # a restore, or an entity this release does not know: re-read
+    except CorruptValue:
+        return None
+    return new
+
+
+def _put(items: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    out = dict(items)
+    if value is None:
+        out.pop(name, None)
+    else:
+        out[name] = value
+    return out
+
+
+def reset_reason(held: Snapshot | None, new: Snapshot) -> str | None:
+    """Why ``new`` must not replace ``held`` (a wiped or replaced control plane), or None.
+
+    An epoch an operator decided on (a restore, an accepted state) is always adopted; an
+    agent that never saw a schema has nothing to protect.
+    """
+    if held is None or held.schema is None:
+        return None
+    if new.schema is None:
+        return SCHEMA_MISSING
+    if held.epoch is None:
+        return None  # a control plane from before epochs: nothing to compare yet
+    if new.epoch is None:
+        return EPOCH_MISSING
+    if new.epoch.id != held.epoch.id:
+        return None if new.epoch.decided else EPOCH_CHANGED
+    if new.version < held.version:
+        return VERSION_BACKWARDS
+    return None
+
+
+def merged(held: Snapshot, new: Snapshot) -> Snapshot:
+    """What a holding agent obeys: its held snapshot plus whatever is more restrictive now.
+
+    Kills, forced-open breakers and engaged kill switches issued after the reset apply
+    (they can only make the fleet safer); nothing held is lifted or loosened.
+    """
+    flags = dict(held.flags)
+    for name, flag in new.flags.items():
+        if flag.is_kill_switch and not flag.enabled:
+            flags[name] = flag
+    modes = dict(held.modes)
+    for name, mode in new.modes.items():
+        if mode.effective() == "forced_open":
+            modes[name] = mode
+    return replace(
+        held,
+        flags=flags,
+        modes=modes,
+        kills={**new.kills, **held.kills},
+        observed=new.observed,
+        fetched_at=new.fetched_at,
+        problems=new.problems,
+    )
+
+
+class Keeper:
+    """Decides what a fetched snapshot may replace; holds the last one through a reset.
+
+    While holding, the runtime obeys :func:`merged`, reports itself in the registry
+    (``{prefix}:reset:holders``: held epoch and version, so the operator sees which backup
+    matches), logs one ``control.reset`` line and sets ``agent_control_reset`` to 1 - until
+    an operator restores a backup or accepts the new state (a decided epoch).
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.held: Snapshot | None = None
+        self.reason = ""
+        self.since = 0.0
+
+    @property
+    def holding(self) -> bool:
+        return self.held is not None
+
+    async def admit(self, current: Snapshot | None, new: Snapshot) -> Snapshot:
+        rt = self.runtime
+        if self.held is None:
+            reason = reset_reason(current, new)
+            if reason is None:
+                return new
+            assert current is not None
+            self.held, self.reason, self.since = current, reason, time.time()
+            rt.metrics.control_reset.set(1)
+            rt.log.warning(
+                "control.reset",
+                f"control plane reset ({reason}): holding the snapshot of version "
+                f"{current.version} until an operator restores or accepts",
+                reason=reason,
+                held_version=current.version,
+                held_epoch=current.epoch.id if current.epoch else "",
+                new_epoch=new.epoch.id if new.epoch else "",
+                new_version=new.version,
+            )
+        elif new.epoch is not None and new.epoch.decided and new.epoch.id != self._held_id:
+            return await self._release(new)
+        await self._report()
+        return merged(self.held, new)
+
+    @property
+    def _held_id(self) -> str:
+        return self.held.epoch.id if self.held is not None and self.held.epoch else ""
+
+    async def _release(self, new: Snapshot) -> Snapshot:
+        rt = self.runtime
+        assert new.epoch is not None
+        rt.log.warning(
+            "control.reset_resolved",
+            f"control plane {new.epoch.how} by {new.epoch.by}: applying version {new.version}",
+            how=new.epoch.how,
+            by=new.epoch.by,
+            epoch=new.epoch.id,
+            version=new.version,
+        )
+        self.held = None
+        rt.metrics.control_reset.set(0)
+        with contextlib.suppress(Exception):  # else the report ages out by itself
+            await rt.redis.hdel(rt.plane.keys.reset_holders, rt.name)
+        return new
+
+    async def _report(self) -> None:
+        rt, held = self.runtime, self.held
+        assert held is not None
+        report = Holding(
+            process=rt.name,
+            epoch=self._held_id,
+            version=held.version,
+            runs=rt.active_runs,
+            since=self.since,
+            reason=self.reason,
+            at=time.time(),
+        )
+        with contextlib.suppress(Exception):  # reported again with the next sync
+            await rt.redis.hset(rt.plane.keys.reset_holders, rt.name, report.dump())
 
 
 def _limits(raw: dict[Any, Any], defaults: Limits, problems: list[str]) -> Limits:

@@ -25,6 +25,7 @@ COMMANDS = (
     "incidents",
     "demo",
     "acl",
+    "backup",
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3

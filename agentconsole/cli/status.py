@@ -10,7 +10,14 @@ import argparse
 import time
 from typing import Any
 
-from agentconsole.cli.common import EXIT_FAILED, EXIT_OK, Context, add_output_options, emit
+from agentconsole.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    add_output_options,
+    emit,
+    utc,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -35,6 +42,8 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         schema, schema_problem = None, str(exc)
     latency_ms = (time.perf_counter() - started) * 1000
     stored = await plane.redis.get(plane.keys.schema)
+    epoch = await plane.epoch()
+    reset = plane.reset
     at_latest, live, version = await plane.agents.applied_counts()
     total_agents = await plane.agents.count()
     flags, flag_problems = await plane.flags.list()
@@ -54,6 +63,10 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             "problem": schema_problem,
         },
         "control_plane_version": version,
+        "epoch": {"id": epoch.id, "how": epoch.how, "at": epoch.at, "by": epoch.by}
+        if epoch
+        else None,
+        "reset": reset.as_dict() if reset else None,
         "agents": {"registered": total_agents, "live": live, "at_latest_version": at_latest},
         "flags": {
             "total": len(flags),
@@ -92,7 +105,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                 f"{latency_ms:.1f} ms",
             ),
             ("schema", schema_line),
-            ("control plane", f"version {version}"),
+            (
+                "control plane",
+                f"version {version}, epoch "
+                + (f"{epoch.id} ({epoch.how} by {epoch.by} {utc(epoch.at)})" if epoch else "none"),
+            ),
             ("agents", f"{live} live, {at_latest} at version {version}, {total_agents} registered"),
             (
                 "flags",
@@ -111,13 +128,15 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             ),
             ("config", d["config"] or "none found (defaults and environment)"),
         ]
+        if reset:
+            lines.insert(0, ("RESET", f"{reset.banner()}: {reset.advice()}"))
         lines += [("problem", p) for p in d["problems"]]
         from agentconsole.cli.common import clean
 
         return "\n".join(f"{k + ':':14} {clean(v, 200)}" for k, v in lines)
 
     emit(args, data, human)
-    return EXIT_FAILED if schema_problem or data["problems"] else EXIT_OK
+    return EXIT_FAILED if schema_problem or reset or data["problems"] else EXIT_OK
 
 
 def _text(raw: Any) -> str | None:

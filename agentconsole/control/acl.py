@@ -245,6 +245,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         keys.breaker_window("*"),
         keys.usage("*"),
         keys.reservations("*"),
+        keys.reset_holders,
     )
     agent_reads = (
         keys.flags,
@@ -253,6 +254,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         keys.budgets,
         keys.version,
         keys.schema,
+        keys.epoch,
         keys.registry_partitions,
     )
     agent = RolePolicy(

@@ -53,3 +53,7 @@ class Conflict(ControlError):
 
 class Unavailable(ControlError):
     """Redis could not be reached or did not answer in time. The CLI maps it to exit code 3."""
+
+
+class ControlPlaneReset(ControlError):
+    """The control plane in Redis was wiped or replaced: an operator must restore or accept."""

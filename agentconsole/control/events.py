@@ -1,4 +1,9 @@
-"""Change events on pub/sub: what changed, to which version, by whom."""
+"""Change events on pub/sub: what changed, to which version, by whom, and the new document.
+
+An event carries the changed document (``doc``; null for a deletion) and the control
+plane's epoch, so an agent applies it to its snapshot without re-reading anything, as long
+as the event is the next version it expects (see agent/snapshot.py).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,18 @@ class ChangeEvent:
     cp_version: int
     actor: str
     ts: float
+    epoch: str = ""
+    doc: dict[str, Any] | None = None
+    has_doc: bool = False  # False: an event of an older release (re-read to learn the value)
 
     @classmethod
     def parse(cls, data: bytes | str) -> ChangeEvent | None:
         """None for anything that is not one of our events (never raises)."""
         try:
             doc = json.loads(data)
+            body = doc.get("doc")
+            if body is not None and not isinstance(body, dict):
+                return None
             return cls(
                 entity=str(doc["entity"]),
                 name=str(doc["name"]),
@@ -32,8 +43,11 @@ class ChangeEvent:
                 cp_version=int(doc["cp_version"]),
                 actor=str(doc.get("actor", "")),
                 ts=float(doc.get("ts", 0)),
+                epoch=str(doc.get("epoch", "")),
+                doc=body,
+                has_doc="doc" in doc,
             )
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
             return None
 
 

@@ -92,6 +92,16 @@ class Keys:
         return self._k("schema")
 
     @property
+    def epoch(self) -> str:
+        """The control plane's identity: a new id whenever it is (re)initialised or restored."""
+        return self._k("epoch")
+
+    @property
+    def reset_holders(self) -> str:
+        """Agent processes holding their last snapshot through a control-plane reset."""
+        return self._k("reset", "holders")
+
+    @property
     def version(self) -> str:
         """Global control-plane version, incremented by every change."""
         return self._k("version")

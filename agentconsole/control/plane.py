@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec, lua
+from agentconsole.control.epoch import INIT, Epoch, ResetStatus, live_holders, status_of
 from agentconsole.control.errors import (
     AlreadyExists,
     Conflict,
     ControlError,
+    ControlPlaneReset,
     CorruptValue,
     NotFound,
     PermissionDenied,
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 AUDIT_MAXLEN = 100_000
 VERSION_MARKER = "__VERSION__"
+# Changes that only make the fleet safer go through even during a reset (no epoch yet).
+FAIL_CLOSED = frozenset({"kill.agent", "kill.tenant", "kill.all", "breaker.trip"})
 
 
 @dataclass
@@ -87,6 +91,7 @@ class ControlPlane:
         self.operator = operator
         self.settings = settings or Settings()
         self._apply = lua.register(redis, "apply_change")
+        self.reset: ResetStatus | None = None  # set by check_schema
         self.flags = Flags(self)
         self.breakers = Breakers(self)
         self.kills = Kills(self)
@@ -106,8 +111,11 @@ class ControlPlane:
         await self.redis.aclose()
 
     async def check_schema(self) -> int:
-        """Stamp a fresh Redis with our schema version; refuse one written by a newer release.
+        """Stamp a fresh Redis with our schema version and a new epoch; refuse a newer schema.
 
+        A missing schema while agents hold their last snapshot is a reset, not a fresh Redis:
+        nothing is stamped (no silent re-initialisation), :attr:`reset` says so, and changes
+        other than kills are refused until an operator restores or accepts (control/backup.py).
         The first round trip is bounded by the connect timeout: a Redis that accepts the
         connection but never answers must fail as fast as one that refuses it.
         """
@@ -115,7 +123,8 @@ class ControlPlane:
 
         limit = self.settings.redis.connect_timeout
         try:
-            raw = await asyncio.wait_for(self.redis.get(self.keys.schema), limit)
+            async with asyncio.timeout(limit):
+                raw, raw_epoch = await self.redis.mget(self.keys.schema, self.keys.epoch)
         except TimeoutError:
             raise Unavailable(f"Redis unreachable: no answer within {limit:g} s") from None
         except Exception as exc:
@@ -124,9 +133,10 @@ class ControlPlane:
                 raise
             raise err from None
         await self.agents.check_layout()
+        self.reset = await self.reset_status(schema_missing=raw is None)
         if raw is None:
-            if self.operator.role != "viewer":
-                await self.redis.set(self.keys.schema, SCHEMA_VERSION, nx=True)
+            if self.operator.role != "viewer" and self.reset is None:
+                await self._stamp()
             return SCHEMA_VERSION
         try:
             found = int(raw)
@@ -139,7 +149,40 @@ class ControlPlane:
                 f"the control plane in Redis uses schema v{found}, this agentconsole "
                 f"understands up to v{SCHEMA_VERSION}: upgrade agentconsole"
             )
+        if raw_epoch is None and self.operator.role == "admin":
+            # a control plane written before epochs existed: its admin gives it one, once
+            epoch = Epoch.new(self.operator.name, INIT).dump()
+            await self.redis.set(self.keys.epoch, epoch, nx=True)
         return found
+
+    async def _stamp(self) -> None:
+        """Schema and epoch of a fresh control plane, together (MULTI), each only if absent."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.schema, SCHEMA_VERSION, nx=True)
+            pipe.set(self.keys.epoch, Epoch.new(self.operator.name, INIT).dump(), nx=True)
+            await pipe.execute()
+
+    @staticmethod
+    def _refused(action: str, reset: ResetStatus | None) -> ControlPlaneReset:
+        banner = reset.banner() if reset else "control plane reset (epoch missing)"
+        return ControlPlaneReset(
+            f"{banner}: {action} refused until an operator restores a backup "
+            "(`agentconsole restore FILE`) or accepts the current state "
+            "(`agentconsole restore --accept`); kills and breaker trips still work"
+        )
+
+    async def epoch(self) -> Epoch | None:
+        return Epoch.parse(await self.redis.get(self.keys.epoch))
+
+    async def reset_status(self, *, schema_missing: bool | None = None) -> ResetStatus | None:
+        """Is a reset in progress? Reads the holders' reports (empty unless one is)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.schema)
+            pipe.hgetall(self.keys.reset_holders)
+            exists, raw = await pipe.execute()
+        missing = not exists if schema_missing is None else schema_missing
+        holders = live_holders(raw, time.time(), self.settings.registry.dead_after_seconds)
+        return status_of(holders, missing)
 
     async def version(self) -> int:
         return int(await self.redis.get(self.keys.version) or 0)
@@ -157,6 +200,8 @@ class ControlPlane:
     ) -> Change:
         """Atomically change one document; ``expected_version=None`` means create-if-absent."""
         self.operator.require(action)
+        if self.reset is not None and action not in FAIL_CLOSED:
+            raise self._refused(action, self.reset)
         payload = ""
         if new_doc is not None:
             doc = dict(new_doc)
@@ -175,10 +220,18 @@ class ControlPlane:
             f"{time.time():.3f}",
             AUDIT_MAXLEN,
             self.keys.events,
+            "1" if action in FAIL_CLOSED else "0",
         ]
         try:
             status, raw, *rest = await self._apply(
-                keys=[hash_key, self.keys.audit, self.keys.version], args=args
+                keys=[
+                    hash_key,
+                    self.keys.audit,
+                    self.keys.version,
+                    self.keys.epoch,
+                    self.keys.reset_holders,
+                ],
+                args=args,
             )
         except Exception as exc:
             err = translate(exc)
@@ -186,6 +239,9 @@ class ControlPlane:
                 raise
             raise err from None
         status = codec.text(status, "apply_change status")
+        if status == "reset":
+            self.reset = await self.reset_status()
+            raise self._refused(action, self.reset)
         if status == "ok":
             doc = codec.document(raw, f"{entity} {field}") if raw else None
             return Change(doc, int(rest[0]))

@@ -41,6 +41,8 @@ REQUIRED_ROLE: dict[str, str] = {
     "rollout.advance": "responder",
     "rollout.rollback": "responder",
     "rollout.abort": "responder",
+    "control.restore": "admin",
+    "control.accept": "admin",
 }
 
 

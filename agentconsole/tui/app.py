@@ -165,6 +165,7 @@ class ConsoleApp(App[int]):
         self.prometheus_health = Health("Prometheus")
         self.events_ok: bool | None = None
         self.applied: tuple[int, int, int] | None = None
+        self.reset_banner: str | None = None  # "control plane reset at ..." (red, line 3)
         self.current = self.options.start_view
         self.history: list[str] = []
         self._timer: Any = None
@@ -260,8 +261,11 @@ class ConsoleApp(App[int]):
         self.poll()
 
     def _header_loader(self):
-        async def load(backend: Backend) -> tuple[int, int, int]:
-            return await backend.plane().agents.applied_counts()
+        async def load(backend: Backend) -> tuple[tuple[int, int, int], str | None]:
+            plane = backend.plane()
+            plane.reset = await plane.reset_status()  # also refuses this console's changes
+            reset = plane.reset.banner() if plane.reset else None
+            return await plane.agents.applied_counts(), reset
 
         return load
 
@@ -311,7 +315,7 @@ class ConsoleApp(App[int]):
         elif prom_ok is False and self.prometheus_health.failure(now, "unreachable"):
             self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
         if message.header is not None:
-            self.applied = message.header
+            self.applied, self.reset_banner = message.header
         with self.batch_update():
             if message.error is None and data is not None:
                 view.paint(data)
@@ -392,6 +396,7 @@ class ConsoleApp(App[int]):
             redis=self.redis_health,
             prometheus=self.prometheus_health,
             applied=self.applied,
+            reset=self.reset_banner,
             events_ok=self.events_ok,
         )
         self.query_one(HeaderBar).show(state)

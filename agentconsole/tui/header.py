@@ -35,6 +35,7 @@ class HeaderState:
     prometheus: Health
     applied: tuple[int, int, int] | None  # (at latest, live, version)
     events_ok: bool | None
+    reset: str | None = None  # a control-plane reset in progress (docs/reliability.md)
 
 
 def health_text(h: Health) -> Text:
@@ -79,11 +80,13 @@ def render_header(s: HeaderState) -> Text:
         at, live, version = s.applied
         style = "green" if at == live else "yellow"
         out.append(f"{at}/{live} agents at v{version}", style)
+    if s.reset:
+        out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
     return out
 
 
 class HeaderBar(Static):
-    DEFAULT_CSS = "HeaderBar { height: 2; background: $panel; padding: 0 1; }"
+    DEFAULT_CSS = "HeaderBar { height: auto; background: $panel; padding: 0 1; }"
 
     def show(self, state: HeaderState) -> None:
         self.update(render_header(state))

@@ -17,6 +17,8 @@ from agentconsole.control.keys import Keys
 # someone decides who may write it (and adds it to control/acl.py if anyone below admin may).
 WRITERS: dict[str, set[str]] = {
     "schema": {"admin"},
+    "epoch": {"admin"},
+    "reset_holders": {"admin", "agent"},  # agents report holding their snapshot
     "version": {"admin", "responder"},
     "flags": {"admin", "responder"},
     "breakers": {"admin", "responder"},

@@ -1,9 +1,22 @@
 -- One operator change, atomically: compare-and-set on the document's version, write,
 -- append the audit entry, bump the global control-plane version, publish the event.
--- KEYS: 1 entity hash, 2 audit stream, 3 global version counter
+-- The event carries the new document and the control plane's epoch, so agents apply it
+-- without re-reading. No epoch while agents hold their last snapshot = a wiped control
+-- plane: only fail-closed changes pass until an operator restores or accepts.
+-- KEYS: 1 entity hash, 2 audit stream, 3 global version counter, 4 epoch, 5 holders' reports
 -- ARGV: 1 field, 2 mode ('cas' | 'if_absent'), 3 expected version (0 = must not exist),
 --       4 new document ('' deletes; contains "version": "__VERSION__"), 5 actor, 6 role,
---       7 action, 8 entity, 9 reason, 10 timestamp, 11 audit max length, 12 channel
+--       7 action, 8 entity, 9 reason, 10 timestamp, 11 audit max length, 12 channel,
+--       13 '1' when allowed without an epoch (a kill during a reset)
+local epoch = redis.call('GET', KEYS[4])
+if not epoch and ARGV[13] ~= '1' and redis.call('HLEN', KEYS[5]) > 0 then
+  return {'reset', ''}
+end
+local epoch_id = ''
+if epoch then
+  local ok, e = pcall(cjson.decode, epoch)
+  if ok and type(e) == 'table' and e['id'] then epoch_id = tostring(e['id']) end
+end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local curver = 0
 if cur then
@@ -34,6 +47,10 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*',
   'ts', ARGV[10], 'actor', ARGV[5], 'role', ARGV[6], 'action', ARGV[7],
   'entity', ARGV[8], 'target', ARGV[1], 'before', cur or '', 'after', new,
   'reason', ARGV[9], 'cp_version', gv)
-redis.call('PUBLISH', ARGV[12], cjson.encode({entity = ARGV[8], name = ARGV[1],
-  action = ARGV[7], version = newver, cp_version = gv, actor = ARGV[5], ts = ARGV[10]}))
+local meta = cjson.encode({entity = ARGV[8], name = ARGV[1], action = ARGV[7],
+  version = newver, cp_version = gv, actor = ARGV[5], ts = ARGV[10], epoch = epoch_id})
+-- the document goes in verbatim (re-encoding would round its numbers)
+local doc = new
+if doc == '' then doc = 'null' end
+redis.call('PUBLISH', ARGV[12], string.sub(meta, 1, -2) .. ',"doc":' .. doc .. '}')
 return {'ok', new, gv}

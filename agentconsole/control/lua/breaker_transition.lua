@@ -85,6 +85,6 @@ if changed then
   local gv = tonumber(redis.call('GET', KEYS[2]) or '0')
   redis.call('PUBLISH', ARGV[11], cjson.encode({entity = 'breaker_state', name = dep,
     action = 'breaker.' .. doc.state, version = 0, cp_version = gv, actor = 'agent',
-    ts = ARGV[3]}))
+    ts = ARGV[3], doc = doc}))
 end
 return {verdict, cjson.encode(doc)}
