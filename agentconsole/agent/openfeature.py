@@ -152,17 +152,15 @@ class AgentConsoleProvider(AbstractProvider):
 
 def context_of(flag: Flag, runtime: AgentRuntime, ctx: EvaluationContext | None) -> dict[str, Any]:
     """The flag context for an OpenFeature evaluation context (see the module docstring)."""
-    out: dict[str, Any] = dict(runtime.flags.context)
+    from agentconsole.control.flags import key_context
+
+    fields: dict[str, Any] = dict(runtime.flags.context)
     if ctx is None:
-        return out
+        return fields
     for name, value in ctx.attributes.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            out[name] = value
-    if ctx.targeting_key:
-        for sticky in (flag.stickiness, flag.variant_stickiness):
-            if sticky and not out.get(sticky):
-                out[sticky] = ctx.targeting_key
-    return out
+            fields[name] = value
+    return key_context(flag, ctx.targeting_key, fields)
 
 
 def _typed(payload: Any, kind: str) -> Any:

@@ -26,6 +26,13 @@ def register(subparsers: Any) -> None:
 def summarise(entry: Any) -> str:
     """What changed, in a few words: 'enabled: false -> true', 'created', 'deleted'."""
     before, after = entry.before, entry.after
+    if entry.entity == "flag" and (before or after):
+        from agentconsole.control.flag_diff import diff
+
+        try:
+            return "; ".join(diff(before, after)) or "no field changed"
+        except Exception:  # an entry of another version: the generic summary below
+            pass
     if before is None and after is not None:
         return "created"
     if after is None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from agentconsole.cli import flag_values
 from agentconsole.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -38,9 +39,18 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=show_flag)
 
-    p = sub.add_parser("eval", help="is the flag on for these keys? (same rule as agents)")
+    p = sub.add_parser(
+        "eval", help="is the flag on, and which variant, for these keys? (same rule as agents)"
+    )
     p.add_argument("name")
     p.add_argument("keys", nargs="+", metavar="KEY", help="user, tenant or agent id")
+    p.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="more of the context an agent gives (region=eu, model=gpt-4o ...; repeat)",
+    )
     add_output_options(p)
     p.set_defaults(func=eval_flag)
 
@@ -89,6 +99,8 @@ def register(subparsers: Any) -> None:
     add_change_options(p)
     add_output_options(p)
     p.set_defaults(func=update_flag)
+
+    flag_values.register(sub, _expect)
 
     p = sub.add_parser("delete", help="remove a flag (admin; asks first)")
     p.add_argument("name")
@@ -177,6 +189,16 @@ async def show_flag(args: argparse.Namespace, ctx: Context) -> int:
             ("changed", f"{utc(flag.changed_at)} by {flag.changed_by or '-'}"),
             ("reason", flag.reason or "-"),
         ]
+        if flag.variants or flag.value_type != "boolean":
+            lines.append(("value type", flag.value_type))
+        total = flag.total_weight or 1
+        for v in flag.variants:
+            forced = "; ".join(f"{o.context} = {', '.join(o.values)}" for o in v.overrides)
+            share = f"{v.weight * 100 / total:g}%"
+            text = f"{v.name}: weight {v.weight} ({share}), payload {_payload(v.payload)}"
+            lines.append(("variant", text + (f", forced for {forced}" if forced else "")))
+        for c in flag.constraints:
+            lines.append(("constraint", c.summary()))
         return "\n".join(f"{k + ':':13} {clean(v, 200)}" for k, v in lines)
 
     emit(args, flag_dict(flag), human)
@@ -184,31 +206,73 @@ async def show_flag(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def eval_flag(args: argparse.Namespace, ctx: Context) -> int:
-    """Answers "is user X in the rollout?" without guessing: the SDK's own evaluation."""
+    """Answers "is user X in the rollout, and which variant?" without guessing: the SDK's
+    own evaluation (``Flag.resolve``), in the context an agent would give it."""
     from agentconsole.control.bucketing import position
+    from agentconsole.control.flags import key_context
 
+    try:
+        extra = dict(_context_items(args.context))
+    except ValueError as exc:
+        return fail(str(exc), 2)
     plane = await ctx.plane()
     flag = await plane.flags.get(args.name)
     group = flag.group or flag.name
     results = []
     for key in args.keys:
-        if not flag.enabled:
-            why = "flag is off"
-        elif key in flag.deny:
-            why = "deny list"
-        elif key in flag.allow:
-            why = "allow list"
-        else:
+        result = flag.resolve(key_context(flag, key, extra))
+        why = {
+            "disabled": "flag is off",
+            "denied": "deny list",
+            "allowed": "allow list",
+            "unmatched": "a constraint does not hold",
+            "static": "everyone",
+            "targeted": "constraints hold",
+        }.get(result.reason, "")
+        if result.reason == "rollout":
             why = f"bucket {position(group, key) / 100:.2f}% vs rollout {flag.rollout}"
-        results.append({"key": key, "on": flag.evaluate(key), "why": why})
+        if result.variant is not None:
+            why += f"; variant by {'override' if result.overridden else 'weight'}"
+        results.append(
+            {
+                "key": key,
+                "on": result.on,
+                "variant": result.variant,
+                "payload": result.payload,
+                "why": why,
+            }
+        )
+    valued = bool(flag.variants)
     emit(
         args,
         {"flag": flag.name, "version": flag.version, "results": results},
         lambda: table(
-            ("key", "result", "why"), [(r["key"], _onoff(r["on"]), r["why"]) for r in results]
+            ("key", "result", "variant", "payload", "why") if valued else ("key", "result", "why"),
+            [
+                (r["key"], _onoff(r["on"]), r["variant"] or "-", _payload(r["payload"]), r["why"])
+                if valued
+                else (r["key"], _onoff(r["on"]), r["why"])
+                for r in results
+            ],
         ),
     )
     return EXIT_OK
+
+
+def _context_items(items: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--context looks like FIELD=VALUE, got {item!r}")
+        out.append((name.strip(), value))
+    return out
+
+
+def _payload(value: Any) -> str:
+    import json
+
+    return "-" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 async def create_flag(args: argparse.Namespace, ctx: Context) -> int:

@@ -235,6 +235,32 @@ class Flag:
         return flag
 
 
+def key_context(
+    flag: Flag, key: str | None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The context for "this key" (a user, tenant or agent id, as the flag is sticky by):
+    ``extra`` fields, then the key in the flag's sticky field and, unless ``extra`` names it,
+    in the variant stickiness field. OpenFeature's targeting key, ``flags eval`` and the
+    console's preview all use this one rule."""
+    ctx: dict[str, Any] = dict(extra or {})
+    if key:
+        for sticky in (flag.stickiness, flag.variant_stickiness):
+            if sticky and not ctx.get(sticky):
+                ctx[sticky] = key
+    return ctx
+
+
+def preview(flag: Flag, keys: list[str], extra: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """How many of ``keys`` get each answer: variant names, else "on"/"off" (for a preview
+    of recent users before weights change; no I/O)."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        result = flag.resolve(key_context(flag, key, extra))
+        label = result.variant or ("on" if result.on else "off")
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
 class Flags:
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
@@ -458,14 +484,40 @@ class Flags:
             lambda flag: flag_edits.set_constraints(flag, constraints),
         )
 
-    async def put(
-        self, flag: Flag, *, action: str, reason: str = "", expected_version: int
-    ) -> Flag:
-        """Write a whole flag document as given (``flags import``): 0 creates, N replaces."""
-        change = await self._write(
-            dataclasses.replace(flag), action, expected=expected_version, reason=reason
-        )
-        return Flag.from_doc(change.doc or {})
+    async def import_steps(self, steps: list[Any], *, reason: str = "") -> list[tuple[str, str]]:
+        """Write a checked import plan (``flag_files.plan``): each flag by compare-and-set at
+        the version the plan read. Nothing is written if any step is a conflict or a
+        permission is missing; a flag changed between plan and write is reported, not lost.
+        Returns (flag, outcome) per step: created, updated, unchanged, or the error."""
+        from agentconsole.control.errors import ControlError
+
+        conflicts = [s for s in steps if s.kind == "conflict"]
+        if conflicts:
+            names = ", ".join(s.name for s in conflicts)
+            raise InvalidValue(f"nothing imported: {len(conflicts)} conflict(s) ({names})")
+        for step in steps:
+            if step.kind != "unchanged":
+                self.plane.operator.require(
+                    "flag.create" if step.kind == "create" else "flag.import"
+                )
+        outcomes = []
+        for step in steps:
+            if step.kind == "unchanged":
+                outcomes.append((step.name, "unchanged"))
+                continue
+            action = "flag.create" if step.kind == "create" else "flag.import"
+            try:
+                await self._write(
+                    dataclasses.replace(step.after),
+                    action,
+                    expected=step.expected_version,
+                    reason=reason,
+                )
+            except ControlError as exc:
+                outcomes.append((step.name, f"not imported: {exc}"))
+                continue
+            outcomes.append((step.name, "created" if step.kind == "create" else "updated"))
+        return outcomes
 
     async def _edit(
         self,

@@ -120,11 +120,40 @@ class Constraint:
         """One line for the console and the CLI: ``tenant IN globex, acme``."""
         op = ("NOT " if self.inverted else "") + self.operator
         if self.case_insensitive:
-            op += " (any case)"
+            op += "/i"
         if self.operator in VALUE_OPERATORS:
             return f"{self.context} {op} {self.value}"
-        shown = ", ".join(self.values[:5]) + (" …" if len(self.values) > 5 else "")
+        shown = ",".join(self.values[:5]) + (" …" if len(self.values) > 5 else "")
         return f"{self.context} {op} {shown or '(none)'}"
+
+
+def parse_constraint(text: str) -> Constraint:
+    """``region IN eu,us`` · ``plan NOT IN free`` · ``email STR_ENDS_WITH/i @acme.com`` ·
+    ``sdk_version SEMVER_GT 1.2.0``: the field, an optional NOT (inverts), the operator
+    (``/i``: any case) and its value(s), comma-separated for the list operators. The
+    summary a constraint shows (``Constraint.summary``) reads back the same way."""
+    parts = text.strip().split(None, 2)
+    if len(parts) < 3:
+        raise InvalidValue(
+            f"a constraint reads FIELD [NOT] OPERATOR VALUES (e.g. 'region IN eu,us'), got {text!r}"
+        )
+    name, op, rest = parts
+    inverted = op.upper() == "NOT"
+    if inverted:
+        more = rest.split(None, 1)
+        if len(more) < 2:
+            raise InvalidValue(f"NOT needs an operator and values: {text!r}")
+        op, rest = more
+    fold = op.lower().endswith("/i")
+    op = op.upper().removesuffix("/I")
+    if op == "NOT_IN" and inverted:
+        raise InvalidValue("NOT NOT_IN is IN: write it that way")
+    if op in VALUE_OPERATORS:
+        c = Constraint(name, op, value=rest.strip(), case_insensitive=fold, inverted=inverted)
+    else:
+        values = tuple(v.strip() for v in rest.split(",") if v.strip())
+        c = Constraint(name, op, values=values, case_insensitive=fold, inverted=inverted)
+    return c.check()
 
 
 def holds(constraints: tuple[Constraint, ...], context: Context) -> bool:

@@ -23,7 +23,7 @@ def test_tail_counts_and_summaries(cli):
     out = cli("audit", "tail").out.splitlines()
     assert out[0].startswith("TIME (UTC)") and len(out) == 4
     assert "created" in out[1] and "ticket-7" in out[1]
-    assert "rollout_bp: 10000 -> 2500" in out[2]
+    assert "rollout: 100% → 25%" in out[2]
 
 
 def test_empty(cli):

@@ -175,3 +175,39 @@ async def test_viewers_cannot_move_tenants(plane, plane_as):
     viewer = plane_as("vic", "viewer")
     with pytest.raises(PermissionDenied):
         await viewer.flags.set_override("model-tier", "tenant", "globex", "cheap")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "region IN eu,us",
+        "tenant NOT_IN globex corp,initech",
+        "email NOT STR_ENDS_WITH/i @acme.com",
+        "sdk_version SEMVER_GT 1.2.0",
+        "tier NUM_GTE 2",
+        "current_time DATE_BEFORE 2027-01-01T00:00:00Z",
+    ],
+)
+def test_constraint_text_reads_back_as_its_summary(text):
+    from agentconsole.control.targeting import parse_constraint
+
+    c = parse_constraint(text)
+    assert c.summary() == text
+    assert parse_constraint(c.summary()) == c
+
+
+def test_readable_diff_of_a_valued_flag():
+    from agentconsole.control.flag_diff import diff
+
+    before = tiers()
+    after = set_override(before, "tenant", "globex corp", "cheap")
+    assert diff(before, after) == ["override tenant 'globex corp' → cheap"]
+    assert diff(after.to_doc(), before.to_doc()) == [
+        "override tenant 'globex corp' removed (was cheap; back to the weights)"
+    ]
+    reweighted = tiers(variants=(Variant("standard", 90, "gpt-4o"), Variant("cheap", 10, "x")))
+    assert diff(before, reweighted) == [
+        "variant standard: weight 100 → 90",
+        "variant cheap: weight 0 → 10",
+        'variant cheap: payload "gpt-4o-mini" → "x"',
+    ]

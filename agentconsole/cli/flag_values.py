@@ -1,0 +1,315 @@
+"""`agentconsole flags ...` for valued flags: variants, weights, payloads, overrides,
+constraints, and `export` / `import` of flags as YAML. No logic of its own: the control
+plane checks, writes and audits; this parses arguments and prints what happened."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agentconsole.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    add_change_options,
+    add_output_options,
+    clean,
+    emit,
+    fail,
+    table,
+    utc,
+)
+
+
+def register(sub: Any, expect: Any) -> None:
+    """Add the subcommands to the ``flags`` parser (``expect`` adds --expect-version)."""
+    p = sub.add_parser("variants", help="set a flag's variants (replaces the list)")
+    p.add_argument("name")
+    p.add_argument(
+        "variants", nargs="+", metavar="VARIANT=WEIGHT", help="e.g. standard=100 cheap=0"
+    )
+    p.add_argument("--value-type", choices=("boolean", "string", "number", "json"))
+    p.add_argument(
+        "--payload",
+        action="append",
+        default=[],
+        metavar="VARIANT=VALUE",
+        help="payload of a variant, typed by the flag's value type (repeat)",
+    )
+    p.add_argument("--variant-stickiness", choices=("user", "tenant", "agent"))
+    _change(p, expect)
+    p.set_defaults(func=set_variants)
+
+    p = sub.add_parser("weights", help="change variant weights, e.g. standard=90 cheap=10")
+    p.add_argument("name")
+    p.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
+    _change(p, expect)
+    p.set_defaults(func=set_weights)
+
+    p = sub.add_parser("payload", help="change one variant's payload (checked against the type)")
+    p.add_argument("name")
+    p.add_argument("variant")
+    p.add_argument("value", help="text, a number, or JSON, as the flag's value type says")
+    _change(p, expect)
+    p.set_defaults(func=set_payload)
+
+    p = sub.add_parser(
+        "override",
+        help="force one tenant/user/agent to a variant: override FLAG tenant globex cheap",
+    )
+    p.add_argument("name")
+    p.add_argument("context", help="context field: tenant, user, agent or a custom one")
+    p.add_argument("value", help="its value (quote it if it has spaces)")
+    p.add_argument("variant", nargs="?", help="the variant to serve (omit with --clear)")
+    p.add_argument("--clear", action="store_true", help="remove the override: back to the weights")
+    _change(p, expect)
+    p.set_defaults(func=set_override)
+
+    p = sub.add_parser(
+        "constrain", help="set a flag's constraints (replaces them): 'region IN eu,us' ..."
+    )
+    p.add_argument("name")
+    p.add_argument("constraints", nargs="*", metavar="'FIELD [NOT] OP VALUES'")
+    p.add_argument("--clear", action="store_true", help="remove every constraint")
+    _change(p, expect)
+    p.set_defaults(func=set_constraints)
+
+    p = sub.add_parser("export", help="flags as YAML (to keep in git)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these flags (default: all)")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.set_defaults(func=export_flags)
+
+    p = sub.add_parser("import", help="apply a YAML flags file (compare-and-set per flag)")
+    p.add_argument("file", help="the file, or - for stdin")
+    p.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
+    p.add_argument(
+        "--force", action="store_true", help="take each flag at its current version, not the file's"
+    )
+    add_change_options(p)
+    add_output_options(p)
+    p.set_defaults(func=import_flags)
+
+
+def _change(parser: argparse.ArgumentParser, expect: Any) -> None:
+    expect(parser)
+    add_change_options(parser)
+    add_output_options(parser)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    """NAME=VALUE items; a ValueError says what is wrong (the caller exits 2 with it)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{what} look like NAME=VALUE, got {item!r}")
+        out[name.strip()] = value
+    return out
+
+
+def _weights(items: list[str]) -> dict[str, int]:
+    from agentconsole.control.flag_edits import parse_weights
+
+    return parse_weights(",".join(items))
+
+
+def _changed(args: argparse.Namespace, before: Any, flag: Any) -> int:
+    from agentconsole.control.flag_diff import diff
+
+    lines = diff(before, flag)
+    emit(
+        args,
+        {"flag": flag.to_doc(), "changes": lines},
+        lambda: "\n".join(
+            [f"flag {clean(flag.name)} is now version {flag.version}:"]
+            + [f"  {clean(line, 200)}" for line in lines or ["(no change)"]]
+        ),
+    )
+    return EXIT_OK
+
+
+async def set_variants(args: argparse.Namespace, ctx: Context) -> int:
+    from agentconsole.control.errors import InvalidValue
+    from agentconsole.control.variants import Variant, parse_payload
+
+    plane = await ctx.plane()
+    before = await plane.flags.get(args.name)
+    value_type = args.value_type or before.value_type
+    try:
+        weights = _weights(args.variants)
+        payload_text = _pairs(args.payload, "payloads")
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    unknown = set(payload_text) - set(weights)
+    if unknown:
+        raise InvalidValue(f"--payload for variant(s) not listed: {', '.join(sorted(unknown))}")
+    variants = []
+    for name, weight in weights.items():
+        kept = before.variant(name)
+        if name in payload_text:
+            payload = parse_payload(payload_text[name], value_type)
+        else:
+            payload = kept.payload if kept is not None and value_type == before.value_type else None
+        overrides = kept.overrides if kept is not None else ()
+        variants.append(Variant(name, weight, payload, overrides))
+    flag = await plane.flags.set_variants(
+        args.name,
+        tuple(variants),
+        value_type=args.value_type,
+        variant_stickiness=args.variant_stickiness,
+        reason=args.reason,
+        expected_version=args.expect_version if args.expect_version is not None else before.version,
+    )
+    return _changed(args, before, flag)
+
+
+async def set_weights(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        weights = _weights(args.weights)
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    plane = await ctx.plane()
+    before = await plane.flags.get(args.name)
+    flag = await plane.flags.set_weights(
+        args.name,
+        weights,
+        reason=args.reason,
+        expected_version=args.expect_version if args.expect_version is not None else before.version,
+    )
+    return _changed(args, before, flag)
+
+
+async def set_payload(args: argparse.Namespace, ctx: Context) -> int:
+    from agentconsole.control.variants import parse_payload
+
+    plane = await ctx.plane()
+    before = await plane.flags.get(args.name)
+    payload = parse_payload(args.value, before.value_type)
+    flag = await plane.flags.set_payload(
+        args.name,
+        args.variant,
+        payload,
+        reason=args.reason,
+        expected_version=args.expect_version if args.expect_version is not None else before.version,
+    )
+    return _changed(args, before, flag)
+
+
+async def set_override(args: argparse.Namespace, ctx: Context) -> int:
+    if args.clear == (args.variant is not None):
+        return fail("give the VARIANT to serve, or --clear to remove the override", 2)
+    plane = await ctx.plane()
+    before = await plane.flags.get(args.name)
+    flag = await plane.flags.set_override(
+        args.name,
+        args.context,
+        args.value,
+        None if args.clear else args.variant,
+        reason=args.reason,
+        expected_version=args.expect_version if args.expect_version is not None else before.version,
+    )
+    return _changed(args, before, flag)
+
+
+async def set_constraints(args: argparse.Namespace, ctx: Context) -> int:
+    from agentconsole.control.targeting import parse_constraint
+
+    if args.clear == bool(args.constraints):
+        return fail("give the constraints ('region IN eu,us' ...), or --clear", 2)
+    constraints = tuple(parse_constraint(text) for text in args.constraints)
+    plane = await ctx.plane()
+    before = await plane.flags.get(args.name)
+    flag = await plane.flags.set_constraints(
+        args.name,
+        constraints,
+        reason=args.reason,
+        expected_version=args.expect_version if args.expect_version is not None else before.version,
+    )
+    return _changed(args, before, flag)
+
+
+async def export_flags(args: argparse.Namespace, ctx: Context) -> int:
+    import time
+
+    from agentconsole.control.flag_files import export
+
+    plane = await ctx.plane()
+    flags, problems = await plane.flags.list()
+    for problem in problems:
+        print(f"agentconsole: warning: not exported: {clean(problem, 300)}", file=sys.stderr)
+    if args.names:
+        missing = sorted(set(args.names) - {f.name for f in flags})
+        if missing:
+            return fail(f"no flag named {', '.join(map(repr, missing))}")
+        flags = [f for f in flags if f.name in args.names]
+    header = (
+        f"agentconsole flags, exported {utc(time.time())} from prefix "
+        f"{plane.keys.prefix!r} by {plane.operator.name}; import with `agentconsole flags import`"
+    )
+    text = export(flags, header=header)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported {len(flags)} flag(s) to {clean(args.output, 200)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+async def import_flags(args: argparse.Namespace, ctx: Context) -> int:
+    from agentconsole.control.flag_files import parse, plan
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        return fail(f"cannot read {args.file}: {exc.strerror}", 2)
+    specs = parse(text)
+    plane = await ctx.plane()
+    flags, problems = await plane.flags.list()
+    if problems:
+        return fail(f"refusing to import while a stored flag is unreadable: {problems[0]}")
+    steps = plan({f.name: f for f in flags}, specs, force=args.force)
+    conflicts = [s for s in steps if s.kind == "conflict"]
+    outcomes: dict[str, str] = {}
+    if not args.dry_run and not conflicts:
+        outcomes = dict(await plane.flags.import_steps(steps, reason=args.reason))
+    data = {
+        "dry_run": args.dry_run,
+        "steps": [
+            {"flag": s.name, "kind": s.kind, "changes": s.lines, "outcome": outcomes.get(s.name)}
+            for s in steps
+        ],
+    }
+
+    def human() -> str:
+        out = []
+        for s in steps:
+            head = f"{s.kind:9} {clean(s.name)}"
+            if s.name in outcomes and outcomes[s.name] not in ("created", "updated", "unchanged"):
+                head += f"  ({clean(outcomes[s.name], 200)})"
+            out.append(head)
+            out += [f"          {clean(line, 200)}" for line in s.lines if s.kind != "unchanged"]
+        counts = table(
+            ("create", "update", "unchanged", "conflict"),
+            [
+                [
+                    sum(s.kind == k for s in steps)
+                    for k in ("create", "update", "unchanged", "conflict")
+                ]
+            ],
+        )
+        verdict = (
+            "dry run: nothing written"
+            if args.dry_run
+            else (
+                "nothing written: resolve the conflicts (export again, or --force)"
+                if conflicts
+                else "imported"
+            )
+        )
+        return "\n".join([*out, "", counts, verdict])
+
+    emit(args, data, human)
+    failed = conflicts or any(o.startswith("not imported") for o in outcomes.values())
+    return EXIT_FAILED if failed else EXIT_OK
