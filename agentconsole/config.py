@@ -107,6 +107,16 @@ class RegistrySettings:
 
 
 @dataclass
+class RolloutSettings:
+    """`agentconsole rollouts run`: how often plans are judged, how long its lease lasts."""
+
+    interval_seconds: float = 10.0  # evaluate every active plan this often
+    lease_seconds: float = 6.0  # a dead controller's lease passes to a standby within this
+    min_window_seconds: float = 30.0  # never judge a step on less than this much history
+    actor: str = "rollout-controller"  # the name its decisions carry in the audit log
+
+
+@dataclass
 class BudgetDefaults:
     """Defaults from the deployment guide; live values are changed in Redis."""
 
@@ -139,6 +149,7 @@ class Settings:
     alertmanager: AlertmanagerSettings = field(default_factory=AlertmanagerSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    rollouts: RolloutSettings = field(default_factory=RolloutSettings)
     budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     panels: list[dict[str, Any]] | None = None

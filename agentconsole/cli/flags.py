@@ -95,6 +95,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--owner")
     p.add_argument("--default", choices=("on", "off"))
     p.add_argument("--stickiness", choices=STICKINESS)
+    p.add_argument(
+        "--tracked",
+        choices=("on", "off"),
+        help="agents count this flag's runs by variant (docs/metrics.md)",
+    )
     _expect(p)
     add_change_options(p)
     add_output_options(p)
@@ -108,6 +113,13 @@ def register(subparsers: Any) -> None:
     add_change_options(p, destructive=True)
     add_output_options(p)
     p.set_defaults(func=delete_flag)
+
+    # guarded rollout plans, next to the other flag commands (built in cli/rollouts.py)
+    from agentconsole.cli.rollouts import VERBS, add_plan_parser, add_verb_parser
+
+    add_plan_parser(sub, "plan")
+    for verb, text in VERBS.items():
+        add_verb_parser(sub, verb, text, name=f"plan-{verb}")
 
 
 def _expect(parser: argparse.ArgumentParser) -> None:
@@ -346,6 +358,8 @@ async def update_flag(args: argparse.Namespace, ctx: Context) -> int:
             changes[name] = getattr(args, name)
     if args.default is not None:
         changes["default"] = args.default == "on"
+    if args.tracked is not None:
+        changes["tracked"] = args.tracked == "on"
     if not changes:
         return fail("nothing to update: give --allow, --deny, --description, ... (see --help)", 2)
     plane = await ctx.plane()

@@ -15,6 +15,7 @@ import sys
 # Subcommand modules, in the order `--help` lists them. Add a module here to add a command.
 COMMANDS = (
     "flags",
+    "rollouts",
     "breakers",
     "agents",
     "budgets",

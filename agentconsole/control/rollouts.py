@@ -344,7 +344,12 @@ class Rollouts:
         return await self._write(flag, plan, "rollout.start", reason, enabled=True)
 
     async def pause(
-        self, name: str, *, reason: str = "", evidence: dict[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "",
+        evidence: dict[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> Plan:
         """Stop stepping; the flag stays where it is (nothing is undone)."""
         flag, plan = await self.get(name)
@@ -353,7 +358,7 @@ class Rollouts:
         plan.state = "paused"
         _note(plan, "paused", self.plane.operator.name, reason)
         plan.evidence = evidence
-        return await self._write(flag, plan, "rollout.pause", reason)
+        return await self._write(flag, plan, "rollout.pause", reason, expected=expected_version)
 
     async def resume(self, name: str, *, reason: str = "") -> Plan:
         """Back to the current step's percentage, with a fresh hold."""

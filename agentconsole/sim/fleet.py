@@ -49,6 +49,16 @@ SIM_PRICES = {
     "claude-sonnet": ModelPrice(0.003, 0.015),
     "claude-opus": ModelPrice(0.015, 0.075),
 }
+# Flags every simulated run asks, and the bug each one's new code path brings: the share of
+# runs that got the flag on and fail because of it. planner-v2 is the demo's bad canary,
+# summary-v3 its healthy one (docs/rollouts.md).
+CANARY_BUGS = {"planner-v2": 0.08, "summary-v3": 0.0}
+
+
+class CanaryBug(Exception):
+    """A simulated bug in a flag's new code path."""
+
+
 TASKS = (
     "summarise support ticket",
     "triage incoming alert",
@@ -90,6 +100,7 @@ class Fleet:
         registry: Any | None = None,
         id_prefix: str = "sim",
         runtime: AgentRuntime | None = None,
+        canary_bugs: dict[str, float] | None = None,
     ) -> None:
         if agents < 1:
             raise ValueError("--agents must be at least 1")
@@ -103,6 +114,7 @@ class Fleet:
         self.registry = registry
         self.id_prefix = id_prefix
         self.runtime = runtime
+        self.canary_bugs = dict(CANARY_BUGS if canary_bugs is None else canary_bugs)
         rng = random.Random(self.seed)
         self.llm = FakeLLM(rng, time_scale=time_scale)
         self.search = FakeTool(rng, 0.15, time_scale)
@@ -252,6 +264,9 @@ class Fleet:
         outcome = "success"
         try:
             async with run:
+                for flag, bug_rate in self.canary_bugs.items():
+                    if run.flag(flag) and rng.random() < bug_rate:
+                        raise CanaryBug(f"{flag}: the new code path failed")
                 for _ in range(steps):
                     if self._stopping:
                         break
@@ -277,7 +292,7 @@ class Fleet:
         except BreakerOpen:
             outcome = "failure"
             stats.rejected += 1
-        except DependencyError:
+        except (DependencyError, CanaryBug):
             outcome = "failure"
         finally:
             if run.outcome is not None or outcome == "killed":
