@@ -56,7 +56,16 @@ class AgentBrief:
 class AgentsData:
     plan: Plan  # the diff against the screen, computed on the I/O thread
     briefs: dict[str, AgentBrief]
-    total: int
+    total: int  # agents in the registry (its indexes' sizes), not the rows loaded
+    loaded: int = 0
+    order: str = "heartbeat"
+
+
+# The table's sort columns that a registry index orders: the loaded window is the top of
+# that index, so sorting by cost shows the fleet's most expensive agents, not the most
+# expensive of the freshest ones. Other columns sort the window of freshest agents.
+INDEXED_ORDER = {"cost": "cost", "tokens": "tokens", "heartbeat": "heartbeat"}
+WINDOW_TEXT = {"cost": "with the most cost", "tokens": "with the most tokens"}
 
 
 NEAR_LIMIT = 0.8
@@ -130,6 +139,8 @@ class AgentsView(View):
         super().__init__(**kwargs)
         self.briefs: dict[str, AgentBrief] = {}
         self.total = 0
+        self.loaded = 0
+        self.order = "heartbeat"
 
     def compose(self):
         yield Static("", id="agents-summary", markup=False)
@@ -144,22 +155,27 @@ class AgentsView(View):
         limit = self.console.options.agent_limit
         dead_after = self.console.settings.registry.dead_after_seconds
         base = self.table.plan_base()
+        order = INDEXED_ORDER.get(self.table.sort_column or "", "heartbeat")
 
         async def load(backend: Backend) -> AgentsData:
+            # A window of at most ``limit`` agents, the top of the index the table is
+            # sorted by: a fleet of 100,000 is never read, diffed or laid out whole.
             plane = backend.plane()
-            records = await plane.agents.list(limit=limit)
+            records = await plane.agents.list(order=order, limit=limit)
+            total = await plane.agents.count() if len(records) >= limit else len(records)
             limits = await plane.budgets.get()
             now = clock()
             rows = [agent_row(r, limits, now, dead_after) for r in records]
             briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
-            return AgentsData(make_plan(rows, base), briefs, len(records))
+            plan = make_plan(rows, base)
+            return AgentsData(plan, briefs, max(total, len(records)), len(records), order)
 
         return load
 
     def paint(self, data: AgentsData) -> None:
         self.table.retire(self.briefs)  # 10,000 objects: freed by the next loader
         self.briefs = data.briefs
-        self.total = data.total
+        self.total, self.loaded, self.order = data.total, data.loaded, data.order
         self.table.apply(data.plan)
         self.update_summary()
 
@@ -167,6 +183,9 @@ class AgentsView(View):
         table = self.table
         shown = len(table.painted)
         parts = [f"{self.total} agents"]
+        if self.loaded < self.total:
+            window = WINDOW_TEXT.get(self.order, "freshest")
+            parts.append(f"showing the {self.loaded:,} {window}")
         if table.filter_text:
             parts.append(f"{shown} match /{table.filter_text}")
         if table.marked:
