@@ -70,6 +70,8 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             return await args.func(args, ctx)
         finally:
+            for note in getattr(ctx._plane, "notes", None) or ():  # e.g. a retried lost reply
+                print(f"agentconsole: note: {clean(note, 500)}", file=sys.stderr)
             with contextlib.suppress(Exception):
                 await ctx.close()
 

@@ -220,6 +220,11 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             Grant(("xadd",), keys=(f"%W~{keys.audit}",), why="append to the audit stream only"),
             Grant(("incr",), keys=(f"~{keys.version}",), why="bump the control-plane version"),
             Grant(
+                ("set",),
+                keys=(f"~{keys.change('*')}",),
+                why="remember a change's id and outcome (exactly once after a lost reply)",
+            ),
+            Grant(
                 ("del", "zrem", "zremrangebyscore"),
                 keys=(f"~{_registry(keys)}",),
                 why="reap agents that stopped heartbeating",

@@ -25,6 +25,7 @@ class AuditEntry:
     after: dict[str, Any] | None
     reason: str
     cp_version: int
+    change_id: str = ""  # the client-generated id of the change (exactly once)
 
     @classmethod
     def from_stream(cls, entry_id: Any, raw: dict[Any, Any]) -> AuditEntry:
@@ -41,6 +42,7 @@ class AuditEntry:
             after=_doc(get.get("after")),
             reason=codec.lenient_text(get.get("reason")),
             cp_version=int(codec.number(get.get("cp_version"))),
+            change_id=codec.lenient_text(get.get("change_id")),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -96,6 +96,10 @@ class Keys:
         """The control plane's identity: a new id whenever it is (re)initialised or restored."""
         return self._k("epoch")
 
+    def change(self, change_id: str) -> str:
+        """The outcome of one applied change, by its client-generated id (expires)."""
+        return self._k("change", change_id)
+
     @property
     def reset_holders(self) -> str:
         """Agent processes holding their last snapshot through a control-plane reset."""

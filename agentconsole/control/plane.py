@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +38,27 @@ VERSION_MARKER = "__VERSION__"
 FAIL_CLOSED = frozenset({"kill.agent", "kill.tenant", "kill.all", "breaker.trip"})
 
 
+CHANGE_ID_TTL = 3600  # seconds a change id is remembered: retries come within seconds
+
+
 @dataclass
 class Change:
     doc: dict[str, Any] | None
     cp_version: int
+    repeated: bool = False  # Redis had already applied this change id: the first outcome
+
+
+def new_change_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """A connection lost *after* the request may have been sent (not a refused connect)."""
+    from redis import exceptions as rex
+
+    if not isinstance(exc, rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
+        return False
+    return "connecting to" not in str(exc).lower()
 
 
 def translate(exc: BaseException) -> ControlError | None:
@@ -92,6 +110,7 @@ class ControlPlane:
         self.settings = settings or Settings()
         self._apply = lua.register(redis, "apply_change")
         self.reset: ResetStatus | None = None  # set by check_schema
+        self.notes: list[str] = []  # what a front end should tell: e.g. a retried lost reply
         self.flags = Flags(self)
         self.breakers = Breakers(self)
         self.kills = Kills(self)
@@ -197,8 +216,16 @@ class ControlPlane:
         new_doc: dict[str, Any] | None,
         expected_version: int | None,
         reason: str = "",
+        change_id: str | None = None,
     ) -> Change:
-        """Atomically change one document; ``expected_version=None`` means create-if-absent."""
+        """Atomically change one document; ``expected_version=None`` means create-if-absent.
+
+        Exactly once: the change carries a client-generated id (``change_id``, one per
+        operator action) that the script remembers for an hour. When the reply is lost after
+        the request may have reached Redis, it is asked once more with the same id: Redis
+        answers with the first outcome ("already applied as version 42") or applies it now,
+        never twice. What happened is added to :attr:`notes` for the front end to say.
+        """
         self.operator.require(action)
         if self.reset is not None and action not in FAIL_CLOSED:
             raise self._refused(action, self.reset)
@@ -221,30 +248,38 @@ class ControlPlane:
             AUDIT_MAXLEN,
             self.keys.events,
             "1" if action in FAIL_CLOSED else "0",
+            change_id or new_change_id(),
+            CHANGE_ID_TTL,
         ]
-        try:
-            status, raw, *rest = await self._apply(
-                keys=[
-                    hash_key,
-                    self.keys.audit,
-                    self.keys.version,
-                    self.keys.epoch,
-                    self.keys.reset_holders,
-                ],
-                args=args,
-            )
-        except Exception as exc:
-            err = translate(exc)
-            if err is None:
-                raise
-            raise err from None
+        keys = [
+            hash_key,
+            self.keys.audit,
+            self.keys.version,
+            self.keys.epoch,
+            self.keys.reset_holders,
+            self.keys.change(args[13]),
+        ]
+        lost: ControlError | None = None
+        while True:
+            try:
+                status, raw, *rest = await self._apply(keys=keys, args=args)
+                break
+            except Exception as exc:
+                err = translate(exc)
+                if err is None:
+                    raise
+                if lost is not None or not isinstance(err, Unavailable) or not _maybe_sent(exc):
+                    raise err from None
+                lost = err
         status = codec.text(status, "apply_change status")
+        if lost is not None:
+            self.notes.append(_retried(action, field, status, rest))
         if status == "reset":
             self.reset = await self.reset_status()
             raise self._refused(action, self.reset)
-        if status == "ok":
+        if status in ("ok", "again"):
             doc = codec.document(raw, f"{entity} {field}") if raw else None
-            return Change(doc, int(rest[0]))
+            return Change(doc, int(rest[0]), repeated=status == "again")
         current = codec.document(raw, f"{entity} {field}") if raw else None
         if status == "exists":
             raise _exists(entity, field, current)
@@ -258,6 +293,15 @@ class ControlPlane:
             f"current value {json.dumps(_summary(current))}",
             current,
         )
+
+
+def _retried(action: str, field: str, status: str, rest: list[Any]) -> str:
+    head = f"the reply to {action} {field} was lost; asked Redis again with the same change id"
+    if status == "again":
+        return f"{head}: already applied as version {int(rest[0])}"
+    if status == "ok":
+        return f"{head}: it had not arrived, applied now as version {int(rest[0])}"
+    return f"{head}: {status}"
 
 
 def lost_race(entity: str, field: str, exc: AlreadyExists) -> Conflict:

@@ -18,6 +18,7 @@ from agentconsole.control.keys import Keys
 WRITERS: dict[str, set[str]] = {
     "schema": {"admin"},
     "epoch": {"admin"},
+    "change": {"admin", "responder"},  # the id of an applied change (apply_change)
     "reset_holders": {"admin", "agent"},  # agents report holding their snapshot
     "version": {"admin", "responder"},
     "flags": {"admin", "responder"},

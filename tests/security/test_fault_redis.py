@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentconsole.control import Conflict, ControlPlane, Unavailable
+from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
 from tests.fixtures.redis import RedisServer, start_redis
 from tests.fixtures.tcp_proxy import tcp_proxy
@@ -94,6 +94,8 @@ def test_cli_during_outage_exits_3_then_works(durable_redis, monkeypatch, tmp_pa
 
 
 async def test_lost_reply_never_applies_a_change_twice(redis_server):
+    """Exactly once: the reply is lost after Redis applied the change; the control plane asks
+    again with the same change id and gets the first outcome, never a second change."""
     with tcp_proxy(redis_server.port) as proxy:
         prefix = f"lost{time.time_ns()}"
         plane = ControlPlane.from_settings(_settings(proxy.url(), prefix, socket_timeout=1.0))
@@ -103,28 +105,55 @@ async def test_lost_reply_never_applies_a_change_twice(redis_server):
             await plane.flags.create("once")  # loads the script: the next EVALSHA is the change
             before = await direct.version()
             proxy.drop_next_reply(after=b"EVALSHA")
-            with pytest.raises(Unavailable):  # the reply was lost: the outcome is unknown
-                await plane.flags.enable("once", reason="lost reply")
-            assert proxy.accepted == 1 and not proxy._armed  # the fault really fired
-            assert (await direct.flags.get("once")).enabled  # ... and the change did apply
-            # The operator retries: compare-and-set refuses the second copy and shows the
-            # current value, which is the operator's own change.
-            with pytest.raises(Conflict) as info:
-                await plane.flags.enable("once", reason="retry", expected_version=1)
-            assert info.value.current is not None and info.value.current["enabled"] is True
-            assert info.value.current["changed_by"] == "alice"
+            flag = await plane.flags.enable("once", reason="lost reply")
+            assert proxy.accepted >= 2 and not proxy._armed  # the fault really fired
+            assert flag.enabled and (await direct.flags.get("once")).enabled
+            assert plane.notes == [
+                "the reply to flag.enable once was lost; asked Redis again with the same "
+                f"change id: already applied as version {before + 1}"
+            ]
             assert await direct.version() == before + 1
             assert (await _actions(direct)).count("flag.enable") == 1
-            # The same for a kill: create-if-absent turns the retried kill into "in force".
+            # The same for a kill: one kill, one audit entry, reported as created.
             proxy.drop_next_reply(after=b"EVALSHA")
-            with pytest.raises(Unavailable):
-                await plane.kills.kill(tenant="acme", reason="lost reply")
-            retried = await plane.kills.kill(tenant="acme", reason="retry")
-            assert not retried.created and retried.kill["reason"] == "lost reply"
+            outcome = await plane.kills.kill(tenant="acme", reason="lost reply")
+            assert outcome.created and outcome.kill["reason"] == "lost reply"
             assert (await _actions(direct)).count("kill.tenant") == 1
+            # A new action is a new change id: asked twice on purpose, the kill is in force.
+            again = await plane.kills.kill(tenant="acme", reason="retry")
+            assert not again.created
         finally:
             await plane.close()
             await direct.close()
+
+
+def test_cli_reports_success_after_a_lost_reply(redis_server, capsys, monkeypatch, tmp_path):
+    """The CLI through a proxy that loses the reply after Redis applied the change: exit 0,
+    one audit entry, and a note saying what happened."""
+    from agentconsole.cli.main import main
+
+    prefix = f"lostcli{time.time_ns()}"
+    with tcp_proxy(redis_server.port) as proxy:
+        for name, value in {
+            "AGENTCONSOLE_REDIS_URL": proxy.url(),
+            "AGENTCONSOLE_REDIS_PREFIX": prefix,
+            "AGENTCONSOLE_OPERATOR": "alice",
+            "AGENTCONSOLE_ROLE": "admin",
+            "XDG_CONFIG_HOME": str(tmp_path),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AGENTCONSOLE_CONFIG", raising=False)
+        assert main(["flags", "create", "lost-cli"]) == 0  # loads apply_change
+        capsys.readouterr()
+        proxy.drop_next_reply(after=b"EVALSHA")
+        assert main(["flags", "enable", "lost-cli", "--reason", "lost reply"]) == 0
+        captured = capsys.readouterr()
+        assert not proxy._armed
+        assert "already applied as version 2" in captured.err
+        assert "unreachable" not in captured.err.lower()
+        monkeypatch.setenv("AGENTCONSOLE_REDIS_URL", redis_server.url)
+        assert main(["--json", "audit", "tail"]) == 0
+        assert capsys.readouterr().out.count('"flag.enable"') == 1
 
 
 async def test_stalled_network_times_out_and_applies_nothing(redis_server):

@@ -3,11 +3,20 @@
 -- The event carries the new document and the control plane's epoch, so agents apply it
 -- without re-reading. No epoch while agents hold their last snapshot = a wiped control
 -- plane: only fail-closed changes pass until an operator restores or accepts.
--- KEYS: 1 entity hash, 2 audit stream, 3 global version counter, 4 epoch, 5 holders' reports
+-- Exactly once: the outcome is remembered under the client's change id for a while, so a
+-- retry after a lost reply answers 'again' with the first outcome instead of a second change.
+-- KEYS: 1 entity hash, 2 audit stream, 3 global version counter, 4 epoch, 5 holders' reports,
+--       6 this change's id record
 -- ARGV: 1 field, 2 mode ('cas' | 'if_absent'), 3 expected version (0 = must not exist),
 --       4 new document ('' deletes; contains "version": "__VERSION__"), 5 actor, 6 role,
 --       7 action, 8 entity, 9 reason, 10 timestamp, 11 audit max length, 12 channel,
---       13 '1' when allowed without an epoch (a kill during a reset)
+--       13 '1' when allowed without an epoch (a kill during a reset), 14 change id,
+--       15 seconds to remember the change id
+local seen = redis.call('GET', KEYS[6])
+if seen then
+  local sep = string.find(seen, '|', 1, true)
+  return {'again', string.sub(seen, sep + 1), tonumber(string.sub(seen, 1, sep - 1))}
+end
 local epoch = redis.call('GET', KEYS[4])
 if not epoch and ARGV[13] ~= '1' and redis.call('HLEN', KEYS[5]) > 0 then
   return {'reset', ''}
@@ -46,7 +55,8 @@ local gv = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*',
   'ts', ARGV[10], 'actor', ARGV[5], 'role', ARGV[6], 'action', ARGV[7],
   'entity', ARGV[8], 'target', ARGV[1], 'before', cur or '', 'after', new,
-  'reason', ARGV[9], 'cp_version', gv)
+  'reason', ARGV[9], 'cp_version', gv, 'change_id', ARGV[14])
+redis.call('SET', KEYS[6], gv .. '|' .. new, 'EX', tonumber(ARGV[15]))
 local meta = cjson.encode({entity = ARGV[8], name = ARGV[1], action = ARGV[7],
   version = newver, cp_version = gv, actor = ARGV[5], ts = ARGV[10], epoch = epoch_id})
 -- the document goes in verbatim (re-encoding would round its numbers)
