@@ -12,8 +12,9 @@ agents), then each operator read and action is timed through the public API:
 - Redis memory (``used_memory`` after the fill minus before), per agent
 
 Then heartbeat throughput: the SDK's batched heartbeat (``write_many`` with the heartbeat
-fields, 250 records per pipeline) over the whole fleet, reported as heartbeats per second of
-Redis CPU (``used_cpu_user + used_cpu_sys`` before and after): how many one Redis core absorbs.
+fields, 250 records per pipeline, no TTL renewal) twice over the whole fleet, reported as
+heartbeats per second of Redis CPU (``used_cpu_user + used_cpu_sys`` before and after): how
+many one Redis core absorbs. On a cluster the CPU is summed over the masters.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000,10000,100000] [--repeat 5] [--cluster]
 """
@@ -34,6 +35,7 @@ from agentconsole.sim.benchkit import machine, redis_cluster, redis_server, tabl
 
 TENANT_SIZE = 250
 FILL_CHUNK = 1000
+BEAT_ROUNDS = 2
 
 
 def records(n: int) -> list:
@@ -113,12 +115,16 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
         stop_ms = (time.perf_counter() - started) * 1000
         await plane.kills.clear("all", reason="bench")
 
-        from agentconsole.agent.runtime import HEARTBEAT_FIELDS, WRITE_CHUNK
+        from agentconsole.agent.runtime import WRITE_CHUNK
+        from agentconsole.control.registry import HEARTBEAT_FIELDS
 
         cpu_before = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys")
         started = time.perf_counter()
-        for start in range(0, n, WRITE_CHUNK):
-            await plane.agents.write_many(rows[start : start + WRITE_CHUNK], HEARTBEAT_FIELDS)
+        for _ in range(BEAT_ROUNDS):
+            for start in range(0, n, WRITE_CHUNK):
+                chunk = rows[start : start + WRITE_CHUNK]
+                # as the SDK's heartbeat loop does between its TTL renewals
+                await plane.agents.write_many(chunk, HEARTBEAT_FIELDS, refresh_ttl=False)
         beat_wall = time.perf_counter() - started
         cpu = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys") - cpu_before
         return {
@@ -136,8 +142,8 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
             "top": len(top),  # type: ignore[arg-type]
             "mem_mb": (mem_after - mem_before) / 1e6,
             "bytes_per_agent": (mem_after - mem_before) / n,
-            "beats_per_cpu_s": n / cpu if cpu > 0 else float("inf"),
-            "beats_per_wall_s": n / beat_wall,
+            "beats_per_cpu_s": BEAT_ROUNDS * n / cpu if cpu > 0 else float("inf"),
+            "beats_per_wall_s": BEAT_ROUNDS * n / beat_wall,
         }
     finally:
         await plane.close()

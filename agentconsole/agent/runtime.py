@@ -43,6 +43,7 @@ from agentconsole.agent.run import Run, current_run
 from agentconsole.agent.snapshot import Snapshot
 from agentconsole.agent.sync import LoopThread, SyncRun
 from agentconsole.control.kills import ALL
+from agentconsole.control.registry import HEARTBEAT_FIELDS
 
 if TYPE_CHECKING:
     from agentconsole.config import Settings
@@ -51,16 +52,6 @@ if TYPE_CHECKING:
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 WRITE_CHUNK = 250
 PRUNE_EVERY = 60.0  # seconds between index prunes per process (idempotent across the fleet)
-# What changes while a run is going: the rest is written at registration and at the end.
-HEARTBEAT_FIELDS = (
-    "heartbeat_at",
-    "steps",
-    "tokens_in",
-    "tokens_out",
-    "cost",
-    "applied_version",
-    "model",
-)
 
 
 class _Batcher:
@@ -484,7 +475,8 @@ class AgentRuntime:
 
     async def _heartbeat_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY
-        next_beat = time.monotonic()
+        next_beat = next_ttl = time.monotonic()
+        ttl_every = self.plane.agents.ttl / 4  # a full write sets it; heartbeats renew it
         while not self.closed:
             # a fixed cadence: the time spent writing does not stretch the interval
             next_beat = max(next_beat + self.heartbeat_interval, time.monotonic())
@@ -493,14 +485,21 @@ class AgentRuntime:
             with contextlib.suppress(Exception):
                 if self._unsent:
                     await self._write_records([])
-                await self._write_records(records, HEARTBEAT_FIELDS)
+                renew = time.monotonic() >= next_ttl
+                await self._write_records(records, HEARTBEAT_FIELDS, refresh_ttl=renew)
+                if renew:
+                    next_ttl = time.monotonic() + ttl_every
             if time.monotonic() >= next_prune:  # the fleet keeps the registry's indexes tidy
                 next_prune = time.monotonic() + PRUNE_EVERY
                 with contextlib.suppress(Exception):
                     await self.plane.agents.prune()
 
     async def _write_records(
-        self, records: list[AgentRecord], fields: tuple[str, ...] | None = None
+        self,
+        records: list[AgentRecord],
+        fields: tuple[str, ...] | None = None,
+        *,
+        refresh_ttl: bool = True,
     ) -> None:
         """Pipelines of at most WRITE_CHUNK records, so the event loop never stalls long.
 
@@ -512,7 +511,7 @@ class AgentRuntime:
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start : start + WRITE_CHUNK]
             try:
-                await self.plane.agents.write_many(chunk, fields)
+                await self.plane.agents.write_many(chunk, fields, refresh_ttl=refresh_ttl)
             except Exception:
                 self._unsent.update({r.id: r for r in rows[start:]})
                 raise

@@ -167,6 +167,7 @@ class Registry:
         fields: tuple[str, ...] | None = None,
         *,
         at: float | None = None,
+        refresh_ttl: bool = True,
     ) -> None:
         """Records in one pipeline: the SDK's batched registration, heartbeat, acknowledgement.
 
@@ -174,6 +175,8 @@ class Registry:
         changes); the indexes are always written from the whole record. The status indexes
         move only when ``status`` is written. Values are absolute, so a batch retried after
         a Redis outage is harmless. ``at`` is the heartbeat time written (default: now).
+        ``refresh_ttl=False`` skips the per-agent EXPIRE: a heartbeat need not renew a TTL of
+        minutes every two seconds (the SDK renews it once every quarter of the TTL).
         """
         if not records:
             return
@@ -181,9 +184,11 @@ class Registry:
         for record in records:
             record.started_at = record.started_at or now
             record.heartbeat_at = now
-        await self._write(records, fields)
+        await self._write(records, fields, refresh_ttl or fields is None)
 
-    async def _write(self, records: list[AgentRecord], fields: tuple[str, ...] | None) -> None:
+    async def _write(
+        self, records: list[AgentRecord], fields: tuple[str, ...] | None, refresh_ttl: bool = True
+    ) -> None:
         keys = self.plane.keys
         with_status = fields is None or "status" in fields
         groups: dict[int, list[AgentRecord]] = defaultdict(list)
@@ -199,7 +204,8 @@ class Registry:
                         values = {f: values[f] for f in fields}
                     key = part.agent(record.id)
                     pipe.hset(key, mapping={f: str(v) for f, v in values.items()})
-                    pipe.expire(key, self.ttl)
+                    if refresh_ttl:
+                        pipe.expire(key, self.ttl)
                 self._index(pipe, part, group, with_status)
             await pipe.execute()
 
@@ -223,12 +229,15 @@ class Registry:
         if not with_status:
             return
         by_status: dict[str, dict[str, float]] = defaultdict(dict)
+        by_kill: dict[str, dict[str, float]] = defaultdict(dict)
         for r in group:
             status = r.status if r.status in STORED_STATUSES else "running"
             by_status[status][r.id] = r.kill_ack_at or r.heartbeat_at
             if status == "killed" and r.kill_id:
-                pipe.zadd(part.acks(r.kill_id), {r.id: r.kill_ack_at or r.heartbeat_at})
-                pipe.expire(part.acks(r.kill_id), self.ttl)
+                by_kill[r.kill_id][r.id] = r.kill_ack_at or r.heartbeat_at
+        for kill_id, members in by_kill.items():  # one kill stops many: one ZADD for them
+            pipe.zadd(part.acks(kill_id), members)
+            pipe.expire(part.acks(kill_id), self.ttl)
         for status in STORED_STATUSES:
             if status in by_status:
                 pipe.zadd(part.by_status(status), by_status[status])

@@ -182,3 +182,16 @@ async def test_at_100001_agents_every_agent_is_reported(plane):
     stop = await plane.kills.kill(everything=True, reason="scale")
     assert len(stop.agents) == n and len(set(stop.agents)) == n
     assert await plane.agents.applied_counts() == (0, n, 2)  # none applied version 2 yet
+
+
+async def test_a_heartbeat_may_leave_the_ttl_alone(plane, settings):
+    """The SDK renews an agent's TTL once every quarter of it, not on every heartbeat."""
+    from agentconsole.control.registry import HEARTBEAT_FIELDS
+
+    (rec,) = fleet(1)
+    await plane.agents.register(rec)  # TTL = reap_after_seconds (600)
+    settings.registry.reap_after_seconds = 30
+    await plane.agents.write_many([rec], HEARTBEAT_FIELDS, refresh_ttl=False)
+    assert await plane.redis.ttl(plane.keys.agent(rec.id)) > 30
+    await plane.agents.write_many([rec], HEARTBEAT_FIELDS)
+    assert 0 < await plane.redis.ttl(plane.keys.agent(rec.id)) <= 30
