@@ -106,14 +106,14 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
         target = f"tenant:{tenants[0]}"
         affected_ms, affected = await timed(lambda: plane.kills.affected(target), repeat)
         for tenant in tenants[:repeat]:
-            await plane.kills.clear(f"tenant:{tenant}", reason="bench")
+            await plane.kills.lift(f"tenant:{tenant}", reason="bench")
         counts_ms, counts = await timed(plane.agents.applied_counts, repeat * 4)
         top_ms, top = await timed(lambda: plane.agents.list(order="cost", limit=50), repeat)
 
         started = time.perf_counter()
         stop = await plane.kills.kill(everything=True, reason="bench")
         stop_ms = (time.perf_counter() - started) * 1000
-        await plane.kills.clear("all", reason="bench")
+        await plane.kills.lift("all", reason="bench")
 
         from agentconsole.agent.runtime import WRITE_CHUNK
         from agentconsole.control.registry import HEARTBEAT_FIELDS

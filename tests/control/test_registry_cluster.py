@@ -124,7 +124,7 @@ async def test_every_operator_action_answers_as_on_one_node(both):
         out.append(len(stop.agents))
         out.append(sorted((await p.kills.list())[0]))
         for target in ("all", "tenant:t01", "agent:c00007"):
-            await p.kills.clear(target, reason="x")
+            await p.kills.lift(target, reason="x")
         await p.flags.enable("f1", reason="x")
         await p.breakers.trip("llm", reason="x")
         out.append(await p.agents.applied_counts())
