@@ -165,65 +165,47 @@ async def set_variants(args: argparse.Namespace, ctx: Context) -> int:
     return _changed(args, before, flag)
 
 
-async def set_weights(args: argparse.Namespace, ctx: Context) -> int:
-    try:
-        weights = _weights(args.weights)
-    except ValueError as exc:
-        return fail(str(exc), 2)
+async def _dispatch(args: argparse.Namespace, ctx: Context, name: str, raw: dict[str, Any]) -> int:
+    """Run a row of the operations table (its grammar parses ``raw``) and print its outcome."""
+    from agentconsole.control import operations as ops
+
+    op = ops.get(name)
+    call = op.call(raw, reason=args.reason, expected_version=args.expect_version)
     plane = await ctx.plane()
-    before = await plane.flags.get(args.name)
-    flag = await plane.flags.set_weights(
-        args.name,
-        weights,
-        reason=args.reason,
-        expected_version=args.expect_version if args.expect_version is not None else before.version,
-    )
-    return _changed(args, before, flag)
+    outcome = await op.run(plane, call)
+    emit(args, outcome.data | {"text": outcome.text}, lambda: clean(outcome.text, 2000))
+    return EXIT_OK
+
+
+async def set_weights(args: argparse.Namespace, ctx: Context) -> int:
+    return await _dispatch(args, ctx, "flag.weights", {"flag": args.name, "weights": args.weights})
 
 
 async def set_payload(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.variants import parse_payload
-
-    plane = await ctx.plane()
-    before = await plane.flags.get(args.name)
-    payload = parse_payload(args.value, before.value_type)
-    flag = await plane.flags.set_payload(
-        args.name,
-        args.variant,
-        payload,
-        reason=args.reason,
-        expected_version=args.expect_version if args.expect_version is not None else before.version,
-    )
-    return _changed(args, before, flag)
+    raw = {"flag": args.name, "variant": args.variant, "value": args.value}
+    return await _dispatch(args, ctx, "flag.payload", raw)
 
 
 async def set_override(args: argparse.Namespace, ctx: Context) -> int:
     if args.clear == (args.variant is not None):
         return fail("give the VARIANT to serve, or --clear to remove the override", 2)
-    plane = await ctx.plane()
-    before = await plane.flags.get(args.name)
-    flag = await plane.flags.set_override(
-        args.name,
-        args.context,
-        args.value,
-        None if args.clear else args.variant,
-        reason=args.reason,
-        expected_version=args.expect_version if args.expect_version is not None else before.version,
-    )
-    return _changed(args, before, flag)
+    raw = {"flag": args.name, "context": args.context, "value": args.value}
+    if args.clear:
+        return await _dispatch(args, ctx, "flag.override_clear", raw)
+    return await _dispatch(args, ctx, "flag.override", raw | {"variant": args.variant})
 
 
 async def set_constraints(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.targeting import parse_constraint
-
     if args.clear == bool(args.constraints):
         return fail("give the constraints ('region IN eu,us' ...), or --clear", 2)
-    constraints = tuple(parse_constraint(text) for text in args.constraints)
+    if args.constraints:
+        raw = {"flag": args.name, "constraints": args.constraints}
+        return await _dispatch(args, ctx, "flag.constrain", raw)
     plane = await ctx.plane()
     before = await plane.flags.get(args.name)
     flag = await plane.flags.set_constraints(
         args.name,
-        constraints,
+        (),
         reason=args.reason,
         expected_version=args.expect_version if args.expect_version is not None else before.version,
     )

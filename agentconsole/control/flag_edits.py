@@ -116,7 +116,9 @@ def parse_weights(text: str) -> dict[str, int]:
     for item in text.split(","):
         name, sep, raw = item.strip().partition("=")
         if not sep or not name.strip():
-            raise InvalidValue(f"weights look like name=WEIGHT,name=WEIGHT; got {item.strip()!r}")
+            raise InvalidValue(
+                f"weights look like VARIANT=WEIGHT (standard=90 cheap=10); got {item.strip()!r}"
+            )
         try:
             weights[name.strip()] = int(raw.strip())
         except ValueError:

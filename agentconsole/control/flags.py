@@ -454,13 +454,15 @@ class Flags:
         *,
         reason: str = "",
         expected_version: int | None = None,
+        action: str = "flag.override",
     ) -> Flag:
-        """Force one tenant/user/agent (``context`` = ``value``) to ``variant``; None clears."""
+        """Force one tenant/user/agent (``context`` = ``value``) to ``variant``; None clears.
+        ``action`` names it in the audit (``tenant.move`` from a tenant row)."""
         from agentconsole.control import flag_edits
 
         return await self._edit(
             name,
-            "flag.override",
+            action,
             reason,
             expected_version,
             lambda flag: flag_edits.set_override(flag, context, value, variant),

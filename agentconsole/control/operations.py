@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentconsole import text
+from agentconsole.control import flag_ops
 from agentconsole.control.errors import InvalidValue, NotFound
 from agentconsole.control.roles import REQUIRED_ROLE, Operator
 
@@ -105,6 +106,34 @@ def _budget(raw: Any, what: str) -> str:
     return normalise_name(str(raw))
 
 
+def _field_name(raw: Any, what: str) -> str:
+    from agentconsole.control.flags import check_name
+
+    return check_name(str(raw).strip(), what)
+
+
+def _weight(raw: Any, what: str) -> tuple[str, int]:
+    from agentconsole.control.flag_edits import parse_weights
+
+    if isinstance(raw, tuple):
+        return raw
+    weights = parse_weights(str(raw))
+    if len(weights) != 1:
+        raise text.Invalid(f"{what}: one VARIANT=WEIGHT per word, got {text.quoted(raw)}")
+    return next(iter(weights.items()))
+
+
+def _constraint(raw: Any, what: str) -> Any:
+    from agentconsole.control.targeting import Constraint, parse_constraint
+
+    return raw if isinstance(raw, Constraint) else parse_constraint(str(raw))
+
+
+def _raw(raw: Any, what: str) -> str:
+    """A payload as typed; the flag's value type parses it when the operation runs."""
+    return str(raw)
+
+
 NAME = Kind("NAME", text.name)
 AGENT = Kind("AGENT_ID", text.name, complete="agent")
 TENANT = Kind("TENANT", text.name, complete="tenant")
@@ -115,6 +144,11 @@ PERCENT = Kind("PERCENT", text.percent)
 NUMBER = Kind("NUMBER", _number)
 SCOPE = Kind("SCOPE", _choice("agent", "tenant", "all"), choices=("agent", "tenant", "all"))
 BUDGET = Kind("LIMIT", _budget, complete="budget")
+CONTEXT_FIELD = Kind("FIELD", _field_name, choices=("tenant", "user", "agent"))
+VARIANT = Kind("VARIANT", _field_name, complete="variant")
+WEIGHT = Kind("VARIANT=WEIGHT", _weight)
+PAYLOAD = Kind("VALUE", _raw)
+CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint)
 
 
 @dataclass(frozen=True)
@@ -739,6 +773,68 @@ OPERATIONS: tuple[Operation, ...] = (
         (FLAG_PARAM, Param("percent", PERCENT, "0 to 100")),
         _rollout,
         aliases=("rollout",),
+    ),
+    Operation(
+        "flag.override",
+        "serve one variant to a tenant, user, agent or custom field value",
+        (
+            FLAG_PARAM,
+            Param("context", CONTEXT_FIELD, "tenant, user, agent or a custom field"),
+            Param("value", NAME, "the tenant, user or agent id (any printable text)"),
+            Param("variant", VARIANT, "the variant to serve"),
+        ),
+        flag_ops.override,
+        aliases=("override",),
+    ),
+    Operation(
+        "flag.override_clear",
+        "remove an override: that value is served by weight again",
+        (
+            FLAG_PARAM,
+            Param("context", CONTEXT_FIELD, "tenant, user, agent or a custom field"),
+            Param("value", NAME, "the tenant, user or agent id"),
+        ),
+        flag_ops.clear_override,
+        permission="flag.override",
+    ),
+    Operation(
+        "tenant.move",
+        "move this tenant to a variant of a flag (e.g. a cheaper model)",
+        (
+            Param("tenant", TENANT, "the tenant", subject="tenant"),
+            Param("flag", FLAG, "the flag with the variants"),
+            Param("variant", VARIANT, "the variant to serve the tenant"),
+        ),
+        flag_ops.move_tenant,
+        destructive=True,
+        aliases=("move",),
+        preview_fn=flag_ops.preview_move,
+    ),
+    Operation(
+        "flag.weights",
+        "change variant weights (the others keep theirs)",
+        (FLAG_PARAM, Param("weights", WEIGHT, "e.g. standard=90 cheap=10", many=True)),
+        flag_ops.weights,
+        aliases=("weights",),
+        permission="flag.variants",
+    ),
+    Operation(
+        "flag.payload",
+        "change one variant's payload (checked against the flag's value type)",
+        (
+            FLAG_PARAM,
+            Param("variant", VARIANT, "the variant"),
+            Param("value", PAYLOAD, "text, a number or JSON, as the flag declares"),
+        ),
+        flag_ops.payload,
+        permission="flag.variants",
+    ),
+    Operation(
+        "flag.constrain",
+        "set a flag's constraints (replaces them), e.g. 'region IN eu,us'",
+        (FLAG_PARAM, Param("constraints", CONSTRAINT, "FIELD [NOT] OP VALUES", many=True)),
+        flag_ops.constrain,
+        permission="flag.constraints",
     ),
     Operation(
         "budget.set",

@@ -19,6 +19,7 @@ REQUIRED_ROLE: dict[str, str] = {
     "flag.variants": "responder",
     "flag.constraints": "responder",
     "flag.override": "responder",
+    "tenant.move": "responder",
     "flag.import": "admin",
     "breaker.trip": "responder",
     "breaker.force_close": "responder",

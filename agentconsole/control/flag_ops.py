@@ -1,0 +1,190 @@
+"""How the operations table's rows for valued flags run: overrides, weights, payloads,
+constraints, and "move this tenant to a variant" with how many of its agents applied it.
+
+The rows themselves (names, permissions, parameters) are in ``control/operations.py``;
+each runner here changes the flag through ``plane.flags`` (checked, compare-and-set,
+audited with the before/after, published) and says what happened in the readable diff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control.flag_diff import diff
+
+if TYPE_CHECKING:
+    from agentconsole.control.operations import Call, Outcome, Preview
+    from agentconsole.control.plane import ControlPlane
+
+APPLY_POLL = 0.25  # seconds between looks at the tenant's agents after a move
+
+
+def _outcome(
+    before: Any, flag: Any, extra: str = "", data: dict[str, Any] | None = None
+) -> Outcome:
+    from agentconsole.control.operations import Outcome
+
+    lines = diff(before, flag) or ["no change"]
+    text = f"flag {flag.name} v{flag.version}: " + "; ".join(lines) + extra
+    return Outcome(
+        text, {"flag": flag.name, "version": flag.version, "changes": lines} | (data or {})
+    )
+
+
+async def override(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_override(
+        a["flag"],
+        a["context"],
+        a["value"],
+        a.get("variant"),
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return await _applied(plane, call, before, flag, a["context"], a["value"])
+
+
+async def clear_override(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_override(
+        a["flag"],
+        a["context"],
+        a["value"],
+        None,
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return await _applied(plane, call, before, flag, a["context"], a["value"])
+
+
+async def move_tenant(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_override(
+        a["flag"],
+        "tenant",
+        a["tenant"],
+        a["variant"],
+        reason=call.reason,
+        action="tenant.move",
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return await _applied(plane, call, before, flag, "tenant", a["tenant"])
+
+
+async def preview_move(plane: ControlPlane, call: Call) -> Preview:
+    from agentconsole.control.flag_edits import forced_variant
+    from agentconsole.control.operations import Preview
+
+    a = call.args
+    flag = await plane.flags.get(a["flag"])
+    if call.expected_version is None:
+        call.expected_version = flag.version  # the change is made against what was shown
+    target = flag.variant(a["variant"])
+    if target is None:
+        from agentconsole.control.errors import NotFound
+
+        names = ", ".join(v.name for v in flag.variants) or "none"
+        raise NotFound(f"flag {flag.name!r} has no variant {a['variant']!r} (variants: {names})")
+    ids = await plane.agents.live_running(a["tenant"])
+    now = forced_variant(flag, "tenant", a["tenant"]) or "by weight"
+    payload = f" ({_show(target.payload)})" if target.payload is not None else ""
+    return Preview(
+        f"Move tenant {a['tenant']} to {target.name}{payload} on {flag.name} (now: {now})",
+        sorted(ids),
+        f"{len(ids)} running agent{'s' * (len(ids) != 1)} of the tenant pick it up at their "
+        "next flag lookup; new runs start with it.",
+        confirm=True,
+    )
+
+
+async def weights(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_weights(
+        a["flag"],
+        dict(a["weights"]),
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return _outcome(before, flag)
+
+
+async def payload(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control.variants import parse_payload
+
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    value = parse_payload(a["value"], before.value_type)  # refused before anything is written
+    flag = await plane.flags.set_payload(
+        a["flag"],
+        a["variant"],
+        value,
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return _outcome(before, flag)
+
+
+async def constrain(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_constraints(
+        a["flag"],
+        tuple(a["constraints"]),
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return _outcome(before, flag)
+
+
+async def _applied(
+    plane: ControlPlane, call: Call, before: Any, flag: Any, context: str, value: str
+) -> Outcome:
+    """For a tenant: wait up to ``call.wait`` for its running agents to report the new
+    control-plane version (their heartbeats carry it) and say how many did. The cost is the
+    tenant's own agents, never the fleet."""
+    if context != "tenant" or call.wait <= 0:
+        return _outcome(before, flag)
+    version = await plane.version()
+    ids = await plane.agents.live_running(value)
+    applied: set[str] = set()
+    deadline = time.monotonic() + call.wait
+    while ids:
+        records = await plane.agents.get_many(ids, fields=("applied_version",))
+        applied = {r.id for r in records if r.applied_version >= version}
+        if len(applied) == len(ids) or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(APPLY_POLL)
+    if not ids:
+        extra = f"; tenant {value} has no running agent (new runs start with it)"
+    else:
+        extra = f"; {len(applied)} of {len(ids)} running agents of {value} applied it"
+        if len(applied) < len(ids):
+            extra += f" within {call.wait:g} s (the rest at their next sync)"
+    out = _outcome(before, flag, extra, {"agents": len(ids), "applied": len(applied)})
+    out.warning = len(applied) < len(ids)
+    return out
+
+
+def _show(value: Any) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
