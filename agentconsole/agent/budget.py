@@ -96,6 +96,44 @@ class BudgetGuard:
             self._offline_commits.pop(0)
         self._offline_usage.clear()
 
+    def gate(self, run: Run, estimate_tokens: int | None = None) -> None:
+        """Before a model call whose usage is booked afterwards (no I/O): refuse it when an
+        earlier booking of this run found the user's daily limit reached, or when its
+        estimate passes the per-request limit."""
+        over = run.over_budget
+        if over is not None:
+            raise self._rejected(over.limit, over.value, over.used, over.asked, run)
+        if estimate_tokens is not None:
+            limit = self.limits().request_tokens
+            if estimate_tokens > limit:
+                raise self._rejected("request_tokens", limit, 0, estimate_tokens, run)
+
+    async def book(self, run: Run, tokens: int, cost: float) -> None:
+        """Commit usage a framework reported for a call already made (no reservation: it
+        was spent). When the day's totals reach a limit, the run's next call is refused."""
+        rt = self._rt
+        res = Reservation("offline", run.user, today(), int(tokens), round(cost * MICRO))
+        totals: tuple[float, float] | None = None
+        if rt.connected:
+            try:
+                totals = await rt.plane.budgets.commit(res, tokens, cost)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+        limits = self.limits()
+        caps = limits.user_daily_tokens, limits.user_daily_cost_usd
+        if totals is None:  # offline: queued, and the offline allowance applies
+            self._offline_commits.append((res.day, res.user, res.tokens, res.cost_micros))
+            used = self._offline_usage.setdefault(run.user, [0.0, 0.0])
+            used[0] += tokens
+            used[1] += cost
+            totals = used[0], used[1]
+            caps = caps[0] * self.offline_fraction, caps[1] * self.offline_fraction
+        if totals[0] >= caps[0]:
+            run.over_budget = TokenBudgetExceeded("user_daily_tokens", caps[0], totals[0], 0)
+        elif totals[1] >= caps[1]:
+            run.over_budget = TokenBudgetExceeded("user_daily_cost_usd", caps[1], totals[1], 0)
+
     def _rejected(
         self, limit: str, value: float, used: float, asked: float, run: Run | None
     ) -> TokenBudgetExceeded:

@@ -19,7 +19,13 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentconsole.agent.errors import AgentKilled, AgentStopped, NewRunsRefused, RunawayStopped
+from agentconsole.agent.errors import (
+    AgentKilled,
+    AgentStopped,
+    NewRunsRefused,
+    RunawayStopped,
+    TokenBudgetExceeded,
+)
 from agentconsole.agent.flags import typed_value, variant_label
 from agentconsole.agent.logs import logger as _logger
 from agentconsole.agent.retry import Failure, RetryPolicy
@@ -27,6 +33,7 @@ from agentconsole.control.budgets import BudgetExceeded, Limits
 from agentconsole.control.registry import AgentRecord
 
 if TYPE_CHECKING:
+    from agentconsole.agent.model_call import ModelCall
     from agentconsole.agent.runtime import AgentRuntime
     from agentconsole.control.flags import Resolution
 
@@ -81,6 +88,9 @@ class Run:
             applied_version=runtime.applied_version,
         )
         self.outcome: str | None = None
+        # set by a background booking that found a daily limit reached: next call refused
+        self.over_budget: TokenBudgetExceeded | None = None
+        self.hook_call: ModelCall | None = None  # a model call opened from a framework hook
         self.abandoned = False
         self.stopped_at: float | None = None
         self._stop: AgentStopped | None = None
@@ -208,6 +218,19 @@ class Run:
         res = await self._converting(budget.reserve(self.user, tokens, cost, self))
         await self._converting(budget.commit(res, tokens, cost))
         self._account(model, input_tokens, output_tokens, cost)
+        return cost
+
+    def book(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
+        """Usage a framework reported for a call already made: counted now (registry,
+        metrics), committed to the budgets in the background. Returns the cost (USD).
+
+        Unlike :meth:`charge` nothing waits on Redis; a booking that finds the user's daily
+        limit reached makes the run's next model call refuse (see ``ModelCall``).
+        """
+        budget = self.runtime.budget
+        cost = budget.price(model, input_tokens, output_tokens)
+        self._account(model, input_tokens, output_tokens, cost)
+        self.runtime.spawn(budget.book(self, int(input_tokens) + int(output_tokens), cost))
         return cost
 
     @contextlib.asynccontextmanager

@@ -200,12 +200,16 @@ class Budgets:
             raise BudgetExceeded("user_daily_cost_usd", limit / MICRO, used / MICRO, cost_usd)
         raise BudgetExceeded(status, limit, used, tokens)
 
-    async def commit(self, reservation: Reservation, tokens: int, cost_usd: float) -> None:
+    async def commit(
+        self, reservation: Reservation, tokens: int, cost_usd: float
+    ) -> tuple[int, float]:
+        """Settle with what was really used; returns the user's day totals (tokens, USD)."""
         k = self.plane.keys
-        await self._commit(
+        totals = await self._commit(
             keys=[k.usage(reservation.day), k.reservations(reservation.day)],
             args=[reservation.member, reservation.user, int(tokens), round(cost_usd * MICRO)],
         )
+        return int(totals[0]), int(totals[1]) / MICRO
 
     async def release(self, reservation: Reservation) -> None:
         """Give a reservation back unused (the call failed before using anything)."""
