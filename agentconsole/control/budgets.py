@@ -30,6 +30,10 @@ class Limits:
     user_daily_cost_usd: float = 5.0
     run_max_steps: int = 50
     run_max_seconds: float = 600.0
+    # Spend targets (0: none). Nothing refuses a call when one is passed: the console's
+    # spend panels and the spend-by-tenant table measure against them.
+    fleet_daily_cost_usd: float = 0.0
+    tenant_daily_cost_usd: float = 0.0
     changed_by: str = ""
     changed_at: float = 0.0
     version: int = 0
@@ -41,6 +45,8 @@ LIMIT_NAMES = (
     "user_daily_cost_usd",
     "run_max_steps",
     "run_max_seconds",
+    "fleet_daily_cost_usd",
+    "tenant_daily_cost_usd",
 )
 LIMIT_UNITS = {
     "request_tokens": "tokens per request",
@@ -104,6 +110,8 @@ class Budgets:
             user_daily_cost_usd=d.user_daily_cost_usd,
             run_max_steps=d.run_max_steps,
             run_max_seconds=d.run_max_seconds,
+            fleet_daily_cost_usd=d.fleet_daily_cost_usd,
+            tenant_daily_cost_usd=d.tenant_daily_cost_usd,
         )
 
     async def get(self) -> Limits:

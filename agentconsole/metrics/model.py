@@ -16,10 +16,17 @@ STATUSES = ("ok", "warning", "breach", "unknown")
 
 @dataclass
 class Target:
-    """A seed target: ``below`` means the value must stay below ``threshold``."""
+    """A seed target: ``below`` means the value must stay below ``threshold``.
+
+    With ``budget``, the threshold is that budget limit (read from the control plane at
+    each fetch) times ``scale``, e.g. a daily cost budget / 24 for a spend-per-hour panel;
+    until it is known (or while it is 0: no budget set) the panel has no target.
+    """
 
     threshold: float
     direction: str  # "below" | "above"
+    budget: str | None = None
+    scale: float = 1.0
 
 
 @dataclass
@@ -36,6 +43,7 @@ class PanelDef:
     combine: str = "sum"  # how a by-label panel's value is made from its labels: sum | max
     description: str = ""
     unavailable: str | None = None  # why this panel cannot be computed (e.g. no price table)
+    empty: str = ""  # what an empty answer means for this panel ("no successful runs")
 
 
 @dataclass

@@ -20,7 +20,25 @@ if TYPE_CHECKING:
     from agentconsole.config import ModelPrice, Settings
 
 PRESETS_DIR = Path(__file__).with_name("presets")
-UNITS = ("s", "ratio", "tokens", "usd", "usd/h", "req/s", "count", "")
+# Units say what is counted ("$", "runs", "breakers"); "usd", "usd/h", "req/s" and "count"
+# are accepted for configs written before and shown as "$", "$/h", "runs/s" and nothing.
+UNITS = (
+    "s",
+    "ratio",
+    "tokens",
+    "$",
+    "$/h",
+    "runs",
+    "runs/s",
+    "calls/s",
+    "agents",
+    "breakers",
+    "usd",
+    "usd/h",
+    "req/s",
+    "count",
+    "",
+)
 PANEL_KEYS = (
     "id",
     "title",
@@ -32,6 +50,7 @@ PANEL_KEYS = (
     "by",
     "combine",
     "description",
+    "empty",
     "remove",
 )
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -142,25 +161,45 @@ def parse_panel(raw: Any, where: str, base: PanelDef | None = None) -> PanelDef:
         by=by,
         combine=combine or "sum",
         description=text("description", base.description if base else "") or "",
+        empty=text("empty", base.empty if base else "") or "",
     )
 
 
 def _target(raw: Any, where: str) -> Target | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) != {"threshold", "direction"}:
-        raise ConfigError(
-            f"{where}: target: expected {{threshold: <number>, direction: below|above}}, "
-            f"got {_show(raw)}"
-        )
-    threshold, direction = raw["threshold"], raw["direction"]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ConfigError(f"{where}: target.threshold: expected a number, got {_show(threshold)}")
+    from agentconsole.control.budgets import LIMIT_NAMES
+
+    shape = (
+        "expected {threshold: <number>, direction: below|above} or "
+        "{budget: <limit name>, scale: <number>, direction: below|above}"
+    )
+    if not isinstance(raw, dict) or not (
+        set(raw) == {"threshold", "direction"}
+        or {"budget", "direction"} <= set(raw) <= {"budget", "scale", "direction"}
+    ):
+        raise ConfigError(f"{where}: target: {shape}, got {_show(raw)}")
+    direction = raw["direction"]
     if direction not in ("below", "above"):
         raise ConfigError(
             f"{where}: target.direction: expected below (value must stay below) or above, "
             f"got {_show(direction)}"
         )
+    if "budget" in raw:
+        budget, scale = raw["budget"], raw.get("scale", 1)
+        if budget not in LIMIT_NAMES:
+            raise ConfigError(
+                f"{where}: target.budget: expected one of {', '.join(LIMIT_NAMES)}, "
+                f"got {_show(budget)}"
+            )
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0:
+            raise ConfigError(
+                f"{where}: target.scale: expected a number above 0, got {_show(scale)}"
+            )
+        return Target(0.0, direction, budget=budget, scale=float(scale))
+    threshold = raw["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ConfigError(f"{where}: target.threshold: expected a number, got {_show(threshold)}")
     return Target(float(threshold), direction)
 
 

@@ -100,6 +100,7 @@ class MetricsService:
         except ValueError as exc:
             return [self._failed(p, "error", str(exc), window) for p in panels]
         now = time.time()
+        panels = await self._budget_targets(panels)
         results = await asyncio.gather(
             *(self._fetch_panel(p, window, window_s, now) for p in panels), return_exceptions=True
         )
@@ -110,10 +111,34 @@ class MetricsService:
             out.append(result)
         return out
 
+    async def _budget_targets(self, panels: list[PanelDef]) -> list[PanelDef]:
+        """Targets that name a budget get its current value (one read); no budget, no target."""
+        from dataclasses import replace
+
+        from agentconsole.metrics.model import Target
+
+        if not any(p.target is not None and p.target.budget for p in panels):
+            return panels
+        limits = None
+        if self.plane is not None:
+            try:
+                limits = await self.plane.budgets.get()
+            except Exception:  # Redis trouble shows in the header; the panels keep going
+                limits = None
+        out = []
+        for p in panels:
+            t = p.target
+            if t is not None and t.budget:
+                value = float(getattr(limits, t.budget, 0) or 0) * t.scale if limits else 0.0
+                p = replace(p, target=Target(value, t.direction) if value > 0 else None)
+            out.append(p)
+        return out
+
     async def fetch_panel(self, panel_id: str, window: str = "15m") -> PanelResult:
         panel = next((p for p in self.panels() if p.id == panel_id), None)
         if panel is None:
             raise KeyError(panel_id)
+        (panel,) = await self._budget_targets([panel])
         return await self._fetch_panel(panel, window, parse_window(window), time.time())
 
     async def _fetch_panel(
@@ -167,7 +192,9 @@ class MetricsService:
         samples = _samples(answer)
         if not samples:
             result.error_kind = "no_data"
-            result.error = "no data: the query returned nothing (no traffic, or no such metric)"
+            result.error = panel.empty or (
+                "no data: the query returned nothing (no traffic, or no such metric)"
+            )
             return
         result.sample_time = max(t for _, t, _ in samples)
         result.staleness = max(0.0, now - result.sample_time)
@@ -182,7 +209,7 @@ class MetricsService:
             )
         if not values:
             result.error_kind = "no_data"
-            result.error = "no data: no traffic in the window (the query gave NaN)"
+            result.error = panel.empty or "no data: no traffic in the window (the query gave NaN)"
             return
         result.value = _combine(values, panel.combine)
         if math.isinf(result.value):

@@ -78,9 +78,18 @@ class FleetStats:
     tokens: int = 0
     cost: float = 0.0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    # (monotonic end time, outcome, seconds, cost) of recent runs: the truth that panels
+    # computed by Prometheus over a window are checked against (tests/metrics)
+    finished: deque[tuple[float, str, float, float]] = field(
+        default_factory=lambda: deque(maxlen=50_000)
+    )
 
     def count(self, outcome: str) -> None:
         self.runs[outcome] = self.runs.get(outcome, 0) + 1
+
+    def since(self, start: float) -> list[tuple[float, str, float, float]]:
+        """Runs that finished at or after ``start`` (time.monotonic())."""
+        return [f for f in self.finished if f[0] >= start]
 
     @property
     def total_runs(self) -> int:
@@ -297,7 +306,9 @@ class Fleet:
         finally:
             if run.outcome is not None or outcome == "killed":
                 stats.count(run.outcome or outcome)
-                stats.durations.append(time.monotonic() - started)
+                ended = time.monotonic()
+                stats.durations.append(ended - started)
+                stats.finished.append((ended, run.outcome or outcome, ended - started, cost))
                 stats.tokens += tokens
                 stats.cost += cost
 

@@ -35,6 +35,10 @@ def money(v: float) -> str:
     return f"${v:.4f}" if abs(v) < 1 else f"${v:,.2f}"
 
 
+# Units of configs written before panels said what they count.
+LEGACY_UNITS = {"count": "", "req/s": "runs/s"}
+
+
 def value(v: float | None, unit: str = "") -> str:
     """A panel value with its unit: 0.0123 ratio -> 1.23 %, 4.2 s, $0.05."""
     if v is None or math.isnan(v):
@@ -45,6 +49,9 @@ def value(v: float | None, unit: str = "") -> str:
         return f"{v * 100:.2f} %" if unit == "ratio" else f"{v:.2f} %"
     if unit in ("usd", "$", "USD"):
         return money(v)
+    if unit in ("usd/h", "$/h"):
+        return f"{money(v) if abs(v) < 1000 else '$' + count(v)}/h"
+    unit = LEGACY_UNITS.get(unit, unit)
     if unit in ("s", "seconds"):
         return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
     if abs(v) >= 1000:

@@ -85,6 +85,18 @@ def test_config_panels_replace_extend_and_remove() -> None:
             {"id": "q", "query": "up", "target": {"threshold": 1, "direction": "under"}},
             "panels[0] (q): target.direction: expected below",
         ),
+        (
+            {"id": "q", "query": "up", "target": {"budget": "daily", "direction": "below"}},
+            "panels[0] (q): target.budget: expected one of request_tokens",
+        ),
+        (
+            {
+                "id": "q",
+                "query": "up",
+                "target": {"budget": "fleet_daily_cost_usd", "scale": 0, "direction": "below"},
+            },
+            "panels[0] (q): target.scale: expected a number above 0",
+        ),
         ({"id": "q", "query": "up", "warn_margin": 2}, "panels[0] (q): warn_margin: expected"),
         ({"id": "q", "query": ""}, "panels[0] (q): query: expected a non-empty string"),
         ({"id": "q", "query": "up", "by": "not a label"}, "panels[0] (q): by: expected"),

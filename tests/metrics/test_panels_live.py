@@ -51,6 +51,8 @@ async def test_panel_values_match_the_known_traffic(service) -> None:
     assert r["spend_per_hour"].value == approx(7200, rel=1e-2)
     assert r["active_agents"].value == 7
     assert r["open_breakers"].value == 1
+    assert r["refused_calls"].value == approx(10 / 210, rel=1e-6)  # rejected of all calls
+    assert r["runaway_stopped"].value == 0
     # absolute rates are off by scrape-time jitter (the exporter's clock is read at collect
     # time, Prometheus stamps the scrape's start); ratios of series of one scrape are exact
     by_model = r["cost_by_model"].labels_series
@@ -70,7 +72,10 @@ async def test_status_against_the_seed_targets(service) -> None:
     assert r["tokens_per_request"].status == "ok"
     assert r["cost_per_request"].status == "ok"
     assert r["open_breakers"].status == "breach"
+    assert r["refused_calls"].status == "breach"  # 4.8% of calls refused by the llm breaker
+    assert r["runaway_stopped"].status == "ok"
     assert r["throughput"].status == "ok"  # no target
+    assert r["spend_per_hour"].panel.target is None  # no budget set: no target
     for result in r.values():
         assert result.error_kind is None, (result.panel.id, result.error)
 
@@ -182,3 +187,31 @@ async def test_rules_are_loaded_and_healthy(service) -> None:
     )
     assert len(rules) == shipped
     assert {r["health"] for r in rules} == {"ok"}, [r.get("lastError") for r in rules]
+
+
+async def test_spend_targets_come_from_the_budgets(prometheus, plane) -> None:
+    """The fleet's daily budget is the target of "Spend today" and, spread over 24 h, of
+    "Spend per hour"; changing the budget moves the targets at the next fetch."""
+    plane.settings.prometheus.url = prometheus.url
+    svc = MetricsService(plane.settings, plane, interval=known.TEST_INTERVAL)
+    try:
+        await plane.budgets.set("fleet_daily_cost_usd", 24000)
+        r = await fetch_until_complete(svc)
+        assert r["spend_per_hour"].panel.target.threshold == pytest.approx(1000)
+        assert r["spend_per_hour"].status == "breach"  # $7,200/h against $1,000/h
+        assert r["spend_today"].panel.target.threshold == 24000
+        assert r["spend_today"].status == "ok"
+        await plane.budgets.set("fleet_daily_cost_usd", 10**9)
+        r = await fetch_until_complete(svc)
+        assert r["spend_per_hour"].status == "ok"
+    finally:
+        await svc.close()
+
+
+async def test_spend_today_never_goes_down(service) -> None:
+    seen = []
+    for _ in range(4):
+        r = await fetch_until_complete(service)
+        seen.append(r["spend_today"].value)
+        time.sleep(1.0)
+    assert seen == sorted(seen) and seen[-1] > seen[0]

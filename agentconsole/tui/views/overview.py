@@ -71,26 +71,34 @@ def panel_text(result: Any, now: float, width: int = 34) -> Text:
         arrow = "<" if panel.target.direction == "below" else ">"
         out.append(f"   target {arrow} {fmt.value(panel.target.threshold, panel.unit)}", "dim")
     out.append("\n")
+    described = False
+    line = fmt.sparkline([v for _, v in result.series], width - 2)
     if result.labels_series:
         top = sorted(result.labels_series.items(), key=lambda kv: -kv[1])[:3]
         out.append(
             clean(", ".join(f"{k}: {fmt.value(v, panel.unit)}" for k, v in top), width), "dim"
         )
-    else:
-        line = fmt.sparkline([v for _, v in result.series], width - 2)
-        out.append(line or "no series", "dim" if greyed or not line else style)
+    elif line:
+        out.append(line, "dim" if greyed else style)
+    else:  # no chart (none defined, or none yet): say what the number counts instead
+        out.append(clean(panel.description, width), "dim")
+        described = True
     out.append("\n")
     if result.error_kind:
         kind = result.error_kind.replace("_", " ")
-        if result.error_kind in ("bad_query", "error") and result.error:
+        if result.error_kind == "no_data" and getattr(panel, "empty", ""):
+            kind = clean(panel.empty, width)
+        elif result.error_kind in ("bad_query", "error") and result.error:
             kind += ": " + clean(result.error, width - 14)
         if getattr(result, "last_good", False) and result.sample_time:
             kind += f" · last value {fmt.hms(result.sample_time)}"
-        out.append(kind, "red")
+        out.append(kind, "red" if result.error_kind != "no_data" else "yellow")
     elif result.staleness is not None and result.staleness > 60:
         out.append(f"stale {fmt.ago(result.staleness)}", "yellow")
     elif result.warnings:
         out.append(clean(result.warnings[0], width), "yellow")
+    elif not described:
+        out.append(clean(panel.description, width), "dim")
     return out
 
 

@@ -1,0 +1,124 @@
+"""The shipped panels against the simulator's known truth, scenario by scenario.
+
+One simulated fleet in this process (its SDK metrics scraped every second by a real
+Prometheus with the shipped rules), switched through every scenario of the demo. At the end
+of each phase the panels are fetched over a 10 s window and compared with what the fleet
+itself recorded over the same seconds: each panel must be true in every scenario, and the
+panels must not contradict each other (runs failing while every dependency panel says ok,
+fast failures faking a latency quantile, spend going down or showing "no series").
+Time runs ten times faster than in the demo (latency, think time, breaker waits), so
+the whole story takes about a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agentconsole.metrics.service import MetricsService
+from agentconsole.sim.fleet import Fleet
+from agentconsole.tui.views.overview import panel_text
+from tests.fixtures.procs import free_port
+from tests.fixtures.prometheus import start_prometheus
+
+AGENTS = 40
+WINDOW = 10.0  # seconds: the panels' rate window in this test
+PHASE = 14.0  # a window's worth of the scenario plus scrape and evaluation lag
+SCENARIOS = ("steady", "provider-outage", "latency-spike", "runaway", "cost-explosion")
+
+
+@pytest.fixture
+async def fleet_and_prometheus(settings, tmp_path):
+    registry = CollectorRegistry()
+    fleet = Fleet(settings, AGENTS, "steady", time_scale=0.1, registry=registry, seed=11)
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(fleet.run(stop, metrics_port=port, out=None))
+    try:
+        with start_prometheus(tmp_path / "prom", [f"127.0.0.1:{port}"]) as prom:
+            await asyncio.to_thread(prom.wait_for, "sum(agent_runs_total) > 0", 30)
+            fleet.spent_before_prometheus = fleet.stats.cost  # a counter's first sample
+            yield fleet, prom
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def truth(fleet: Fleet, seconds: float) -> dict[str, float | None]:
+    """What the fleet recorded over the last ``seconds``."""
+    runs = fleet.stats.since(time.monotonic() - seconds)
+    ok = [d for _, outcome, d, _ in runs if outcome == "success"]
+    return {
+        "runs": len(runs),
+        "success": len(ok) / len(runs) if runs else None,
+        "p50_ok": statistics.median(ok) if ok else None,
+        "cost_per_hour": sum(c for *_, c in runs) / seconds * 3600,
+        "runaway": sum(1 for _, outcome, *_ in runs if outcome == "runaway"),
+    }
+
+
+def check_cards(results, now: float) -> None:
+    for r in results:
+        text = panel_text(r, now).plain
+        assert not (r.value is not None and "no series" in text), (r.panel.id, text)
+        assert " count" not in text and "usd" not in text, (r.panel.id, text)
+
+
+async def test_every_panel_tells_the_truth_in_every_scenario(settings, fleet_and_prometheus):
+    fleet, prom = fleet_and_prometheus
+    settings.prometheus.url = prom.url
+    metrics = MetricsService(settings, interval=f"{WINDOW:.0f}s")
+    seen: dict[str, dict] = {}
+    spend_today: list[float] = []
+    try:
+        for name in SCENARIOS:
+            fleet.set_scenario(name)
+            await asyncio.sleep(PHASE)
+            known = truth(fleet, WINDOW)
+            results = await metrics.fetch_panels("15m")
+            r = {x.panel.id: x for x in results}
+            seen[name] = {"truth": known, "panels": r}
+            check_cards(results, time.time())
+            why = f"{name}: truth {known}"
+
+            # runs: success rate as the fleet counted it (a window's alignment apart)
+            assert r["success_rate"].value == pytest.approx(known["success"], abs=0.15), why
+            # a success breach is explained by a dependency panel, never beside all "ok"
+            if r["success_rate"].status == "breach":
+                explained = ("error_rate", "refused_calls", "runaway_stopped", "open_breakers")
+                assert any(r[p].status in ("breach", "warning") for p in explained), why
+            # run time of successful runs, within a bucket's resolution of the truth
+            if known["p50_ok"] is not None and r["p50_latency"].value is not None:
+                ratio = r["p50_latency"].value / known["p50_ok"]
+                assert 0.4 < ratio < 2.5, f"{why}: p50 {r['p50_latency'].value}"
+            # money: the hour's rate and the day's total as the fleet spent it
+            assert r["spend_per_hour"].value == pytest.approx(known["cost_per_hour"], rel=0.4), why
+            spend_today.append(r["spend_today"].value)
+            spent = fleet.stats.cost - fleet.spent_before_prometheus
+            assert spend_today[-1] == pytest.approx(spent, rel=0.15), why
+            assert 0 <= r["active_agents"].value <= AGENTS, why
+    finally:
+        await metrics.close()
+
+    assert spend_today == sorted(spend_today), f"spend today went down: {spend_today}"
+    outage, steady = seen["provider-outage"]["panels"], seen["steady"]["panels"]
+    assert outage["success_rate"].status == "breach"
+    assert outage["refused_calls"].status == "breach" or outage["error_rate"].status == "breach"
+    assert outage["open_breakers"].value >= 1
+    # fast failures no longer fake a quantile: only successful runs count, or none at all
+    p99 = outage["p99_latency"]
+    assert p99.value is None or p99.value >= 0.5 * seen["steady"]["truth"]["p50_ok"]
+    if p99.value is None:
+        assert p99.error == "no successful runs in the window"
+    spike = seen["latency-spike"]["panels"]
+    assert spike["p50_latency"].value > 3 * steady["p50_latency"].value
+    assert seen["runaway"]["panels"]["runaway_stopped"].value > 0
+    cost = seen["cost-explosion"]["panels"]
+    assert cost["cost_per_request"].status == "breach"
+    assert cost["spend_per_hour"].value > 3 * steady["spend_per_hour"].value
+    for name in SCENARIOS:
+        assert seen[name]["panels"]["error_rate"].panel.description.startswith("of dependency")
