@@ -52,6 +52,7 @@ class Snapshot:
     problems: list[str] = field(default_factory=list)
     schema: int | None = None  # None: no schema key (a fresh or a wiped Redis)
     epoch: Epoch | None = None
+    unreadable: frozenset[str] = frozenset()  # parts whose key held the wrong type
 
     def kill_for(self, agent_id: str, tenant: str) -> dict[str, Any] | None:
         """The kill in force for this agent, if any (agent first, then tenant, then all)."""
@@ -70,6 +71,9 @@ async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
     version as applied is therefore never an overstatement (a change landing in between
     is picked up by its own event). It also makes the read about a third cheaper.
     """
+    from agentconsole.control.tolerant import problem_keys
+
+    moment = time.monotonic()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(keys.version)
         pipe.hgetall(keys.flags)
@@ -81,6 +85,14 @@ async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
         pipe.get(keys.epoch)
         version, flags, modes, observed, kills, budgets, schema, epoch = await pipe.execute()
     snap = parse(flags, modes, observed, kills, budgets, version, defaults)
+    bad = problem_keys(redis, moment)
+    parts = {"flags": keys.flags, "modes": keys.breakers, "kills": keys.kills}
+    parts |= {"limits": keys.budgets, "observed": keys.breaker_state}
+    snap.unreadable = frozenset(part for part, key in parts.items() if key in bad)
+    snap.problems += [
+        f"{parts[p]}: wrong type of value, the last one read is kept"
+        for p in sorted(snap.unreadable)
+    ]
     snap.schema = int(codec.number(schema, -1)) if schema is not None else None
     snap.epoch = Epoch.parse(epoch)
     return snap
@@ -241,6 +253,9 @@ class Keeper:
 
     async def admit(self, current: Snapshot | None, new: Snapshot) -> Snapshot:
         rt = self.runtime
+        if new.unreadable and current is not None:
+            # a wrong-typed key is not an empty one: keep what was last read (fail closed)
+            new = replace(new, **{part: getattr(current, part) for part in new.unreadable})
         if self.held is None:
             reason = reset_reason(current, new)
             if reason is None:

@@ -30,6 +30,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control import ControlPlane
     from agentconsole.control.errors import SchemaMismatch
     from agentconsole.control.keys import SCHEMA_VERSION
+    from agentconsole.control.tolerant import problems_of
 
     settings = ctx.settings
     plane = ControlPlane.from_settings(settings)
@@ -87,7 +88,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             else "default (admin of a loopback Redis, viewer elsewhere)",
         },
         "config": str(settings.source) if settings.source else None,
-        "problems": flag_problems + breaker_problems + kill_problems,
+        "problems": flag_problems + breaker_problems + kill_problems + problems_of(plane.redis),
     }
 
     def human() -> str:

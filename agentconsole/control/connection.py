@@ -40,9 +40,13 @@ def connect(settings: RedisSettings, *, for_pubsub: bool = False) -> Any:
             return aioredis.Redis.from_url(url, **kwargs)
         kwargs.pop("health_check_interval")
         return RedisCluster.from_url(url, **kwargs)
+    from agentconsole.control.tolerant import TolerantRedis
+
     if scheme == "redis+sentinel":
         return _sentinel(settings, kwargs)
-    return aioredis.Redis.from_url(settings.url, **kwargs)
+    if for_pubsub:
+        return aioredis.Redis.from_url(settings.url, **kwargs)
+    return TolerantRedis.from_url(settings.url, **kwargs)
 
 
 def _sentinel(settings: RedisSettings, kwargs: dict[str, Any]) -> Any:
@@ -58,4 +62,6 @@ def _sentinel(settings: RedisSettings, kwargs: dict[str, Any]) -> Any:
     service = path[0] if path else "mymaster"
     db = int(path[1]) if len(path) > 1 else 0
     sentinel = Sentinel(hosts, socket_connect_timeout=settings.connect_timeout)
-    return sentinel.master_for(service, db=db, **kwargs)
+    from agentconsole.control.tolerant import TolerantRedis
+
+    return sentinel.master_for(service, redis_class=TolerantRedis, db=db, **kwargs)

@@ -153,6 +153,11 @@ class ControlPlane:
             raise err from None
         await self.agents.check_layout()
         self.reset = await self.reset_status(schema_missing=raw is None)
+        if raw is None and await self.redis.type(self.keys.schema) not in (b"none", "none"):
+            raise SchemaMismatch(
+                f"{self.keys.schema}: holds the wrong type of value (expected a string with "
+                "the schema version); inspect it with redis-cli TYPE"
+            )
         if raw is None:
             if self.operator.role != "viewer" and self.reset is None:
                 await self._stamp()

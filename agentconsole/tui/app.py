@@ -51,6 +51,7 @@ VIEW_CLASSES: tuple[type[View], ...] = (
     RunbooksView,
 )
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+PROBLEM_WINDOW = 30.0  # seconds a wrong-typed key stays on the problems line after last seen
 
 
 @dataclass
@@ -166,6 +167,7 @@ class ConsoleApp(App[int]):
         self.events_ok: bool | None = None
         self.applied: tuple[int, int, int] | None = None
         self.reset_banner: str | None = None  # "control plane reset at ..." (red, line 3)
+        self.key_problems: list[str] = []  # wrong-typed keys met lately (skipped)
         self.current = self.options.start_view
         self.history: list[str] = []
         self._timer: Any = None
@@ -261,11 +263,14 @@ class ConsoleApp(App[int]):
         self.poll()
 
     def _header_loader(self):
-        async def load(backend: Backend) -> tuple[tuple[int, int, int], str | None]:
+        async def load(backend: Backend) -> tuple[Any, str | None, list[str]]:
+            from agentconsole.control.tolerant import problems_of
+
             plane = backend.plane()
             plane.reset = await plane.reset_status()  # also refuses this console's changes
             reset = plane.reset.banner() if plane.reset else None
-            return await plane.agents.applied_counts(), reset
+            counts = await plane.agents.applied_counts()
+            return counts, reset, problems_of(plane.redis, time.monotonic() - PROBLEM_WINDOW)
 
         return load
 
@@ -315,7 +320,7 @@ class ConsoleApp(App[int]):
         elif prom_ok is False and self.prometheus_health.failure(now, "unreachable"):
             self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
         if message.header is not None:
-            self.applied, self.reset_banner = message.header
+            self.applied, self.reset_banner, self.key_problems = message.header
         with self.batch_update():
             if message.error is None and data is not None:
                 view.paint(data)
@@ -397,6 +402,7 @@ class ConsoleApp(App[int]):
             prometheus=self.prometheus_health,
             applied=self.applied,
             reset=self.reset_banner,
+            problems=self.key_problems,
             events_ok=self.events_ok,
         )
         self.query_one(HeaderBar).show(state)

@@ -6,7 +6,7 @@ staging, and never trusts numbers from a connection that went stale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.widgets import Static
@@ -36,6 +36,7 @@ class HeaderState:
     applied: tuple[int, int, int] | None  # (at latest, live, version)
     events_ok: bool | None
     reset: str | None = None  # a control-plane reset in progress (docs/reliability.md)
+    problems: list[str] = field(default_factory=list)  # keys skipped as unreadable
 
 
 def health_text(h: Health) -> Text:
@@ -82,6 +83,9 @@ def render_header(s: HeaderState) -> Text:
         out.append(f"{at}/{live} agents at v{version}", style)
     if s.reset:
         out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
+    if s.problems:
+        more = f" (+{len(s.problems) - 1} more: agentconsole status)" if len(s.problems) > 1 else ""
+        out.append(f"\n⚠ unreadable: {clean(s.problems[0], 140)}{more}", "yellow")
     return out
 
 

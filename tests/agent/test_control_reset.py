@@ -170,3 +170,20 @@ def test_a_bad_backup_file_is_refused_before_anything_is_written(bad):
 
     with pytest.raises(InvalidValue):
         backup.validate(bad)
+
+
+async def test_a_wrong_type_control_key_keeps_the_last_value_it_read(plane, make_runtime):
+    await arm(plane)
+    rt = await make_runtime(resync_interval=0.1)
+    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    async with plane.redis.pipeline(transaction=True) as pipe:  # never absent in between
+        for key in (plane.keys.kills, plane.keys.flags, plane.keys.budgets, plane.keys.breakers):
+            pipe.delete(key)
+            pipe.set(key, "a string where a hash belongs")
+        await pipe.execute()
+    synced = rt.snapshot
+    await eventually(lambda: rt.snapshot is not synced and rt.snapshot.unreadable, what="a sync")
+    await rt.sync()
+    assert rt.connected and not rt.keeper.holding
+    assert_armed(rt)  # not read as "no kills, no flags, default budgets"
+    assert any(f"{plane.keys.kills}: wrong type" in p for p in rt.snapshot.problems)

@@ -272,3 +272,102 @@ def test_panel_definitions_are_config_errors():
             parse_panel(raw, "panels[0]")
         except ConfigError as exc:
             assert len(str(exc).splitlines()) == 1 or "\n" in repr(raw)
+
+
+# --- a key of the wrong type, for every key kind keys.py builds ---------------------------
+
+WRONG_TYPE_ARGS = {  # parameters that name things the readers below really touch
+    "agent_id": "agent-1",
+    "tenant": "acme",
+    "status": "running",
+    "version": "3",
+    "kill_id": "k1",
+    "dependency": "llm",
+    "day": "TODAY",
+    "incident_id": "inc-1",
+    "change_id": "c1",
+    "n": "0",
+}
+
+
+def _every_key(keys) -> dict[str, str]:
+    """Every key a ``Keys`` builder (and every partition's builder) makes, by builder name."""
+    import inspect
+
+    from agentconsole.control.budgets import today
+    from agentconsole.control.keys import Keys, PartitionKeys
+
+    def builders(obj, cls, skip) -> dict[str, str]:
+        out = {}
+        for name, member in inspect.getmembers(cls):
+            if name.startswith("_") or name in skip:
+                continue
+            if isinstance(member, property):
+                value = getattr(obj, name)
+            elif inspect.isfunction(member):
+                params = list(inspect.signature(member).parameters)[1:]
+                args = [WRONG_TYPE_ARGS.get(p, "x").replace("TODAY", today()) for p in params]
+                value = getattr(obj, name)(*args)
+            else:
+                continue
+            if isinstance(value, str) and value.startswith("{"):
+                out[name] = value
+        return out
+
+    found = builders(keys, Keys, {"tag", "prefix", "partitions", "events", "registry_pattern"})
+    found.pop("partition", None)
+    for name, key in builders(keys.partition_for("agent-1"), PartitionKeys, {"tag"}).items():
+        found[f"partition.{name}"] = key
+    return found
+
+
+async def _fill_with_wrong_types(plane, skip: tuple[str, ...] = ("schema",)) -> list[str]:
+    from agentconsole.control.registry import AgentRecord
+
+    await plane.flags.create("good-flag")
+    await plane.agents.register(AgentRecord(id="agent-2", task="fine", tenant="acme"))
+    replaced = []
+    for name, key in _every_key(plane.keys).items():
+        if name in skip:
+            continue
+        await plane.redis.delete(key)
+        await plane.redis.rpush(key, "a list is no type this schema uses")
+        replaced.append(key)
+    return replaced
+
+
+LISTINGS = [["flags", "list"], ["breakers", "list"], ["agents", "list"], ["agents", "top"]]
+
+
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+async def test_a_wrong_type_key_of_every_kind_is_reported_and_skipped(
+    plane, cli_env, capsys, json_mode
+):
+    import asyncio
+
+    replaced = await _fill_with_wrong_types(plane)
+    assert len(replaced) > 25  # every kind, partitions included
+    for argv in READERS:
+        full = ["--json", *argv] if json_mode else argv
+        code, out, err = await asyncio.to_thread(_run, full, capsys)
+        assert code in (0, 1), (full, code, err[:300])
+        assert "WRONGTYPE" not in err and "Traceback" not in err, (full, err[:300])
+        _check_terminal(out, err, human=not json_mode)
+        if json_mode and code == 0 and out.strip():
+            json.loads(out)
+        if argv in LISTINGS:
+            assert code == 0, (full, err[:300])  # every listing keeps working
+    code, out, _ = await asyncio.to_thread(_run, ["--json", "status"], capsys)
+    assert code == 1
+    problems = "\n".join(json.loads(out)["problems"])
+    for key in (plane.keys.flags, plane.keys.breakers, plane.keys.kills, plane.keys.version):
+        assert f"{key}: holds the wrong type" in problems
+
+
+async def test_a_wrong_type_schema_key_is_a_clear_schema_error(plane, cli_env, capsys):
+    import asyncio
+
+    await plane.redis.delete(plane.keys.schema)
+    await plane.redis.hset(plane.keys.schema, "v", "1")
+    code, _, err = await asyncio.to_thread(_run, ["flags", "list"], capsys)
+    assert code == 1 and f"{plane.keys.schema}: holds the wrong type" in err

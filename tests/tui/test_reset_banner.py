@@ -28,3 +28,21 @@ async def test_reset_banner_until_restore(settings, plane):
         await backup.accept(plane, reason="start over")
         await wait_until(pilot, lambda: app.reset_banner is None, what="the banner to go")
         assert "control plane reset" not in str(app.query_one("#header").render())
+
+
+async def test_wrong_type_keys_leave_redis_ok_and_show_a_problems_line(settings, plane):
+    settings.ui.refresh_seconds = 0.2
+    await plane.flags.create("good-flag")
+    for key in (plane.keys.kills, plane.keys.breakers, plane.keys.partition(0).by_heartbeat):
+        await plane.redis.delete(key)
+        await plane.redis.set(key, "a string where a hash or an index belongs")
+    app = make_app(settings, start_view="flags", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: app.key_problems, what="the problems line")
+        header = str(app.query_one("#header").render())
+        assert app.redis_health.ok and "Redis ● ok" in header
+        assert "⚠ unreadable:" in header and "holds the wrong type" in header
+        for view in ("agents", "breakers", "flags"):
+            await pilot.press({"agents": "2", "flags": "3", "breakers": "4"}[view])
+            await app.wait_for_paint(view)
+            assert not app.view(view).has_class("stale")
