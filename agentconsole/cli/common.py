@@ -72,6 +72,11 @@ def run_command(args: argparse.Namespace) -> int:
         finally:
             for note in getattr(ctx._plane, "notes", None) or ():  # e.g. a retried lost reply
                 print(f"agentconsole: note: {clean(note, 500)}", file=sys.stderr)
+            if ctx._plane is not None and not getattr(args, "lists_problems", False):
+                from agentconsole.control.tolerant import problems_of
+
+                for problem in problems_of(ctx._plane.redis):  # a wrong-typed key, skipped
+                    print(f"agentconsole: warning: {clean(problem, 500)}", file=sys.stderr)
             with contextlib.suppress(Exception):
                 await ctx.close()
 

@@ -23,7 +23,7 @@ from agentconsole.cli.common import (
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("status", help="Redis, schema, versions, what is in force")
     add_output_options(p)
-    p.set_defaults(func=status)
+    p.set_defaults(func=status, lists_problems=True)
 
 
 async def status(args: argparse.Namespace, ctx: Context) -> int:
