@@ -278,6 +278,15 @@ def _start_simulator(stack: DemoStack, agents: int, scenario: str) -> None:
     _wait(lambda: _port_open(stack.metrics_port), child, 30)
 
 
+def _seed_flags(stack: DemoStack, log: Callable[[str], None]) -> None:
+    from agentconsole.config import load_settings
+    from agentconsole.sim.demo_flags import seed_sync
+
+    created = seed_sync(load_settings(str(stack.workdir / "demo.yaml")))
+    if created:
+        log(f"created demo flag(s): {', '.join(created)}")
+
+
 def write_demo_config(stack: DemoStack) -> Path:
     """The config the console and simulator share: ports, prices, a visible demo badge."""
     config = {
@@ -332,6 +341,7 @@ def demo_stack(
         if stack.alertmanager_port:
             log(f"started alertmanager on 127.0.0.1:{stack.alertmanager_port}")
         write_demo_config(stack)
+        _seed_flags(stack, log)
         log(
             f"starting the simulator ({agents} agents, scenario {scenario}) "
             f"with /metrics on 127.0.0.1:{stack.metrics_port}"

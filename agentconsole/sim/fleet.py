@@ -28,6 +28,7 @@ from agentconsole.agent import (
 )
 from agentconsole.config import ModelPrice
 from agentconsole.sim import scenarios
+from agentconsole.sim.demo_flags import MODEL_TIER
 from agentconsole.sim.llm import FakeLLM, FakeTool, lognormal
 
 if TYPE_CHECKING:
@@ -258,6 +259,9 @@ class Fleet:
         tenant = sc.hot_tenant if hot and sc.hot_tenant else tenant
         model = sc.hot_model if hot else MODELS[tenant]
         user = f"{tenant}-power-{rng.randrange(2000)}" if hot else f"user-{rng.randrange(100_000)}"
+        # The model-tier flag may move the tenant to a cheaper model (sim/demo_flags.py).
+        context = rt.flags.context_for(user=user, tenant=tenant, agent=agent_id, model=model)
+        model = rt.flags.value(MODEL_TIER, model, context)
         runaway = rng.random() < sc.runaway_share
         steps = 1_000_000 if runaway else (sc.hot_steps if hot else rng.randint(2, 4))
         started = time.monotonic()
