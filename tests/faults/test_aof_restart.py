@@ -1,0 +1,131 @@
+"""redis-server with an append-only file, crashed (SIGKILL) and restarted under 100 agents.
+
+With `appendfsync always` (docs/deploy.md) nothing acknowledged is lost: every flag, kill,
+breaker, budget and audit entry is back, the epoch and the version are the same, so no
+agent enters a reset, and every run keeps going on an engaged kill switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agentconsole.config import Settings
+from agentconsole.control import ControlPlane, backup
+from tests.fixtures.redis import RedisServer, start_redis
+
+RUNTIMES, RUNS_EACH = 4, 25
+
+
+@pytest.fixture
+def aof_redis(tmp_path) -> Iterator[RedisServer]:
+    args = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)]
+    yield from start_redis(args)
+
+
+def _settings(url: str) -> Settings:
+    s = Settings()
+    s.redis.url, s.redis.prefix = url, "aof"
+    s.redis.connect_timeout, s.redis.socket_timeout = 0.3, 1.0
+    s.operator.name, s.operator.role = "alice", "admin"
+    return s
+
+
+async def _eventually(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+def _state(saved: dict) -> dict:
+    return {k: v for k, v in saved.items() if k not in ("taken_at", "taken_by")}
+
+
+async def test_aof_crash_and_restart_under_100_agents_loses_nothing(aof_redis):
+    from prometheus_client import CollectorRegistry
+
+    from agentconsole.agent import AgentRuntime
+
+    plane = ControlPlane.from_settings(_settings(aof_redis.url))
+    await plane.check_schema()
+    await plane.flags.create("tools", type="kill-switch", enabled=True)
+    await plane.flags.disable("tools", reason="engaged")
+    await plane.flags.create("fast-path", enabled=True)
+    await plane.kills.kill(tenant="evil", reason="abuse")
+    await plane.breakers.trip("payments", reason="outage")
+    await plane.budgets.set("run_max_steps", 100000)
+    runtimes = [
+        AgentRuntime(
+            _settings(aof_redis.url),
+            registry=CollectorRegistry(),
+            heartbeat_interval=0.3,
+            resync_interval=0.3,
+            host=f"proc{i}",
+        )
+        for i in range(RUNTIMES)
+    ]
+    steps = [0] * (RUNTIMES * RUNS_EACH)
+
+    async def agent(rt, i: int) -> None:
+        async with rt.run(task="work", tenant="acme") as run:
+            while True:
+                run.step()
+                assert not run.flag("tools", default=True)  # engaged throughout
+                steps[i] += 1
+                await asyncio.sleep(0.01)
+
+    tasks: list[asyncio.Task] = []
+    try:
+        for rt in runtimes:
+            await rt.start()
+        tasks = [
+            asyncio.create_task(agent(rt, r * RUNS_EACH + i))
+            for r, rt in enumerate(runtimes)
+            for i in range(RUNS_EACH)
+        ]
+        version = await plane.version()
+        await _eventually(
+            lambda: all(rt.applied_version == version for rt in runtimes) and min(steps) > 0,
+            20,
+            "every run going at the latest version",
+        )
+        before = _state(await backup.take(plane))
+        audit_before = [e.id for e in await plane.audit.tail(100)]
+
+        aof_redis.proc.kill()  # a crash: no shutdown, no final fsync
+        aof_redis.proc.wait(5)
+        aof_redis.proc = None
+        aof_redis.start()
+
+        for _ in range(50):  # the operator's pooled connections died with the old server
+            try:
+                await plane.check_schema()
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        assert _state(await backup.take(plane)) == before  # flags, kills, breakers, budgets
+        assert [e.id for e in await plane.audit.tail(100)] == audit_before
+        assert await plane.version() == version and plane.reset is None
+        past = list(steps)
+        await _eventually(
+            lambda: all(s > p + 60 for s, p in zip(steps, past, strict=True)),
+            30,
+            "every run past the default step limit after the restart",
+        )
+        assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
+        assert not any(rt.keeper.holding for rt in runtimes)  # same epoch: no reset
+        await plane.flags.enable("tools", reason="fixed")  # and the plane works as before
+        await _eventually(
+            lambda: all(rt.flags.enabled("tools") for rt in runtimes), 10, "a new change"
+        )
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for rt in runtimes:
+            await rt.close()
+        await plane.close()
