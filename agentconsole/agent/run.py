@@ -91,6 +91,7 @@ class Run:
         # set by a background booking that found a daily limit reached: next call refused
         self.over_budget: TokenBudgetExceeded | None = None
         self.hook_call: ModelCall | None = None  # a model call opened from a framework hook
+        self.pending_bookings = 0  # usage booked and not yet committed (or queued offline)
         self.abandoned = False
         self.stopped_at: float | None = None
         self._stop: AgentStopped | None = None
@@ -230,8 +231,15 @@ class Run:
         budget = self.runtime.budget
         cost = budget.price(model, input_tokens, output_tokens)
         self._account(model, input_tokens, output_tokens, cost)
-        self.runtime.spawn(budget.book(self, int(input_tokens) + int(output_tokens), cost))
+        self.pending_bookings += 1
+        self.runtime.spawn(self._commit_booking(int(input_tokens) + int(output_tokens), cost))
         return cost
+
+    async def _commit_booking(self, tokens: int, cost: float) -> None:
+        try:
+            await self.runtime.budget.book(self, tokens, cost)
+        finally:
+            self.pending_bookings -= 1
 
     @contextlib.asynccontextmanager
     async def reserve(
