@@ -9,8 +9,9 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 2; }
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -qq --upgrade pip
+	@echo "installing agentconsole and its test tools into $(VENV) (a minute the first time)"
+	$(PY) -m pip install -qq -e '.[test]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
