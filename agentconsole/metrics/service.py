@@ -8,9 +8,11 @@ concurrently, with its own deadline, and comes back as a ``PanelResult`` saying 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.metrics.client import POOL_SIZE, Answer, PromQL, QueryFailure, number, one_line
@@ -57,6 +59,68 @@ def series_interval(step: float) -> str:
     return f"{int(max(120, 2 * step))}s"
 
 
+class DaemonPool:
+    """Worker threads for the sync PromQL client that never hold up the process' exit.
+
+    A ThreadPoolExecutor's workers are joined when the interpreter exits, so quitting the
+    console while Prometheus hangs waited for every hung request's timeout (5 s). These
+    threads are daemons: a request still hanging at exit simply ends with the process.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if len(self._threads) < self.size:
+            thread = threading.Thread(target=self._work, name="promql", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while not self._closed:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, future, fn, args = job
+            try:
+                outcome, failed = fn(*args), False
+            except BaseException as exc:  # delivered to the awaiting coroutine
+                outcome, failed = exc, True
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, future, outcome, failed)
+
+    def shutdown(self) -> None:
+        """Stop the idle workers; queued queries are cancelled, a hung one is left behind."""
+        self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                loop, future = job[0], job[1]
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(future.cancel)
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # cancelled: nobody waits for this answer any more
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 class MetricsService:
     def __init__(
         self, settings: Settings, plane: ControlPlane | None = None, *, interval: str | None = None
@@ -68,7 +132,7 @@ class MetricsService:
         self._panels: list[PanelDef] | None = None
         self._interval: str | None = interval
         self._promql = PromQL(settings.prometheus)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonPool | None = None
         self._http: Any = None
         self._alertmanager: Any = None
         self._last_good: dict[tuple[str, str], PanelResult] = {}
@@ -252,10 +316,9 @@ class MetricsService:
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="promql")
-        loop = asyncio.get_running_loop()
+            self._pool = DaemonPool(POOL_SIZE)
         try:
-            return await loop.run_in_executor(self._pool, fn, *args)
+            return await self._pool.submit(fn, *args)
         except QueryFailure as exc:
             return exc
 
@@ -361,7 +424,7 @@ class MetricsService:
         self._http = self._alertmanager = None
         self._promql.close()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
 

@@ -310,10 +310,9 @@ class ConsoleApp(App[int]):
             if self.redis_health.success(now):
                 self.toast("Redis is back: live data again")
         elif self.redis_health.failure(now, _describe(redis_error)):
-            self.toast(
-                f"{_describe(redis_error)} — showing last values, retrying",
-                severity="error",
-            )
+            # "last values" only if there ever were any: at start there is nothing to keep
+            kept = "showing last values" if self.redis_health.last_ok else "nothing to show yet"
+            self.toast(f"{_describe(redis_error)} — {kept}, retrying", severity="error")
         prom_ok = getattr(data, "prometheus_ok", None)
         if prom_ok is True and self.prometheus_health.success(now):
             self.toast("Prometheus is back")

@@ -46,6 +46,23 @@ async def test_redis_dies_and_comes_back(redis_prefix):
         gen.close()
 
 
+async def test_redis_down_at_start_promises_no_last_values(redis_prefix):
+    """There never were values to keep: the toast says so instead of "showing last values"."""
+    from tests.fixtures.procs import free_port
+
+    settings = Settings()
+    settings.redis.url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+    settings.redis.prefix = redis_prefix
+    settings.redis.connect_timeout = 0.5
+    settings.operator.name, settings.operator.role = "alice", "admin"
+    app = make_app(settings, start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.redis_health.ok is False, timeout=30, what="down")
+        told = [t for t in app.toasts if "Redis unreachable" in t]
+        assert told and "nothing to show yet, retrying" in told[0]
+        assert not any("last values" in t for t in app.toasts)
+
+
 async def test_hanging_prometheus_greys_panels_and_keys_answer(settings):
     with hanging_socket() as url:
         settings.prometheus.url = url
@@ -74,4 +91,4 @@ async def test_overview_with_a_real_prometheus(settings, prometheus):
         await wait_until(pilot, breached, timeout=15, what="panel values")
         assert app.prometheus_health.ok
         texts = {str(c.render()).split("  ●")[0] for c in app.view("overview").query(".panel")}
-        assert "Error rate" in texts
+        assert "Call errors" in texts
