@@ -6,26 +6,16 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
     EXIT_OK,
     Context,
-    add_change_options,
     add_output_options,
     clean,
     emit,
     table,
     utc,
 )
-
-UNITS = {
-    "request_tokens": "tokens per request",
-    "user_daily_tokens": "tokens per user per day",
-    "user_daily_cost_usd": "USD per user per day",
-    "run_max_steps": "steps per run",
-    "run_max_seconds": "seconds per run",
-    "fleet_daily_cost_usd": "USD per day, whole fleet (panel target; 0 = none)",
-    "tenant_daily_cost_usd": "USD per tenant per day (panel target; 0 = none)",
-}
 
 
 def register(subparsers: Any) -> None:
@@ -37,26 +27,11 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=show)
 
-    p = sub.add_parser("set", help="change one limit, live (admin)")
-    p.add_argument("name", help=", ".join(UNITS))
-    p.add_argument("value", help="a number, 0 or more")
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=set_limit)
-
-
-def _value(name: str, value: float) -> str:
-    return (
-        f"${value:g}"
-        if name.endswith("_usd")
-        else f"{value:,.0f}"
-        if value >= 1000
-        else f"{value:g}"
-    )
+    dispatch.add(sub, "budget.set", help="change one limit, live (admin)")
 
 
 async def show(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.budgets import LIMIT_NAMES, today
+    from agentconsole.control.budgets import LIMIT_NAMES, LIMIT_UNITS, format_limit, today
 
     plane = await ctx.plane()
     limits = await plane.budgets.get()
@@ -69,9 +44,9 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         rows = [
             (
                 name,
-                _value(name, getattr(limits, name)),
-                _value(name, getattr(defaults, name)),
-                UNITS[name],
+                format_limit(name, getattr(limits, name)),
+                format_limit(name, getattr(defaults, name)),
+                LIMIT_UNITS[name],
             )
             for name in LIMIT_NAMES
         ]
@@ -108,23 +83,4 @@ async def show(args: argparse.Namespace, ctx: Context) -> int:
         "usage": dict(users),
     }
     emit(args, data, human)
-    return EXIT_OK
-
-
-async def set_limit(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.budgets import normalise_name
-
-    plane = await ctx.plane()
-    key = normalise_name(args.name)
-    before = getattr(await plane.budgets.get(), key)
-    limits = await plane.budgets.set(key, args.value, reason=args.reason)
-    after = getattr(limits, key)
-    emit(
-        args,
-        asdict(limits),
-        lambda: (
-            f"budget {key}: {_value(key, before)} -> {_value(key, after)} "
-            f"({UNITS[key]}), version {limits.version}"
-        ),
-    )
     return EXIT_OK

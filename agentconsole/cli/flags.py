@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from agentconsole.cli import flag_values
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -68,24 +69,8 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=create_flag)
 
-    for name, verb, func in (
-        ("enable", "switch a flag on", enable_flag),
-        ("disable", "switch a flag off (asks first for a kill-switch)", disable_flag),
-    ):
-        p = sub.add_parser(name, help=verb)
-        p.add_argument("name")
-        _expect(p)
-        add_change_options(p, destructive=name == "disable")
-        add_output_options(p)
-        p.set_defaults(func=func)
-
-    p = sub.add_parser("rollout", help="set the rollout percentage")
-    p.add_argument("name")
-    p.add_argument("percent", help="0 to 100, in steps of 0.01 (a trailing %% is fine)")
-    _expect(p)
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=rollout_flag)
+    for name in ("flag.enable", "flag.disable", "flag.rollout"):
+        dispatch.add(sub, name)
 
     p = sub.add_parser("update", help="allow/deny lists, description, owner, default")
     p.add_argument("name")
@@ -302,44 +287,6 @@ async def create_flag(args: argparse.Namespace, ctx: Context) -> int:
         reason=args.reason,
     )
     _changed(args, flag, "created")
-    return EXIT_OK
-
-
-async def enable_flag(args: argparse.Namespace, ctx: Context) -> int:
-    plane = await ctx.plane()
-    flag = await plane.flags.enable(
-        args.name, reason=args.reason, expected_version=args.expect_version
-    )
-    _changed(args, flag, "enabled")
-    return EXIT_OK
-
-
-async def disable_flag(args: argparse.Namespace, ctx: Context) -> int:
-    """Turning a kill-switch off stops a feature fleet-wide, so it asks on a terminal.
-
-    The change is made against the version that was shown in the question: if someone
-    changed the flag meanwhile, this is a conflict, not a surprise.
-    """
-    plane = await ctx.plane()
-    plane.operator.require("flag.disable")  # refuse before asking, not after
-    expected = args.expect_version
-    current = await plane.flags.get(args.name)
-    if current.is_kill_switch and current.enabled:
-        question = f"Disable kill-switch {clean(current.name)}? This stops the feature fleet-wide."
-        if not confirm(args, question):
-            return EXIT_FAILED  # confirm() said why
-        expected = current.version if expected is None else expected
-    flag = await plane.flags.disable(args.name, reason=args.reason, expected_version=expected)
-    _changed(args, flag, "disabled")
-    return EXIT_OK
-
-
-async def rollout_flag(args: argparse.Namespace, ctx: Context) -> int:
-    plane = await ctx.plane()
-    flag = await plane.flags.set_rollout(
-        args.name, args.percent, reason=args.reason, expected_version=args.expect_version
-    )
-    _changed(args, flag, "rollout set")
     return EXIT_OK
 
 

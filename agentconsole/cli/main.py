@@ -3,7 +3,8 @@
 Each subcommand is a module in this package exposing ``register(subparsers)``, which adds
 its parser and sets ``func`` (an ``async def (args, ctx) -> int``) with ``set_defaults``,
 or ``run`` (a plain ``def (args) -> int``) for commands that own their event loop.
-Exit codes: 0 done, 1 the action failed, 2 usage or config error, 3 Redis unreachable.
+Exit codes: 0 done, 1 the action failed, 2 usage or config error (also a value the grammar
+in ``agentconsole.text`` refuses: nothing was attempted), 3 Redis unreachable.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ COMMANDS = (
     "demo",
     "acl",
     "backup",
+    "dispatch",  # `agentconsole do ...`: any operation of the table
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3

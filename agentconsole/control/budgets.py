@@ -54,6 +54,8 @@ LIMIT_UNITS = {
     "user_daily_cost_usd": "USD per user per day",
     "run_max_steps": "steps per run",
     "run_max_seconds": "seconds per run",
+    "fleet_daily_cost_usd": "USD per day, whole fleet (panel target; 0 = none)",
+    "tenant_daily_cost_usd": "USD per tenant per day (panel target; 0 = none)",
 }
 
 

@@ -246,6 +246,7 @@ class Operation:
     permission: str = ""  # defaults to ``name``; always a key of roles.REQUIRED_ROLE
     preview_fn: Previewer | None = None
     check: Callable[[dict[str, Any]], None] | None = None  # rules across parameters
+    versioned: bool = False  # honours Call.expected_version (compare-and-set)
 
     def __post_init__(self) -> None:
         if not self.permission:
@@ -562,15 +563,12 @@ async def _lift(plane: ControlPlane, call: Call) -> Outcome:
 
 
 def _breaker_text(mode: Any) -> Outcome:
+    from dataclasses import asdict
+
     until = f" until {text.hms(mode.until)} UTC" if mode.until else ""
     return Outcome(
         f"breaker {mode.dependency} is now {mode.mode}{until} (v{mode.version})",
-        {
-            "dependency": mode.dependency,
-            "mode": mode.mode,
-            "until": mode.until,
-            "version": mode.version,
-        },
+        asdict(mode) | {"mode_in_force": mode.effective()},
     )
 
 
@@ -758,7 +756,14 @@ OPERATIONS: tuple[Operation, ...] = (
         _reset,
         aliases=("reset",),
     ),
-    Operation("flag.enable", "turn a flag on", (FLAG_PARAM,), _enable, aliases=("enable", "on")),
+    Operation(
+        "flag.enable",
+        "turn a flag on",
+        (FLAG_PARAM,),
+        _enable,
+        aliases=("enable", "on"),
+        versioned=True,
+    ),
     Operation(
         "flag.disable",
         "turn a flag off (an enabled kill switch: engage it)",
@@ -766,6 +771,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _disable,
         aliases=("disable", "off"),
         preview_fn=_preview_disable,
+        versioned=True,
     ),
     Operation(
         "flag.rollout",
@@ -773,6 +779,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (FLAG_PARAM, Param("percent", PERCENT, "0 to 100")),
         _rollout,
         aliases=("rollout",),
+        versioned=True,
     ),
     Operation(
         "flag.override",
@@ -841,6 +848,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "change one budget limit, live",
         (Param("limit", BUDGET, "the limit's name"), Param("value", NUMBER, "0 or more")),
         _budget_set,
+        versioned=True,
     ),
     Operation("agent.reap", "forget agents silent for longer than the reap interval", (), _reap),
     Operation(

@@ -114,7 +114,7 @@ async def test_kill_tenant_names_the_agent_that_did_not_acknowledge(plane, acli)
     assert (await plane.agents.get("a2")).status == "killing"
 
 
-async def test_kill_is_idempotent_and_resume_lifts_it(plane, acli):
+async def test_kill_is_idempotent_and_lift_lifts_it(plane, acli):
     await _register(plane, AgentRecord(id="a1", tenant="acme"))
     r = await acli("agents", "kill", "--all", "--yes", "--reason", "incident", "--wait", "0")
     assert r.code == 0 and "sent to 1 agent" in r.out
@@ -122,10 +122,10 @@ async def test_kill_is_idempotent_and_resume_lifts_it(plane, acli):
     assert r.code == 0 and "already in force" in r.out and "incident" in r.out
     kills, _ = await plane.kills.list()
     assert list(kills) == ["all"] and kills["all"]["reason"] == "incident"
-    r = await acli("agents", "resume", "--all", "--reason", "over")
+    r = await acli("agents", "lift", "--all", "--reason", "over")
     assert r.code == 0 and "lifted" in r.out
     assert (await plane.kills.list())[0] == {}
-    r = await acli("agents", "resume", "--all")
+    r = await acli("agents", "lift", "--all")
     assert r.code == 1 and "no kill in force" in r.err
     actions = [e.action for e in await plane.audit.tail(10)]
     assert actions == ["kill.all", "kill.lift"]

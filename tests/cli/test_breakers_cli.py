@@ -21,7 +21,7 @@ def test_trip_for_duration_list_and_reset(cli):
     listed = cli("breakers", "list", "--json").json()["breakers"]
     assert [(b["dependency"], b["effective_state"]) for b in listed] == [("openai", "open")]
     assert "forced_open" in cli("breakers", "list").out
-    r = cli("breakers", "force-close", "openai", "--for", "90s")
+    r = cli("breakers", "force-close", "openai", "--for", "90s", "--yes")  # destructive
     assert r.code == 0 and "forced_closed" in r.out
     r = cli("breakers", "reset", "openai", "--reason", "recovered")
     assert r.code == 0 and "auto" in r.out
@@ -66,7 +66,7 @@ def test_bad_duration_is_a_usage_error(cli):
 
 def test_bad_dependency_name(cli):
     r = cli("breakers", "reset", "no\tsuch dep")
-    assert r.code == 1 and "invalid dependency name" in r.err
+    assert r.code == 2 and "invalid dependency" in r.err
 
 
 class _Terminal:
@@ -90,7 +90,7 @@ def test_confirmation_on_a_terminal(cli, monkeypatch):
     monkeypatch.setattr("builtins.input", answer("n"))
     r = cli("breakers", "trip", "openai", "--for", "15m")
     assert r.code == 1 and cli("breakers", "list", "--json").json()["breakers"] == []
-    assert "Trip breaker openai for 900 s?" in asked[0]
+    assert asked[0].startswith("Trip breaker openai for 15m: every agent stops calling it")
     monkeypatch.setattr("builtins.input", answer("y"))
     r = cli("breakers", "trip", "openai", "--for", "15m")
     assert r.code == 0 and "forced_open" in r.out

@@ -91,7 +91,7 @@ def test_stale_version_is_a_conflict_showing_the_current_value(cli):
 def test_bad_rollout(cli, bad):
     cli("flags", "create", "f")
     r = cli("flags", "rollout", "f", bad)
-    assert r.code == 1 and "rollout" in r.err
+    assert r.code == 2 and "percent" in r.err  # the grammar refuses: a usage error
     assert_one_line(r)
 
 
