@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from agentconsole.cli import flag_values
-from agentconsole.cli import dispatch
+from agentconsole.cli import dispatch, flag_values
 from agentconsole.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
