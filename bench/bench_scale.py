@@ -66,9 +66,13 @@ async def fill(plane, rows: list) -> None:
 
 async def used(plane, section: str, *names: str) -> float:
     """Summed over every master when the plane talks to a cluster."""
+    from redis.asyncio.cluster import RedisCluster
+
+    if isinstance(plane.redis, RedisCluster):
+        info = await plane.redis.info(section, target_nodes=RedisCluster.PRIMARIES)
+        nodes = info.values() if names[0] not in info else [info]
+        return sum(sum(float(node.get(n, 0)) for n in names) for node in nodes)
     info = await plane.redis.info(section)
-    if isinstance(info, dict) and names[0] not in info:  # cluster: one dict per node
-        return sum(sum(float(node.get(n, 0)) for n in names) for node in info.values())
     return sum(float(info.get(n, 0)) for n in names)
 
 

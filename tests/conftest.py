@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.redis_cluster",
     "tests.fixtures.prometheus",
+    "tests.fixtures.victoria",
 ]

@@ -84,6 +84,8 @@ async def fetch_prometheus_alerts(service: MetricsService) -> list[Alert]:
     response = await _get_json(client, "/api/v1/alerts")
     data, _ = read_envelope(response.status_code, response.content, str(client.base_url))
     raw = data.get("alerts") if isinstance(data, dict) else None
+    if isinstance(data, dict) and "alerts" in data and raw is None:
+        raw = []  # vmalert (behind VictoriaMetrics) answers null when nothing is active
     if not isinstance(raw, list):
         raise QueryFailure("error", "unexpected answer to /api/v1/alerts: no alert list")
     alerts = [a for a in (to_alert(r) for r in raw) if a is not None]
