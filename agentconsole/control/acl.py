@@ -205,6 +205,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         keys.silences,
         keys.incident("*"),
         keys.incidents,
+        keys.rollout_status,
     )
     responder = RolePolicy(
         "responder",
@@ -228,6 +229,11 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
                 ("del", "zrem", "zremrangebyscore"),
                 keys=(f"~{_registry(keys)}",),
                 why="reap agents that stopped heartbeating",
+            ),
+            Grant(
+                ("set", "pexpire", "del"),
+                keys=(f"~{keys.rollout_lease}",),
+                why="take, renew and hand over the rollout controller's lease",
             ),
         ),
         summary="viewer + flags, breakers, kills, silences, incidents (audited via "

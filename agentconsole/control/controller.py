@@ -95,8 +95,11 @@ class Controller:
                 if self.lease.held:
                     try:
                         await self.evaluate_all()
-                    except ControlError as exc:
-                        self.say(f"cannot evaluate plans: {exc}")
+                    except Exception as exc:  # Redis away: say so, keep the loop alive
+                        from agentconsole.control.plane import translate
+
+                        err = translate(exc) or exc
+                        self.say(f"cannot evaluate plans: {err}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.interval)
         finally:
@@ -140,6 +143,11 @@ class Controller:
                 decision = Decision(flag.name, "conflict", "the flag changed meanwhile; next pass")
             except ControlError as exc:
                 decision = Decision(flag.name, "failed", f"could not act: {exc}")
+            except Exception as exc:  # one plan's surprise must not stop the others
+                log.exception("evaluating %s", flag.name)
+                decision = Decision(
+                    flag.name, "failed", f"holding: unexpected {type(exc).__name__}: {exc}"
+                )
             out.append(decision)
             self.decisions = [*self.decisions, decision][-200:]
             line = f"{decision.flag}: {decision.action}: {decision.message}"

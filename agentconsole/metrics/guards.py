@@ -132,6 +132,8 @@ def judge(
         if "on" not in values or "off" not in values:
             return GuardResult(verdict="wait", message=f"{guard.label}: no data yet", **base)
         canary, control = values["on"] / nc, values["off"] / nk
+        if guard.is_rate:  # increase() extrapolates each series alone: a ratio may pass 1
+            canary, control = min(max(canary, 0.0), 1.0), min(max(control, 0.0), 1.0)
     else:
         if "on" not in values or "off" not in values:
             return GuardResult(verdict="wait", message=f"{guard.label}: no data yet", **base)
@@ -140,7 +142,7 @@ def judge(
     allowed = guard.allowed_difference(control)
     z = None
     if guard.is_rate:
-        se = math.sqrt(canary * (1 - canary) / nc + control * (1 - control) / nk)
+        se = math.sqrt(max(canary * (1 - canary) / nc + control * (1 - control) / nk, 0.0))
         if se > 0:
             z = (worse - allowed) / se
             failed = z > z_critical(plan.confidence)

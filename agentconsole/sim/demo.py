@@ -1,8 +1,9 @@
 """`agentconsole demo`: the whole system on one machine, as child processes, cleaned up after.
 
 Starts redis-server, prometheus (with the shipped recording and alert rules, 1 s scrape and
-evaluation), Alertmanager when installed, and the simulator with the scripted story, each on
-a free loopback port with a temporary directory. Whatever ends the demo (quit, Ctrl-C, a
+evaluation), Alertmanager when installed, the simulator with the scripted story, and one
+rollout controller with two guarded plans (sim/rollout_demo.py), each on a free loopback
+port with a temporary directory. Whatever ends the demo (quit, Ctrl-C, a
 crash of the console, a child that dies) stops every child and removes the directories.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from agentconsole.sim import rollout_demo
 from agentconsole.sim.children import die_with_parent
 
 REQUIRED = {
@@ -287,6 +289,18 @@ def _seed_flags(stack: DemoStack, log: Callable[[str], None]) -> None:
         log(f"created demo flag(s): {', '.join(created)}")
 
 
+def _start_rollouts(stack: DemoStack, hold: float | None) -> None:
+    """The demo's two guarded plans, and one rollout controller judging them."""
+    from agentconsole.config import load_settings
+
+    rollout_demo.seed(load_settings(str(stack.workdir / "demo.yaml")), hold)
+    env = dict(os.environ)
+    env["AGENTCONSOLE_CONFIG"] = str(stack.workdir / "demo.yaml")
+    _spawn(
+        stack, "rollout-controller", [sys.executable, "-m", "agentconsole", "rollouts", "run"], env
+    )
+
+
 def write_demo_config(stack: DemoStack) -> Path:
     """The config the console and simulator share: ports, prices, a visible demo badge."""
     config = {
@@ -299,6 +313,7 @@ def write_demo_config(stack: DemoStack) -> Path:
         # spend targets of the panels: steady traffic spends ~$200/h, the cost explosion
         # ~$5,000/h; $500/h is the fleet's daily budget spread over the day
         "budgets": {"fleet_daily_cost_usd": 12000, "tenant_daily_cost_usd": 4000},
+        "rollouts": dict(rollout_demo.CONTROLLER),
         "runbooks_dir": str(Path(__file__).resolve().parents[2] / "runbooks"),
         "prices": {
             "gpt-4o": {"input_per_1k": 0.0025, "output_per_1k": 0.01},
@@ -317,6 +332,7 @@ def demo_stack(
     scenario: str = "story",
     ports: dict[str, int] | None = None,
     log: Callable[[str], None] = print,
+    rollout_hold: float | None = None,
 ) -> Iterator[DemoStack]:
     """Start everything; on leaving (normally or by exception), stop it all and clean up."""
     for name in REQUIRED:
@@ -349,6 +365,8 @@ def demo_stack(
         _start_simulator(stack, agents, scenario)
         log(f"starting prometheus on 127.0.0.1:{stack.prometheus_port}")
         _start_prometheus(stack)
+        log("starting the rollout controller (planner-v2 and summary-v3 canaries)")
+        _start_rollouts(stack, rollout_hold)
         yield stack
     finally:
         stop_all(stack)

@@ -53,7 +53,7 @@ SIM_PRICES = {
 # Flags every simulated run asks, and the bug each one's new code path brings: the share of
 # runs that got the flag on and fail because of it. planner-v2 is the demo's bad canary,
 # summary-v3 its healthy one (docs/rollouts.md).
-CANARY_BUGS = {"planner-v2": 0.08, "summary-v3": 0.0}
+CANARY_BUGS = {"planner-v2": 0.15, "summary-v3": 0.0}
 
 
 class CanaryBug(Exception):

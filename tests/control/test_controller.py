@@ -39,6 +39,7 @@ BUGS = {
     "held": 0.0,
     "by-hand": 0.0,
     "leased": 0.0,
+    "surprise": 0.0,
 }
 PREFIX = "rollouts-e2e"
 
@@ -306,3 +307,24 @@ async def _wait_plan(plane, name: str, states: set[str], timeout: float):
             return flag, plan
         await asyncio.sleep(0.2)
     raise AssertionError(f"{name} stayed {plan.state} at step {plan.step}")
+
+
+async def test_a_surprise_in_one_plan_holds_it_and_the_controller_goes_on(plane, world):
+    class Broken:
+        async def evaluate(self, flag, plan, window, at):
+            raise ValueError("math domain error")
+
+    cp = ControlPlane.from_settings(world.settings, Operator("rollout-controller", "responder"))
+    controller = Controller(cp, Broken(), lease_seconds=1.5)
+    try:
+        await _start(plane, "surprise", _plan(hold=0.1))
+        assert await controller.lease.keep()
+        decisions = {d.flag: d for d in await controller.evaluate_all()}
+        assert decisions["surprise"].action == "failed"
+        assert "holding: unexpected ValueError: math domain error" in decisions["surprise"].message
+        _flag, plan = await Rollouts(plane).get("surprise")
+        assert plan.state == "running" and plan.step == 0
+        await Rollouts(plane).abort("surprise", reason="done")
+    finally:
+        await controller.lease.release()
+        await cp.close()

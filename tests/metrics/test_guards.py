@@ -150,3 +150,10 @@ async def test_prometheus_down_or_a_bad_answer_holds_and_says_why():
     assert down.verdict == "error"
     assert "holding, Prometheus: cannot connect to http://127.0.0.1" in down.message
     assert down.guards[0].promql["runs"].startswith("sum by (variant)")
+
+
+def test_extrapolated_counts_above_the_run_count_are_still_a_rate():
+    """increase() extrapolates each series alone: successes can read above runs."""
+    plan = _plan("success_rate:-2pt", min_runs=20)
+    r = judge(plan.guards[0], plan, {"on": 44, "off": 370}, {"on": 44.6, "off": 371.2})
+    assert r.verdict == "pass" and r.canary == 1.0 and r.control == 1.0

@@ -275,3 +275,27 @@ async def test_viewer_cannot_open_incidents_or_record_silences(plane_for, admin)
     with pytest.raises(PermissionDenied):
         await silences.record_created(mallory, _name("sil"), {}, "no")
     assert await _state(admin) == before
+
+
+async def test_responder_runs_the_rollout_controller(plane_for, admin):
+    """The controller's own keys (lease, status) and its audited plan changes, as responder."""
+    from agentconsole.control.controller import read_status
+    from agentconsole.control.lease import Lease
+    from agentconsole.control.rollouts import Guard, Plan, Rollouts
+
+    flag = _name("canary")
+    await admin.flags.create(flag)
+    responder = plane_for("responder")
+    rollouts = Rollouts(responder)
+    await rollouts.create(flag, Plan(steps_bp=[500, 10000], guards=[Guard("error_rate", 0.01)]))
+    await rollouts.start(flag)
+    lease = Lease(responder.redis, responder.keys, 5)
+    assert await lease.keep() and await lease.keep()  # taken, then renewed
+    await responder.redis.hset(responder.keys.rollout_status, flag, '{"action": "wait"}')
+    assert (await read_status(admin))[flag]["action"] == "wait"
+    await rollouts.rollback(flag, reason="red guard")
+    await lease.release()
+    assert (await lease.current_holder()) == (None, None)
+    viewer = plane_for("viewer")
+    with pytest.raises((rex.NoPermissionError, rex.ResponseError)):
+        await Lease(viewer.redis, viewer.keys, 5).keep()

@@ -40,6 +40,8 @@ WRITERS: dict[str, set[str]] = {
     "audit": {"admin", "responder"},  # responder: XADD only (see test_audit_is_append_only)
     "incident": {"admin", "responder"},
     "incidents": {"admin", "responder"},
+    "rollout_lease": {"admin", "responder"},  # the rollout controller runs as a responder
+    "rollout_status": {"admin", "responder"},
 }
 CHANNELS = {"events"}
 
