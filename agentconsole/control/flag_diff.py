@@ -79,6 +79,21 @@ def summary(flag: Flag) -> str:
     return ", ".join(parts)
 
 
+def variant_summary(flag: Flag) -> str:
+    """``standard 90% · cheap 10% = "gpt-4o-mini" · forced: tenant globex → cheap``."""
+    total = flag.total_weight or 1
+    parts = []
+    for v in flag.variants:
+        payload = "" if v.payload is None else f" = {_payload(v.payload)}"
+        parts.append(f"{v.name} {v.weight * 100 / total:g}%{payload}")
+    forced = _forced(flag)
+    if forced:
+        shown = ", ".join(f"{c} {_q(value)} → {v}" for (c, value), v in list(forced.items())[:3])
+        more = f" (+{len(forced) - 3})" if len(forced) > 3 else ""
+        parts.append(f"forced: {shown}{more}")
+    return " · ".join(parts) or "-"
+
+
 def constraint_summary(flag: Flag) -> str:
     """All constraints on one line, for a table cell: ``region IN eu · environment IN prod``."""
     return " · ".join(c.summary() for c in flag.constraints) or "-"

@@ -125,12 +125,14 @@ class AgentsView(View):
         "kill": "kill.agent",
         "kill_tenant": "kill.tenant",
         "global_stop": "kill.all",
+        "move_tenant": "tenant.move",
     }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
         Binding("k", "kill", "Kill", id="agents.kill"),
         Binding("t", "kill_tenant", "Kill tenant", id="agents.kill_tenant"),
         Binding("S", "global_stop", "Global stop", id="agents.global_stop"),
+        Binding("v", "move_tenant", "Move tenant to variant", id="agents.move_tenant", show=False),
         Binding("s", "sort", "Sort", id="agents.sort"),
         Binding("c", "copy", "Copy id", id="agents.copy", show=False),
     ]
@@ -232,6 +234,15 @@ class AgentsView(View):
             self.console.toast("the selected agent has no tenant", severity="warning")
             return
         self.console.confirm_scope_kill(target_for(tenant=brief.tenant), tenant=brief.tenant)
+
+    def action_move_tenant(self) -> None:
+        from agentconsole.tui import tenant_move
+
+        brief = self.briefs.get(self.table.cursor_key or "")
+        if brief is None or not brief.tenant:
+            self.console.toast("the selected agent has no tenant", severity="warning")
+            return
+        tenant_move.start(self.console, brief.tenant)
 
     def action_global_stop(self) -> None:
         self.console.confirm_scope_kill("all", everything=True)

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from agentconsole.tui import fmt
-from agentconsole.tui.safe import cell
+from agentconsole.tui.safe import cell, clean
 from agentconsole.tui.table import Column, LiveTable, Row
 from agentconsole.tui.views.base import Loader, View
 
@@ -56,6 +56,15 @@ def flag_row(flag: Flag) -> Row:
     return Row(flag.name, cells, search)
 
 
+def flag_detail(flag: Flag) -> str:
+    from agentconsole.control.flag_diff import constraint_summary, variant_summary
+
+    lines = [f"{flag.name} ({flag.value_type}): {variant_summary(flag)}"]
+    if flag.constraints:
+        lines.append(f"only where: {constraint_summary(flag)}")
+    return "\n".join(clean(line, 240) for line in lines)
+
+
 class FlagsView(View):
     view_id = "flags"
     title = "Flags"
@@ -74,9 +83,25 @@ class FlagsView(View):
     def compose(self):
         yield Static("", id="flags-summary", markup=False)
         yield LiveTable(COLUMNS, id="flags-table")
+        # variants, payloads and constraints of the flag under the cursor (valued flags only)
+        yield Static("", id="flag-detail", markup=False)
 
     def on_mount(self) -> None:
         self.table.sort_column = "name"
+        self.query_one("#flag-detail", Static).display = False
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        """One or two lines under the table for a flag with variants or constraints."""
+        detail = self.query_one("#flag-detail", Static)
+        flag = self.flags.get(self.table.cursor_key or "")
+        if flag is None or not (flag.variants or flag.constraints):
+            detail.display = False
+            return
+        detail.update(flag_detail(flag))
+        detail.display = True
 
     def loader(self) -> Loader:
         async def load(backend: Backend) -> FlagsData:
@@ -95,6 +120,7 @@ class FlagsView(View):
         if data.problems:
             text += f" · {len(data.problems)} unreadable: {data.problems[0]}"
         self.query_one("#flags-summary", Static).update(text)
+        self.show_detail()
 
     def selected(self) -> Flag | None:
         key = self.table.cursor_key

@@ -1,0 +1,98 @@
+"""Valued flags in the console: the Flags view's variant line, and a tenant moved to the cheap
+tier from its row in three keys plus a reason, applied by a real SDK agent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from agentconsole.control.targeting import Constraint
+from agentconsole.control.variants import Variant
+from agentconsole.tui.modals import ConfirmScreen
+from agentconsole.tui.tenant_move import VariantPicker
+from tests.tui.conftest import wait_until
+
+SIZE = (140, 40)
+TIERS = (Variant("standard", 100), Variant("cheap", 0, "gpt-4o-mini"))
+
+
+async def _model_tier(plane) -> None:
+    await plane.flags.create(
+        "model-tier", enabled=True, stickiness="tenant", value_type="string", variants=TIERS
+    )
+
+
+async def test_flags_view_shows_variants_weights_payloads_and_constraints(plane, app_factory):
+    await _model_tier(plane)
+    await plane.flags.set_override("model-tier", "tenant", "globex corp", "cheap")
+    await plane.flags.set_constraints("model-tier", (Constraint("region", "IN", ("eu", "us")),))
+    await plane.flags.create("plain", enabled=True)
+    app = app_factory(start_view="flags", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("flags")
+        table = view.table
+        await wait_until(pilot, lambda: "model-tier" in table.painted, what="flag row")
+        table.move_cursor(row=table.get_row_index("model-tier"))
+        detail = view.query_one("#flag-detail")
+        await wait_until(pilot, lambda: detail.display, what="detail line")
+        text = str(detail.render())
+        assert 'standard 100% · cheap 0% = "gpt-4o-mini"' in text
+        assert "forced: tenant 'globex corp' → cheap" in text
+        assert "only where: region IN eu,us" in text
+        table.move_cursor(row=table.get_row_index("plain"))
+        await wait_until(pilot, lambda: not detail.display, what="no detail for a boolean flag")
+
+
+async def test_move_a_tenant_to_cheap_from_its_row_in_three_keys(plane, app_factory, make_runtime):
+    await _model_tier(plane)
+    runtime = await make_runtime()
+    started, done = asyncio.Event(), asyncio.Event()
+    served: list[str] = []
+
+    async def agent() -> None:
+        async with runtime.run(task="t", user="u1", tenant="globex") as run:
+            started.set()
+            while not done.is_set():
+                served.append(run.value("model-tier", "claude-opus"))
+                await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(agent())
+    await asyncio.wait_for(started.wait(), 3)
+    (run,) = runtime._runs.values()
+    app = app_factory(start_view="agents", clock=time.time)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.view("agents").table
+            await wait_until(pilot, lambda: run.id in table.painted, what="agent row")
+            table.move_cursor(row=table.get_row_index(run.id))
+            await pilot.press("v")  # 1: move this tenant to a variant
+            await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker), what="picker")
+            await pilot.press("2")  # 2: model-tier → cheap
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+            title = str(app.screen.query_one("#confirm-title").render())
+            assert (
+                title == "Move tenant globex to cheap (gpt-4o-mini) on model-tier (now: by weight)"
+            )
+            await pilot.press(*"cost explosion")  # the reason
+            await pilot.press("ctrl+y")  # 3: confirm
+            await wait_until(
+                pilot, lambda: any("applied it" in t for t in app.toasts), what="toast"
+            )
+            toast = next(t for t in app.toasts if "applied it" in t)
+            assert "override tenant globex → cheap" in toast
+            assert toast.endswith("1 of 1 running agents of globex applied it")
+    finally:
+        done.set()
+        await asyncio.wait_for(task, 3)
+    assert served[0] == "claude-opus" and served[-1] == "gpt-4o-mini"
+    entry = (await plane.audit.tail(1))[0]
+    assert (entry.action, entry.reason, entry.actor) == ("tenant.move", "cost explosion", "alice")
+
+
+async def test_read_only_has_no_move(plane, app_factory, settings):
+    await _model_tier(plane)
+    settings.ui.read_only = True
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.view("agents").check_action("move_tenant", ()) is False
