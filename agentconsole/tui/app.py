@@ -143,6 +143,7 @@ class ConsoleApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
     GC_EVERY: ClassVar[int] = 300  # paints between explicit cyclic collections
+    TOAST_COALESCE: ClassVar[float] = 30.0  # seconds an identical toast is not repeated
     COMMAND_HELP: ClassVar[list[tuple[str, str]]] = [
         (", ".join(cls.aliases[:4]), f"go to {cls.title}") for cls in VIEW_CLASSES
     ] + [
@@ -182,6 +183,8 @@ class ConsoleApp(App[int]):
         self.denied: set[str] = set()  # permissions Redis refused: their actions are hidden
         self._paints_since_collect = 0
         self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
+        self._toast_last: dict[str, tuple[float, int]] = {}  # text -> (shown at, times)
+        self._breaker_told: dict[str, str] = {}  # dependency -> state last toasted
         self.hostname = self.options.hostname or socket.gethostname()
         if self.options.version is not None:
             self.app_version = self.options.version
@@ -414,7 +417,10 @@ class ConsoleApp(App[int]):
             # the fleet's own breaker logic: say when a dependency is cut off or back, not
             # every half-open probe of a flapping outage
             state = event.action.split(".")[-1]
-            if state in ("open", "closed"):
+            # an outage re-opens the breaker after every failed half-open probe: told once
+            # when it opens and once when it closes, never once per probe
+            if state in ("open", "closed") and self._breaker_told.get(event.name) != state:
+                self._breaker_told[event.name] = state
                 self.toast(
                     f"breaker {event.name} {state} by the agents' failure counting "
                     f"at {fmt.hms(event.ts)}",
@@ -443,7 +449,18 @@ class ConsoleApp(App[int]):
     # --- messages to the operator -----------------------------------------------------
 
     def toast(self, text: str, *, severity: str = "information", title: str = "") -> None:
-        """Every toast is literal text: ids and reasons never act as markup."""
+        """Every toast is literal text: ids and reasons never act as markup. The same text
+        again within ``TOAST_COALESCE`` seconds is not shown again (it is still counted)."""
+        now = time.monotonic()
+        last = self._toast_last.get(text)
+        if last is not None and now - last[0] < self.TOAST_COALESCE:
+            self._toast_last[text] = (last[0], last[1] + 1)
+            return
+        if len(self._toast_last) > 500:
+            self._toast_last.clear()
+        self._toast_last[text] = (now, 1)
+        if last is not None and last[1] > 1:
+            text = f"{text} (again; {last[1]} times in a row before)"
         timeout = 8 if severity != "information" else 5
         self.toasts.append(clean(text, 400))
         del self.toasts[:-200]

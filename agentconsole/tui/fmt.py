@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 
-from agentconsole.text import hms
+from agentconsole.text import clean, hms
 
-__all__ = ["ago", "count", "hms", "money", "sparkline", "value"]
+__all__ = ["ago", "count", "fit", "fit_parts", "hms", "money", "sparkline", "value"]
 
 
 def ago(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    s = max(0.0, seconds)
+    s = float(round(max(0.0, seconds)))  # whole seconds first: 899.6 is 15m00s, not 14m60s
     if s < 60:
         return f"{s:.0f}s"
     if s < 3600:
@@ -77,3 +78,37 @@ def sparkline(points: list[float], width: int = 24) -> str:
     if span <= 0:
         return BARS[0] * len(pts)
     return "".join(BARS[min(len(BARS) - 1, int((p - lo) / span * (len(BARS) - 1)))] for p in pts)
+
+
+_INSIDE = re.compile(r"[\w$.,%→-]")  # characters of a number or word: never cut between two
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in ``width`` characters, cut only between words: a cut inside a number
+    changes its meaning ("500→500…" for 500→5000), a cut before it only hides it."""
+    text = clean(text, None)
+    if len(text) <= width:
+        return text
+    cut = width - 1
+    if _INSIDE.match(text[cut]) and _INSIDE.match(text[cut - 1]):
+        boundary = max(text.rfind(" ", 0, cut), text.rfind(",", 0, cut))
+        if boundary > 0:
+            cut = boundary
+    return text[:cut].rstrip(" ,") + "…"
+
+
+def fit_parts(parts: list[str], width: int, sep: str = ", ") -> str:
+    """Whole parts that fit in ``width``, then "+N more": no part is ever cut."""
+    shown: list[str] = []
+    for i, part in enumerate(parts):
+        rest = len(parts) - i - 1
+        more = f"{sep}+{rest} more" if rest else ""
+        candidate = sep.join([*shown, part])
+        if len(candidate) + len(more) > width:
+            if not shown:
+                return fit(part, width - len(f" +{len(parts) - 1} more") if rest else width) + (
+                    f" +{rest} more" if rest else ""
+                )
+            return sep.join(shown) + f"{sep}+{len(parts) - i} more"
+        shown.append(part)
+    return sep.join(shown)

@@ -133,7 +133,8 @@ async def test_fleet_breaker_transitions_toast_open_and_closed_not_every_probe(p
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_paint("breakers")
         await pilot.pause(0.3)  # subscribed
-        for state in ("open", "half_open", "open", "closed"):
+        # an outage: every failed half-open probe re-opens it, twelve times over
+        for i, state in enumerate(("open", *("half_open", "open") * 11, "closed", "open")):
             event = {
                 "entity": "breaker_state",
                 "name": "openai",
@@ -141,10 +142,26 @@ async def test_fleet_breaker_transitions_toast_open_and_closed_not_every_probe(p
                 "version": 0,
                 "cp_version": 0,
                 "actor": "agent",
-                "ts": str(time.time()),
+                "ts": str(time.time() + i),  # one transition a second
             }
             await plane.redis.publish(plane.keys.events, json.dumps(event))
-        await wait_until(pilot, lambda: any("closed" in t for t in app.toasts), what="toasts")
+
+        def told() -> list[str]:
+            return [t.split()[2] for t in app.toasts if t.startswith("breaker openai")]
+
+        await wait_until(pilot, lambda: len(told()) >= 3, what="toasts")
         said = [t for t in app.toasts if t.startswith("breaker openai")]
-        assert [t.split()[2] for t in said] == ["open", "open", "closed"]
+        assert [t.split()[2] for t in said] == ["open", "closed", "open"]  # told once each
         assert not any("half_open" in t or "(v0)" in t for t in app.toasts)
+
+
+async def test_the_same_toast_is_not_repeated(app_factory):
+    app = _app(app_factory, "breakers")
+    async with app.run_test(size=SIZE):
+        await app.wait_for_paint("breakers")
+        for _ in range(12):
+            app.toast("flag f1 enable by bob")
+        assert app.toasts == ["flag f1 enable by bob"]
+        app._toast_last["flag f1 enable by bob"] = (0.0, 12)  # the window has passed
+        app.toast("flag f1 enable by bob")
+        assert app.toasts[-1] == "flag f1 enable by bob (again; 12 times in a row before)"

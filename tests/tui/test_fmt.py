@@ -37,3 +37,46 @@ def test_panel_card_with_an_infinite_value_and_series():
     result.series = [(1.0, 1.0), (2.0, math.inf), (3.0, math.nan), (4.0, 2.0)]
     text = panel_text(result, now=10.0).plain
     assert "∞ s" in text
+
+
+def test_ago_rounds_before_splitting_minutes():
+    assert fmt.ago(899.6) == "15m00s"  # was "14m60s" in the breaker's "forced_open for …"
+    assert fmt.ago(59.6) == "1m00s"
+    assert fmt.ago(3599.7) == "1h00m"
+
+
+def test_cuts_never_change_a_number():
+    # an ellipsis inside 5000 read as "500→500"; the amount of a spend alert was lost
+    assert fmt.fit("rollout_bp: 500→5000", 18) == "rollout_bp:…"
+    assert fmt.fit("Tenant globex is on course to spend $34567 a day", 40) == (
+        "Tenant globex is on course to spend…"
+    )
+    assert fmt.fit("short", 40) == "short"
+    parts = ["enabled: false→true", "rollout_bp: 500→5000", "weights: 1→2"]
+    assert fmt.fit_parts(parts, 40) == "enabled: false→true, +2 more"
+    assert fmt.fit_parts(parts[1:2], 40) == "rollout_bp: 500→5000"
+
+
+def test_audit_row_shows_whole_changes():
+    from agentconsole.control.audit import AuditEntry
+    from agentconsole.tui.views.audit import audit_row
+
+    entry = AuditEntry.__new__(AuditEntry)
+    fields = dict(
+        id="1-0",
+        ts=0.0,
+        actor="bob",
+        role="admin",
+        action="flag.rollout",
+        entity="flag",
+        target="new-planner",
+        reason="canary",
+        cp_version=3,
+        before={"enabled": False, "rollout_bp": 500, "note": "x" * 30},
+        after={"enabled": True, "rollout_bp": 5000, "note": "y" * 30},
+    )
+    for k, v in fields.items():
+        object.__setattr__(entry, k, v)
+    change = audit_row(entry).cells[5].text
+    assert "500→5000" in change or "more" in change
+    assert "500→500…" not in change and not change.endswith("500")

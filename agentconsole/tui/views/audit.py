@@ -41,13 +41,18 @@ def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None)
         return "created " + json.dumps({k: v for k, v in (after or {}).items() if k not in _NOISE})
     if after is None:
         return "removed"
+    return ", ".join(change_parts(before, after)) or "no change"
+
+
+def change_parts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One ``key: old→new`` per changed field (a column shows whole ones, never a cut one)."""
     parts = []
     for key in sorted(set(before) | set(after)):
         if key in _NOISE:
             continue
         if before.get(key) != after.get(key):
             parts.append(f"{key}: {json.dumps(before.get(key))}→{json.dumps(after.get(key))}")
-    return ", ".join(parts) or "no change"
+    return parts
 
 
 def audit_row(entry: AuditEntry) -> Row:
@@ -57,14 +62,18 @@ def audit_row(entry: AuditEntry) -> Row:
     except ValueError:
         order = (0, 0)
     change = describe_change(entry.before, entry.after)
+    if entry.before is not None and entry.after is not None:
+        shown = fmt.fit_parts(change_parts(entry.before, entry.after), 40) or change
+    else:
+        shown = fmt.fit(change, 40)
     cells = (
         cell(fmt.hms(entry.ts), 8, sort_key=order),
         cell(entry.actor, 12),
         cell(entry.role, 9),
         cell(entry.action, 19, "bold" if entry.action.startswith("kill") else ""),
         cell(entry.target, 22),
-        cell(change, 40),
-        cell(entry.reason, 28),
+        cell(shown, 40),
+        cell(fmt.fit(entry.reason, 28), 28),
         cell(entry.cp_version, 5, sort_key=entry.cp_version),
     )
     search = " ".join((entry.actor, entry.action, entry.target, change, entry.reason)).lower()

@@ -112,7 +112,7 @@ def alert_row(alert: Any, now: float) -> Row:
         cell(state, 7, "bold" if alert.state == "firing" else "dim"),
         cell(alert.name, 26, sev_style if alert.state == "firing" else ""),
         cell(fmt.ago(since), 8, sort_key=since or 0.0),
-        cell(summary, 48),
+        cell(fmt.fit(summary, 48), 48),
         cell(alert.runbook or "-", 18),
     )
     return Row(alert.identity, cells, f"{alert.name} {summary} {alert.runbook}".lower())
