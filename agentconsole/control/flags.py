@@ -250,13 +250,18 @@ def key_context(
     return ctx
 
 
+def answer(flag: Flag, key: str | None, extra: Mapping[str, Any] | None = None) -> str:
+    """The one-word answer for a key: the variant served, else "on" or "off"."""
+    result = flag.resolve(key_context(flag, key, extra))
+    return result.variant or ("on" if result.on else "off")
+
+
 def preview(flag: Flag, keys: list[str], extra: Mapping[str, Any] | None = None) -> dict[str, int]:
-    """How many of ``keys`` get each answer: variant names, else "on"/"off" (for a preview
-    of recent users before weights change; no I/O)."""
+    """How many of ``keys`` get each answer (variant names, else "on"/"off"): the console's
+    preview of recent users before a weight change. No I/O."""
     counts: dict[str, int] = {}
     for key in keys:
-        result = flag.resolve(key_context(flag, key, extra))
-        label = result.variant or ("on" if result.on else "off")
+        label = answer(flag, key, extra)
         counts[label] = counts.get(label, 0) + 1
     return counts
 

@@ -96,3 +96,47 @@ async def test_read_only_has_no_move(plane, app_factory, settings):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.view("agents").check_action("move_tenant", ()) is False
+
+
+async def test_editing_weights_previews_recent_tenants_per_variant(plane, app_factory):
+    from agentconsole.control.flag_edits import set_weights
+    from agentconsole.control.flags import preview
+    from agentconsole.control.registry import AgentRecord
+    from agentconsole.tui.flag_weights import WeightsScreen
+    from tests.tui.conftest import seed_agents
+
+    await _model_tier(plane)
+    tenants = [f"tenant {i}" for i in range(30)]
+    await seed_agents(
+        plane, [AgentRecord(id=f"a{i}", tenant=t) for i, t in enumerate(tenants)], heartbeat_ago=0
+    )
+    app = app_factory(start_view="flags", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("flags").table
+        await wait_until(pilot, lambda: "model-tier" in table.painted, what="flag row")
+        table.move_cursor(row=table.get_row_index("model-tier"))
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, WeightsScreen), what="editor")
+        app.screen.query_one("#weights").value = "standard=50 cheap=50"
+        flag = await plane.flags.get("model-tier")
+        counts = preview(set_weights(flag, {"standard": 50, "cheap": 50}), sorted(tenants))
+        expected = f"30 recent tenants: standard {counts['standard']} · cheap {counts['cheap']}"
+        await wait_until(
+            pilot,
+            lambda: expected in str(app.screen.query_one("#preview").render()),
+            what="preview",
+        )
+        assert "(now: standard 30)" in str(app.screen.query_one("#preview").render())
+        app.screen.query_one("#weights").value = "standard=50 cheep=50"
+        await wait_until(
+            pilot,
+            lambda: "no variant 'cheep'" in str(app.screen.query_one("#preview").render()),
+            what="refusal",
+        )
+        app.screen.query_one("#weights").value = "standard=50 cheap=50"
+        app.screen.query_one("#reason").value = "half the tenants on the cheap tier"
+        await pilot.press("ctrl+y")
+        await wait_until(pilot, lambda: any("weight 0 → 50" in t for t in app.toasts), what="toast")
+    flag = await plane.flags.get("model-tier")
+    assert [v.weight for v in flag.variants] == [50, 50]
+    assert flag.reason == "half the tenants on the cheap tier"

@@ -69,10 +69,15 @@ class FlagsView(View):
     view_id = "flags"
     title = "Flags"
     aliases: ClassVar[tuple[str, ...]] = ("flags", "flag", "fl", "f")
-    DANGEROUS: ClassVar[dict[str, str]] = {"toggle": "flag.enable", "rollout": "flag.rollout"}
+    DANGEROUS: ClassVar[dict[str, str]] = {
+        "toggle": "flag.enable",
+        "rollout": "flag.rollout",
+        "weights": "flag.variants",
+    }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("e", "toggle", "Toggle", id="flags.toggle"),
         Binding("o", "rollout", "Rollout %", id="flags.rollout"),
+        Binding("w", "weights", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
     ]
 
@@ -141,3 +146,10 @@ class FlagsView(View):
         flag = self.selected()
         if flag is not None:
             self.console.ask_rollout(flag)
+
+    def action_weights(self) -> None:
+        from agentconsole.tui import flag_weights
+
+        flag = self.selected()
+        if flag is not None:
+            flag_weights.start(self.console, flag)
