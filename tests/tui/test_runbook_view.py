@@ -72,7 +72,7 @@ async def test_work_a_runbook_from_a_firing_alert(plane_as):
         await pilot.click("#run")
         await settle(app, pilot)
         assert app.screen is screen
-        assert "done: breaker openai forced open" in text_of(screen, "#rb-status")
+        assert "done: breaker openai is now forced_open" in text_of(screen, "#rb-status")
 
         # The second action names a flag that does not exist: refused by the plane, shown.
         await pilot.press("down", "a")
@@ -168,7 +168,7 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
             await settle(app, pilot)
             await pilot.click("#run")
             await settle(app, pilot)
-            assert "done: breaker openai forced open" in text_of(screen, "#rb-status")
+            assert "done: breaker openai is now forced_open" in text_of(screen, "#rb-status")
             assert "by alice · 1 action(s)" in text_of(screen, "#rb-incident")
     finally:
         backend.stop()
