@@ -92,6 +92,25 @@ class FlagClient:
         return sorted(snap.flags) if snap is not None else []
 
 
+def flagged_kwargs(
+    run: Any, flags: Mapping[str, str] | None, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """A request's arguments with some taken from flags, e.g. ``{"model": "model-tier"}``:
+    the payload the run is served replaces the argument when it has the type the caller
+    used (any type when the caller passed none); a flag that serves no payload (off, a
+    variant without one) leaves the argument as the code wrote it."""
+    if not flags or run is None:
+        return kwargs
+    out = kwargs
+    for arg, flag in flags.items():
+        value = run.value(flag, kwargs.get(arg))
+        if value is not None and value is not kwargs.get(arg):
+            if out is kwargs:
+                out = dict(kwargs)
+            out[arg] = value
+    return out
+
+
 def typed_value(result: Resolution | None, default: Any) -> Any:
     """``run.value``'s rule: the payload if it has the default's type; a bool asks on/off."""
     if result is None:

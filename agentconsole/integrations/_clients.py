@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agentconsole.agent.flags import flagged_kwargs
 from agentconsole.agent.model_call import ModelCall, active_run
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class GuardedClient:
         provider: Provider,
         prefix: tuple[str, ...] = (),
         is_async: bool | None = None,
+        flags: dict[str, str] | None = None,
     ) -> None:
         if is_async is None:  # AsyncOpenAI, AsyncAnthropic (their methods return coroutines
             is_async = type(target).__name__.startswith("Async")  # from plain functions)
@@ -71,16 +73,19 @@ class GuardedClient:
         object.__setattr__(self, "_dependency", dependency)
         object.__setattr__(self, "_provider", provider)
         object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_flags", flags)  # request argument -> flag (payload)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
         path = (*self._prefix, name)
         provider = self._provider
         if path in provider.paths:
-            wrapped = _guard(value, self._runtime, self._dependency, provider, self._async)
+            wrapped = _guard(
+                value, self._runtime, self._dependency, provider, self._async, self._flags
+            )
         elif path in provider.prefixes:
             wrapped = GuardedClient(
-                value, self._runtime, self._dependency, provider, path, self._async
+                value, self._runtime, self._dependency, provider, path, self._async, self._flags
             )
         elif name in CLONERS and not self._prefix:
             return self._cloner(value)
@@ -104,7 +109,11 @@ class GuardedClient:
         @functools.wraps(method)
         def clone(*args: Any, **kwargs: Any) -> GuardedClient:
             return GuardedClient(
-                method(*args, **kwargs), self._runtime, self._dependency, self._provider
+                method(*args, **kwargs),
+                self._runtime,
+                self._dependency,
+                self._provider,
+                flags=self._flags,
             )
 
         return clone
@@ -116,14 +125,17 @@ def _guard(
     dependency: str,
     provider: Provider,
     is_async: bool,
+    flags: dict[str, str] | None = None,
 ) -> Callable[..., Any]:
     if is_async or inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            run = active_run()
+            kwargs = flagged_kwargs(run, flags, kwargs)
             call = ModelCall(
                 runtime,
-                active_run(),
+                run,
                 dependency,
                 model=str(kwargs.get("model", "")),
                 estimate_tokens=provider.estimate(kwargs),
@@ -143,9 +155,11 @@ def _guard(
 
     @functools.wraps(fn)
     def guarded_sync(*args: Any, **kwargs: Any) -> Any:
+        run = active_run()
+        kwargs = flagged_kwargs(run, flags, kwargs)
         call = ModelCall(
             runtime,
-            active_run(),
+            run,
             dependency,
             model=str(kwargs.get("model", "")),
             estimate_tokens=provider.estimate(kwargs),

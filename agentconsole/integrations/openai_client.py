@@ -54,6 +54,16 @@ PROVIDER = Provider(
 )
 
 
-def guard(client: Client, runtime: AgentRuntime, *, dependency: str = "openai") -> Client:
-    """The same client, guarded (typed as the client, so editors keep completing it)."""
-    return GuardedClient(client, runtime, dependency, PROVIDER)  # type: ignore[return-value]
+def guard(
+    client: Client,
+    runtime: AgentRuntime,
+    *,
+    dependency: str = "openai",
+    flags: dict[str, str] | None = None,
+) -> Client:
+    """The same client, guarded (typed as the client, so editors keep completing it).
+
+    ``flags={"model": "model-tier", "max_tokens": "max-tokens"}`` takes those request
+    arguments from the payload each flag serves the current run (docs/flags.md).
+    """
+    return GuardedClient(client, runtime, dependency, PROVIDER, flags=flags)  # type: ignore[return-value]
