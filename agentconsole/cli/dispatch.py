@@ -29,10 +29,13 @@ from agentconsole.control import operations as ops
 from agentconsole.control.errors import InvalidValue
 
 
-def add(sub: Any, name: str, *, help: str | None = None) -> argparse.ArgumentParser:
-    """Add the subcommand for operation ``name`` to ``sub``; returns its parser."""
+def add(
+    sub: Any, name: str, *, help: str | None = None, command: str | None = None
+) -> argparse.ArgumentParser:
+    """Add the subcommand for operation ``name`` to ``sub`` (called ``command``, by default
+    the operation's last word); returns its parser."""
     op = ops.get(name)
-    p = sub.add_parser(op.words[-1], help=help or op.summary)
+    p = sub.add_parser(command or op.words[-1], help=help or op.summary)
     for param in op.params:
         metavar = param.kind.label
         if param.keyword:

@@ -99,11 +99,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=delete_flag)
 
     # guarded rollout plans, next to the other flag commands (built in cli/rollouts.py)
-    from agentconsole.cli.rollouts import VERBS, add_plan_parser, add_verb_parser
+    from agentconsole.cli.rollouts import VERBS, add_plan_parser
 
     add_plan_parser(sub, "plan")
-    for verb, text in VERBS.items():
-        add_verb_parser(sub, verb, text, name=f"plan-{verb}")
+    for name in VERBS:
+        dispatch.add(sub, name, command=f"plan-{name.split('.')[-1]}")
 
 
 def _expect(parser: argparse.ArgumentParser) -> None:

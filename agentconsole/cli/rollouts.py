@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -27,14 +28,9 @@ from agentconsole.cli.common import (
     parse_duration,
     table,
 )
+from agentconsole.control.errors import InvalidValue
 
-VERBS = {
-    "start": "turn the flag on at the first step and start its hold",
-    "pause": "stop stepping; the flag stays where it is",
-    "resume": "back to the current step's percentage, with a fresh hold",
-    "advance": "go to the next step now, guards or not",
-    "abort": "end the plan and take the flag back to 0 %",
-}
+VERBS = ("rollout.start", "rollout.pause", "rollout.resume", "rollout.advance", "rollout.abort")
 
 
 def register(subparsers: Any) -> None:
@@ -57,8 +53,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=status)
 
     add_plan_parser(sub, "plan")
-    for verb, text in VERBS.items():
-        add_verb_parser(sub, verb, text)
+    for name in VERBS:
+        dispatch.add(sub, name)
 
 
 def add_plan_parser(sub: Any, name: str) -> argparse.ArgumentParser:
@@ -92,14 +88,6 @@ def add_plan_parser(sub: Any, name: str) -> argparse.ArgumentParser:
     add_output_options(p)
     p.set_defaults(func=create_plan)
     return p
-
-
-def add_verb_parser(sub: Any, verb: str, text: str, name: str | None = None) -> None:
-    p = sub.add_parser(name or verb, help=text)
-    p.add_argument("name", help="the flag")
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=plan_verb, verb=verb)
 
 
 def plan_dict(flag: Any, plan: Any) -> dict[str, Any]:
@@ -139,49 +127,38 @@ def _spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(str(exc)) from None
-
-
 async def create_plan(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.rollouts import Rollouts, plan_from_spec
+    """Options and/or a YAML file -> the ``rollout.create`` operation (then ``rollout.start``)."""
+    from agentconsole.control import operations as ops
+    from agentconsole.control.rollouts import SPEC_KEYS
 
     try:
         spec = _spec(args)
-        name = spec.get("flag")
-        if not name:
-            return fail("give the flag: agentconsole flags plan NAME ... (or flag: in --file)")
-        plan = plan_from_spec(spec, _duration)
     except ValueError as exc:
         return fail(str(exc), EXIT_USAGE)
-    rollouts = Rollouts(await ctx.plane())
-    plan = await rollouts.create(str(name), plan, reason=args.reason)
-    if args.start:
-        plan = await rollouts.start(str(name), reason=args.reason)
-    emit(args, plan_dict(str(name), plan), lambda: _plan_line(str(name), plan))
-    return EXIT_OK
-
-
-async def plan_verb(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.rollouts import Rollouts
-
-    rollouts = Rollouts(await ctx.plane())
-    method = getattr(rollouts, args.verb)
-    plan = await method(args.name, reason=args.reason)
-    emit(args, plan_dict(args.name, plan), lambda: _plan_line(args.name, plan))
-    return EXIT_OK
-
-
-def _plan_line(name: str, plan: Any) -> str:
-    steps = " > ".join(
-        (f"[{b / 100:g}%]" if i == plan.step else f"{b / 100:g}%")
-        for i, b in enumerate(plan.steps_bp)
-    )
-    guards = ", ".join(g.text() for g in plan.guards)
-    return f"plan of {clean(name)}: {plan.state}, steps {steps}; guards {guards}"
+    if not spec.get("flag"):
+        return fail("give the flag: agentconsole flags plan NAME ... (or flag: in --file)")
+    unknown = set(spec) - set(SPEC_KEYS)
+    if unknown:
+        return fail(f"unknown plan keys: {', '.join(sorted(map(str, unknown)))}", EXIT_USAGE)
+    raw = {k: v for k, v in spec.items() if v is not None}
+    raw.setdefault("steps", "1,5,25,50,100")
+    raw.setdefault("hold", "10m")
+    if isinstance(raw.get("guards"), str):
+        raw["guards"] = [raw["guards"]]
+    if not raw.get("guards"):
+        return fail("a plan needs at least one guard, e.g. --guard error_rate:+0.5pt", EXIT_USAGE)
+    create = ops.get("rollout.create")
+    if not args.start:
+        return await dispatch.run(args, ctx, create, raw)
+    try:
+        call = create.call(raw, reason=args.reason)
+    except InvalidValue as exc:
+        return fail(str(exc), EXIT_USAGE)
+    created = await create.run(await ctx.plane(), call)
+    if not getattr(args, "json", False):
+        print(clean(created.text, 2000))  # with --json: one document, the started plan
+    return await dispatch.run(args, ctx, ops.get("rollout.start"), {"flag": call.args["flag"]})
 
 
 async def status(args: argparse.Namespace, ctx: Context) -> int:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentconsole import text
-from agentconsole.control import flag_ops
+from agentconsole.control import flag_ops, rollout_ops
 from agentconsole.control.errors import InvalidValue, NotFound
 from agentconsole.control.roles import REQUIRED_ROLE, Operator
 
@@ -149,6 +149,11 @@ VARIANT = Kind("VARIANT", _field_name, complete="variant")
 WEIGHT = Kind("VARIANT=WEIGHT", _weight)
 PAYLOAD = Kind("VALUE", _raw)
 CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint)
+STEPS = Kind("STEPS", rollout_ops.steps)
+GUARD = Kind("METRIC:LIMIT", rollout_ops.guard)
+RUNS = Kind("RUNS", rollout_ops.runs)
+CONFIDENCE = Kind("CONFIDENCE", rollout_ops.confidence)
+REGRESSION = Kind("ACTION", rollout_ops.regression, choices=("pause", "rollback", "last-good"))
 
 
 @dataclass(frozen=True)
@@ -842,6 +847,56 @@ OPERATIONS: tuple[Operation, ...] = (
         (FLAG_PARAM, Param("constraints", CONSTRAINT, "FIELD [NOT] OP VALUES", many=True)),
         flag_ops.constrain,
         permission="flag.constraints",
+    ),
+    Operation(
+        "rollout.create",
+        "put a flag under a guarded rollout plan (docs/rollouts.md)",
+        (
+            FLAG_PARAM,
+            Param("steps", STEPS, "percentages rising to 100, e.g. 1,5,25,50,100"),
+            Param("hold", DURATION, "how long each step stays green before the next"),
+            Param("guards", GUARD, "e.g. error_rate:+0.5pt p99:+20%", many=True),
+            Param("window", DURATION, "longest history a guard reads", True, "window"),
+            Param("min_runs", RUNS, "runs needed on each side", True, "min-runs"),
+            Param("on_regression", REGRESSION, "pause, rollback, last-good", True, "on-regression"),
+            Param("confidence", CONFIDENCE, "of the rate tests (0.95)", True, "confidence"),
+        ),
+        rollout_ops.create,
+        aliases=("plan",),
+    ),
+    Operation(
+        "rollout.start",
+        "start a flag's plan: the canary gets the first step",
+        (FLAG_PARAM,),
+        rollout_ops.start,
+    ),
+    Operation(
+        "rollout.pause",
+        "pause a flag's plan: it stays where it is",
+        (FLAG_PARAM,),
+        rollout_ops.pause,
+    ),
+    Operation(
+        "rollout.resume",
+        "resume a paused plan at its step, with a fresh hold",
+        (FLAG_PARAM,),
+        rollout_ops.resume,
+    ),
+    Operation(
+        "rollout.advance",
+        "next step of a plan now, without waiting for its hold and guards",
+        (FLAG_PARAM,),
+        rollout_ops.advance,
+        destructive=True,
+        preview_fn=rollout_ops.preview_advance,
+    ),
+    Operation(
+        "rollout.abort",
+        "end a flag's plan and take the flag back to 0 %",
+        (FLAG_PARAM,),
+        rollout_ops.abort,
+        destructive=True,
+        preview_fn=rollout_ops.preview_abort,
     ),
     Operation(
         "budget.set",

@@ -17,7 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agentconsole.control.bucketing import FULL, format_bp, parse_percent
+from agentconsole import text
+from agentconsole.control.bucketing import FULL, format_bp
 from agentconsole.control.errors import CorruptValue, InvalidValue, NotFound
 
 if TYPE_CHECKING:
@@ -115,12 +116,12 @@ def parse_guard(text: str) -> Guard:
     return Guard(metric, number)
 
 
-def parse_steps(text: str | list[Any] | tuple[Any, ...]) -> list[int]:
+def parse_steps(given: str | list[Any] | tuple[Any, ...]) -> list[int]:
     """'1,5,25,50,100' -> basis points; strictly increasing, ending at 100 %."""
-    items = [s for s in str(text).split(",")] if isinstance(text, str) else list(text)
+    items = list(given.split(",")) if isinstance(given, str) else list(given)
     try:
-        steps = [parse_percent(str(s).strip()) for s in items if str(s).strip()]
-    except ValueError as exc:
+        steps = [text.percent(str(s).strip(), "step") for s in items if str(s).strip()]
+    except text.Invalid as exc:
         raise InvalidValue(f"steps: {exc}") from None
     if not steps:
         raise InvalidValue("steps: give at least one percentage, e.g. 1,5,25,50,100")
@@ -222,36 +223,40 @@ class Plan:
         return self
 
 
-def plan_from_spec(spec: dict[str, Any], parse_duration: Any) -> Plan:
-    """The YAML form (docs/rollouts.md): steps, hold, window, guards, on_regression, ...
+SPEC_KEYS = ("flag", "steps", "hold", "window", "guards", "on_regression", "min_runs", "confidence")
 
-    ``parse_duration`` turns '10m' into seconds (the project's one duration grammar).
-    """
-    known = {"flag", "steps", "hold", "window", "guards", "on_regression", "min_runs", "confidence"}
-    unknown = set(spec) - known
+
+def plan_from_spec(spec: dict[str, Any], flag: str | None = None) -> tuple[str, Plan]:
+    """The YAML form (docs/rollouts.md) -> (flag, plan), read by the ``rollout.create``
+    operation's own parameters: the same grammar as the CLI, the console and runbooks."""
+    from agentconsole.control.operations import get
+
+    unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
-        raise InvalidValue(f"unknown plan keys: {', '.join(sorted(unknown))}")
-    guards = spec.get("guards") or []
-    if isinstance(guards, str):
-        guards = [guards]
+        raise InvalidValue(f"unknown plan keys: {', '.join(sorted(map(str, unknown)))}")
+    raw = {k: spec[k] for k in SPEC_KEYS if k in spec and spec[k] is not None}
+    raw.setdefault("steps", ",".join(str(b // 100) for b in DEFAULT_STEPS))
+    raw.setdefault("hold", 600)
+    if isinstance(raw.get("guards"), str):
+        raw["guards"] = [raw["guards"]]
+    if not raw.get("guards"):
+        raise InvalidValue("a plan needs at least one guard, e.g. --guard error_rate:+0.5pt")
+    raw["flag"] = flag or raw.get("flag")
+    args = get("rollout.create").parse_args(raw)
+    return args["flag"], plan_from_args(args)
 
-    def seconds(key: str, default: float) -> float:
-        value = spec.get(key, default)
-        return float(value) if isinstance(value, int | float) else parse_duration(str(value))
 
-    try:
-        plan = Plan(
-            steps_bp=parse_steps(spec.get("steps", "1,5,25,50,100")),
-            hold_seconds=seconds("hold", 600.0),
-            window_seconds=seconds("window", 300.0),
-            guards=[parse_guard(str(g)) for g in guards],
-            on_regression=str(spec.get("on_regression", "rollback")),
-            min_runs=int(spec.get("min_runs", 200)),
-            confidence=float(spec.get("confidence", 0.95)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise InvalidValue(f"plan: {exc}") from None
-    return plan.check()
+def plan_from_args(args: dict[str, Any]) -> Plan:
+    """A plan from the parsed arguments of ``rollout.create``; checked."""
+    return Plan(
+        steps_bp=list(args["steps"]),
+        hold_seconds=float(args["hold"]),
+        guards=list(args["guards"]),
+        window_seconds=float(args.get("window", 300.0)),
+        min_runs=int(args.get("min_runs", 200)),
+        on_regression=str(args.get("on_regression", "rollback")),
+        confidence=float(args.get("confidence", 0.95)),
+    ).check()
 
 
 def plan_to_spec(flag: str, plan: Plan) -> dict[str, Any]:
@@ -259,8 +264,8 @@ def plan_to_spec(flag: str, plan: Plan) -> dict[str, Any]:
     return {
         "flag": flag,
         "steps": plan.steps_text(),
-        "hold": f"{_g(plan.hold_seconds)}s",
-        "window": f"{_g(plan.window_seconds)}s",
+        "hold": text.format_duration(plan.hold_seconds),
+        "window": text.format_duration(plan.window_seconds),
         "guards": [g.text() for g in plan.guards],
         "on_regression": plan.on_regression,
         "min_runs": plan.min_runs,

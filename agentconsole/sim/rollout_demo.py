@@ -56,7 +56,8 @@ async def _seed(settings: Settings, hold: float | None) -> None:
             except AlreadyExists:
                 continue  # a demo pointed at a Redis that has it already: leave it alone
             spec = {**spec, **({"hold": hold} if hold is not None else {})}
-            await rollouts.create(name, plan_from_spec(spec, float), reason="demo story")
+            _name, plan = plan_from_spec(spec, name)
+            await rollouts.create(name, plan, reason="demo story")
             await rollouts.start(name, reason="demo story: start the canary")
     finally:
         await plane.close()

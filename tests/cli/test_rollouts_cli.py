@@ -23,14 +23,18 @@ def test_plan_from_options_then_each_verb(cli):
         "ship v2",
     )
     assert r.code == 0, r.err
-    assert "plan of planner-v2: created" in r.out and "p99_latency:+20%" in r.out
+    assert "plan of planner-v2: created (1% > 5% > 25% > 50% > 100%;" in r.out
+    assert "guards error_rate:+0.5pt, p99_latency:+20%), not started" in r.out
     r = cli("--json", "flags", "plan-start", "planner-v2", "--reason", "go")
     doc = r.json()
-    assert doc["state"] == "running" and doc["current"] == "1%" and doc["hold_left_seconds"] > 590
-    assert "[1%] > 5%" in cli("rollouts", "pause", "planner-v2", "--reason", "look").out
-    assert cli("flags", "plan-resume", "planner-v2", "--reason", "ok").code == 0
-    assert "[5%]" in cli("flags", "plan-advance", "planner-v2", "--reason", "by hand").out
-    assert cli("flags", "plan-abort", "planner-v2", "--reason", "stop").code == 0
+    assert doc["state"] == "running" and doc["step"] == 0 and doc["hold_seconds"] == 600
+    r = cli("rollouts", "pause", "planner-v2", "--reason", "look")
+    assert r.out.strip() == "plan of planner-v2: paused at 1%"
+    r = cli("flags", "plan-resume", "planner-v2", "--reason", "ok")
+    assert "running at 1% (step 1 of 5), hold 10m" in r.out
+    r = cli("flags", "plan-advance", "planner-v2", "--reason", "by hand", "--yes")
+    assert "running at 5% (step 2 of 5)" in r.out, r.err
+    assert cli("flags", "plan-abort", "planner-v2", "--reason", "stop", "--yes").code == 0
     shown = cli("--json", "flags", "show", "planner-v2").json()
     assert shown["rollout_bp"] == 0 and shown["plan"]["state"] == "aborted"
     actions = [e["action"] for e in cli("audit", "tail", "--json").json()["entries"]]
@@ -53,7 +57,7 @@ def test_plan_from_yaml_and_status(cli, tmp_path):
         "on_regression: last_good\nmin_runs: 50\n"
     )
     r = cli("--json", "rollouts", "plan", "--file", str(tmp_path / "plan.yaml"), "--start")
-    doc = r.json()
+    doc = r.json()  # the last of the two outcomes: create, then start
     assert doc["flag"] == "summary-v3" and doc["state"] == "running"
     assert doc["hold_seconds"] == 120 and doc["on_regression"] == "last_good"
     out = cli("rollouts", "status").out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agentconsole.cli.common import parse_duration
 from agentconsole.control import Conflict, InvalidValue, NotFound, PermissionDenied
 from agentconsole.control.rollouts import (
     Guard,
@@ -62,15 +61,18 @@ def test_yaml_form_round_trips():
         "on_regression": "last_good",
         "min_runs": 300,
     }
-    plan = plan_from_spec(spec, parse_duration)
-    assert plan.hold_seconds == 600 and plan.window_seconds == 300
+    name, plan = plan_from_spec(spec)
+    assert name == "planner-v2" and plan.hold_seconds == 600 and plan.window_seconds == 300
     assert plan.on_regression == "last_good" and plan.min_runs == 300
-    again = plan_from_spec(plan_to_spec("planner-v2", plan), parse_duration)
+    assert plan_to_spec("planner-v2", plan)["hold"] == "10m"
+    _name, again = plan_from_spec(plan_to_spec("planner-v2", plan))
     assert again.to_doc() == plan.to_doc()
     with pytest.raises(InvalidValue, match="unknown plan keys: hodl"):
-        plan_from_spec({"hodl": "10m"}, parse_duration)
+        plan_from_spec({"hodl": "10m"}, "f")
     with pytest.raises(InvalidValue, match="at least one guard"):
-        plan_from_spec({"steps": "1,100"}, parse_duration)
+        plan_from_spec({"steps": "1,100"}, "f")
+    with pytest.raises(InvalidValue, match="hold: expected a duration"):
+        plan_from_spec({"hold": "soon", "guards": "p99:+20%"}, "f")
 
 
 def _plan(**kw) -> Plan:
@@ -196,3 +198,41 @@ async def test_plan_operations_need_their_role_and_a_plan(plane, plane_as):
     with pytest.raises(InvalidValue, match="kill switch"):
         await plane.flags.create("stop", type="kill-switch")
         await Rollouts(plane).create("stop", _plan())
+
+
+async def test_plan_operations_are_rows_of_the_operations_table(plane):
+    """The same rows serve the console's : line, runbook actions and `agentconsole do`."""
+    from agentconsole.control import operations as ops
+
+    await plane.flags.create("planner-v2")
+    call = ops.parse_line(
+        "rollout create planner-v2 1,5,25,50,100 10m error_rate:+0.5pt p99:+20% "
+        "min-runs 300 on-regression last-good"
+    )
+    call.reason = "ship v2"
+    outcome = await call.op.run(plane, call)
+    assert outcome.text.startswith("plan of planner-v2: created (1% > 5% > 25% > 50% > 100%;")
+    assert outcome.data["min_runs"] == 300 and outcome.data["on_regression"] == "last_good"
+    for line, text in (
+        ("rollout start planner-v2", "running at 1% (step 1 of 5), hold 10m"),
+        ("rollout pause planner-v2", "paused at 1%"),
+        ("rollout resume planner-v2", "running at 1%"),
+        ("rollout advance planner-v2", "running at 5% (step 2 of 5)"),
+        ("rollout abort planner-v2", "aborted at 5%, flag back to 0%"),
+    ):
+        call = ops.parse_line(line)
+        assert text in (await call.op.run(plane, call)).text, line
+    entries = [e for e in await plane.audit.tail(20) if e.action.startswith("rollout.")]
+    assert [e.action for e in entries] == [
+        "rollout.create",
+        "rollout.start",
+        "rollout.pause",
+        "rollout.resume",
+        "rollout.advance",
+        "rollout.abort",
+    ]
+    assert ops.get("rollout.advance").destructive and ops.get("rollout.abort").destructive
+    with pytest.raises(InvalidValue, match="min runs must be a whole number"):
+        ops.parse_line("rollout create f 1,100 10m p99:+20% min-runs lots")
+    with pytest.raises(InvalidValue, match="on regression must be one of pause, rollback"):
+        ops.parse_line("rollout create f 1,100 10m p99:+20% on-regression panic")
