@@ -140,3 +140,32 @@ async def test_editing_weights_previews_recent_tenants_per_variant(plane, app_fa
     flag = await plane.flags.get("model-tier")
     assert [v.weight for v in flag.variants] == [50, 50]
     assert flag.reason == "half the tenants on the cheap tier"
+
+
+async def test_a_spend_alert_row_offers_moving_its_tenant(plane, app_factory, settings):
+    from agentconsole.metrics.model import Alert
+    from agentconsole.tui.safe import cell
+    from agentconsole.tui.table import Row
+
+    await _model_tier(plane)
+    settings.ui.refresh_seconds = 600  # no refresh repaints the alert rows set below
+    app = app_factory(start_view="overview", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("overview")
+        await pilot.pause()
+        alert = Alert(
+            "AgentDailySpendHigh", "firing", "warning", {"tenant": "globex corp"}, {}, None,
+            "25000", "cost-explosion", "id-1",
+        )  # fmt: skip
+        view.alerts = {"id-1": alert}
+        cells = tuple(cell(v, 8) for v in ("warning", "firing", alert.name, "1m", "", ""))
+        view.table.set_rows([Row("id-1", cells, "")])
+        view.table.focus()
+        view.table.move_cursor(row=0)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker), what="picker")
+        assert app.screen.tenant == "globex corp"
+        assert [c.label for c in app.screen.choices] == [
+            "model-tier → standard",
+            "model-tier → cheap (gpt-4o-mini)",
+        ]

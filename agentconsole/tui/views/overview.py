@@ -154,7 +154,9 @@ class OverviewView(View):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("w", "window", "Window", id="overview.window"),
         Binding("b", "runbook", "Runbook", id="overview.runbook"),
+        Binding("v", "move_tenant", "Move tenant to variant", id="overview.move", show=False),
     ]
+    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move"}
     DEFAULT_CSS = """
     OverviewView #panels { grid-size: 4; grid-gutter: 0 1; height: auto; }
     OverviewView .panel { height: 4; border-left: wide $panel; padding: 0 1;
@@ -289,6 +291,17 @@ class OverviewView(View):
             self.console.toast(f"alert {alert.name} names no runbook", severity="warning")
             return
         self.console.open_runbook(alert.runbook, alert=alert)
+
+    def action_move_tenant(self) -> None:
+        """The tenant of the alert under the cursor (a spend alert carries its label)."""
+        from agentconsole.tui import tenant_move
+
+        alert = self.alerts.get(self.table.cursor_key or "")
+        tenant = (alert.labels.get("tenant") or "") if alert is not None else ""
+        if not tenant:
+            self.console.toast("the selected alert names no tenant", severity="warning")
+            return
+        tenant_move.start(self.console, tenant)
 
     def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         if event.data_table.id == "alerts-table":
