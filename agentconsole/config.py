@@ -288,10 +288,32 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 f"environment variable or point '{key}_file' at a file that holds it"
             )
         if key not in known or key == "source":
-            allowed = ", ".join(sorted(k for k in known if k != "source"))
-            raise ConfigError(f"{path}: unknown setting (expected one of: {allowed})")
+            allowed = sorted(k for k in known if k != "source")
+            raise ConfigError(f"{path}: unknown setting{_did_you_mean(str(key), allowed, where)}")
         kwargs[key] = _coerce(value, hints[key], path)
     return cls(**kwargs)
+
+
+def _did_you_mean(key: str, allowed: list[str], where: str) -> str:
+    """ "; did you mean redis.url? ($AGENTCONSOLE_REDIS_URL sets it too)", then the list."""
+    import difflib
+
+    near = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
+    out = ""
+    if near:
+        full = f"{where}.{near[0]}" if where else near[0]
+        env = env_name(full)
+        out = f"; did you mean {full}?" + (f" (${env} sets it too)" if env else "")
+    return f"{out} (expected one of: {', '.join(allowed)})"
+
+
+def env_name(setting: str) -> str | None:
+    """The environment variable that overrides ``section.key``, if there is one."""
+    section, _, key = setting.partition(".")
+    for suffix, (s, k, _) in _ENV_OVERRIDES.items():
+        if (s, k) == (section, key):
+            return ENV_PREFIX + suffix
+    return None
 
 
 # --- environment and secrets -------------------------------------------------------------
@@ -348,6 +370,18 @@ def _load_secrets(settings: Settings, env: typing.Mapping[str, str]) -> None:
 
 
 def _validate(settings: Settings) -> None:
+    """Check values, whichever source set them; the message names the variable too."""
+    try:
+        _check(settings)
+    except ConfigError as exc:
+        message = str(exc)
+        env = env_name(message.split(":", 1)[0])
+        if env:
+            message += f" (set in the config file or with ${env})"
+        raise ConfigError(message) from None
+
+
+def _check(settings: Settings) -> None:
     if settings.operator.role is not None and settings.operator.role not in ROLES:
         raise ConfigError(
             f"operator.role: expected one of {', '.join(ROLES)}, got {settings.operator.role!r}"

@@ -264,9 +264,17 @@ def test_password_in_redis_url_is_refused_without_echoing_it(home):
         ("redis: 5\n", "redis: expected a mapping, got int"),
         ("prices:\n  gpt: {input: 1}\n", "prices.gpt.input: unknown setting (expected one of"),
         ("redis:\n  hots: x\n", "redis.hots: unknown setting (expected one of"),
+        (
+            "redis:\n  ulr: redis://x\n",
+            "redis.ulr: unknown setting; did you mean redis.url? "
+            "($AGENTCONSOLE_REDIS_URL sets it too) (expected one of",
+        ),
+        ("prometheous:\n  url: x\n", "prometheous: unknown setting; did you mean prometheus?"),
+        ("ui:\n  refresh: 2\n", "did you mean ui.refresh_seconds? ($AGENTCONSOLE_REFRESH"),
         ("operator:\n  role: boss\n", "operator.role: expected one of viewer, responder, admin"),
         ("redis:\n  prefix: 'a:b'\n", "redis.prefix: expected a short name"),
         ("redis:\n  url: http://x\n", "redis.url: expected a redis://"),
+        ("redis:\n  url: http://x\n", "(set in the config file or with $AGENTCONSOLE_REDIS_URL)"),
         ("prometheus:\n  url: ftp://x\n", "prometheus.url: expected an http://"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
         ("redis: {url: [\n", ":"),  # YAML syntax error: file and line
