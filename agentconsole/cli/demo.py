@@ -85,9 +85,11 @@ def _interrupt(*_: Any) -> None:
 
 
 def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) -> int:
-    from agentconsole.tui.app import ConsoleApp
+    from agentconsole.sim.demo import attach_command, welcome
+    from agentconsole.tui.app import AppOptions, ConsoleApp
 
-    app = ConsoleApp(settings)
+    text = "" if args.headless else welcome(stack, args.agents, args.scenario)
+    app = ConsoleApp(settings, AppOptions(welcome=text))
     _running_app.append(app)
     died: list[str] = []
     stop = threading.Event()
@@ -111,6 +113,7 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
             run_headless(app, args.seconds, args.screenshot)
         else:
             log(f"console on redis {stack.redis_url}, prometheus {stack.prometheus_url}")
+            log(f"from a second terminal: {attach_command()}")
             app.run()
     finally:
         stop.set()

@@ -301,6 +301,64 @@ def _start_rollouts(stack: DemoStack, hold: float | None) -> None:
     )
 
 
+def welcome(stack: DemoStack, agents: int, scenario: str) -> str:
+    """The demo's first screen: what is real, what is simulated, what to try."""
+    from agentconsole.sim import scenarios
+
+    if scenario == "story":
+        story = " → ".join(f"{name} {fmt_seconds(sec)}" for name, sec in scenarios.STORY)
+        what = f"The story repeats: {story}."
+    else:
+        what = f"Scenario: {scenario} ({scenarios.get(scenario).description})."
+    alertmanager = " and Alertmanager" if stack.alertmanager_port else ""
+    return (
+        f"Real: redis-server, Prometheus{alertmanager} with the shipped rules and alerts "
+        f"(1 s scrapes), on loopback ports. Simulated: {agents} agents of 5 tenants using "
+        "the agentconsole SDK, against a fake LLM and a fake search tool; a rollout "
+        "controller moves the planner-v2 and summary-v3 canaries.\n\n"
+        f"{what}\n\n"
+        "Try: watch ALERTS on the Overview; Enter on an alert opens its runbook; "
+        "2 Agents, k kills the agent under the cursor; 3 Flags, o sets a rollout; "
+        "4 Breakers, t trips one; 5 Audit shows every change; ? lists every key.\n\n"
+        f"A second terminal's CLI: {attach_command()}"
+    )
+
+
+def fmt_seconds(seconds: float) -> str:
+    return f"{seconds / 60:g}m" if seconds % 60 == 0 else f"{seconds:g}s"
+
+
+def attach_file() -> Path:
+    """Where the running demo says how to reach it: a fixed name per user, so a second
+    terminal finds it without copying a temporary path."""
+    return Path(tempfile.gettempdir()) / f"agentconsole-demo-{os.getuid()}.env"
+
+
+def attach_command() -> str:
+    return f". {attach_file()} && agentconsole status"
+
+
+def write_attach_file(stack: DemoStack) -> Path:
+    """``. <file>`` points a second terminal's CLI at this demo (its config, this venv)."""
+    bin_dir = Path(sys.executable).parent
+    path = attach_file()
+    path.write_text(
+        "# agentconsole demo: source this file in another terminal, then use the CLI\n"
+        "# (agentconsole status, agents list, flags list...). Removed when the demo stops.\n"
+        f"export AGENTCONSOLE_CONFIG={stack.workdir / 'demo.yaml'}\n"
+        f'export PATH="{bin_dir}:$PATH"\n'
+    )
+    return path
+
+
+def remove_attach_file(stack: DemoStack) -> None:
+    """Only our own: a second demo started meanwhile owns the file now."""
+    path = attach_file()
+    with contextlib.suppress(OSError):
+        if str(stack.workdir / "demo.yaml") in path.read_text():
+            path.unlink()
+
+
 def write_demo_config(stack: DemoStack) -> Path:
     """The config the console and simulator share: ports, prices, a visible demo badge."""
     config = {
@@ -357,6 +415,7 @@ def demo_stack(
         if stack.alertmanager_port:
             log(f"started alertmanager on 127.0.0.1:{stack.alertmanager_port}")
         write_demo_config(stack)
+        write_attach_file(stack)
         _seed_flags(stack, log)
         log(
             f"starting the simulator ({agents} agents, scenario {scenario}) "
@@ -370,6 +429,7 @@ def demo_stack(
         yield stack
     finally:
         stop_all(stack)
+        remove_attach_file(stack)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -67,6 +67,7 @@ class AppOptions:
     ack_timeout: float = 2.0
     agent_limit: int = 20_000
     gc_freeze: bool = True  # see ConsoleApp._settle_heap
+    welcome: str = ""  # a first screen over the overview (the demo explains itself)
 
 
 class Fetched(Message):
@@ -222,6 +223,10 @@ class ConsoleApp(App[int]):
         self.paint_header()
         self.current_view.focus_main()
         self.poll_now()
+        if self.options.welcome:
+            from agentconsole.tui.welcome import WelcomeScreen
+
+            self.push_screen(WelcomeScreen(self.options.welcome), lambda _: self.resume_refresh())
 
     async def on_unmount(self) -> None:
         if self.options.gc_freeze:

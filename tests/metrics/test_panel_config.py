@@ -192,3 +192,12 @@ def test_envelope_success_with_warnings() -> None:
     body = b'{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["w1"]}'
     answer = interpret(200, body, "http://prom")
     assert answer.result == [] and answer.warnings == ["w1"]
+
+
+def test_shipped_panels_say_what_they_count_in_a_card():
+    """Every preset panel has a description that fits its card (34 characters)."""
+    for panel in panels_for([]).values():
+        assert panel.description, panel.id
+        assert len(panel.description) <= 34, (panel.id, panel.description)
+        assert len(panel.title) <= 24, (panel.id, panel.title)
+        assert panel.unit not in ("count", "usd", "usd/h", "req/s"), panel.id

@@ -121,4 +121,4 @@ async def test_every_panel_tells_the_truth_in_every_scenario(settings, fleet_and
     assert cost["cost_per_request"].status == "breach"
     assert cost["spend_per_hour"].value > 3 * steady["spend_per_hour"].value
     for name in SCENARIOS:
-        assert seen[name]["panels"]["error_rate"].panel.description.startswith("of dependency")
+        assert seen[name]["panels"]["error_rate"].panel.description.startswith("of calls made")
