@@ -115,54 +115,28 @@ def _weights(items: list[str]) -> dict[str, int]:
     return parse_weights(",".join(items))
 
 
-def _changed(args: argparse.Namespace, before: Any, flag: Any) -> int:
-    from agentconsole.control.flag_diff import diff
-
-    lines = diff(before, flag)
-    emit(
-        args,
-        {"flag": flag.to_doc(), "changes": lines},
-        lambda: "\n".join(
-            [f"flag {clean(flag.name)} is now version {flag.version}:"]
-            + [f"  {clean(line, 200)}" for line in lines or ["(no change)"]]
-        ),
-    )
-    return EXIT_OK
-
-
 async def set_variants(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control.errors import InvalidValue
-    from agentconsole.control.variants import Variant, parse_payload
 
-    plane = await ctx.plane()
-    before = await plane.flags.get(args.name)
-    value_type = args.value_type or before.value_type
     try:
         weights = _weights(args.variants)
-        payload_text = _pairs(args.payload, "payloads")
+        payloads = _pairs(args.payload, "payloads")
     except ValueError as exc:
         return fail(str(exc), 2)
-    unknown = set(payload_text) - set(weights)
+    unknown = set(payloads) - set(weights)
     if unknown:
         raise InvalidValue(f"--payload for variant(s) not listed: {', '.join(sorted(unknown))}")
-    variants = []
-    for name, weight in weights.items():
-        kept = before.variant(name)
-        if name in payload_text:
-            payload = parse_payload(payload_text[name], value_type)
-        else:
-            payload = kept.payload if kept is not None and value_type == before.value_type else None
-        overrides = kept.overrides if kept is not None else ()
-        variants.append(Variant(name, weight, payload, overrides))
-    flag = await plane.flags.set_variants(
-        args.name,
-        tuple(variants),
-        value_type=args.value_type,
-        variant_stickiness=args.variant_stickiness,
-        reason=args.reason,
-        expected_version=args.expect_version if args.expect_version is not None else before.version,
-    )
-    return _changed(args, before, flag)
+    specs = [
+        f"{name}={weight}" + (f":{payloads[name]}" if name in payloads else "")
+        for name, weight in weights.items()
+    ]
+    raw = {
+        "flag": args.name,
+        "variants": specs,
+        "type": args.value_type,
+        "sticky": args.variant_stickiness,
+    }
+    return await _dispatch(args, ctx, "flag.variants", raw)
 
 
 async def _dispatch(args: argparse.Namespace, ctx: Context, name: str, raw: dict[str, Any]) -> int:
@@ -201,15 +175,7 @@ async def set_constraints(args: argparse.Namespace, ctx: Context) -> int:
     if args.constraints:
         raw = {"flag": args.name, "constraints": args.constraints}
         return await _dispatch(args, ctx, "flag.constrain", raw)
-    plane = await ctx.plane()
-    before = await plane.flags.get(args.name)
-    flag = await plane.flags.set_constraints(
-        args.name,
-        (),
-        reason=args.reason,
-        expected_version=args.expect_version if args.expect_version is not None else before.version,
-    )
-    return _changed(args, before, flag)
+    return await _dispatch(args, ctx, "flag.unconstrain", {"flag": args.name})
 
 
 async def export_flags(args: argparse.Namespace, ctx: Context) -> int:

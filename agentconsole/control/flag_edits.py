@@ -44,6 +44,44 @@ def set_variants(
     return dataclasses.replace(flag, **changes)
 
 
+def parse_variant_spec(text: str) -> tuple[str, int, str | None]:
+    """``cheap=10`` or ``cheap=10:gpt-4o-mini`` (the payload as typed, after the first ':')."""
+    name, sep, rest = text.strip().partition("=")
+    if not sep or not name.strip():
+        raise InvalidValue(f"a variant reads NAME=WEIGHT[:PAYLOAD], got {text.strip()!r}")
+    weight_text, colon, payload = rest.partition(":")
+    try:
+        weight = int(weight_text.strip())
+    except ValueError:
+        raise InvalidValue(f"the weight of {name.strip()!r} must be a whole number") from None
+    return name.strip(), weight, payload if colon else None
+
+
+def reshape(
+    flag: Flag,
+    specs: list[tuple[str, int, str | None]],
+    *,
+    value_type: str | None = None,
+    variant_stickiness: str | None = None,
+) -> Flag:
+    """A new variant list from (name, weight, payload text or None) in order. A variant that
+    stays keeps its overrides, and its payload unless one is given (or the type changes)."""
+    from agentconsole.control.variants import parse_payload
+
+    kind = value_type or flag.value_type
+    variants = []
+    for name, weight, text in specs:
+        kept = flag.variant(name)
+        if text is not None:
+            payload = parse_payload(text, kind)
+        else:
+            payload = kept.payload if kept is not None and kind == flag.value_type else None
+        variants.append(Variant(name, weight, payload, kept.overrides if kept else ()))
+    return set_variants(
+        flag, tuple(variants), value_type=value_type, variant_stickiness=variant_stickiness
+    )
+
+
 def set_weights(flag: Flag, weights: Mapping[str, int]) -> Flag:
     """New weights for the variants named; the others keep theirs."""
     for name in weights:

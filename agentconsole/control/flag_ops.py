@@ -108,6 +108,36 @@ async def preview_move(plane: ControlPlane, call: Call) -> Preview:
     )
 
 
+async def variants(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.reshape(
+        a["flag"],
+        list(a["variants"]),
+        value_type=a.get("type"),
+        variant_stickiness=a.get("sticky"),
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return _outcome(before, flag)
+
+
+async def unconstrain(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    before = await plane.flags.get(a["flag"])
+    flag = await plane.flags.set_constraints(
+        a["flag"],
+        (),
+        reason=call.reason,
+        expected_version=call.expected_version
+        if call.expected_version is not None
+        else before.version,
+    )
+    return _outcome(before, flag)
+
+
 async def weights(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
     before = await plane.flags.get(a["flag"])

@@ -412,6 +412,26 @@ class Flags:
 
         return await self._edit(name, "flag.variants", reason, expected_version, edit)
 
+    async def reshape(
+        self,
+        name: str,
+        specs: list[tuple[str, int, str | None]],
+        *,
+        value_type: str | None = None,
+        variant_stickiness: str | None = None,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Flag:
+        """Replace the variants from (name, weight, payload text) (``flag variants``)."""
+        from agentconsole.control import flag_edits
+
+        def edit(flag: Flag) -> Flag:
+            return flag_edits.reshape(
+                flag, specs, value_type=value_type, variant_stickiness=variant_stickiness
+            )
+
+        return await self._edit(name, "flag.variants", reason, expected_version, edit)
+
     async def set_weights(
         self,
         name: str,

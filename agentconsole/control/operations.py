@@ -123,6 +123,12 @@ def _weight(raw: Any, what: str) -> tuple[str, int]:
     return next(iter(weights.items()))
 
 
+def _variant_spec(raw: Any, what: str) -> tuple[str, int, str | None]:
+    from agentconsole.control.flag_edits import parse_variant_spec
+
+    return raw if isinstance(raw, tuple) else parse_variant_spec(str(raw))
+
+
 def _constraint(raw: Any, what: str) -> Any:
     from agentconsole.control.targeting import Constraint, parse_constraint
 
@@ -147,6 +153,11 @@ BUDGET = Kind("LIMIT", _budget, complete="budget")
 CONTEXT_FIELD = Kind("FIELD", _field_name, choices=("tenant", "user", "agent"))
 VARIANT = Kind("VARIANT", _field_name, complete="variant")
 WEIGHT = Kind("VARIANT=WEIGHT", _weight)
+VARIANT_SPEC = Kind("VARIANT=WEIGHT[:PAYLOAD]", _variant_spec)
+VALUE_TYPE = Kind(
+    "TYPE", _choice("boolean", "string", "number", "json"), choices=("string", "number", "json")
+)
+STICKY = Kind("STICKINESS", _choice("user", "tenant", "agent"), choices=("user", "tenant", "agent"))
 PAYLOAD = Kind("VALUE", _raw)
 CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint)
 STEPS = Kind("STEPS", rollout_ops.steps)
@@ -823,6 +834,18 @@ OPERATIONS: tuple[Operation, ...] = (
         preview_fn=flag_ops.preview_move,
     ),
     Operation(
+        "flag.variants",
+        "set a flag's variants (replaces the list; overrides and payloads of kept ones stay)",
+        (
+            FLAG_PARAM,
+            Param("variants", VARIANT_SPEC, "e.g. standard=100 cheap=0:gpt-4o-mini", many=True),
+            Param("type", VALUE_TYPE, "the payloads' type", optional=True, keyword="type"),
+            Param("sticky", STICKY, "variant stickiness", optional=True, keyword="sticky"),
+        ),
+        flag_ops.variants,
+        aliases=("variants",),
+    ),
+    Operation(
         "flag.weights",
         "change variant weights (the others keep theirs)",
         (FLAG_PARAM, Param("weights", WEIGHT, "e.g. standard=90 cheap=10", many=True)),
@@ -846,6 +869,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "set a flag's constraints (replaces them), e.g. 'region IN eu,us'",
         (FLAG_PARAM, Param("constraints", CONSTRAINT, "FIELD [NOT] OP VALUES", many=True)),
         flag_ops.constrain,
+        permission="flag.constraints",
+    ),
+    Operation(
+        "flag.unconstrain",
+        "remove every constraint of a flag",
+        (FLAG_PARAM,),
+        flag_ops.unconstrain,
         permission="flag.constraints",
     ),
     Operation(

@@ -115,3 +115,27 @@ async def test_move_tenant_previews_its_agents_and_says_how_many_applied(plane, 
     finally:
         await rt.close()
     assert [e.action for e in await plane.audit.tail(1)] == ["tenant.move"]
+
+
+async def test_variants_row_replaces_the_list_and_keeps_what_stays(plane):
+    await _tiers(plane)
+    await plane.flags.set_override("model-tier", "tenant", "globex", "cheap")
+    call = ops.parse_line("flag variants model-tier standard=80 cheap=15 tiny=5:gpt-4.1-nano")
+    out = await call.op.run(plane, call)
+    assert 'variant tiny added: weight 5, payload "gpt-4.1-nano"' in out.text
+    flag = await plane.flags.get("model-tier")
+    assert [(v.name, v.weight, v.payload) for v in flag.variants] == [
+        ("standard", 80, "gpt-4o"),
+        ("cheap", 15, "gpt-4o-mini"),
+        ("tiny", 5, "gpt-4.1-nano"),
+    ]
+    assert flag.resolve({"tenant": "globex"}).variant == "cheap"  # the override stayed
+    call = ops.parse_line("""flag variants model-tier 'a=1:{"model":"x"}' type json""")
+    out = await call.op.run(plane, call)
+    assert (await plane.flags.get("model-tier")).variants[0].payload == {"model": "x"}
+    call = ops.parse_line("flag variants model-tier a=1 type number")
+    await call.op.run(plane, call)  # a payload of another type is not carried over
+    assert (await plane.flags.get("model-tier")).variants[0].payload is None
+    await (c := ops.parse_line('flag constrain model-tier "region IN eu"')).op.run(plane, c)
+    out = await (c := ops.parse_line("flag unconstrain model-tier")).op.run(plane, c)
+    assert "constraint removed: region IN eu" in out.text
