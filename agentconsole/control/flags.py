@@ -229,7 +229,8 @@ class Flag:
                 constraints=tuple(Constraint.from_doc(c) for c in doc.get("constraints") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CorruptValue(f"flag document is malformed: {exc}") from None
+            name = doc.get("name") if isinstance(doc, dict) else None
+            raise CorruptValue(f"flag {name!r}: its document is malformed ({exc})") from None
         if flag.value_type not in VALUE_TYPES:
             raise CorruptValue(f"flag {flag.name!r} has an unknown value type {flag.value_type!r}")
         return flag

@@ -211,3 +211,44 @@ def test_readable_diff_of_a_valued_flag():
         "variant cheap: weight 0 → 10",
         'variant cheap: payload "gpt-4o-mini" → "x"',
     ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"variants": "standard"},
+        {"variants": [{"weight": 1}]},
+        {"variants": [{"name": "a", "weight": "heavy"}]},
+        {"constraints": ["region IN eu"]},
+        {"constraints": [{"operator": "IN"}]},
+        {"value_type": "float"},
+    ],
+)
+async def test_a_malformed_valued_document_is_one_problem_line_not_a_crash(plane, bad):
+    import json
+
+    from agentconsole.control import CorruptValue
+
+    await plane.flags.create("good", enabled=True)
+    doc = {"name": "broken", "enabled": True, "version": 1} | bad
+    await plane.redis.hset(plane.keys.flags, "broken", json.dumps(doc))
+    flags, problems = await plane.flags.list()
+    assert [f.name for f in flags] == ["good"]
+    assert len(problems) == 1 and "'broken'" in problems[0]
+    with pytest.raises(CorruptValue):
+        await plane.flags.get("broken")
+
+
+def test_an_operator_from_a_newer_version_never_matches():
+    flag = Flag.from_doc(
+        {"name": "f", "enabled": True, "constraints": [{"context": "x", "operator": "REGEX"}]}
+    )
+    assert flag.resolve({"x": "anything"}).reason == "unmatched"
+    inverted = Flag.from_doc(
+        {
+            "name": "f",
+            "enabled": True,
+            "constraints": [{"context": "x", "operator": "REGEX", "inverted": True}],
+        }
+    )
+    assert inverted.resolve({"x": "anything"}).on is False
