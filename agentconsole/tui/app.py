@@ -29,7 +29,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from agentconsole.config import Settings
 from agentconsole.control.roles import Operator
-from agentconsole.tui import fmt
+from agentconsole.tui import fmt, rollout_panel
 from agentconsole.tui.backend import Backend, Health
 from agentconsole.tui.header import HeaderBar, HeaderState
 from agentconsole.tui.modals import ConfirmScreen, Decision, HelpScreen, RolloutScreen
@@ -432,6 +432,8 @@ class ConsoleApp(App[int]):
                     title="breaker",
                     severity="warning" if state == "open" else "information",
                 )
+        elif rollout_panel.notice(self, event):
+            pass  # a plan moved by the controller: told with its reason
         elif event.actor != self.operator.name:
             self.toast(
                 f"{event.entity} {event.name} {event.action.split('.')[-1]} by {event.actor} "

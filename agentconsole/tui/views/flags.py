@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
@@ -35,6 +35,7 @@ class FlagsData:
     rows: list[Row]
     flags: dict[str, Flag]
     problems: list[str]
+    plan_status: dict[str, Any] = field(default_factory=dict)  # the controller's last verdicts
 
 
 def flag_row(flag: Flag) -> Row:
@@ -73,27 +74,37 @@ class FlagsView(View):
         "toggle": "flag.enable",
         "rollout": "flag.rollout",
         "weights": "flag.variants",
+        "plan_pause": "rollout.pause",
+        "plan_advance": "rollout.advance",
+        "plan_abort": "rollout.abort",
     }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("e", "toggle", "Toggle", id="flags.toggle"),
         Binding("o", "rollout", "Rollout %", id="flags.rollout"),
         Binding("w", "weights", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
+        Binding("P", "plan_pause", "Plan pause/resume", id="flags.plan_pause", show=False),
+        Binding("A", "plan_advance", "Plan advance", id="flags.plan_advance", show=False),
+        Binding("X", "plan_abort", "Plan abort", id="flags.plan_abort", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flags: dict[str, Flag] = {}
+        self.plan_status: dict[str, Any] = {}
 
     def compose(self):
         yield Static("", id="flags-summary", markup=False)
         yield LiveTable(COLUMNS, id="flags-table")
         # variants, payloads and constraints of the flag under the cursor (valued flags only)
         yield Static("", id="flag-detail", markup=False)
+        # the rollout plan of the flag under the cursor (tui/rollout_panel.py)
+        yield Static("", id="plan-detail", markup=False)
 
     def on_mount(self) -> None:
         self.table.sort_column = "name"
         self.query_one("#flag-detail", Static).display = False
+        self.query_one("#plan-detail", Static).display = False
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.show_detail()
@@ -102,21 +113,39 @@ class FlagsView(View):
         """One or two lines under the table for a flag with variants or constraints."""
         detail = self.query_one("#flag-detail", Static)
         flag = self.flags.get(self.table.cursor_key or "")
+        self.show_plan(flag)
         if flag is None or not (flag.variants or flag.constraints):
             detail.display = False
             return
         detail.update(flag_detail(flag))
         detail.display = True
 
+    def show_plan(self, flag: Flag | None) -> None:
+        from agentconsole.tui import rollout_panel
+
+        box = self.query_one("#plan-detail", Static)
+        plan = rollout_panel.plan_of(flag) if flag is not None else None
+        if flag is None or plan is None:
+            box.display = False
+            return
+        box.update(rollout_panel.render(flag, plan, self.plan_status.get(flag.name)))
+        box.display = True
+
     def loader(self) -> Loader:
         async def load(backend: Backend) -> FlagsData:
-            flags, problems = await backend.plane().flags.list()
-            return FlagsData([flag_row(f) for f in flags], {f.name: f for f in flags}, problems)
+            from agentconsole.control.controller import read_status
+
+            plane = backend.plane()
+            flags, problems = await plane.flags.list()
+            status = await read_status(plane) if any(f.plan for f in flags) else {}
+            by_name = {f.name: f for f in flags}
+            return FlagsData([flag_row(f) for f in flags], by_name, problems, status)
 
         return load
 
     def paint(self, data: FlagsData) -> None:
         self.flags = data.flags
+        self.plan_status = data.plan_status
         self.table.set_rows(data.rows)
         engaged = sum(1 for f in data.flags.values() if f.is_kill_switch and not f.enabled)
         text = f"{len(data.flags)} flags"
@@ -153,3 +182,19 @@ class FlagsView(View):
         flag = self.selected()
         if flag is not None:
             flag_weights.start(self.console, flag)
+
+    def _plan(self, verb: str) -> None:
+        from agentconsole.tui import rollout_panel
+
+        flag = self.selected()
+        if flag is not None:
+            rollout_panel.ask(self.console, flag, verb)
+
+    def action_plan_pause(self) -> None:
+        self._plan("pause")
+
+    def action_plan_advance(self) -> None:
+        self._plan("advance")
+
+    def action_plan_abort(self) -> None:
+        self._plan("abort")

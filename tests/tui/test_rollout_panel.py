@@ -1,0 +1,103 @@
+"""The Flags view's rollout plan panel and keys, against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from agentconsole.control.rollouts import Plan, Rollouts, parse_guard, parse_steps
+from agentconsole.metrics.guards import combine, judge
+from tests.tui.conftest import confirm, wait_until
+
+SIZE = (140, 40)
+
+
+async def _running_plan(plane, name: str = "planner-v2") -> Plan:
+    await plane.flags.create(name)
+    plan = Plan(
+        steps_bp=parse_steps("10,25,50,100"),
+        hold_seconds=600,
+        guards=[parse_guard("error_rate:+0.5pt")],
+        min_runs=200,
+    )
+    rollouts = Rollouts(plane)
+    await rollouts.create(name, plan, reason="ship it")
+    return await rollouts.start(name, reason="go")
+
+
+async def _judged(plane, name: str, plan: Plan) -> None:
+    """What the controller writes after judging: here, the issue's regression numbers."""
+    result = judge(plan.guards[0], plan, {"on": 1240, "off": 3710}, {"on": 50.84, "off": 22.26})
+    evaluation = combine(name, 300, time.time(), [result])
+    doc = {
+        "at": time.time(),
+        "holder": "vm:1:abc",
+        "action": "rollback",
+        "message": evaluation.message,
+        "evaluation": evaluation.to_doc(),
+    }
+    await plane.redis.hset(plane.keys.rollout_status, name, json.dumps(doc))
+
+
+def _panel(app) -> str:
+    return str(app.view("flags").query_one("#plan-detail").render())
+
+
+async def test_panel_shows_step_hold_guards_and_history(plane, app_factory):
+    plan = await _running_plan(plane)
+    await _judged(plane, "planner-v2", plan)
+    app = app_factory(start_view="flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "planner-v2" in app.view("flags").table.painted)
+        await wait_until(pilot, lambda: "plan of planner-v2" in _panel(app), what="the panel")
+        text = _panel(app)
+        assert "running · [10%] > 25% > 50% > 100% · hold 10m left" in text or (
+            "running · [10%] > 25% > 50% > 100% · hold 9m59s left" in text
+        )
+        assert "error_rate:+0.5pt" in text
+        assert "canary 4.1 % vs control 0.6 % · 1,240 vs 3,710 runs FAIL" in text
+        assert "started at 10% by alice: go" in text
+
+
+async def test_plan_without_a_controller_says_so(plane, app_factory):
+    await _running_plan(plane, "summary-v3")
+    app = app_factory(start_view="flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "plan of summary-v3" in _panel(app), what="the panel")
+        assert "no controller has judged this plan" in _panel(app)
+
+
+async def test_pause_and_abort_keys_ask_a_reason_and_run_the_operations(plane, app_factory):
+    await _running_plan(plane)
+    app = app_factory(start_view="flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "plan of planner-v2" in _panel(app), what="the panel")
+        await pilot.press("P")
+        await confirm(pilot, reason="looks odd")
+        await wait_until(pilot, lambda: any("paused at 10%" in t for t in app.toasts))
+        assert (await Rollouts(plane).get("planner-v2"))[1].state == "paused"
+        await wait_until(pilot, lambda: "paused ·" in _panel(app), what="the repaint")
+        await pilot.press("X")
+        await confirm(pilot, reason="not today")
+        await wait_until(pilot, lambda: any("aborted at 10%" in t for t in app.toasts))
+    flag, plan = await Rollouts(plane).get("planner-v2")
+    assert plan.state == "aborted" and flag.rollout_bp == 0
+    entries = await plane.audit.tail(2)
+    assert [(e.action, e.reason) for e in entries] == [
+        ("rollout.pause", "looks odd"),
+        ("rollout.abort", "not today"),
+    ]
+
+
+async def test_a_controller_rollback_toasts_what_happened_and_why(plane, plane_as, app_factory):
+    await _running_plan(plane)
+    app = app_factory(start_view="overview")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        controller = Rollouts(plane_as("rollout-controller", "responder"))
+        why = (
+            "planner-v2 rolled back from 10% to 0%: error rate canary 4.1 % vs control 0.6 %, "
+            "1,240 vs 3,710 runs"
+        )
+        await controller.rollback("planner-v2", reason=why)
+        await wait_until(pilot, lambda: any(t.startswith(why) for t in app.toasts), what="toast")
