@@ -259,9 +259,6 @@ class Fleet:
         tenant = sc.hot_tenant if hot and sc.hot_tenant else tenant
         model = sc.hot_model if hot else MODELS[tenant]
         user = f"{tenant}-power-{rng.randrange(2000)}" if hot else f"user-{rng.randrange(100_000)}"
-        # The model-tier flag may move the tenant to a cheaper model (sim/demo_flags.py).
-        context = rt.flags.context_for(user=user, tenant=tenant, agent=agent_id, model=model)
-        model = rt.flags.value(MODEL_TIER, model, context)
         runaway = rng.random() < sc.runaway_share
         steps = 1_000_000 if runaway else (sc.hot_steps if hot else rng.randint(2, 4))
         started = time.monotonic()
@@ -277,6 +274,9 @@ class Fleet:
         outcome = "success"
         try:
             async with run:
+                # The model-tier flag may move the tenant to a cheaper model (a tracked flag:
+                # the run's metrics are labelled by the variant it got; sim/demo_flags.py).
+                model = run.value(MODEL_TIER, model)
                 for flag, bug_rate in self.canary_bugs.items():
                     if run.flag(flag) and rng.random() < bug_rate:
                         raise CanaryBug(f"{flag}: the new code path failed")

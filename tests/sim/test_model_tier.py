@@ -83,6 +83,9 @@ async def test_moving_globex_to_cheap_drops_its_cost_per_request(plane, settings
 
         after = await _until(prom, PER_1K, lambda v: v < before / 20)
         panels_after = await _spend_panels(prom.url)
+        # model-tier is tracked: runs are counted by the variant they got, for the panels
+        cheap_runs = 'sum(agent_flag_runs_total{flag="model-tier",variant="cheap"})'
+        assert await _until(prom, cheap_runs, lambda v: v > 0) > 0
     finally:
         stop.set()
         with contextlib.suppress(Exception):
