@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint bench services venv clean
+.PHONY: test demo lint typecheck bench services venv clean
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (>= 3.11) is required"; exit 2; }
@@ -31,6 +31,10 @@ demo: venv services
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+# mypy over the modules the rest build on (settings in pyproject's [tool.mypy])
+typecheck: venv
+	$(VENV)/bin/mypy agentconsole/control agentconsole/agent agentconsole/metrics agentconsole/text.py
 
 bench: venv services
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
