@@ -121,6 +121,17 @@ def flag_dict(flag: Any) -> dict[str, Any]:
     return doc
 
 
+def _variants(flag: Any) -> str:
+    """``standard 90% cheap 10%`` (and ``+2 forced``), or ``-`` for a boolean flag."""
+    if not flag.variants:
+        return "-"
+    total = flag.total_weight or 1
+    shown = " ".join(f"{v.name} {v.weight * 100 / total:g}%" for v in flag.variants[:3])
+    more = " …" if len(flag.variants) > 3 else ""
+    forced = sum(len(o.values) for v in flag.variants for o in v.overrides)
+    return shown + more + (f" +{forced} forced" if forced else "")
+
+
 def _onoff(value: bool) -> str:
     return "on" if value else "off"
 
@@ -153,13 +164,25 @@ async def list_flags(args: argparse.Namespace, ctx: Context) -> int:
                 f.rollout,
                 f.stickiness,
                 _onoff(f.default),
+                _variants(f),
                 f.version,
                 f.changed_by,
                 ago(f.changed_at),
             )
             for f in flags
         ]
-        headers = ("name", "type", "state", "rollout", "sticky", "default", "ver", "by", "changed")
+        headers = (
+            "name",
+            "type",
+            "state",
+            "rollout",
+            "sticky",
+            "default",
+            "variants",
+            "ver",
+            "by",
+            "changed",
+        )
         return table(headers, rows)
 
     emit(args, {"flags": [flag_dict(f) for f in flags], "problems": problems}, human)
