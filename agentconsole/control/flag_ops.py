@@ -42,9 +42,7 @@ async def override(plane: ControlPlane, call: Call) -> Outcome:
         a["value"],
         a.get("variant"),
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return await _applied(plane, call, before, flag, a["context"], a["value"])
 
@@ -58,9 +56,7 @@ async def clear_override(plane: ControlPlane, call: Call) -> Outcome:
         a["value"],
         None,
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return await _applied(plane, call, before, flag, a["context"], a["value"])
 
@@ -75,9 +71,7 @@ async def move_tenant(plane: ControlPlane, call: Call) -> Outcome:
         a["variant"],
         reason=call.reason,
         action="tenant.move",
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return await _applied(plane, call, before, flag, "tenant", a["tenant"])
 
@@ -117,9 +111,7 @@ async def variants(plane: ControlPlane, call: Call) -> Outcome:
         value_type=a.get("type"),
         variant_stickiness=a.get("sticky"),
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return _outcome(before, flag)
 
@@ -131,9 +123,7 @@ async def unconstrain(plane: ControlPlane, call: Call) -> Outcome:
         a["flag"],
         (),
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return _outcome(before, flag)
 
@@ -145,9 +135,7 @@ async def weights(plane: ControlPlane, call: Call) -> Outcome:
         a["flag"],
         dict(a["weights"]),
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return _outcome(before, flag)
 
@@ -163,9 +151,7 @@ async def payload(plane: ControlPlane, call: Call) -> Outcome:
         a["variant"],
         value,
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return _outcome(before, flag)
 
@@ -177,9 +163,7 @@ async def constrain(plane: ControlPlane, call: Call) -> Outcome:
         a["flag"],
         tuple(a["constraints"]),
         reason=call.reason,
-        expected_version=call.expected_version
-        if call.expected_version is not None
-        else before.version,
+        expected_version=_expected(call, before),
     )
     return _outcome(before, flag)
 
@@ -211,6 +195,11 @@ async def _applied(
     out = _outcome(before, flag, extra, {"agents": len(ids), "applied": len(applied)})
     out.warning = len(applied) < len(ids)
     return out
+
+
+def _expected(call: Call, before: Any) -> int:
+    """Compare-and-set against the version the caller saw, else the one just read."""
+    return before.version if call.expected_version is None else call.expected_version
 
 
 def _show(value: Any) -> str:
