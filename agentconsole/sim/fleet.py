@@ -27,7 +27,7 @@ from agentconsole.agent import (
     TokenBudgetExceeded,
 )
 from agentconsole.config import ModelPrice
-from agentconsole.sim import scenarios
+from agentconsole.sim import framework_agents, scenarios
 from agentconsole.sim.demo_flags import MODEL_TIER
 from agentconsole.sim.llm import FakeLLM, FakeTool, lognormal
 
@@ -111,6 +111,7 @@ class Fleet:
         id_prefix: str = "sim",
         runtime: AgentRuntime | None = None,
         canary_bugs: dict[str, float] | None = None,
+        frameworks: bool = True,
     ) -> None:
         if agents < 1:
             raise ValueError("--agents must be at least 1")
@@ -130,6 +131,9 @@ class Fleet:
         self.search = FakeTool(rng, 0.15, time_scale)
         self.stats = FleetStats()
         self._stopping = False
+        # some agents are written on a framework (sim/framework_agents.py), when installed
+        self.frameworks_installed = framework_agents.available() if frameworks else set()
+        self._frameworks: framework_agents.FrameworkAgents | None = None
         self.set_scenario(self.scenario.name)
 
     def set_scenario(self, name: str) -> None:
@@ -162,6 +166,7 @@ class Fleet:
                 safe_mode_new_runs="allow",
             )
         rt = self.runtime
+        self._frameworks = framework_agents.FrameworkAgents(rt, self.llm, self.search)
         if metrics_port is not None:
             rt.serve_metrics(metrics_port)
         if own_runtime:
@@ -236,12 +241,13 @@ class Fleet:
         rng = random.Random(self.seed * 7919 + i)
         tenant = TENANTS[i % len(TENANTS)]
         agent_id = f"{self.id_prefix}-{i:04d}"
+        kind = framework_agents.kind_for(i, self.frameworks_installed)
         think = self.think * self.time_scale
         await asyncio.sleep(rng.random() * think)  # stagger the start
         while not stop.is_set():
             pause = rng.expovariate(1 / think) if think > 0 else 0.0
             try:
-                await self._one_run(rng, tenant, agent_id)
+                await self._one_run(rng, tenant, agent_id, kind)
             except AgentKilled:
                 pause = max(pause, 5 * self.time_scale)  # a killed agent waits before retrying
             except NewRunsRefused:
@@ -252,7 +258,9 @@ class Fleet:
                 return
             await asyncio.sleep(pause)
 
-    async def _one_run(self, rng: random.Random, tenant: str, agent_id: str) -> None:
+    async def _one_run(
+        self, rng: random.Random, tenant: str, agent_id: str, kind: str | None = None
+    ) -> None:
         rt, sc, stats = self.runtime, self.scenario, self.stats
         assert rt is not None
         hot = sc.hot_tenant is not None and (sc.hot_tenant == tenant or rng.random() < sc.hot_share)
@@ -264,8 +272,11 @@ class Fleet:
         started = time.monotonic()
         tokens = 0
         cost = 0.0
+        label = f"{kind}: " if kind else ""
+        if kind is not None and self._frameworks is not None:
+            await self._frameworks.load(kind)
         run = rt.run(
-            task=f"{rng.choice(TASKS)} #{rng.randrange(10_000)}",
+            task=f"{label}{rng.choice(TASKS)} #{rng.randrange(10_000)}",
             user=user,
             tenant=tenant,
             agent_id=agent_id,
@@ -280,7 +291,12 @@ class Fleet:
                 for flag, bug_rate in self.canary_bugs.items():
                     if run.flag(flag) and rng.random() < bug_rate:
                         raise CanaryBug(f"{flag}: the new code path failed")
-                for _ in range(steps):
+                if kind is not None and self._frameworks is not None:
+                    prompt = 3000 if hot else min(3000, int(lognormal(rng, 520, 0.35)))
+                    await self._frameworks.run(
+                        kind, rng, steps=steps, prompt=prompt, max_output=900 if hot else 400
+                    )
+                for _ in range(0 if kind else steps):
                     if self._stopping:
                         break
                     run.step()
@@ -308,6 +324,8 @@ class Fleet:
         except (DependencyError, CanaryBug):
             outcome = "failure"
         finally:
+            if kind is not None:  # the integration booked the usage the fake model reported
+                tokens, cost = run.record.tokens, run.record.cost
             if run.outcome is not None or outcome == "killed":
                 stats.count(run.outcome or outcome)
                 ended = time.monotonic()
@@ -330,9 +348,22 @@ async def run_simulation(
     registry: Any | None = None,
     time_scale: float = 1.0,
     seed: int | None = None,
+    frameworks: bool = True,
 ) -> FleetStats:
-    """Run the simulator in-process (the demo and tests use this; the CLI wraps it)."""
-    fleet = Fleet(settings, agents, scenario, time_scale=time_scale, registry=registry, seed=seed)
+    """Run the simulator in-process (the demo and tests use this; the CLI wraps it).
+
+    ``frameworks``: agents 3 and 4 of every five are written on the OpenAI Agents SDK and
+    LangGraph when those are installed (they start once their framework is imported).
+    """
+    fleet = Fleet(
+        settings,
+        agents,
+        scenario,
+        time_scale=time_scale,
+        registry=registry,
+        seed=seed,
+        frameworks=frameworks,
+    )
     return await fleet.run(
         stop_event,
         seconds=seconds,

@@ -18,6 +18,7 @@ async def test_steady_fleet_runs_and_reports(plane, settings):
         registry=CollectorRegistry(),
         time_scale=0.02,
         seed=1,
+        frameworks=False,  # framework agents first import their framework (seconds)
     )
     assert stats.runs.get("success", 0) > 20
     assert stats.tokens > 0 and stats.cost > 0
