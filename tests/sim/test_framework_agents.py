@@ -52,7 +52,7 @@ async def test_framework_agents_run_and_obey_a_kill(plane, settings):
             report = await plane.kills.wait_for_acks([agent_id], since=since - 1, timeout=30)
             assert not report.missing, agent_id
 
-            async def killed(agent_id=agent_id):  # (if the run had just ended: its next one)
+            async def killed(agent_id=agent_id, since=since):  # (or, ended: its next run)
                 record = await plane.agents.get(agent_id)
                 return record.status == "killed" and record.kill_ack_at >= since - 1
 
