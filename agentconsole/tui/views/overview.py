@@ -155,8 +155,9 @@ class OverviewView(View):
         Binding("w", "window", "Window", id="overview.window"),
         Binding("b", "runbook", "Runbook", id="overview.runbook"),
         Binding("v", "move_tenant", "Move tenant to variant", id="overview.move", show=False),
+        Binding("k", "kill", "Kill runaway", id="overview.kill"),
     ]
-    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move"}
+    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move", "kill": "kill.agent"}
     DEFAULT_CSS = """
     OverviewView #panels { grid-size: 4; grid-gutter: 0 1; height: auto; }
     OverviewView .panel { height: 4; border-left: wide $panel; padding: 0 1;
@@ -275,6 +276,21 @@ class OverviewView(View):
                     card.set_class(status == result.status and not result.error_kind, status)
         self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
         self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
+
+    @property
+    def runaway_table(self) -> LiveTable:
+        return self.query_one("#top-table", LiveTable)
+
+    def action_kill(self) -> None:
+        """Kill the runaway agent under the TOP RUNAWAY AGENTS cursor (act where you look:
+        its row is highlighted whichever table has the focus)."""
+        key = self.runaway_table.cursor_key
+        if key is None:
+            self.console.toast("no runaway agent to kill", severity="warning")
+            return
+        self.console.confirm_kill(
+            title="Kill 1 agent", targets=[key], hidden=0, kills=[{"agent": key}]
+        )
 
     def action_window(self) -> None:
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]

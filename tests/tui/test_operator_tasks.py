@@ -1,0 +1,104 @@
+"""The operator's tasks at 3 a.m., counted in keys (issue 14's goals), and rows that keep
+their identity under the cursor while the fleet re-sorts them between key presses.
+
+Keys are counted as an operator presses them; the reason text typed into a dialog is not
+counted (every change asks for one), the key that confirms it is.
+"""
+
+from __future__ import annotations
+
+import time
+
+from agentconsole.control.registry import AgentRecord
+from agentconsole.tui.modals import ConfirmScreen
+from tests.tui.conftest import T0, fleet, make_app, seed_agents, wait_until
+
+SIZE = (160, 45)
+
+
+def dialog_targets(app) -> str:
+    from textual.widgets import Static
+
+    box = app.screen.query_one("#confirm-targets")
+    return " ".join(str(w.render()) for w in box.query(Static))
+
+
+class Keys:
+    """Presses keys through the pilot, counting them (typed reasons are not counted)."""
+
+    def __init__(self, pilot) -> None:
+        self.pilot, self.count = pilot, 0
+
+    async def press(self, *keys: str) -> None:
+        self.count += len(keys)
+        await self.pilot.press(*keys)
+
+    async def type(self, text: str) -> None:
+        await self.pilot.press(*text)
+
+
+async def test_kill_a_runaway_agent_from_the_overview_in_two_keys(settings, plane):
+    """k on the TOP RUNAWAY AGENTS row, a reason, ctrl+y: the goal is 3 keys + reason."""
+    await seed_agents(plane, fleet())  # agent-003: 77 steps of 50, a runaway
+    app = make_app(settings, start_view="overview")
+    async with app.run_test(size=SIZE) as pilot:
+        overview = app.view("overview")
+        runaway = overview.runaway_table
+        await wait_until(pilot, lambda: "agent-003" in runaway.painted, what="runaway row")
+        keys = Keys(pilot)
+        await keys.press("k")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
+        assert "agent-003" in dialog_targets(app)
+        await keys.type("loops on refunds")
+        await keys.press("ctrl+y")
+        await wait_until(pilot, lambda: any("killed 1 agent" in t for t in app.toasts))
+        assert keys.count <= 3
+    kills, _ = await plane.kills.list()
+    assert set(kills) == {"agent:agent-003"}
+    (entry,) = [e for e in await plane.audit.tail(5) if e.action == "kill.agent"]
+    assert entry.reason == "loops on refunds"
+
+
+async def test_the_kill_dialog_names_the_row_the_cursor_was_on_while_rows_resort(settings, plane):
+    """Churn: between key presses every agent's cost changes, so the cost-sorted table
+    re-orders on each refresh; the cursor follows its row, and k names that row."""
+    settings.ui.refresh_seconds = 0.2
+    records = [
+        AgentRecord(id=f"a{i:02d}", tenant="acme", cost=float(i), started_at=T0 - 60)
+        for i in range(12)
+    ]
+    await seed_agents(plane, records)
+    app = make_app(settings, start_view="agents", clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("agents").table
+        await wait_until(pilot, lambda: len(table.painted) == 12, what="rows")
+        table.sort_by("cost")  # most expensive first
+        table.move_cursor(row=3)
+        chosen = table.cursor_key
+        places = {table.get_row_index(chosen)}
+        for round_ in range(3):
+            # reverse the costs: the chosen row moves to the other end of the table
+            for i, rec in enumerate(records):
+                rec.cost = float(i if round_ % 2 else len(records) - i)
+                await plane.agents.heartbeat(rec)
+            painted = app.paint_counts.get("agents", 0)
+            await wait_until(pilot, lambda p=painted: app.paint_counts.get("agents", 0) > p + 1)
+            assert table.cursor_key == chosen, f"round {round_}: the cursor left its row"
+            places.add(table.get_row_index(chosen))
+            await pilot.press("down", "up")  # the operator moves on and back
+            assert table.cursor_key == chosen
+        assert len(places) > 1, "the rows never moved: no churn was tested"
+        await pilot.press("k")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
+        targets = dialog_targets(app)
+        assert chosen in targets and targets.count("a0") + targets.count("a1") == 1
+        await pilot.press("escape")
+
+
+async def test_runaway_rows_keep_their_identity_on_the_overview(settings, plane):
+    await seed_agents(plane, fleet())
+    app = make_app(settings, start_view="overview", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        runaway = app.view("overview").runaway_table
+        await wait_until(pilot, lambda: "agent-003" in runaway.painted, what="runaway row")
+        assert runaway.cursor_key == "agent-003"
