@@ -196,10 +196,13 @@ class Kills:
     ) -> AckReport:
         """Poll until every agent acknowledged, finished, or left, or the timeout passed.
 
-        With ``kill_ids`` the acknowledgements come from those kills' ack indexes (new ones
-        only on each poll), so waiting for 100,000 agents costs a few commands per partition
-        per poll, not a read of every pending agent.
+        The acknowledgements come from the ack indexes of ``kill_ids`` (default: every kill in
+        force), new ones only on each poll, so waiting for 100,000 agents costs a few
+        commands per partition per poll, not a read of every pending agent.
         """
+        if kill_ids is None:
+            kills, _ = await self.list()
+            kill_ids = [str(doc["id"]) for doc in kills.values() if doc.get("id")]
         if not kill_ids:
             return await self._wait_by_records(agent_ids, since, timeout)
         deadline = time.monotonic() + timeout

@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
@@ -301,7 +302,10 @@ class ConsoleApp(App[int]):
         if self.modal_open:
             self._pending = message  # refresh pauses while a dialog is open
             return
-        self._paint(message)
+        try:
+            self._paint(message)
+        except NoMatches:  # a refresh that lands while the app closes: its views are gone
+            return
         self._schedule_next()
 
     def _paint(self, message: Fetched) -> None:

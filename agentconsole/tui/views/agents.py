@@ -175,10 +175,13 @@ class AgentsView(View):
         return load
 
     def paint(self, data: AgentsData) -> None:
-        self.table.retire(self.briefs)  # 10,000 objects: freed by the next loader
+        table = self.table
+        if table is None:  # a refresh landing while the console closes
+            return
+        table.retire(self.briefs)  # 10,000 objects: freed by the next loader
         self.briefs = data.briefs
         self.total, self.loaded, self.order = data.total, data.loaded, data.order
-        self.table.apply(data.plan)
+        table.apply(data.plan)
         self.update_summary()
 
     def update_summary(self) -> None:
