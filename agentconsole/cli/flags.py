@@ -218,6 +218,17 @@ async def show_flag(args: argparse.Namespace, ctx: Context) -> int:
             lines.append(("variant", text + (f", forced for {forced}" if forced else "")))
         for c in flag.constraints:
             lines.append(("constraint", c.summary()))
+        if flag.plan:
+            from agentconsole.control.errors import CorruptValue
+            from agentconsole.control.rollout_ops import describe
+            from agentconsole.control.rollouts import Plan
+
+            try:
+                lines.append(("plan", describe(flag.name, Plan.from_doc(flag.plan))))
+            except CorruptValue as exc:
+                lines.append(("plan", f"unreadable: {exc}"))
+        if flag.tracked:
+            lines.append(("tracked", "agents count its runs by variant"))
         return "\n".join(f"{k + ':':13} {clean(v, 200)}" for k, v in lines)
 
     emit(args, flag_dict(flag), human)

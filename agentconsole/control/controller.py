@@ -111,6 +111,7 @@ class Controller:
 
     async def _keep_lease(self, stop: asyncio.Event) -> None:
         every = max(self.lease.seconds / 3, 0.05)
+        told_standby = False
         while not stop.is_set():
             had = self.lease.held
             try:
@@ -122,8 +123,13 @@ class Controller:
             else:
                 if held and not had:
                     self.say(f"holding the lease as {self.lease.holder}: acting on plans")
+                    told_standby = False
                 elif had and not held:
                     self.say("lost the lease to another controller; standing by")
+                elif not held and not told_standby:
+                    holder, _ttl = await self.lease.current_holder()
+                    self.say(f"standing by: {holder or 'another controller'} holds the lease")
+                    told_standby = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
 

@@ -34,6 +34,9 @@ def test_plan_from_options_then_each_verb(cli):
     assert "running at 1% (step 1 of 5), hold 10m" in r.out
     r = cli("flags", "plan-advance", "planner-v2", "--reason", "by hand", "--yes")
     assert "running at 5% (step 2 of 5)" in r.out, r.err
+    assert (
+        "plan:         plan of planner-v2: running at 5%" in cli("flags", "show", "planner-v2").out
+    )
     assert cli("flags", "plan-abort", "planner-v2", "--reason", "stop", "--yes").code == 0
     shown = cli("--json", "flags", "show", "planner-v2").json()
     assert shown["rollout_bp"] == 0 and shown["plan"]["state"] == "aborted"
@@ -89,6 +92,7 @@ def test_tracked_flags(cli):
     cli("flags", "create", "search-cache")
     assert cli("flags", "update", "search-cache", "--tracked", "on").code == 0
     assert cli("--json", "flags", "show", "search-cache").json()["tracked"] is True
+    assert "agents count its runs by variant" in cli("flags", "show", "search-cache").out
 
 
 def test_controller_refuses_a_viewer_role(cli):

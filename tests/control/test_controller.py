@@ -328,3 +328,44 @@ async def test_a_surprise_in_one_plan_holds_it_and_the_controller_goes_on(plane,
     finally:
         await controller.lease.release()
         await cp.close()
+
+
+async def test_redis_lost_means_not_acting_and_the_lease_comes_back(world):
+    """Redis unreachable: the holder cannot renew, says so, stops acting, keeps running;
+    once Redis answers again it takes the lease back."""
+    from dataclasses import replace
+
+    from tests.fixtures.tcp_proxy import tcp_proxy
+
+    port = int(world.settings.redis.url.rsplit(":", 1)[1].split("/")[0])
+    with tcp_proxy(port) as proxy:
+        settings = replace(world.settings, redis=replace(world.settings.redis, url=proxy.url()))
+        settings.redis.connect_timeout = settings.redis.socket_timeout = 0.5
+        cp = ControlPlane.from_settings(settings, Operator("rollout-controller", "responder"))
+        said: list[str] = []
+        promql = PromQL(PrometheusSettings(url=world.prometheus_url, timeout=3))
+        controller = Controller(
+            cp, GuardEvaluator(promql, 3), interval=0.3, lease_seconds=1.0, say=said.append
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        try:
+            await _wait(lambda: controller.lease.held, "the lease")
+            proxy.refuse()
+            proxy.drop()
+            await _wait(lambda: any("lost the lease" in s for s in said), "the loss said")
+            assert not controller.lease.held and not task.done()
+            proxy.accept()
+            await _wait(lambda: controller.lease.held, "the lease again")
+            assert sum("holding the lease" in s for s in said) == 2
+        finally:
+            stop.set()
+            await task
+            await cp.close()
+
+
+async def _wait(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited for {what}"
+        await asyncio.sleep(0.1)
