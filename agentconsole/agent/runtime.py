@@ -368,8 +368,9 @@ class AgentRuntime:
 
     async def sync(self) -> Snapshot:
         """Read and apply the whole snapshot now (one round trip)."""
+        before = self.snapshot  # an event may apply a newer version while we read
         snap = await snapmod.fetch(self.redis, self.plane.keys, self.plane.budgets.defaults())
-        snap = await self.keeper.admit(self.snapshot, snap)
+        snap = await self.keeper.admit(self.snapshot, snap, before)
         await self._apply(snap)
         return snap
 
@@ -425,7 +426,7 @@ class AgentRuntime:
 
     async def _listen(self) -> None:
         """Change events mark the snapshot dirty; a (re)subscription always triggers a resync."""
-        from agentconsole.control.events import subscribe
+        from agentconsole.control.events import subscribe_shared
 
         delay = 0.05
 
@@ -435,7 +436,8 @@ class AgentRuntime:
             self._dirty.set()  # anything published before we listened
 
         while not self.closed:
-            events = subscribe(self._pubsub_client, self.plane.keys.events, subscribed)
+            # one subscription per process: runtimes in it share the read and the decode
+            events = subscribe_shared(self.settings.redis, self.plane.keys.events, subscribed)
             try:
                 async with contextlib.aclosing(events):
                     async for event in events:

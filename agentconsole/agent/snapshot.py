@@ -163,9 +163,10 @@ def patched(snap: Snapshot, event: ChangeEvent, defaults: Limits) -> Snapshot | 
     doc, name = event.doc, event.name
     try:
         if event.entity == "flag":
-            new.flags = _put(snap.flags, name, Flag.from_doc(doc) if doc else None)
+            new.flags = _put(snap.flags, name, event.decoded(Flag.from_doc) if doc else None)
         elif event.entity == "breaker":
-            new.modes = _put(snap.modes, name, BreakerMode.from_doc(doc) if doc else None)
+            mode = event.decoded(BreakerMode.from_doc) if doc else None
+            new.modes = _put(snap.modes, name, mode)
         elif event.entity == "kill":
             new.kills = _put(snap.kills, name, doc)
         elif event.entity == "budget":
@@ -205,6 +206,10 @@ def reset_reason(held: Snapshot | None, new: Snapshot) -> str | None:
     if new.version < held.version:
         return VERSION_BACKWARDS
     return None
+
+
+def _same_epoch(a: Snapshot, b: Snapshot) -> bool:
+    return (a.epoch.id if a.epoch else "") == (b.epoch.id if b.epoch else "")
 
 
 def merged(held: Snapshot, new: Snapshot) -> Snapshot:
@@ -251,8 +256,21 @@ class Keeper:
     def holding(self) -> bool:
         return self.held is not None
 
-    async def admit(self, current: Snapshot | None, new: Snapshot) -> Snapshot:
+    async def admit(
+        self, current: Snapshot | None, new: Snapshot, before: Snapshot | None = None
+    ) -> Snapshot:
+        """The snapshot to obey after reading ``new``; ``before`` is the one in force when
+        the read began (an event can apply a newer version while the read is on its way:
+        that read is stale, not a version going backwards)."""
         rt = self.runtime
+        if (
+            self.held is None
+            and current is not None
+            and before is not None
+            and _same_epoch(current, new)
+            and before.version <= new.version < current.version
+        ):
+            return current
         if new.unreadable and current is not None:
             # a wrong-typed key is not an empty one: keep what was last read (fail closed)
             new = replace(new, **{part: getattr(current, part) for part in new.unreadable})

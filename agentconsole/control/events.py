@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -26,6 +26,13 @@ class ChangeEvent:
     epoch: str = ""
     doc: dict[str, Any] | None = None
     has_doc: bool = False  # False: an event of an older release (re-read to learn the value)
+    _decoded: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def decoded(self, build: Callable[[dict[str, Any]], Any]) -> Any:
+        """``build(doc)`` once per event, however many runtimes of a process apply it."""
+        if not self._decoded:
+            self._decoded.append(build(self.doc or {}))
+        return self._decoded[0]
 
     @classmethod
     def parse(cls, data: bytes | str) -> ChangeEvent | None:
@@ -74,3 +81,98 @@ async def subscribe(
     finally:
         with contextlib.suppress(Exception):  # a dead connection cannot be closed politely
             await pubsub.aclose()
+
+
+# --- one subscription per process, shared by every runtime in it ---------------------------
+
+_SUBSCRIBED = object()  # marker queued to a subscriber once the hub listens
+
+
+class _Hub:
+    """One pub/sub connection and one JSON decode per event for every subscriber in a loop.
+
+    Why: a process that runs many runtimes (one per agent) paid redis-py's read path and
+    the decode once per runtime per event; with 250 runtimes in a process that alone put
+    flag propagation past 100 ms. Subscribers see exactly what :func:`subscribe` gives them:
+    the subscription marker, each event, and the connection's failure (then they retry).
+    """
+
+    def __init__(self, key: tuple[Any, ...], settings: Any, channel: str) -> None:
+        self.key, self.settings, self.channel = key, settings, channel
+        self.queues: set[Any] = set()
+        self.listening = False
+        self.task: Any = None
+
+    def start(self) -> None:
+        import asyncio
+
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="agentconsole.hub")
+
+    def add(self, queue: Any) -> None:
+        self.queues.add(queue)
+        if self.listening:
+            queue.put_nowait(_SUBSCRIBED)
+
+    def remove(self, queue: Any) -> None:
+        self.queues.discard(queue)
+        if not self.queues and self.task is not None:
+            _HUBS.pop(self.key, None)
+            self.task.cancel()
+
+    def _broadcast(self, item: Any) -> None:
+        for queue in list(self.queues):
+            queue.put_nowait(item)
+
+    async def _run(self) -> None:
+        from agentconsole.control.connection import connect
+
+        client = connect(self.settings, for_pubsub=True)
+        try:
+            async for event in subscribe(client, self.channel, self._listening):
+                self._broadcast(event)
+        except Exception as exc:
+            _HUBS.pop(self.key, None)  # nobody joins a dead hub
+            self._broadcast(exc)
+        finally:
+            if _HUBS.get(self.key) is self:
+                del _HUBS[self.key]
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def _listening(self) -> None:
+        self.listening = True
+        self._broadcast(_SUBSCRIBED)
+
+
+_HUBS: dict[tuple[Any, ...], _Hub] = {}
+
+
+async def subscribe_shared(
+    settings: Any, channel: str, on_subscribed: Callable[[], None] | None = None
+) -> AsyncIterator[ChangeEvent]:
+    """:func:`subscribe` over the one subscription this event loop shares for ``settings``.
+
+    ``settings`` is a ``RedisSettings``; subscribers with the same server, user and channel
+    share a connection. A failure of that connection reaches every subscriber.
+    """
+    import asyncio
+
+    key = (id(asyncio.get_running_loop()), settings.url, settings.username, channel)
+    hub = _HUBS.get(key)
+    if hub is None:
+        hub = _HUBS[key] = _Hub(key, settings, channel)
+        hub.start()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    hub.add(queue)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _SUBSCRIBED:
+                if on_subscribed is not None:
+                    on_subscribed()
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        hub.remove(queue)

@@ -187,3 +187,18 @@ async def test_a_wrong_type_control_key_keeps_the_last_value_it_read(plane, make
     assert rt.connected and not rt.keeper.holding
     assert_armed(rt)  # not read as "no kills, no flags, default budgets"
     assert any(f"{plane.keys.kills}: wrong type" in p for p in rt.snapshot.problems)
+
+
+async def test_a_read_overtaken_by_an_event_is_stale_not_a_reset(plane, make_runtime):
+    from dataclasses import replace
+
+    await plane.flags.create("fast-path", enabled=True)
+    rt = await make_runtime(resync_interval=30)
+    await eventually(lambda: rt.applied_version == 1, what="the first snapshot")
+    before = rt.snapshot
+    newer = replace(before, version=before.version + 1)  # what an event applied meanwhile
+    admitted = await rt.keeper.admit(newer, before, before)  # the read that began before it
+    assert admitted is newer and not rt.keeper.holding
+    older = replace(before, version=before.version - 1)  # older than when the read began
+    await rt.keeper.admit(newer, older, before)
+    assert rt.keeper.holding and rt.keeper.reason == VERSION_BACKWARDS
