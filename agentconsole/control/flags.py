@@ -9,6 +9,7 @@ rollout. A flag that is on serves one of its variants (override first, then by w
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import re
 import time
@@ -151,7 +152,7 @@ class Flag:
         if key is not None and key in self.deny:
             return OFF_DENIED
         for c in self.constraints:
-            if not c.test(context):  # type: ignore[attr-defined]
+            if not c.test(context):
                 return OFF_UNMATCHED
         if key is not None and key in self.allow:
             return ON_ALLOWED
@@ -416,7 +417,7 @@ class Flags:
     async def reshape(
         self,
         name: str,
-        specs: list[tuple[str, int, str | None]],
+        specs: builtins.list[tuple[str, int, str | None]],
         *,
         value_type: str | None = None,
         variant_stickiness: str | None = None,
@@ -512,7 +513,9 @@ class Flags:
             lambda flag: flag_edits.set_constraints(flag, constraints),
         )
 
-    async def import_steps(self, steps: list[Any], *, reason: str = "") -> list[tuple[str, str]]:
+    async def import_steps(
+        self, steps: builtins.list[Any], *, reason: str = ""
+    ) -> builtins.list[tuple[str, str]]:
         """Write a checked import plan (``flag_files.plan``): each flag by compare-and-set at
         the version the plan read. Nothing is written if any step is a conflict or a
         permission is missing; a flag changed between plan and write is reported, not lost.

@@ -9,6 +9,7 @@ precondition (e.g. "step 3 is still open") is checked against what is really the
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import time
 from collections.abc import Callable
@@ -153,7 +154,7 @@ class Incidents:
         summary: str = "",
         runbook_title: str = "",
         runbook_version: str = "",
-        step_titles: list[str] | None = None,
+        step_titles: builtins.list[str] | None = None,
     ) -> tuple[Incident, bool]:
         """Start the incident, or join it if someone already did (handoff). A resolved
         incident of the same alert instance is archived first: the alert fired again."""

@@ -8,6 +8,7 @@ second request returns the first one. Agents acknowledge in the registry when th
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ class Kills:
                 problems.append(str(exc))
         return kills, problems
 
-    async def affected(self, target: str, kill_id: str = "") -> list[AgentRecord]:
+    async def affected(self, target: str, kill_id: str = "") -> builtins.list[AgentRecord]:
         """Running agents that a kill of ``target`` stops (also the ones a UI filter hides).
 
         With ``kill_id``, agents that already acknowledged that kill count too: the kill is
@@ -111,7 +112,7 @@ class Kills:
         out += [AgentRecord(id=i, tenant=tenant, status="killed", kill_id=kill_id) for i in acked]
         return out
 
-    async def affected_ids(self, target: str, kill_id: str = "") -> list[str]:
+    async def affected_ids(self, target: str, kill_id: str = "") -> builtins.list[str]:
         """The ids :meth:`affected` lists, without building a record per agent (100,000 of
         them cost more than the Redis reads)."""
         if target.startswith("agent:"):
@@ -119,7 +120,9 @@ class Kills:
         running, acked = await self._affected(target, kill_id)
         return running + acked
 
-    async def _affected(self, target: str, kill_id: str) -> tuple[list[str], list[str]]:
+    async def _affected(
+        self, target: str, kill_id: str
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
         """(running agents not yet acknowledged, agents that acknowledged ``kill_id``)."""
         scope, _, name = target.partition(":")
         running = await self.plane.agents.live_running(name if scope == "tenant" else None)
@@ -189,10 +192,10 @@ class Kills:
 
     async def wait_for_acks(
         self,
-        agent_ids: list[str],
+        agent_ids: builtins.list[str],
         since: float,
         timeout: float = 2.0,
-        kill_ids: list[str] | None = None,
+        kill_ids: builtins.list[str] | None = None,
     ) -> AckReport:
         """Poll until every agent acknowledged, finished, or left, or the timeout passed.
 
@@ -225,7 +228,7 @@ class Kills:
         return AckReport(acked, sorted(pending))
 
     async def _wait_by_records(
-        self, agent_ids: list[str], since: float, timeout: float
+        self, agent_ids: builtins.list[str], since: float, timeout: float
     ) -> AckReport:
         deadline = time.monotonic() + timeout
         acked: dict[str, float] = {}

@@ -11,6 +11,7 @@ Cluster spreads it over its masters (docs/scaling.md).
 
 from __future__ import annotations
 
+import builtins
 import heapq
 import time
 from collections import defaultdict
@@ -312,7 +313,7 @@ class Registry:
         key = {"heartbeat": "heartbeat_at", "tokens": "tokens", "cost": "cost"}[order]
         return heapq.nlargest(limit, records, key=lambda r: getattr(r, key))
 
-    async def _top(self, order: str, limit: int) -> list[tuple[str, float]]:
+    async def _top(self, order: str, limit: int) -> builtins.list[tuple[str, float]]:
         if limit <= 0:
             return []
         attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
@@ -323,7 +324,7 @@ class Registry:
         merged = heapq.merge(*rows, key=lambda pair: pair[1], reverse=True)
         return [(codec.lenient_text(i), s) for i, s in list(merged)[:limit]]
 
-    async def _members(self, tenant: str | None, status: str | None) -> list[str]:
+    async def _members(self, tenant: str | None, status: str | None) -> builtins.list[str]:
         """Ids in a tenant's index, or a status's index, or both (intersected in Redis)."""
         stored = None
         if status is not None:
@@ -335,11 +336,12 @@ class Registry:
                 elif tenant is not None:
                     pipe.zrange(part.by_tenant(tenant), 0, -1)
                 else:
+                    assert stored is not None, "list() reads the top N when neither is given"
                     pipe.zrange(part.by_status(stored), 0, -1)
             rows = await pipe.execute()
         return [codec.lenient_text(i) for row in rows for i in row]
 
-    async def live_running(self, tenant: str | None = None) -> list[str]:
+    async def live_running(self, tenant: str | None = None) -> builtins.list[str]:
         """Agents that say they are running and heartbeat within dead_after.
 
         One ZINTER per partition of the running index with the heartbeat (or the tenant's)
@@ -369,7 +371,7 @@ class Registry:
             rows = await pipe.execute()
         return {codec.lenient_text(i): float(s) for row in rows for i, s in row}
 
-    async def settled(self, ids: list[str]) -> set[str]:
+    async def settled(self, ids: builtins.list[str]) -> set[str]:
         """Of ``ids``, the ones that finished, failed or left the registry (not waited for)."""
         groups = self._by_partition(ids)
         order: list[list[str]] = []
@@ -390,8 +392,8 @@ class Registry:
         return done
 
     async def get_many(
-        self, ids: list[str], fields: tuple[str, ...] | None = None
-    ) -> list[AgentRecord]:
+        self, ids: builtins.list[str], fields: tuple[str, ...] | None = None
+    ) -> builtins.list[AgentRecord]:
         if not ids:
             return []
         kills = await self._kill_targets()
@@ -458,7 +460,7 @@ class Registry:
         target: str,
         before: dict[str, Any],
         reason: str,
-        forget_kills: list[str] | None = None,
+        forget_kills: builtins.list[str] | None = None,
     ) -> None:
         """One audit entry (with the kill records to drop, in the same MULTI/EXEC)."""
         from agentconsole.control.plane import AUDIT_MAXLEN
@@ -494,7 +496,7 @@ class Registry:
         await self._forget(stale, cutoff, delete=False)
         return sum(len(m) for m in stale.values())
 
-    async def _stale(self, cutoff: float, batch: int | None) -> dict[int, list[str]]:
+    async def _stale(self, cutoff: float, batch: int | None) -> dict[int, builtins.list[str]]:
         parts = self.plane.keys.all_partitions()
         async with self._pipe() as pipe:
             for part in parts:
@@ -505,7 +507,9 @@ class Registry:
             rows = await pipe.execute()
         return {n: [codec.lenient_text(i) for i in row] for n, row in enumerate(rows) if row}
 
-    async def _forget(self, stale: dict[int, list[str]], cutoff: float, delete: bool) -> None:
+    async def _forget(
+        self, stale: dict[int, builtins.list[str]], cutoff: float, delete: bool
+    ) -> None:
         """Remove stale ids from every index of their partition (and their hashes)."""
         if not stale:
             return
