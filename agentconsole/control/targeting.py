@@ -23,7 +23,7 @@ import math
 import operator
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,9 +61,10 @@ class Constraint:
     value: str = ""
     case_insensitive: bool = False
     inverted: bool = False
+    # Compiled from the fields above, never passed, stored, shown or compared.
+    test: Test = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Not a field: compiled from the fields, never stored or compared.
         object.__setattr__(self, "test", _compile(self))
 
     def to_doc(self) -> dict[str, Any]:
@@ -238,7 +239,7 @@ def _numeric(name: str, op: str, bound: float | None) -> Test | None:
         return _never if compare is not None else None
 
     def test(ctx: Context) -> bool:
-        value = ctx.get(name)
+        value: Any = ctx.get(name)  # an int or a float here, else read through _number
         kind = type(value)
         if kind is not int and kind is not float:
             value = _number(value)

@@ -14,7 +14,7 @@ import json
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentconsole.control.bucketing import variant_target
@@ -33,6 +33,8 @@ class Override:
 
     context: str
     values: tuple[str, ...]
+    # ``values`` as a set for the lookup, never passed, stored, shown or compared.
+    members: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", frozenset(self.values))
@@ -196,9 +198,7 @@ class Picker:
                 steps.append((running, v))
         self.steps = tuple(steps)
         self.overrides = tuple(
-            (v, tuple((o.context, o.members) for o in v.overrides))  # type: ignore[attr-defined]
-            for v in variants
-            if v.overrides
+            (v, tuple((o.context, o.members) for o in v.overrides)) for v in variants if v.overrides
         )
 
     def pick(self, key: str | None, context: Mapping[str, Any]) -> tuple[Variant | None, bool]:
