@@ -202,7 +202,7 @@ class Budgets:
                 round(d.user_daily_cost_usd * MICRO),
             ],
         )
-        status = codec.text(status, "budget status")
+        status = codec.text(status, "budget status") or ""  # the script always answers
         if status == "ok":
             member = f"{rid}|{user}|{tokens}|{cost_micros}"
             return Reservation(member, user, day, tokens, cost_micros)

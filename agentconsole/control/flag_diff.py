@@ -121,15 +121,17 @@ def _variant_lines(old: Flag | None, new: Flag) -> list[str]:
         lines.append("variant order changed (it decides which keys get which variant)")
     forced_before, forced_after = _forced(old), _forced(new)
     for key, variant in forced_after.items():
-        was = forced_before.get(key)
-        if was != variant:
+        forced_was = forced_before.get(key)
+        if forced_was != variant:
             context, value = key
-            origin = f" (was {was})" if was else ""
+            origin = f" (was {forced_was})" if forced_was else ""
             lines.append(f"override {context} {_q(value)} → {variant}{origin}")
-    for key, was in forced_before.items():
+    for key, forced in forced_before.items():
         if key not in forced_after:
             context, value = key
-            lines.append(f"override {context} {_q(value)} removed (was {was}; back to the weights)")
+            lines.append(
+                f"override {context} {_q(value)} removed (was {forced}; back to the weights)"
+            )
     return lines
 
 

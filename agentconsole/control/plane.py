@@ -236,9 +236,10 @@ class ControlPlane:
             raise self._refused(action, self.reset)
         payload = ""
         if new_doc is not None:
-            doc = dict(new_doc)
-            doc["version"] = VERSION_MARKER
-            payload = codec.dump(doc)
+            marked = dict(new_doc)
+            marked["version"] = VERSION_MARKER
+            payload = codec.dump(marked)
+        change_id = change_id or new_change_id()
         args = [
             field,
             "if_absent" if expected_version is None else "cas",
@@ -253,7 +254,7 @@ class ControlPlane:
             AUDIT_MAXLEN,
             self.keys.events,
             "1" if action in FAIL_CLOSED else "0",
-            change_id or new_change_id(),
+            change_id,
             CHANGE_ID_TTL,
         ]
         keys = [
@@ -262,7 +263,7 @@ class ControlPlane:
             self.keys.version,
             self.keys.epoch,
             self.keys.reset_holders,
-            self.keys.change(args[13]),
+            self.keys.change(change_id),
         ]
         lost: ControlError | None = None
         while True:
@@ -276,7 +277,7 @@ class ControlPlane:
                 if lost is not None or not isinstance(err, Unavailable) or not _maybe_sent(exc):
                     raise err from None
                 lost = err
-        status = codec.text(status, "apply_change status")
+        status = codec.text(status, "apply_change status") or ""  # the script always answers
         if lost is not None:
             self.notes.append(_retried(action, field, status, rest))
         if status == "reset":
