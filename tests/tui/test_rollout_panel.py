@@ -101,3 +101,38 @@ async def test_a_controller_rollback_toasts_what_happened_and_why(plane, plane_a
         )
         await controller.rollback("planner-v2", reason=why)
         await wait_until(pilot, lambda: any(t.startswith(why) for t in app.toasts), what="toast")
+
+
+async def test_new_plan_from_the_flags_view_then_start_it(plane, app_factory):
+    from agentconsole.tui.rollout_panel import PlanScreen
+
+    await plane.flags.create("summary-v3")
+    app = app_factory(start_view="flags")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "summary-v3" in app.view("flags").table.painted)
+        await pilot.press("N")
+        await wait_until(pilot, lambda: isinstance(app.screen, PlanScreen), what="the dialog")
+        spec = app.screen.query_one("#spec")
+        spec.value = "5,50,100 2m error_rate:+2pt on-regression panic"
+        await pilot.pause(0.1)
+        preview = str(app.screen.query_one("#plan-preview").render())
+        assert "on regression must be one of pause, rollback, last-good" in preview
+        spec.value = "5,50,100 2m error_rate:+2pt min-runs 80"
+        await pilot.pause(0.1)
+        preview = str(app.screen.query_one("#plan-preview").render())
+        assert "5% > 50% > 100%, hold 2m each; guards error_rate:+2pt; 80 runs a side" in preview
+        app.screen.query_one("#reason").value = "ship the summariser"
+        await pilot.click("#create")
+        await wait_until(pilot, lambda: any("created (5% > 50% > 100%" in t for t in app.toasts))
+        await wait_until(pilot, lambda: "plan of summary-v3: created" in _panel(app))
+        await pilot.press("P")
+        await confirm(pilot, reason="go")
+        await wait_until(pilot, lambda: any("running at 5% (step 1 of 3)" in t for t in app.toasts))
+    flag, plan = await Rollouts(plane).get("summary-v3")
+    assert plan.state == "running" and flag.enabled and flag.rollout_bp == 500
+    assert plan.min_runs == 80 and plan.hold_seconds == 120
+    entries = await plane.audit.tail(2)
+    assert [(e.action, e.reason) for e in entries] == [
+        ("rollout.create", "ship the summariser"),
+        ("rollout.start", "go"),
+    ]

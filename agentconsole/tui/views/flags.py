@@ -74,6 +74,7 @@ class FlagsView(View):
         "toggle": "flag.enable",
         "rollout": "flag.rollout",
         "weights": "flag.variants",
+        "plan_new": "rollout.create",
         "plan_pause": "rollout.pause",
         "plan_advance": "rollout.advance",
         "plan_abort": "rollout.abort",
@@ -83,7 +84,8 @@ class FlagsView(View):
         Binding("o", "rollout", "Rollout %", id="flags.rollout"),
         Binding("w", "weights", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
-        Binding("P", "plan_pause", "Plan pause/resume", id="flags.plan_pause", show=False),
+        Binding("N", "plan_new", "New rollout plan", id="flags.plan_new", show=False),
+        Binding("P", "plan_pause", "Plan start/pause/resume", id="flags.plan_pause", show=False),
         Binding("A", "plan_advance", "Plan advance", id="flags.plan_advance", show=False),
         Binding("X", "plan_abort", "Plan abort", id="flags.plan_abort", show=False),
     ]
@@ -189,6 +191,13 @@ class FlagsView(View):
         flag = self.selected()
         if flag is not None:
             rollout_panel.ask(self.console, flag, verb)
+
+    def action_plan_new(self) -> None:
+        from agentconsole.tui import rollout_panel
+
+        flag = self.selected()
+        if flag is not None:
+            rollout_panel.new_plan(self.console, flag)
 
     def action_plan_pause(self) -> None:
         self._plan("pause")
