@@ -121,7 +121,7 @@ class AgentConsoleProvider(AbstractProvider):
             )
         result = self.runtime.flags.resolve(flag_key, context_of(flag, self.runtime, ctx))
         assert result is not None
-        meta = {"version": flag.version, "type": flag.type}
+        meta: dict[str, bool | int | float | str] = {"version": flag.version, "type": flag.type}
         if not result.on or result.payload is None:
             reason = Reason.DISABLED if not flag.enabled else Reason.DEFAULT
             if self.runtime.safe_mode:

@@ -8,7 +8,7 @@ same result; :meth:`Flag.check` then refuses anything invalid before it is writt
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentconsole.control.errors import InvalidValue, NotFound
@@ -59,7 +59,7 @@ def parse_variant_spec(text: str) -> tuple[str, int, str | None]:
 
 def reshape(
     flag: Flag,
-    specs: list[tuple[str, int, str | None]],
+    specs: Sequence[tuple[str, int, str | None]],
     *,
     value_type: str | None = None,
     variant_stickiness: str | None = None,
