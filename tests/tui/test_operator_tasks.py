@@ -16,6 +16,16 @@ from tests.tui.conftest import T0, fleet, make_app, seed_agents, wait_until
 SIZE = (160, 45)
 
 
+async def wait_for_reason_field(app, pilot) -> None:
+    """The dialog is up and its reason field has the focus (typing goes there)."""
+
+    def ready() -> bool:
+        focused = app.focused
+        return isinstance(app.screen, ConfirmScreen) and getattr(focused, "id", "") == "reason"
+
+    await wait_until(pilot, ready, 30, what="the dialog's reason field")
+
+
 def dialog_targets(app) -> str:
     from textual.widgets import Static
 
@@ -47,11 +57,11 @@ async def test_kill_a_runaway_agent_from_the_overview_in_two_keys(settings, plan
         await wait_until(pilot, lambda: "agent-003" in runaway.painted, what="runaway row")
         keys = Keys(pilot)
         await keys.press("k")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
+        await wait_for_reason_field(app, pilot)
         assert "agent-003" in dialog_targets(app)
         await keys.type("loops on refunds")
         await keys.press("ctrl+y")
-        await wait_until(pilot, lambda: any("killed 1 agent" in t for t in app.toasts))
+        await wait_until(pilot, lambda: any("killed 1 agent" in t for t in app.toasts), 30)
         assert keys.count <= 3
     kills, _ = await plane.kills.list()
     assert set(kills) == {"agent:agent-003"}
