@@ -35,19 +35,24 @@ def add(
     """Add the subcommand for operation ``name`` to ``sub`` (called ``command``, by default
     the operation's last word); returns its parser."""
     op = ops.get(name)
-    p = sub.add_parser(command or op.words[-1], help=help or op.summary)
+    p = sub.add_parser(command or op.words[-1], help=_literal(help or op.summary))
     for param in op.params:
-        metavar = param.kind.label
+        metavar, text = param.kind.label, _literal(param.help)
         if param.keyword:
-            p.add_argument(f"--{param.keyword}", dest=param.name, metavar=metavar, help=param.help)
+            p.add_argument(f"--{param.keyword}", dest=param.name, metavar=metavar, help=text)
         elif param.many:
-            p.add_argument(param.name, nargs="+", metavar=metavar, help=param.help)
+            p.add_argument(param.name, nargs="+", metavar=metavar, help=text)
         else:
             nargs = "?" if param.optional else None
-            p.add_argument(param.name, nargs=nargs, metavar=metavar, help=param.help)
+            p.add_argument(param.name, nargs=nargs, metavar=metavar, help=text)
     add_options(p, op)
     p.set_defaults(func=lambda args, ctx: run(args, ctx, op, _raw(args, op)))
     return p
+
+
+def _literal(text: str) -> str:
+    """argparse formats help with %: a table's "0 %" must not break every --help."""
+    return text.replace("%", "%%")
 
 
 def add_options(p: argparse.ArgumentParser, op: ops.Operation) -> None:

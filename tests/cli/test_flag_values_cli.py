@@ -180,3 +180,20 @@ def test_import_refuses_bad_files_in_one_line(cli, tmp_path):
     r = cli("flags", "import", str(bad))
     assert "payload must be a number" in r.err
     assert cli("flags", "list", "--json").json()["flags"] == []
+
+
+def test_every_command_has_help(cli):
+    """argparse formats help with %: one stray "0 %" in any row broke `flags --help`."""
+    import argparse
+
+    from agentconsole.cli.main import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        assert parser.format_help(), path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{path} {name}")
+
+    walk(build_parser(), "agentconsole")
+    assert cli("flags", "--help").code == 0
