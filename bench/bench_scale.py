@@ -90,7 +90,10 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
     from agentconsole.control import ControlPlane
     from agentconsole.sim.benchkit import settings_for
 
-    plane = ControlPlane.from_settings(settings_for(url, f"scale{n}"))
+    settings = settings_for(url, f"scale{n}")
+    # the fleet stands for live agents however long a busy machine takes to fill it
+    settings.registry.dead_after_seconds = 3600
+    plane = ControlPlane.from_settings(settings)
     try:
         await plane.check_schema()
         mem_before = await used(plane, "memory", "used_memory")
