@@ -83,6 +83,41 @@ READS = (
 )
 SUBSCRIBE = ("subscribe", "unsubscribe")
 SCRIPTS = ("evalsha", "script|load", "script|exists")
+# Which of our scripts each writing role runs. EVALSHA is granted only with these scripts'
+# SHA-1 as its first argument, so SCRIPT LOAD of any other script gives nothing to run,
+# and EVAL (any script at all) is not granted.
+ROLE_SCRIPTS = {
+    "responder": ("apply_change",),
+    "agent": ("budget_reserve", "budget_commit", "breaker_transition"),
+}
+
+
+def script_sha(name: str) -> str:
+    from agentconsole.control import lua
+
+    return hashlib.sha1(lua.source(name).encode()).hexdigest()
+
+
+def lock_script_shas() -> tuple[str, ...]:
+    """redis-py's Lock scripts (renew, release): the rollout controller's lease uses them."""
+    from redis.asyncio.lock import Lock
+
+    scripts = (Lock.LUA_EXTEND_SCRIPT, Lock.LUA_REACQUIRE_SCRIPT, Lock.LUA_RELEASE_SCRIPT)
+    return tuple(hashlib.sha1(text.encode()).hexdigest() for text in scripts)
+
+
+def _scripts(role: str, everything: str) -> Grant:
+    shas = tuple(f"evalsha|{script_sha(name)}" for name in ROLE_SCRIPTS[role])
+    if role == "responder":
+        shas += tuple(f"evalsha|{sha}" for sha in lock_script_shas())
+    return Grant(
+        ("script|load", "script|exists", *shas),
+        keys=(f"~{everything}",),
+        why=f"run only {', '.join(ROLE_SCRIPTS[role])} (EVALSHA pinned to their SHA-1); a script "
+        "must name its keys, the commands inside are checked against the rest",
+    )
+
+
 # Commands that can destroy or rewrite history. No role below the admin is granted any of
 # them on the audit stream; listed so the docs and tests can name what is refused.
 AUDIT_REWRITES = (
@@ -181,11 +216,6 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
     names = {role: f"ac-{role}" for role in ROLES} | dict(users or {})
     everything = _all(keys)
     events = keys.events
-    scripts = Grant(
-        SCRIPTS,
-        keys=(f"~{everything}",),
-        why="EVALSHA must name its keys; the commands inside are checked against the rest",
-    )
     read_all = (f"%R~{everything}", f"%R~{_registry(keys)}")
     viewer = RolePolicy(
         "viewer",
@@ -217,7 +247,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             why="read everything; write flags, breakers, kills, silences, incidents",
         ),
         (
-            scripts,
+            _scripts("responder", everything),
             Grant(("xadd",), keys=(f"%W~{keys.audit}",), why="append to the audit stream only"),
             Grant(("incr",), keys=(f"~{keys.version}",), why="bump the control-plane version"),
             Grant(
@@ -277,7 +307,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             channels=(events,),
             why="read the controls; write its registry entry, breaker state and budget usage",
         ),
-        (scripts,),
+        (_scripts("agent", everything),),
         summary="reads controls; writes registry, breaker state, budget usage/reservations; "
         "cannot change flags, kills, operator breaker modes, budget limits or the audit",
     )

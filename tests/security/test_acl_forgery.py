@@ -1,0 +1,98 @@
+"""Raw redis-py with a responder's or an agent's credential, trying to forge control state.
+
+What Redis refuses is asserted here. What it cannot refuse is asserted too, so that
+docs/security.md ("What each credential can still do") stays true: Redis checks every
+command inside a script or function against the *caller's* permissions, so a role that
+may change flags through ``apply_change`` may also write the flags hash directly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from redis.exceptions import NoPermissionError, ResponseError
+
+from agentconsole.control.acl import script_sha
+from agentconsole.control.keys import Keys
+from tests.security.conftest import PREFIX
+
+KEYS = Keys(PREFIX)
+FORGED = json.dumps({"name": "bar-off", "enabled": True, "version": 99})
+
+
+def _as(acl_redis, role: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        acl_redis.server.url, username=f"ac-{role}", password=acl_redis.passwords[role]
+    )
+
+
+def _refused(call) -> None:
+    with pytest.raises((NoPermissionError, ResponseError)) as info:
+        call()
+    text = str(info.value)
+    assert (
+        "NOPERM" in text or "no permissions" in text or "user executing the script can't" in text
+    ), text
+
+
+CONTROL_STATE = (KEYS.flags, KEYS.breakers, KEYS.kills, KEYS.budgets)
+
+
+@pytest.mark.parametrize("role", ["responder", "agent"])
+def test_scripts_of_ones_own_are_refused(acl_redis, role):
+    client = _as(acl_redis, role)
+    forge = "return redis.call('HSET', KEYS[1], 'bar-off', ARGV[1])"
+    _refused(lambda: client.eval(forge, 1, KEYS.flags, FORGED))
+    sha = client.script_load(forge)  # loading is allowed (redis-py reloads ours) ...
+    _refused(lambda: client.evalsha(sha, 1, KEYS.flags, FORGED))  # ... running it is not
+    library = "#!lua name=forge\nredis.register_function('f', function(k, a) return 1 end)"
+    _refused(lambda: client.execute_command("FUNCTION", "LOAD", library))
+    _refused(lambda: client.execute_command("FCALL", "f", 0))
+    _refused(lambda: client.execute_command("SCRIPT", "FLUSH"))
+
+
+def test_responder_cannot_touch_budgets_schema_epoch_or_rewrite_the_audit(acl_redis):
+    client = _as(acl_redis, "responder")
+    _refused(lambda: client.hset(KEYS.budgets, "limits", json.dumps({"run_max_steps": 10**9})))
+    _refused(lambda: client.set(KEYS.schema, 1))
+    _refused(lambda: client.set(KEYS.epoch, "{}"))
+    for rewrite in (
+        lambda: client.delete(KEYS.audit),
+        lambda: client.xtrim(KEYS.audit, maxlen=0),
+        lambda: client.xdel(KEYS.audit, "0-1"),
+    ):
+        _refused(rewrite)
+    # a budget change through our own script fails at its first write: nothing is written
+    from agentconsole.control import lua
+
+    acl_redis.root().script_load(lua.source("apply_change"))
+    before = client.get(KEYS.version)
+    args = ["limits", "cas", 0, FORGED, "mallory", "admin", "budget.set", "budget", "", "0"]
+    args += [100, KEYS.events, "0", "c-forge", 60]
+    keys = [KEYS.budgets, KEYS.audit, KEYS.version, KEYS.epoch, KEYS.reset_holders]
+    _refused(lambda: client.evalsha(script_sha("apply_change"), 6, *keys, KEYS.change("x"), *args))
+    assert client.get(KEYS.version) == before
+
+
+def test_agent_cannot_change_controls_or_touch_the_audit(acl_redis):
+    client = _as(acl_redis, "agent")
+    for key in (*CONTROL_STATE, KEYS.silences, KEYS.incidents):
+        _refused(lambda key=key: client.hset(key, "x", FORGED))
+        _refused(lambda key=key: client.hdel(key, "all"))
+    _refused(lambda: client.xadd(KEYS.audit, {"actor": "alice", "action": "kill.clear"}))
+    _refused(lambda: client.xrange(KEYS.audit))
+    _refused(lambda: client.set(KEYS.version, 0))
+    _refused(lambda: client.evalsha(script_sha("apply_change"), 0))
+
+
+def test_what_the_responder_can_still_do_is_what_docs_security_says(acl_redis):
+    """Not a wish: the gap docs/security.md names. If Redis ever refuses these, update it."""
+    client = _as(acl_redis, "responder")
+    root = acl_redis.root()
+    try:
+        assert client.hset(KEYS.flags, "bar-off", FORGED) == 1  # no audit, no version bump
+        assert client.xadd(KEYS.audit, {"actor": "alice", "action": "flag.enable"})
+    finally:
+        root.hdel(KEYS.flags, "bar-off")
