@@ -68,14 +68,19 @@ def queries(flag: str, window: int) -> dict[str, str]:
     def by_variant(metric: str, extra: str = "") -> str:
         return f"sum by (variant) (increase({metric}{{{sel}{extra}}}[{w}]))"
 
+    def p99(side: str, matcher: str) -> str:
+        # a flag with variants labels each variant: the canary is every side but "off"
+        inner = f"agent_flag_run_duration_seconds_bucket{{{sel},{matcher}}}[{w}]"
+        return (
+            f"label_replace(histogram_quantile(0.99, sum by (le) (increase({inner}))), "
+            f'"variant", "{side}", "", "")'
+        )
+
     return {
         "runs": by_variant("agent_flag_runs_total"),
         "failures": by_variant("agent_flag_runs_total", ',outcome="failure"'),
         "successes": by_variant("agent_flag_runs_total", ',outcome="success"'),
-        "p99": (
-            "histogram_quantile(0.99, sum by (variant, le) "
-            f"(increase(agent_flag_run_duration_seconds_bucket{{{sel}}}[{w}])))"
-        ),
+        "p99": p99("on", 'variant!="off"') + " or " + p99("off", 'variant="off"'),
         "tokens": by_variant("agent_flag_run_tokens_total"),
         "cost": by_variant("agent_flag_run_cost_usd_total"),
     }
@@ -92,13 +97,16 @@ NEEDS = {
 
 
 def by_variant(result: Any) -> dict[str, float]:
-    """{'on': x, 'off': y} from a vector answer; NaN and missing sides are left out."""
+    """{'on': canary, 'off': control} from a vector by ``variant``: every variant served
+    but "off" (a flag with variants names each) is the canary. NaN and missing sides are
+    left out."""
     out: dict[str, float] = {}
     for row in result or []:
         variant = (row.get("metric") or {}).get("variant")
         value = number((row.get("value") or [None, None])[1])
-        if variant in ("on", "off") and value is not None:
-            out[variant] = value
+        if variant and value is not None:
+            side = "off" if variant == "off" else "on"
+            out[side] = out.get(side, 0.0) + value
     return out
 
 

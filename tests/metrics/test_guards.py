@@ -77,6 +77,7 @@ TRAFFIC = {
     "good-canary": (4, 0, 8, 0),
 }
 TRICKLE = "quiet-canary"  # one canary run a second: never enough to judge
+VALUED = "valued-canary"  # variants named: the canary is every variant but off
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,12 @@ def variant_prometheus(tmp_path_factory):
                     m.flag_run(flag, True, "failure" if i < cf else "success", 0.5, 1000, 0.01)
                 for i in range(kr):
                     m.flag_run(flag, False, "failure" if i < kf else "success", 0.5, 1000, 0.01)
+            # a flag with variants: cheap fails a quarter of its runs, standard none
+            for i in range(4):
+                m.flag_run(VALUED, "cheap", "failure" if i == 0 else "success", 0.5, 10, 0.01)
+                m.flag_run(VALUED, "standard", "success", 0.5, 10, 0.01)
+            for _ in range(8):
+                m.flag_run(VALUED, "off", "success", 0.5, 10, 0.01)
             if tick % 50 == 0:
                 m.flag_run(TRICKLE, True, "success", 0.5, 1000, 0.01)
             m.flag_run(TRICKLE, False, "success", 0.5, 1000, 0.01)
@@ -157,3 +164,25 @@ def test_extrapolated_counts_above_the_run_count_are_still_a_rate():
     plan = _plan("success_rate:-2pt", min_runs=20)
     r = judge(plan.guards[0], plan, {"on": 44, "off": 370}, {"on": 44.6, "off": 371.2})
     assert r.verdict == "pass" and r.canary == 1.0 and r.control == 1.0
+
+
+async def test_live_guards_read_every_served_variant_as_the_canary(variant_prometheus):
+    ev = _evaluator(variant_prometheus.url)
+    plan = _plan("error_rate:+1pt", "p99:+20%", min_runs=100)
+    result = await ev.evaluate(VALUED, plan, 5, time.time())
+    error = next(g for g in result.guards if g.metric == "error_rate")
+    assert error.verdict == "fail" and error.canary == pytest.approx(0.125, abs=0.03)
+    p99 = next(g for g in result.guards if g.metric == "p99_latency")
+    assert p99.verdict == "pass" and p99.canary == pytest.approx(p99.control)
+
+
+def test_by_variant_sums_every_served_variant_into_the_canary():
+    from agentconsole.metrics.guards import by_variant
+
+    rows = [
+        {"metric": {"variant": "cheap"}, "value": [0, "30"]},
+        {"metric": {"variant": "standard"}, "value": [0, "10"]},
+        {"metric": {"variant": "off"}, "value": [0, "80"]},
+        {"metric": {"variant": "on"}, "value": [0, "NaN"]},
+    ]
+    assert by_variant(rows) == {"on": 40.0, "off": 80.0}
