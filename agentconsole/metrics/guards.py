@@ -11,6 +11,7 @@ allowed. A query that fails makes the guard ``error``: the plan holds and says w
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
@@ -126,25 +127,26 @@ def judge(
     metric's value per side (p99 seconds) or its total (tokens, cost), divided by runs here.
     """
     nc, nk = round(runs.get("on", 0.0)), round(runs.get("off", 0.0))
-    base = {"metric": guard.metric, "guard": guard.text(), "canary_runs": nc, "control_runs": nk}
+    result = functools.partial(  # what every verdict of this guard carries
+        GuardResult, metric=guard.metric, guard=guard.text(), canary_runs=nc, control_runs=nk
+    )
     if nc < plan.min_runs or nk < plan.min_runs:
-        return GuardResult(
+        return result(
             verdict="wait",
             message=(
                 f"{guard.label}: waiting for runs (canary {nc:,}, control {nk:,}; "
                 f"{plan.min_runs:,} needed on each side)"
             ),
-            **base,
         )
     if guard.is_rate or guard.metric in ("tokens_per_run", "cost_per_run"):
         if "on" not in values or "off" not in values:
-            return GuardResult(verdict="wait", message=f"{guard.label}: no data yet", **base)
+            return result(verdict="wait", message=f"{guard.label}: no data yet")
         canary, control = values["on"] / nc, values["off"] / nk
         if guard.is_rate:  # increase() extrapolates each series alone: a ratio may pass 1
             canary, control = min(max(canary, 0.0), 1.0), min(max(control, 0.0), 1.0)
     else:
         if "on" not in values or "off" not in values:
-            return GuardResult(verdict="wait", message=f"{guard.label}: no data yet", **base)
+            return result(verdict="wait", message=f"{guard.label}: no data yet")
         canary, control = values["on"], values["off"]
     worse = guard.bad * (canary - control)
     allowed = guard.allowed_difference(control)
@@ -166,7 +168,7 @@ def judge(
         message = f"{shown}: worse by more than {guard.text().split(':', 1)[1]}"
     else:
         message = f"{shown}: within {guard.text().split(':', 1)[1]}"
-    return GuardResult(
+    return result(
         verdict="fail" if failed else "pass",
         message=message,
         canary=canary,
@@ -174,7 +176,6 @@ def judge(
         worse_by=worse,
         allowed=allowed,
         z=None if z is None else round(z, 3),
-        **base,
     )
 
 
