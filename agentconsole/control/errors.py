@@ -16,7 +16,11 @@ class NotFound(ControlError):
 
 
 class AlreadyExists(ControlError):
-    pass
+    """Created first by someone else: carries their value (when it could be read)."""
+
+    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class InvalidValue(ControlError, text.Invalid):

@@ -31,7 +31,9 @@ ALL = "all"
 BRIEF_FIELDS = ("tenant", "status", "kill_id", "heartbeat_at")
 
 
-def target_for(*, agent: str | None = None, tenant: str | None = None, everything: bool = False):
+def target_for(
+    *, agent: str | None = None, tenant: str | None = None, everything: bool = False
+) -> str:
     chosen = [x for x in (agent, tenant, everything or None) if x]
     if len(chosen) != 1:
         raise InvalidValue("choose exactly one kill target: an agent id, a tenant, or all")
@@ -146,8 +148,9 @@ class Kills:
         self.plane.operator.require(action)
         if agent and not await self.plane.agents.exists(agent):
             raise NotFound(f"no agent with id {agent!r} in the registry")
-        doc = {
-            "id": uuid.uuid4().hex[:12],
+        kill_id = uuid.uuid4().hex[:12]
+        doc: dict[str, Any] = {
+            "id": kill_id,
             "target": target,
             "scope": scope,
             "reason": reason,
@@ -166,11 +169,11 @@ class Kills:
                 reason=reason,
             )
         except AlreadyExists as exc:
-            current = getattr(exc, "current", None) or {}
+            current = exc.current or {}
             affected = await self.affected_ids(target, str(current.get("id", "")))
             return KillOutcome(target, current, False, affected)
         # Publish first, list afterwards: the registry read must not delay the kill itself.
-        affected = await self.affected_ids(target, doc["id"])
+        affected = await self.affected_ids(target, kill_id)
         return KillOutcome(target, change.doc or doc, True, affected)
 
     async def lift(self, target: str, *, reason: str = "") -> None:

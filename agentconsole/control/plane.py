@@ -314,7 +314,7 @@ def lost_race(entity: str, field: str, exc: AlreadyExists) -> Conflict:
     """For set-style changes (a breaker mode, the budget limits): someone else wrote the first
     version while we were changing "nothing yet" — a conflict showing their value, not a
     confusing "already exists"."""
-    current = getattr(exc, "current", None) or {}
+    current = exc.current or {}
     return Conflict(
         f"{entity} {field!r} was changed by {current.get('changed_by', '?')} meanwhile "
         f"(now version {current.get('version')}): current value {json.dumps(_summary(current))}",
@@ -323,9 +323,7 @@ def lost_race(entity: str, field: str, exc: AlreadyExists) -> Conflict:
 
 
 def _exists(entity: str, field: str, current: dict[str, Any] | None) -> AlreadyExists:
-    err = AlreadyExists(f"{entity} {field!r} already exists")
-    err.current = current  # type: ignore[attr-defined]
-    return err
+    return AlreadyExists(f"{entity} {field!r} already exists", current)
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
