@@ -8,10 +8,16 @@ as the event is the next version it expects (see agent/snapshot.py).
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from agentconsole.config import RedisSettings
 
 
 @dataclass
@@ -60,7 +66,7 @@ class ChangeEvent:
 
 async def subscribe(
     redis: Any, channel: str, on_subscribed: Callable[[], None] | None = None
-) -> AsyncIterator[ChangeEvent]:
+) -> AsyncGenerator[ChangeEvent, None]:
     """Yield events until cancelled; connection errors propagate so callers can resync.
 
     ``on_subscribed`` runs once the subscription is in place: a caller that keeps a copy
@@ -85,7 +91,13 @@ async def subscribe(
 
 # --- one subscription per process, shared by every runtime in it ---------------------------
 
-_SUBSCRIBED = object()  # marker queued to a subscriber once the hub listens
+
+class _Marker(enum.Enum):
+    SUBSCRIBED = "subscribed"  # queued to a subscriber once the hub listens
+
+
+_SUBSCRIBED = _Marker.SUBSCRIBED
+_Item = ChangeEvent | BaseException | _Marker  # what a hub queues to its subscribers
 
 
 class _Hub:
@@ -97,29 +109,29 @@ class _Hub:
     the subscription marker, each event, and the connection's failure (then they retry).
     """
 
-    def __init__(self, key: tuple[Any, ...], settings: Any, channel: str) -> None:
+    def __init__(self, key: tuple[Any, ...], settings: RedisSettings, channel: str) -> None:
         self.key, self.settings, self.channel = key, settings, channel
-        self.queues: set[Any] = set()
+        self.queues: set[asyncio.Queue[_Item]] = set()
         self.listening = False
-        self.task: Any = None
+        self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         import asyncio
 
         self.task = asyncio.get_running_loop().create_task(self._run(), name="agentconsole.hub")
 
-    def add(self, queue: Any) -> None:
+    def add(self, queue: asyncio.Queue[_Item]) -> None:
         self.queues.add(queue)
         if self.listening:
             queue.put_nowait(_SUBSCRIBED)
 
-    def remove(self, queue: Any) -> None:
+    def remove(self, queue: asyncio.Queue[_Item]) -> None:
         self.queues.discard(queue)
         if not self.queues and self.task is not None:
             _HUBS.pop(self.key, None)
             self.task.cancel()
 
-    def _broadcast(self, item: Any) -> None:
+    def _broadcast(self, item: _Item) -> None:
         for queue in list(self.queues):
             queue.put_nowait(item)
 
@@ -148,8 +160,8 @@ _HUBS: dict[tuple[Any, ...], _Hub] = {}
 
 
 async def subscribe_shared(
-    settings: Any, channel: str, on_subscribed: Callable[[], None] | None = None
-) -> AsyncIterator[ChangeEvent]:
+    settings: RedisSettings, channel: str, on_subscribed: Callable[[], None] | None = None
+) -> AsyncGenerator[ChangeEvent, None]:
     """:func:`subscribe` over the one subscription this event loop shares for ``settings``.
 
     ``settings`` is a ``RedisSettings``; subscribers with the same server, user and channel
@@ -162,7 +174,7 @@ async def subscribe_shared(
     if hub is None:
         hub = _HUBS[key] = _Hub(key, settings, channel)
         hub.start()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[_Item] = asyncio.Queue()
     hub.add(queue)
     try:
         while True:
