@@ -453,8 +453,8 @@ async def check_audit_integrity(redis: Any, keys: Keys, maxlen: int) -> AuditInt
         if "no such key" not in str(exc).lower():
             raise
         info = None
+    problems: list[str] = []
     if info is None:
-        problems = []
         if version > 0:
             problems.append(f"the audit stream is missing but {version} changes were made")
         return AuditIntegrity(version, 0, 0, "0-0", problems)
@@ -462,7 +462,6 @@ async def check_audit_integrity(redis: Any, keys: Keys, maxlen: int) -> AuditInt
     length = int(info.get("length", 0))
     added = int(info.get("entries-added", length))
     max_deleted = codec.lenient_text(info.get("max-deleted-entry-id")) or "0-0"
-    problems: list[str] = []
     if added < version:
         problems.append(
             f"only {added} entries were ever added but {version} changes were made "

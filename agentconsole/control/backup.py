@@ -50,6 +50,7 @@ async def take(plane: ControlPlane) -> dict[str, Any]:
             pipe.hgetall(getattr(keys, name))
         schema, epoch, version, *hashes = await pipe.execute()
     problems: list[str] = []
+    stored_epoch = Epoch.parse(epoch)
     data: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -57,7 +58,7 @@ async def take(plane: ControlPlane) -> dict[str, Any]:
         "taken_at": round(time.time(), 3),
         "taken_by": plane.operator.name,
         "schema": int(codec.number(schema, SCHEMA_VERSION)),
-        "epoch": json.loads(Epoch.parse(epoch).dump()) if Epoch.parse(epoch) else None,
+        "epoch": json.loads(stored_epoch.dump()) if stored_epoch else None,
         "version": int(codec.number(version)),
     }
     for name, raw in zip(HASHES, hashes, strict=True):

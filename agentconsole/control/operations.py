@@ -556,7 +556,9 @@ def _lift_target(args: Mapping[str, Any]) -> str:
     scope = args["scope"]
     if scope == "all":
         return target_for(everything=True)
-    return target_for(**{scope: args.get("name")})
+    if scope == "agent":
+        return target_for(agent=args.get("name"))
+    return target_for(tenant=args.get("name"))
 
 
 def _check_lift(args: dict[str, Any]) -> None:
