@@ -121,7 +121,7 @@ class BudgetGuard:
                 if not unreachable(exc):
                     raise
         limits = self.limits()
-        caps = limits.user_daily_tokens, limits.user_daily_cost_usd
+        caps: tuple[float, float] = limits.user_daily_tokens, limits.user_daily_cost_usd
         if totals is None:  # offline: queued, and the offline allowance applies
             self._offline_commits.append((res.day, res.user, res.tokens, res.cost_micros))
             used = self._offline_usage.setdefault(run.user, [0.0, 0.0])

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from agentconsole.agent.retry import RetryPolicy
@@ -174,13 +174,18 @@ class SyncRun:
         self._token = current_sync_run.set(self)
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if self._token is not None:
             current_sync_run.reset(self._token)
             self._token = None
         assert self._holder is not None and self._exit is not None
         done = self._exit
-        self.loop.call_soon_threadsafe(lambda: done.done() or done.set_result(exc))
+
+        def finish() -> None:
+            if not done.done():
+                done.set_result(exc)
+
+        self.loop.call_soon_threadsafe(finish)
         try:
             self._holder.result()
         except BaseException as out:
