@@ -197,3 +197,23 @@ def test_every_command_has_help(cli):
 
     walk(build_parser(), "agentconsole")
     assert cli("flags", "--help").code == 0
+
+
+def test_import_needs_an_admin_and_a_stale_override_is_a_conflict(cli, tmp_path):
+    _model_tier(cli)
+    exported = tmp_path / "flags.yaml"
+    cli("flags", "export", "-o", str(exported))
+    doc = yaml.safe_load(exported.read_text())
+    doc["flags"]["model-tier"]["enabled"] = False
+    exported.write_text(yaml.safe_dump(doc))
+    r = cli("flags", "import", str(exported), role="responder")
+    assert r.code == 1 and "flag.import needs the admin role" in r.err
+    assert cli("flags", "show", "model-tier", "--json").json()["enabled"] is True
+    version = cli("flags", "show", "model-tier", "--json").json()["version"]
+    cli("flags", "weights", "model-tier", "standard=90", "cheap=10")  # someone else, meanwhile
+    r = cli(
+        "flags", "override", "model-tier", "tenant", "globex", "cheap",
+        "--expect-version", str(version), role="responder",
+    )  # fmt: skip
+    assert r.code == 1 and "was changed by alice" in r.err
+    assert_one_line(r)
