@@ -167,12 +167,15 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control.rollouts import Rollouts
 
     plane = await ctx.plane()
-    plans = await Rollouts(plane).list()
+    plans, problems = await Rollouts(plane).list_with_problems()
+    for problem in problems:
+        print(f"agentconsole: warning: {clean(problem, 300)}", file=sys.stderr)
     seen = await read_status(plane)
     holder, ttl = await Lease(plane.redis, plane.keys, 1).current_holder()
     now = time.time()
     data = {
         "lease": {"holder": holder, "expires_in": ttl},
+        "problems": problems,
         "plans": [{**plan_dict(f, p), "last_evaluation": seen.get(f.name)} for f, p in plans],
     }
 

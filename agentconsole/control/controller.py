@@ -84,6 +84,7 @@ class Controller:
         self.say = say or (lambda text: log.info("%s", text))
         self.decisions: list[Decision] = []  # what this process decided, newest last
         self._said: dict[str, str] = {}
+        self._problems_said: set[str] = set()
 
     # --- the loops ---------------------------------------------------------------------
 
@@ -138,7 +139,12 @@ class Controller:
     async def evaluate_all(self, now: float | None = None) -> list[Decision]:
         """Judge every running plan once (the caller holds the lease)."""
         out = []
-        for flag, plan in await self.rollouts.list():
+        plans, problems = await self.rollouts.list_with_problems()
+        for problem in problems:
+            if problem not in self._problems_said:
+                self._problems_said.add(problem)
+                self.say(f"unreadable: {problem}")
+        for flag, plan in plans:
             if plan.state != "running":
                 continue
             if not self.lease.held:

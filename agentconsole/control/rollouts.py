@@ -309,16 +309,22 @@ class Rollouts:
         return flag, Plan.from_doc(flag.plan)
 
     async def list(self) -> list[tuple[Flag, Plan]]:
-        """Every flag that has a plan (active or finished), by name."""
-        flags, _problems = await self.plane.flags.list()
+        """Every flag that has a readable plan (active or finished), by name."""
+        plans, _problems = await self.list_with_problems()
+        return plans
+
+    async def list_with_problems(self) -> tuple[list[tuple[Flag, Plan]], list[str]]:
+        """Plans by flag name, plus one line per plan (or flag) that could not be read: an
+        unreadable plan is never run, and whoever lists plans is told."""
+        flags, problems = await self.plane.flags.list()
         out = []
         for flag in flags:
             if flag.plan:
                 try:
                     out.append((flag, Plan.from_doc(flag.plan)))
-                except CorruptValue:
-                    continue
-        return out
+                except CorruptValue as exc:
+                    problems.append(f"flag {flag.name}: {exc}; the controller leaves it alone")
+        return out, problems
 
     async def create(self, name: str, plan: Plan, *, reason: str = "") -> Plan:
         """Attach a plan to a flag; replaces a finished plan, refuses over an active one."""

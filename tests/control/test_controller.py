@@ -369,3 +369,21 @@ async def _wait(condition, what: str, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"waited for {what}"
         await asyncio.sleep(0.1)
+
+
+async def test_an_unreadable_plan_is_left_alone_and_said(plane, make_controller):
+    import json as _json
+
+    await plane.flags.create("garbled")
+    raw = _json.loads(await plane.redis.hget(plane.keys.flags, "garbled"))
+    raw["plan"] = {"steps_bp": "not a list", "state": "running"}
+    await plane.redis.hset(plane.keys.flags, "garbled", _json.dumps(raw))
+    said: list[str] = []
+    controller = await make_controller(say=said.append)
+    assert await controller.lease.keep()
+    decisions = await controller.evaluate_all()
+    assert "garbled" not in {d.flag for d in decisions}
+    assert any(s.startswith("unreadable: flag garbled: rollout plan is malformed") for s in said)
+    await controller.evaluate_all()
+    assert sum("garbled" in s for s in said) == 1  # said once, not every interval
+    await plane.redis.hdel(plane.keys.flags, "garbled")
