@@ -132,6 +132,24 @@ def _hooks(runtime: AgentRuntime, hooks: Any, dependency: str, guard_tools: bool
     return ConsoleHooks(runtime, dependency=dependency, guard_tools=guard_tools, inner=hooks)
 
 
+def _flagged(
+    agent: Any, runtime: AgentRuntime, model_flag: str | None, user: str, tenant: str, agent_id: str
+) -> Any:
+    """The agent with the model ``model_flag`` serves this run (its payload, a model name),
+    e.g. ``model_flag="model-tier"``; unchanged when the flag serves none."""
+    if not model_flag:
+        return agent
+    current = active_run()
+    if current is not None:
+        name = current.value(model_flag, None)
+    else:
+        ctx = runtime.flags.context_for(
+            user=user, tenant=tenant, agent=agent_id, model=model_name(agent)
+        )
+        name = runtime.flags.value(model_flag, None, ctx)
+    return agent.clone(model=name) if isinstance(name, str) and name else agent
+
+
 @contextlib.asynccontextmanager
 async def _console_run(runtime: AgentRuntime, agent: Any, **run_kw: Any) -> AsyncIterator[Run]:
     current = active_run()
@@ -156,10 +174,13 @@ async def run(
     guard_tools: bool = False,
     hooks: RunHooks[Any] | None = None,
     run_config: RunConfig | None = None,
+    model_flag: str | None = None,
     **runner_kwargs: Any,
 ) -> Any:
-    """``Runner.run(agent, input, ...)`` inside a console run; returns its ``RunResult``."""
+    """``Runner.run(agent, input, ...)`` inside a console run; returns its ``RunResult``.
+    ``model_flag="model-tier"``: the agent runs on the model that flag serves the run."""
     console_hooks = _hooks(runtime, hooks, dependency, guard_tools)
+    agent = _flagged(agent, runtime, model_flag, user, tenant, agent_id or "")
     async with _console_run(
         runtime, agent, task=task, user=user, tenant=tenant, agent_id=agent_id
     ) as crun:
@@ -190,12 +211,14 @@ async def run_streamed(
     guard_tools: bool = False,
     hooks: RunHooks[Any] | None = None,
     run_config: RunConfig | None = None,
+    model_flag: str | None = None,
     **runner_kwargs: Any,
 ) -> AsyncIterator[Any]:
     """``async with run_streamed(agent, input, runtime=...) as result:`` then
     ``async for event in result.stream_events()``; a kill (or leaving the block early)
     cancels the SDK's background run."""
     console_hooks = _hooks(runtime, hooks, dependency, guard_tools)
+    agent = _flagged(agent, runtime, model_flag, user, tenant, agent_id or "")
     async with _console_run(
         runtime, agent, task=task, user=user, tenant=tenant, agent_id=agent_id
     ) as crun:
