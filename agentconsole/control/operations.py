@@ -541,7 +541,7 @@ async def _preview_kill(plane: ControlPlane, call: Call) -> Preview:
         detail = "Each agent stops at its next step and acknowledges."
         return Preview(title, ids, detail, confirm=True)
     target = target_for(**kws[0])
-    ids = [a.id for a in await plane.kills.affected(target)]
+    ids = await plane.kills.affected_ids(target)
     if target == "all":
         title = f"GLOBAL STOP: kill every agent ({len(ids)} running now) and all new ones"
     else:

@@ -742,7 +742,7 @@ class ConsoleApp(App[int]):
     @work(group="action", exit_on_error=False)
     async def _scope_kill_worker(self, target: str, tenant: str | None, everything: bool) -> None:
         async def affected(backend: Backend) -> list[str]:
-            return [a.id for a in await backend.plane().kills.affected(target)]
+            return await backend.plane().kills.affected_ids(target)
 
         try:
             ids = await self.backend.run(affected)
