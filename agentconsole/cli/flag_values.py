@@ -87,6 +87,9 @@ def register(sub: Any, expect: Any) -> None:
     p.add_argument(
         "--force", action="store_true", help="take each flag at its current version, not the file's"
     )
+    p.add_argument(
+        "--prune", action="store_true", help="also delete the flags the file does not name"
+    )
     add_change_options(p)
     add_output_options(p)
     p.set_defaults(func=import_flags)
@@ -217,7 +220,7 @@ async def import_flags(args: argparse.Namespace, ctx: Context) -> int:
     flags, problems = await plane.flags.list()
     if problems:
         return fail(f"refusing to import while a stored flag is unreadable: {problems[0]}")
-    steps = plan({f.name: f for f in flags}, specs, force=args.force)
+    steps = plan({f.name: f for f in flags}, specs, force=args.force, prune=args.prune)
     conflicts = [s for s in steps if s.kind == "conflict"]
     outcomes: dict[str, str] = {}
     if not args.dry_run and not conflicts:
@@ -234,19 +237,12 @@ async def import_flags(args: argparse.Namespace, ctx: Context) -> int:
         out = []
         for s in steps:
             head = f"{s.kind:9} {clean(s.name)}"
-            if s.name in outcomes and outcomes[s.name] not in ("created", "updated", "unchanged"):
+            if s.name in outcomes and outcomes[s.name].startswith("not imported"):
                 head += f"  ({clean(outcomes[s.name], 200)})"
             out.append(head)
             out += [f"          {clean(line, 200)}" for line in s.lines if s.kind != "unchanged"]
-        counts = table(
-            ("create", "update", "unchanged", "conflict"),
-            [
-                [
-                    sum(s.kind == k for s in steps)
-                    for k in ("create", "update", "unchanged", "conflict")
-                ]
-            ],
-        )
+        kinds = ("create", "update", "delete", "unchanged", "conflict")
+        counts = table(kinds, [[sum(s.kind == k for s in steps) for k in kinds]])
         verdict = (
             "dry run: nothing written"
             if args.dry_run

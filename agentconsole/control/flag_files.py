@@ -1,5 +1,7 @@
 """Flags as a YAML file, so teams keep them in git and review changes: export, parse, plan.
 
+With ``--prune`` an import also deletes the flags the file does not name.
+
 The file holds what an operator sets (state, rollout, lists, variants, payloads, overrides,
 constraints), never bookkeeping (who changed it when) or a rollout plan's progress (the
 controller's, see docs/rollouts.md). Each flag carries the ``version`` it was exported at:
@@ -200,19 +202,27 @@ class Step:
     """What an import does to one flag: create, update, unchanged, or refuse (conflict)."""
 
     name: str
-    kind: str  # create | update | unchanged | conflict
+    kind: str  # create | update | unchanged | delete | conflict
     expected_version: int
     after: Flag | None
     lines: list[str]
 
 
-def plan(current: dict[str, Flag], specs: list[Spec], *, force: bool = False) -> list[Step]:
+def plan(
+    current: dict[str, Flag], specs: list[Spec], *, force: bool = False, prune: bool = False
+) -> list[Step]:
     """The import's effect, flag by flag, checked but not written (the dry run shows it).
 
     ``force`` takes each flag at its current version instead of the file's: for a file
-    kept by hand, with the diff reviewed first.
+    kept by hand, with the diff reviewed first. ``prune`` deletes the flags the file does
+    not name (the file is then the whole truth), each at the version read now.
     """
     steps = []
+    if prune:
+        named = {spec.name for spec in specs}
+        for name in sorted(set(current) - named):
+            have = current[name]
+            steps.append(Step(name, "delete", have.version, None, diff(have, None)))
     for spec in specs:
         have = current.get(spec.name)
         if have is None:

@@ -526,28 +526,32 @@ class Flags:
         if conflicts:
             names = ", ".join(s.name for s in conflicts)
             raise InvalidValue(f"nothing imported: {len(conflicts)} conflict(s) ({names})")
+        actions = {"create": "flag.create", "update": "flag.import", "delete": "flag.delete"}
         for step in steps:
-            if step.kind != "unchanged":
-                self.plane.operator.require(
-                    "flag.create" if step.kind == "create" else "flag.import"
-                )
+            if step.kind in actions:
+                self.plane.operator.require(actions[step.kind])
+        done = {"create": "created", "update": "updated", "delete": "deleted"}
         outcomes = []
         for step in steps:
-            if step.kind == "unchanged":
+            if step.kind not in actions:
                 outcomes.append((step.name, "unchanged"))
                 continue
-            action = "flag.create" if step.kind == "create" else "flag.import"
             try:
-                await self._write(
-                    dataclasses.replace(step.after),
-                    action,
-                    expected=step.expected_version,
-                    reason=reason,
-                )
+                if step.kind == "delete":
+                    await self.delete(
+                        step.name, reason=reason, expected_version=step.expected_version
+                    )
+                else:
+                    await self._write(
+                        dataclasses.replace(step.after),
+                        actions[step.kind],
+                        expected=step.expected_version,
+                        reason=reason,
+                    )
             except ControlError as exc:
                 outcomes.append((step.name, f"not imported: {exc}"))
                 continue
-            outcomes.append((step.name, "created" if step.kind == "create" else "updated"))
+            outcomes.append((step.name, done[step.kind]))
         return outcomes
 
     async def _edit(

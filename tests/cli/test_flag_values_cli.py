@@ -217,3 +217,25 @@ def test_import_needs_an_admin_and_a_stale_override_is_a_conflict(cli, tmp_path)
     )  # fmt: skip
     assert r.code == 1 and "was changed by alice" in r.err
     assert_one_line(r)
+
+
+def test_import_prune_deletes_what_the_file_does_not_name(cli, tmp_path):
+    _model_tier(cli)
+    cli("flags", "create", "old-experiment", "--enabled")
+    exported = tmp_path / "flags.yaml"
+    cli("flags", "export", "model-tier", "-o", str(exported))
+    r = cli("flags", "import", str(exported), "--prune", "--dry-run")
+    assert r.code == 0 and "delete    old-experiment" in r.out and "deleted (was on" in r.out
+    assert {f["name"] for f in cli("flags", "list", "--json").json()["flags"]} == {
+        "model-tier",
+        "old-experiment",
+    }
+    r = cli("flags", "import", str(exported), "--prune", "--reason", "flags live in git")
+    assert r.code == 0, r.err + r.out
+    assert [f["name"] for f in cli("flags", "list", "--json").json()["flags"]] == ["model-tier"]
+    entry = cli("audit", "tail", "-n", "1", "--json").json()["entries"][0]
+    assert (entry["action"], entry["target"], entry["reason"]) == (
+        "flag.delete",
+        "old-experiment",
+        "flags live in git",
+    )
