@@ -14,9 +14,14 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentconsole.config import Settings
+
+if TYPE_CHECKING:
+    from agentconsole.control import ControlPlane
+    from agentconsole.control.events import ChangeEvent
+    from agentconsole.metrics.service import MetricsService
 
 T = TypeVar("T")
 
@@ -78,10 +83,10 @@ class Backend:
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="agentconsole-io", daemon=True
         )
-        self._plane: Any = None
-        self._metrics: Any = None
+        self._plane: ControlPlane | None = None
+        self._metrics: MetricsService | None = None
         self.metrics_problem: str | None = None
-        self._events_task: asyncio.Future[Any] | None = None
+        self._events_task: asyncio.Future[None] | None = None
         self.started = False
 
     # --- lifecycle ------------------------------------------------------------------
@@ -126,14 +131,14 @@ class Backend:
 
     # --- services (created on the I/O loop on first use) ------------------------------
 
-    def plane(self) -> Any:
+    def plane(self) -> ControlPlane:
         if self._plane is None:
             from agentconsole.control import ControlPlane
 
             self._plane = ControlPlane.from_settings(self.settings)
         return self._plane
 
-    def metrics(self) -> Any:
+    def metrics(self) -> MetricsService | None:
         """The metrics service, or None with :attr:`metrics_problem` saying why."""
         if self._metrics is None and self.metrics_problem is None:
             if not self.metrics_enabled:
@@ -153,7 +158,7 @@ class Backend:
     # --- live change events -----------------------------------------------------------
 
     def watch_events(
-        self, deliver: Callable[[Any], None], on_state: Callable[[bool, str], None]
+        self, deliver: Callable[[ChangeEvent], object], on_state: Callable[[bool, str], object]
     ) -> None:
         """Forward change events to ``deliver`` (called on the I/O thread), resubscribing."""
 
