@@ -42,30 +42,37 @@ def plan_of(flag: Any) -> Plan | None:
         return None
 
 
+ON_RED = {"pause": "pause", "rollback": "back to 0%", "last_good": "back to last good"}
+WIDTH = 78  # one line each at 80 columns
+
+
 def render(flag: Any, plan: Plan, status: dict[str, Any] | None, now: float | None = None) -> Text:
-    """The panel's lines (literal text: every value from Redis is data, never markup)."""
+    """The panel's lines, each fitting 80 columns (literal text: every value from Redis is
+    data, never markup)."""
     now = time.time() if now is None else now
     out = Text()
     steps = " > ".join(
         (f"[{words.format_percent(b)}]" if i == plan.step else words.format_percent(b))
         for i, b in enumerate(plan.steps_bp)
     )
-    head = f"plan of {clean(flag.name, 60)}: {plan.state.replace('_', ' ')} · {steps}"
+    head = f"plan: {plan.state.replace('_', ' ')}  {steps}"
     if plan.state == "running":
         left = plan.hold_left(now)
-        head += f" · hold {words.format_duration(round(left)) if left >= 1 else 'over'} left"
-    head += f" · on regression: {plan.on_regression.replace('_', ' ')}"
-    out.append(head + "\n", style="bold")
+        head += f"  hold {words.format_duration(round(left)) if left >= 1 else 'over'} left"
+    head += f"  red: {ON_RED.get(plan.on_regression, plan.on_regression)}"
+    out.append(clean(head, WIDTH) + "\n", style="bold")
     if status is None:
         if plan.state == "running":
             out.append(
-                "no controller has judged this plan: is `agentconsole rollouts run` running?\n",
+                "no controller has judged it: is `agentconsole rollouts run` running?\n",
                 style="yellow",
             )
     else:
         ago = words.format_duration(max(1, round(now - float(status.get("at") or now))))
-        out.append(f"controller judged {ago} ago: ", style="dim")
-        out.append(clean(status.get("message", ""), 200) + "\n")
+        said = f"judged {ago} ago: {status.get('action', '?')}"
+        if status.get("action") in ("wait", "hold", "failed", "pause"):
+            said += f": {status.get('message', '')}"
+        out.append(clean(said, WIDTH) + "\n", style="dim")
         for guard in ((status.get("evaluation") or {}).get("guards")) or []:
             out.append_text(_guard_line(guard))
     for entry in plan.history[-3:]:
@@ -76,26 +83,24 @@ def render(flag: Any, plan: Plan, status: dict[str, Any] | None, now: float | No
         )
         if entry.get("reason"):
             line += f": {entry['reason']}"
-        out.append(clean(line, 200) + "\n", style="dim")
+        out.append(clean(line, WIDTH) + "\n", style="dim")
     return out
 
 
 def _guard_line(guard: dict[str, Any]) -> Text:
+    """``  error_rate:+0.5pt  canary 4.1 % vs control 0.6 %  1,240 vs 3,710 runs  FAIL``"""
     from agentconsole.metrics.guards import show
 
     metric = str(guard.get("metric", "?"))
     verdict = str(guard.get("verdict", "?"))
-    line = Text(f"  {clean(guard.get('guard', metric), 24):<24} ")
+    line = Text(f"  {clean(guard.get('guard', metric), 20)}  ")
     if guard.get("canary") is not None and guard.get("control") is not None:
         line.append(
-            f"canary {show(metric, guard['canary'])} vs control {show(metric, guard['control'])} · "
+            f"canary {show(metric, guard['canary'])} vs control {show(metric, guard['control'])}  "
         )
-    line.append(
-        f"{int(guard.get('canary_runs', 0)):,} vs {int(guard.get('control_runs', 0)):,} runs "
-    )
+    runs = int(guard.get("canary_runs", 0)), int(guard.get("control_runs", 0))
+    line.append(f"{runs[0]:,} vs {runs[1]:,} runs  ")
     line.append(verdict.upper(), style=VERDICT_STYLE.get(verdict, ""))
-    if guard.get("z") is not None:
-        line.append(f" (z {float(guard['z']):.2f})", style="dim")
     return line + Text("\n")
 
 
