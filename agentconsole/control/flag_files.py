@@ -221,8 +221,8 @@ def plan(
     if prune:
         named = {spec.name for spec in specs}
         for name in sorted(set(current) - named):
-            have = current[name]
-            steps.append(Step(name, "delete", have.version, None, diff(have, None)))
+            gone = current[name]
+            steps.append(Step(name, "delete", gone.version, None, diff(gone, None)))
     for spec in specs:
         have = current.get(spec.name)
         if have is None:

@@ -10,6 +10,7 @@ and an operator use the same methods here; only the actor differs.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import math
 import re
@@ -313,7 +314,9 @@ class Rollouts:
         plans, _problems = await self.list_with_problems()
         return plans
 
-    async def list_with_problems(self) -> tuple[list[tuple[Flag, Plan]], list[str]]:
+    async def list_with_problems(
+        self,
+    ) -> tuple[builtins.list[tuple[Flag, Plan]], builtins.list[str]]:
         """Plans by flag name, plus one line per plan (or flag) that could not be read: an
         unreadable plan is never run, and whoever lists plans is told."""
         flags, problems = await self.plane.flags.list()
