@@ -119,7 +119,8 @@ class ConfirmActionScreen(ModalScreen[bool]):
     """The fully rendered action, exactly as it will run; Cancel has the focus."""
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "cancel", "Cancel", id="runbook.confirm.cancel")
+        Binding("escape", "cancel", "Cancel", id="runbook.confirm.cancel"),
+        Binding("ctrl+y", "run", "Run", id="runbook.confirm.run"),
     ]
     DEFAULT_CSS = """
     ConfirmActionScreen { align: center middle; }
@@ -137,7 +138,7 @@ class ConfirmActionScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("Run this action?")
+            yield Static("Run this action? (ctrl+y runs it, Esc cancels)")
             yield Static(_plain(self.action_text), id="confirm-action")
             yield Static(_plain(self.detail))
             with Horizontal(id="confirm-buttons"):
@@ -153,6 +154,10 @@ class ConfirmActionScreen(ModalScreen[bool]):
     def action_cancel(self) -> None:
         self.dismiss(False)
 
+    def action_run(self) -> None:
+        """ctrl+y, as in every confirm dialog of the console: Cancel keeps the focus."""
+        self.dismiss(True)
+
 
 class RunbookScreen(Screen[None]):
     """One runbook, one incident. Keys: n/p step, d done, s skip, a/enter action,
@@ -165,6 +170,7 @@ class RunbookScreen(Screen[None]):
         Binding("s", "skip", "Skip", id="runbook.skip"),
         Binding("a,enter", "run_action", "Run action", id="runbook.action"),
         Binding("r", "rerun", "Re-run queries", id="runbook.rerun"),
+        Binding("v", "verify_step", "Verify", id="runbook.verify"),
         Binding("escape", "back", "Back", id="runbook.back"),
     ]
     DEFAULT_CSS = """
@@ -319,10 +325,12 @@ class RunbookScreen(Screen[None]):
             self.status(f"incident progress unavailable: {exc}")
         else:
             self.refresh_bindings()
-            if self.session and self.session.incident and not self._placed:
+            if not self._placed:
                 self._placed = True
-                self.index = self.session.incident.current_step
-                await self.show_step()
+                start = self.start_step()
+                if start != self.index:
+                    self.index = start
+                    await self.show_step()
             self.paint_incident()
         self.set_timer(self.poll, self.poll_incident)
 
@@ -337,6 +345,18 @@ class RunbookScreen(Screen[None]):
                 self.paint_incident()
         if self.is_attached:
             self.set_timer(self.poll, self.poll_incident)
+
+    def start_step(self) -> int:
+        """Where the operator starts: an incident already worked resumes at its current
+        step; a fresh alert opens at its first step with an action (the mitigation)."""
+        incident = self.session.incident if self.session else None
+        if incident is not None and incident.steps and not incident.resolved:
+            return incident.current_step
+        if self.alert is not None and self.runbook is not None:
+            for step in self.runbook.steps:
+                if step.has_actions:
+                    return step.index
+        return self.index
 
     def paint_incident(self) -> None:
         session = self.session
@@ -524,6 +544,19 @@ class RunbookScreen(Screen[None]):
         if self.index > 1:
             self.index -= 1
             await self.show_step()
+
+    async def action_verify_step(self) -> None:
+        """After the mitigation: straight to the step that checks the alert condition."""
+        steps = self.runbook.steps if self.runbook else []
+        verify = next((st.index for st in steps if st.is_verify), None)
+        if verify is None:
+            self.status("this runbook has no verify step")
+            return
+        if verify != self.index:
+            self.index = verify
+            await self.show_step()
+        else:
+            self.run_queries()
 
     def action_rerun(self) -> None:
         self.run_queries()

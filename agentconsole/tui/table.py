@@ -30,8 +30,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from agentconsole.tui.safe import Cell, CellSpec, to_cell
@@ -84,8 +85,13 @@ class Plan:
 
 
 def sort_value(raw: Any) -> tuple[int, Any]:
-    """Numbers before text, so a mixed column never raises TypeError."""
-    return (0, raw) if isinstance(raw, int | float) else (1, str(raw))
+    """Numbers before text, so a mixed column never raises TypeError; a tuple of numbers
+    (several criteria, e.g. state, severity, age) sorts element by element."""
+    if isinstance(raw, int | float):
+        return (0, raw)
+    if isinstance(raw, tuple):
+        return (2, raw)
+    return (1, str(raw))
 
 
 def ordered(
@@ -234,6 +240,10 @@ class LiveTable(DataTable):
     """Keyed rows, a mark column, a filter and a sort, all kept across refreshes."""
 
     DEFAULT_CSS = "LiveTable { height: 1fr; }"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("home", "first_row", "First row", show=False),
+        Binding("end", "last_row", "Last row", show=False),
+    ]
     fast = False  # the internals fast path (set in __init__, once DataTable exists)
     # render caches that hold cell content (DataTable keys them by its update counter)
     _CONTENT_CACHES = (
@@ -468,6 +478,14 @@ class LiveTable(DataTable):
         except Exception:
             return None
         return key.value
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     def toggle_mark(self) -> None:
         key = self.cursor_key

@@ -8,12 +8,14 @@ counted (every change asks for one), the key that confirms it is.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from agentconsole.control.registry import AgentRecord
 from agentconsole.tui.modals import ConfirmScreen
 from tests.tui.conftest import T0, fleet, make_app, seed_agents, wait_until
 
 SIZE = (160, 45)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def wait_for_reason_field(app, pilot) -> None:
@@ -112,3 +114,60 @@ async def test_runaway_rows_keep_their_identity_on_the_overview(settings, plane)
         runaway = app.view("overview").runaway_table
         await wait_until(pilot, lambda: "agent-003" in runaway.painted, what="runaway row")
         assert runaway.cursor_key == "agent-003"
+
+
+async def test_fresh_alert_to_its_mitigation_in_four_keys_and_verify_in_one(
+    settings, plane, prometheus
+):
+    """A breaker opens (a fresh alert, the newest warning under the one critical alert):
+    Down, Enter (its runbook, at the mitigation), a, ctrl+y: the breaker is tripped and
+    audited. Then v: the Verify step."""
+    from agentconsole.tui.runbook_view import ConfirmActionScreen, RunbookScreen
+    from tests.fixtures import prometheus as known
+
+    settings.prometheus.url = prometheus.url
+    settings.runbooks_dir = str(ROOT / "runbooks")
+    settings.ui.refresh_seconds = 0.5
+    app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
+    known.BREAKERS["search"] = 2.0  # the search dependency's breaker opens now
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            overview = app.view("overview")
+            table = overview.table
+
+            def fresh_is_second() -> bool:
+                order = list(table.order)
+                alert = overview.alerts.get(order[1]) if len(order) > 1 else None
+                return alert is not None and alert.labels.get("dependency") == "search"
+
+            await wait_until(pilot, fresh_is_second, 30, what="the fresh breaker alert")
+            top = overview.alerts[table.order[0]]
+            assert top.severity == "critical"  # most severe first, then the newest
+            table.focus()
+            table.move_cursor(row=0)
+            keys = Keys(pilot)
+            await keys.press("down", "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen), 30)
+            screen = app.screen
+            await wait_until(pilot, lambda: screen._placed, 30, what="the runbook placed")
+            assert screen.step.has_actions, screen.step.title
+            await keys.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmActionScreen), 30)
+            assert str(app.screen.query_one("#confirm-action").render()) == (
+                "breaker trip search for 15m"
+            )
+            await keys.press("ctrl+y")
+            await wait_until(
+                pilot, lambda: "done:" in str(screen.query_one("#rb-status").render()), 30
+            )
+            assert keys.count <= 4
+            keys.count = 0
+            await keys.press("v")
+            await wait_until(pilot, lambda: screen.step.is_verify, 30, what="the Verify step")
+            assert keys.count <= 1
+    finally:
+        known.BREAKERS["search"] = 0.0
+    mode = await plane.breakers.get("search")
+    assert mode is not None and mode.mode == "forced_open"
+    (trip,) = [e for e in await plane.audit.tail(10) if e.action == "breaker.trip"]
+    assert trip.target == "search" and "runbook provider-outage" in trip.reason

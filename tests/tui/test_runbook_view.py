@@ -52,6 +52,10 @@ async def test_work_a_runbook_from_a_firing_alert(plane_as):
         assert "DependencyBreakerOpen{dependency=openai, severity=warning}" in text_of(
             screen, "#rb-title"
         )
+        # a fresh alert opens at its first step with an action: the mitigation
+        assert "Step 3/4: Mitigation" in str(screen.query(".rb-step-title").first().render())
+        await pilot.press("p", "p")
+        await settle(app, pilot)
         assert "Step 1/4: Meaning" in str(screen.query(".rb-step-title").first().render())
         await pilot.press("d")  # Meaning done → moves on to Diagnosis
         await settle(app, pilot)
@@ -126,9 +130,7 @@ async def test_viewer_cannot_act_and_markup_is_data(plane_as):
         await settle(app, pilot)
         assert "[red]x[/red]\\nkill all" in text_of(screen, "#rb-title")
         assert not screen.check_action("done", ())
-        await pilot.press("n", "n")
-        await settle(app, pilot)
-        assert screen.index == 3
+        assert screen.index == 3  # opened at the mitigation
         assert "✗ breaker trip {{ labels.dependency }} for 15m" in str(
             screen.query(".rb-actions").first().get_option_at_index(0).prompt
         )
@@ -158,7 +160,8 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
             await settle(app, pilot)
             assert "Runbook provider-outage" in text_of(screen, "#rb-title")
             assert "no incident yet" in text_of(screen, "#rb-incident")  # opening reads
-            await pilot.press("n", "n")
+            assert screen.step.title == "Mitigation"  # a fresh alert opens at its action
+            await pilot.press("p")
             await settle(app, pilot)
             assert screen.step.title == "Diagnosis"
             assert "unreachable" in text_of(screen, ".rb-queries")
@@ -218,7 +221,7 @@ async def test_from_a_real_firing_alert_with_live_numbers(settings, plane, prome
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot)
             assert screen.runbook.id == "provider-outage"
-            await pilot.press("n", "n")
+            await pilot.press("p")  # from the mitigation back to Diagnosis
             await settle(app, pilot)
             numbers = text_of(screen, ".rb-queries")
             assert 'dependency="llm"' in numbers and "→ " in numbers

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 WINDOWS = ("15m", "1h", "6h", "24h")
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "breach": "bold red", "unknown": "dim"}
+SEVERITY_RANK = {"critical": 0, "page": 0, "warning": 1, "info": 2}
 SEVERITY_STYLE = {"critical": "bold red", "page": "bold red", "warning": "yellow", "info": "cyan"}
 
 ALERT_COLUMNS = [
@@ -107,8 +108,14 @@ def alert_row(alert: Any, now: float) -> Row:
     since = alert.age(now) if hasattr(alert, "age") else None
     sev_style = SEVERITY_STYLE.get(alert.severity, "")
     state = alert.state + (" (silenced)" if alert.silenced else "")
+    # firing before pending, then the most severe, then the newest: what needs you first
+    order = (
+        alert.state != "firing",
+        SEVERITY_RANK.get(alert.severity, len(SEVERITY_RANK)),
+        since if since is not None else float("inf"),
+    )
     cells = (
-        cell(alert.severity, 8, sev_style),
+        cell(alert.severity, 8, sev_style, sort_key=order),
         cell(state, 7, "bold" if alert.state == "firing" else "dim"),
         cell(alert.name, 26, sev_style if alert.state == "firing" else ""),
         cell(fmt.ago(since), 8, sort_key=since or 0.0),
@@ -192,7 +199,7 @@ class OverviewView(View):
         if self.console.settings.ui.window in WINDOWS:
             self.window = self.console.settings.ui.window
         alerts = self.query_one("#alerts-table", LiveTable)
-        alerts.sort_column, alerts.sort_reverse = "since", True
+        alerts.sort_column, alerts.sort_reverse = "severity", False
         top = self.query_one("#top-table", LiveTable)
         top.sort_column, top.sort_reverse = "cost", True
 
