@@ -61,6 +61,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=lift)
 
     dispatch.add(sub, "agent.reap")
+    dispatch.add(sub, "registry.upgrade", command="upgrade")
 
 
 def _positive_int(text: str) -> int:

@@ -47,6 +47,12 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     reset = plane.reset
     at_latest, live, version = await plane.agents.applied_counts()
     total_agents = await plane.agents.count()
+    registry_problems = []
+    if await plane.agents.has_legacy():
+        registry_problems.append(
+            "agents registered by the previous (v1) registry layout are not shown: "
+            "run `agentconsole agents upgrade` (admin) once the agents are upgraded"
+        )
     flags, flag_problems = await plane.flags.list()
     breakers, breaker_problems = await plane.breakers.list()
     kills, kill_problems = await plane.kills.list()
@@ -68,7 +74,12 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         if epoch
         else None,
         "reset": reset.as_dict() if reset else None,
-        "agents": {"registered": total_agents, "live": live, "at_latest_version": at_latest},
+        "agents": {
+            "registered": total_agents,
+            "live": live,
+            "at_latest_version": at_latest,
+            "partitions": plane.keys.partitions,
+        },
         "flags": {
             "total": len(flags),
             "enabled": sum(f.enabled for f in flags),
@@ -88,7 +99,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             else "default (admin of a loopback Redis, viewer elsewhere)",
         },
         "config": str(settings.source) if settings.source else None,
-        "problems": flag_problems + breaker_problems + kill_problems + problems_of(plane.redis),
+        "problems": registry_problems
+        + flag_problems
+        + breaker_problems
+        + kill_problems
+        + problems_of(plane.redis),
     }
 
     def human() -> str:

@@ -694,6 +694,15 @@ async def _reap(plane: ControlPlane, call: Call) -> Outcome:
     )
 
 
+async def _registry_upgrade(plane: ControlPlane, call: Call) -> Outcome:
+    moved = await plane.agents.migrate_legacy(reason=call.reason)
+    return Outcome(
+        f"moved {moved} agent{'s' * (moved != 1)} from the v1 registry into "
+        f"{plane.keys.partitions} partitions",
+        {"moved": moved},
+    )
+
+
 async def _silence(plane: ControlPlane, call: Call) -> Outcome:
     """Needs the alert and the metrics layer a runbook step carries (``call.context``)."""
     metrics, alert = call.context.get("metrics"), call.context.get("alert")
@@ -938,6 +947,12 @@ OPERATIONS: tuple[Operation, ...] = (
         versioned=True,
     ),
     Operation("agent.reap", "forget agents silent for longer than the reap interval", (), _reap),
+    Operation(
+        "registry.upgrade",
+        "move a registry written by the previous (v1) layout into partitions",
+        (),
+        _registry_upgrade,
+    ),
     Operation(
         "silence.create",
         "silence the alert a runbook is for",

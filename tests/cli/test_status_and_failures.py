@@ -34,13 +34,29 @@ async def test_status_reports_what_is_in_force(plane, acli):
         "problem": None,
     }
     assert d["control_plane_version"] == version == 3
-    assert d["agents"] == {"registered": 1, "live": 1, "at_latest_version": 0}
+    assert d["agents"] == {
+        "registered": 1,
+        "live": 1,
+        "at_latest_version": 0,
+        "partitions": 16,
+    }
     assert d["flags"]["kill_switches_engaged"] == 1
     assert d["breakers"] == {"total": 1, "open": 1, "operator_override": 1}
     assert d["kills"] == {"in_force": 1, "targets": ["tenant:acme"]}
     assert d["operator"]["name"] == "alice" and d["operator"]["role"] == "admin"
     human = (await acli("status", role="viewer")).out
     assert "reachable" in human and "alice (viewer" in human and "tenant:acme" in human
+
+
+async def test_status_points_at_the_upgrade_of_a_v1_registry(plane, acli):
+    await plane.redis.hset(plane.keys.legacy_agent("old"), mapping={"id": "old", "tenant": "t"})
+    await plane.redis.zadd(plane.keys.legacy_indexes[0], {"old": 1.0})
+    r = await acli("status")
+    assert r.code == 1 and "run `agentconsole agents upgrade`" in r.out
+    r = await acli("agents", "upgrade", "--reason", "v2")
+    assert r.code == 0 and "moved 1 agent from the v1 registry into 16 partitions" in r.out
+    assert (await acli("status")).code == 0
+    assert (await plane.agents.get("old")).tenant == "t"
 
 
 async def test_schema_from_the_future_is_a_clear_error(plane, acli):
