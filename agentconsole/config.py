@@ -144,6 +144,15 @@ class UISettings:
 
 
 @dataclass
+class ApprovalSettings:
+    """Four-eyes: operations that need a second operator (control/approvals.py)."""
+
+    operations: list[str] = field(default_factory=list)  # operation names, e.g. kill.all
+    environments: list[str] = field(default_factory=list)  # only in these (empty: all)
+    expiry_seconds: float = 900.0  # a request not decided by then is void
+
+
+@dataclass
 class Settings:
     environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -152,6 +161,7 @@ class Settings:
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     rollouts: RolloutSettings = field(default_factory=RolloutSettings)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     panels: list[dict[str, Any]] | None = None

@@ -90,6 +90,7 @@ async def run(
             reason=getattr(args, "reason", "") or "",
             wait=getattr(args, "wait", 2.0),
             expected_version=getattr(args, "expect_version", None),
+            override=getattr(args, "emergency_override", False),
         )
     except InvalidValue as exc:
         return fail(str(exc), EXIT_USAGE)
@@ -119,6 +120,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
     p.add_argument("--wait", type=float, default=2.0, metavar="SECONDS", help="kill acks")
     p.add_argument("--expect-version", type=int, metavar="N", help="compare-and-set")
+    p.add_argument(
+        "--emergency-override",
+        action="store_true",
+        help="run an operation that needs a second operator now (loud, audited as such)",
+    )
     add_output_options(p)
     p.add_argument("words", nargs=argparse.REMAINDER, metavar="OPERATION ...")
     p.set_defaults(func=do)

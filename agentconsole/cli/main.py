@@ -28,6 +28,7 @@ COMMANDS = (
     "demo",
     "acl",
     "backup",
+    "approvals",
     "dispatch",  # `agentconsole do ...`: any operation of the table
 )
 

@@ -229,6 +229,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
         summary="reads the control plane and follows change events; cannot write anything",
     )
     operator_owned = (
+        keys.approvals,
         keys.flags,
         keys.breakers,
         keys.kills,

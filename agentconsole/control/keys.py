@@ -96,6 +96,11 @@ class Keys:
         """The control plane's identity: a new id whenever it is (re)initialised or restored."""
         return self._k("epoch")
 
+    @property
+    def approvals(self) -> str:
+        """Four-eyes requests: who asked for what, until when, and who decided."""
+        return self._k("approvals")
+
     def change(self, change_id: str) -> str:
         """The outcome of one applied change, by its client-generated id (expires)."""
         return self._k("change", change_id)

@@ -227,6 +227,8 @@ class Call:
     wait: float = 2.0  # seconds to wait for kill acknowledgements (0: do not wait)
     expected_version: int | None = None  # compare-and-set against the version shown
     context: dict[str, Any] = field(default_factory=dict)  # e.g. the alert a silence is for
+    approved: str = ""  # the four-eyes request this call carries out (control/approvals.py)
+    override: bool = False  # emergency override of a required approval: loud, audited
 
     @property
     def line(self) -> str:
@@ -317,9 +319,19 @@ class Operation:
         return Preview(call.line, targets, confirm=self.destructive)
 
     async def run(self, plane: ControlPlane, call: Call) -> Outcome:
-        """Check the role, then run. The control plane audits each change exactly once."""
+        """Check the role and the four-eyes policy, then run. The control plane audits each
+        change exactly once."""
+        from agentconsole.control import approvals
+
         plane.operator.require(self.permission)
-        return await self.execute(plane, call)
+        held = await approvals.gate(plane, call)
+        if held is not None:
+            return held  # stored as a request: a second operator decides
+        outcome = await self.execute(plane, call)
+        if call.override and approvals.required(plane, self.name):
+            outcome.text = f"EMERGENCY OVERRIDE of the four-eyes rule (audited): {outcome.text}"
+            outcome.warning = True
+        return outcome
 
 
 def _values(args: Mapping[str, Any], p: Param) -> list[Any]:

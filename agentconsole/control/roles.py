@@ -42,6 +42,10 @@ REQUIRED_ROLE: dict[str, str] = {
     "rollout.advance": "responder",
     "rollout.rollback": "responder",
     "rollout.abort": "responder",
+    "approval.request": "responder",
+    "approval.approve": "responder",
+    "approval.reject": "responder",
+    "approval.override": "responder",
     "control.restore": "admin",
     "control.accept": "admin",
 }

@@ -171,6 +171,7 @@ class ConsoleApp(App[int]):
         self.applied: tuple[int, int, int] | None = None
         self.reset_banner: str | None = None  # "control plane reset at ..." (red, line 3)
         self.key_problems: list[str] = []  # wrong-typed keys met lately (skipped)
+        self.asks: list[str] = []  # pending four-eyes requests ("alice asks: ...")
         self.current = self.options.start_view
         self.history: list[str] = []
         self._timer: Any = None
@@ -272,14 +273,17 @@ class ConsoleApp(App[int]):
         self.poll()
 
     def _header_loader(self):
-        async def load(backend: Backend) -> tuple[Any, str | None, list[str]]:
+        async def load(backend: Backend) -> tuple[Any, str | None, list[str], list[str]]:
+            from agentconsole.control import approvals
             from agentconsole.control.tolerant import problems_of
 
             plane = backend.plane()
             plane.reset = await plane.reset_status()  # also refuses this console's changes
             reset = plane.reset.banner() if plane.reset else None
             counts = await plane.agents.applied_counts()
-            return counts, reset, problems_of(plane.redis, time.monotonic() - PROBLEM_WINDOW)
+            asks = [r.ask() for r in await approvals.pending(plane)]  # four-eyes requests
+            problems = problems_of(plane.redis, time.monotonic() - PROBLEM_WINDOW)
+            return counts, reset, problems, asks
 
         return load
 
@@ -331,7 +335,7 @@ class ConsoleApp(App[int]):
         elif prom_ok is False and self.prometheus_health.failure(now, "unreachable"):
             self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
         if message.header is not None:
-            self.applied, self.reset_banner, self.key_problems = message.header
+            self.applied, self.reset_banner, self.key_problems, self.asks = message.header
         with self.batch_update():
             if message.error is None and data is not None:
                 view.paint(data)
@@ -414,6 +418,7 @@ class ConsoleApp(App[int]):
             applied=self.applied,
             reset=self.reset_banner,
             problems=self.key_problems,
+            asks=self.asks,
             events_ok=self.events_ok,
         )
         self.query_one(HeaderBar).show(state)

@@ -37,6 +37,7 @@ class HeaderState:
     events_ok: bool | None
     reset: str | None = None  # a control-plane reset in progress (docs/reliability.md)
     problems: list[str] = field(default_factory=list)  # keys skipped as unreadable
+    asks: list[str] = field(default_factory=list)  # pending four-eyes requests
 
 
 def health_text(h: Health) -> Text:
@@ -83,6 +84,10 @@ def render_header(s: HeaderState) -> Text:
         out.append(f"{at}/{live} agents at v{version}", style)
     if s.reset:
         out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
+    for ask in s.asks[:2]:
+        out.append(f"\n⚑ {clean(ask, 160)}", "bold black on yellow")
+    if len(s.asks) > 2:
+        out.append(f" (+{len(s.asks) - 2} more: agentconsole approvals list)", "yellow")
     if s.problems:
         more = f" (+{len(s.problems) - 1} more: agentconsole status)" if len(s.problems) > 1 else ""
         out.append(f"\n⚠ unreadable: {clean(s.problems[0], 140)}{more}", "yellow")

@@ -18,7 +18,11 @@ from agentconsole.control.keys import Keys
 WRITERS: dict[str, set[str]] = {
     "schema": {"admin"},
     "epoch": {"admin"},
-    "change": {"admin", "responder"},  # the id of an applied change (apply_change)
+    "change": {"admin", "responder"},
+    "approvals": {
+        "admin",
+        "responder",
+    },  # four-eyes requests (apply_change)  # the id of an applied change (apply_change)
     "reset_holders": {"admin", "agent"},  # agents report holding their snapshot
     "version": {"admin", "responder"},
     "flags": {"admin", "responder"},

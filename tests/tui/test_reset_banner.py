@@ -46,3 +46,21 @@ async def test_wrong_type_keys_leave_redis_ok_and_show_a_problems_line(settings,
             await pilot.press({"agents": "2", "flags": "3", "breakers": "4"}[view])
             await app.wait_for_paint(view)
             assert not app.view(view).has_class("stale")
+
+
+async def test_a_pending_four_eyes_request_is_shown_to_every_console(settings, plane_as):
+    from agentconsole.control import operations
+
+    settings.ui.refresh_seconds = 0.2
+    settings.approvals.operations = ["kill.all"]
+    alice = plane_as("alice", "responder")
+    await alice.check_schema()
+    call = operations.parse_line("kill all")
+    call.reason, call.wait = "runaway", 0
+    await call.op.run(alice, call)
+    app = make_app(settings, start_view="agents", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: app.asks, what="the request line")
+        header = str(app.query_one("#header").render())
+        ask = "⚑ alice asks: kill all (runaway) — approve: agentconsole approvals approve"
+        assert ask in header
