@@ -176,7 +176,7 @@ class AgentRuntime:
         self._loop_thread_id = threading.get_ident()
         self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
-        keys = Keys(self.settings.redis.prefix, self.settings.registry.partitions)
+        keys = await self._registry_keys(Keys, first_sync_timeout)
         self.plane = ControlPlane(self.redis, keys, Operator(self.name, "viewer"), self.settings)
         self.guard.attach(register(self.redis, "breaker_transition"), keys)
         self._install_gauges()
@@ -187,6 +187,26 @@ class AgentRuntime:
         for job in (self._listen, self._sync_loop, self._heartbeat_loop, self._report_loop):
             self._tasks.append(loop.create_task(job(), name=f"agentconsole.{job.__name__}"))
         return self
+
+    async def _registry_keys(self, keys_type: Any, timeout: float) -> Any:
+        """The deployment's partition count wins over this process's setting: an agent
+        configured otherwise would write where no console reads (unknown: the setting)."""
+        from agentconsole.control.registry import stamped_partitions
+
+        keys = keys_type(self.settings.redis.prefix, self.settings.registry.partitions)
+        stamped = None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(timeout):
+                stamped = await stamped_partitions(self.redis, keys)
+        if stamped is None or stamped == keys.partitions:
+            return keys
+        self.log.warning(
+            "agent.registry_partitions",
+            "registry.partitions differs from the one stamped in Redis: using Redis's",
+            configured=keys.partitions,
+            stamped=stamped,
+        )
+        return keys_type(self.settings.redis.prefix, stamped)
 
     async def close(self) -> None:
         if self.closed:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.control import codec
 
 if TYPE_CHECKING:
-    from agentconsole.control.keys import PartitionKeys
+    from agentconsole.control.keys import Keys, PartitionKeys
     from agentconsole.control.plane import ControlPlane
 
 STATUSES = ("running", "killing", "killed", "finished", "failed", "dead")
@@ -100,6 +100,13 @@ class AgentRecord:
             kill_reason=codec.lenient_text(get.get("kill_reason")),
             kill_ack_at=codec.number(get.get("kill_ack_at")),
         )
+
+
+async def stamped_partitions(redis: Any, keys: Keys) -> int | None:
+    """The partition count this Redis's registry was stamped with (None: not stamped)."""
+    raw = await redis.get(keys.registry_partitions)
+    text = codec.lenient_text(raw)
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 class Registry:
