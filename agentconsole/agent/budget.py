@@ -10,10 +10,12 @@ Redis is back, so the books stay exact.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentconsole.agent.errors import TokenBudgetExceeded
 from agentconsole.control.budgets import MICRO, BudgetExceeded, Limits, Reservation, today
+
+BOOKING_WINDOW = 0.05  # seconds a booking waits for others of the same user (one commit)
 
 if TYPE_CHECKING:
     from agentconsole.agent.run import Run
@@ -28,6 +30,9 @@ class BudgetGuard:
         self.offline_fraction = offline_fraction
         self._offline_usage: dict[str, list[float]] = {}
         self._offline_commits: list[tuple[str, str, int, int]] = []
+        # usage booked after the fact, per (user, day): [tokens, cost, runs that booked]
+        self._bookings: dict[tuple[str, str], list[Any]] = {}
+        self._flush: asyncio.TimerHandle | None = None
 
     @property
     def offline_pending(self) -> int:
@@ -108,11 +113,44 @@ class BudgetGuard:
             if estimate_tokens > limit:
                 raise self._rejected("request_tokens", limit, 0, estimate_tokens, run)
 
-    async def book(self, run: Run, tokens: int, cost: float) -> None:
-        """Commit usage a framework reported for a call already made (no reservation: it
-        was spent). When the day's totals reach a limit, the run's next call is refused."""
+    def book(self, run: Run, tokens: int, cost: float) -> None:
+        """Queue usage a framework reported for a call already made (on the runtime's loop).
+
+        Bookings are coalesced per user for ``BOOKING_WINDOW`` seconds and committed as one
+        script call (no reservation: it was spent), so a fast loop of model calls costs one
+        Redis round trip per window, not per call. When the day's totals reach a limit,
+        each run that booked is marked and its next model call is refused.
+        """
+        key = (run.user, today())
+        entry = self._bookings.get(key)
+        if entry is None:
+            entry = self._bookings[key] = [0, 0.0, []]
+        entry[0] += int(tokens)
+        entry[1] += cost
+        entry[2].append(run)
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(BOOKING_WINDOW, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush = None
+        bookings, self._bookings = self._bookings, {}
+        self._rt.spawn(self._commit_bookings(bookings))
+
+    async def _commit_bookings(self, bookings: dict[tuple[str, str], list[Any]]) -> None:
+        try:
+            for (user, day), (tokens, cost, runs) in bookings.items():
+                await self._commit_booking(user, day, tokens, cost, runs)
+        finally:
+            for _, _, runs in bookings.values():
+                for run in runs:
+                    run.pending_bookings -= 1
+
+    async def _commit_booking(
+        self, user: str, day: str, tokens: int, cost: float, runs: list[Run]
+    ) -> None:
         rt = self._rt
-        res = Reservation("offline", run.user, today(), int(tokens), round(cost * MICRO))
+        res = Reservation("offline", user, day, int(tokens), round(cost * MICRO))
         totals: tuple[float, float] | None = None
         if rt.connected:
             try:
@@ -124,15 +162,19 @@ class BudgetGuard:
         caps: tuple[float, float] = limits.user_daily_tokens, limits.user_daily_cost_usd
         if totals is None:  # offline: queued, and the offline allowance applies
             self._offline_commits.append((res.day, res.user, res.tokens, res.cost_micros))
-            used = self._offline_usage.setdefault(run.user, [0.0, 0.0])
+            used = self._offline_usage.setdefault(user, [0.0, 0.0])
             used[0] += tokens
             used[1] += cost
             totals = used[0], used[1]
             caps = caps[0] * self.offline_fraction, caps[1] * self.offline_fraction
+        over = None
         if totals[0] >= caps[0]:
-            run.over_budget = TokenBudgetExceeded("user_daily_tokens", caps[0], totals[0], 0)
+            over = TokenBudgetExceeded("user_daily_tokens", caps[0], totals[0], 0)
         elif totals[1] >= caps[1]:
-            run.over_budget = TokenBudgetExceeded("user_daily_cost_usd", caps[1], totals[1], 0)
+            over = TokenBudgetExceeded("user_daily_cost_usd", caps[1], totals[1], 0)
+        if over is not None:
+            for run in runs:
+                run.over_budget = over
 
     def _rejected(
         self, limit: str, value: float, used: float, asked: float, run: Run | None

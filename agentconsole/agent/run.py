@@ -225,21 +225,16 @@ class Run:
         """Usage a framework reported for a call already made: counted now (registry,
         metrics), committed to the budgets in the background. Returns the cost (USD).
 
-        Unlike :meth:`charge` nothing waits on Redis; a booking that finds the user's daily
-        limit reached makes the run's next model call refuse (see ``ModelCall``).
+        Unlike :meth:`charge` nothing waits on Redis (bookings are coalesced per user, see
+        ``BudgetGuard.book``); a booking that finds the user's daily limit reached makes the
+        run's next model call refuse (see ``ModelCall``). Any thread.
         """
         budget = self.runtime.budget
         cost = budget.price(model, input_tokens, output_tokens)
         self._account(model, input_tokens, output_tokens, cost)
         self.pending_bookings += 1
-        self.runtime.spawn(self._commit_booking(int(input_tokens) + int(output_tokens), cost))
+        self.runtime.call_on_loop(budget.book, self, int(input_tokens) + int(output_tokens), cost)
         return cost
-
-    async def _commit_booking(self, tokens: int, cost: float) -> None:
-        try:
-            await self.runtime.budget.book(self, tokens, cost)
-        finally:
-            self.pending_bookings -= 1
 
     @contextlib.asynccontextmanager
     async def reserve(

@@ -588,6 +588,13 @@ class AgentRuntime:
                 max(0.0, first + self.kill_deadline - now), self._deadlines_due
             )
 
+    def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)`` on the runtime's loop: now from its own thread, soon from others."""
+        if self.loop is not None and threading.get_ident() != self._loop_thread_id:
+            self.loop.call_soon_threadsafe(fn, *args)
+        else:
+            fn(*args)
+
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background; closing the runtime cancels it. Any thread."""
         if self.loop is not None and threading.get_ident() != self._loop_thread_id:
