@@ -239,3 +239,16 @@ def test_import_prune_deletes_what_the_file_does_not_name(cli, tmp_path):
         "old-experiment",
         "flags live in git",
     )
+
+
+def test_agentconsole_do_moves_a_tenant(cli):
+    _model_tier(cli)
+    r = cli(
+        "do", "--reason", "spend", "--yes",
+        "tenant", "move", "globex corp", "model-tier", "cheap", role="responder",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "override tenant 'globex corp' → cheap" in r.out
+    assert "globex corp has no running agent" in r.out
+    r = cli("flags", "eval", "model-tier", "globex corp", "--json")
+    assert r.json()["results"][0]["variant"] == "cheap"
