@@ -91,6 +91,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             "operator_override": sum(b.mode.effective() != "auto" for b in breakers),
         },
         "kills": {"in_force": len(kills), "targets": sorted(kills)},
+        "rollouts": await _rollouts(plane, flags),
         "operator": {
             "name": plane.operator.name,
             "role": plane.operator.role,
@@ -138,6 +139,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                 f"{d['breakers']['operator_override']} overridden by an operator)",
             ),
             ("kills", f"{d['kills']['in_force']} in force: {kills_line}"),
+            ("rollouts", _rollouts_line(d["rollouts"])),
             (
                 "operator",
                 f"{plane.operator.name} ({plane.operator.role}; {d['operator']['role_source']})",
@@ -153,6 +155,29 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
 
     emit(args, data, human)
     return EXIT_FAILED if schema_problem or reset or data["problems"] else EXIT_OK
+
+
+async def _rollouts(plane: Any, flags: list[Any]) -> dict[str, Any]:
+    """Running plans and whether a controller is judging them (the lease holder)."""
+    from agentconsole.control.lease import Lease
+    from agentconsole.control.rollouts import ACTIVE
+
+    states = [str((f.plan or {}).get("state")) for f in flags if f.plan]
+    holder, ttl = await Lease(plane.redis, plane.keys, 1).current_holder()
+    return {
+        "running": states.count("running"),
+        "active": sum(s in ACTIVE for s in states),
+        "controller": holder,
+        "lease_seconds_left": ttl,
+    }
+
+
+def _rollouts_line(r: dict[str, Any]) -> str:
+    who = f"controller {r['controller']}" if r["controller"] else "no controller running"
+    line = f"{r['running']} plan(s) running, {r['active']} active; {who}"
+    if r["running"] and not r["controller"]:
+        line += ": running plans do not advance or roll back (start agentconsole rollouts run)"
+    return line
 
 
 def _text(raw: Any) -> str | None:

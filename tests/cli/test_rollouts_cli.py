@@ -98,3 +98,13 @@ def test_tracked_flags(cli):
 def test_controller_refuses_a_viewer_role(cli):
     r = cli("rollouts", "run", "--seconds", "0.1", role="viewer")
     assert r.code == 2 and "needs the responder role" in r.err
+
+
+def test_status_names_running_plans_and_the_controller(cli):
+    cli("flags", "create", "planner-v2")
+    cli("flags", "plan", "planner-v2", "--guard", "error_rate:+1pt", "--start")
+    out = cli("status").out
+    assert "rollouts:" in out and "1 plan(s) running, 1 active; no controller running" in out
+    assert "start agentconsole rollouts run" in out
+    doc = cli("--json", "status").json()["rollouts"]
+    assert doc == {"running": 1, "active": 1, "controller": None, "lease_seconds_left": None}
