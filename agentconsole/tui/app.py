@@ -1,18 +1,16 @@
-"""The console application: views, polling, live events, and every operator action.
+"""The console application: views, polling, live events; operations go to the table.
 
 Data flow: a poll worker runs the current view's loader on the backend's I/O thread, and
 posts :class:`Fetched`; the handler paints it in one batch and schedules the next poll
 (so polls never overlap). Change events from other operators arrive as
-:class:`ChangeNotice` and trigger an early refresh. Actions run in workers too; their
-toasts say what actually happened, as the control plane reports it.
+:class:`ChangeNotice` and trigger an early refresh. Views post ``OperationRequested``;
+``tui/operations.py`` confirms and runs it (in workers), and toasts what really happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import inspect
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -26,15 +24,20 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.suggester import Suggester
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from agentconsole.config import Settings
+from agentconsole.control import operations as ops
+from agentconsole.control.errors import InvalidValue
 from agentconsole.control.roles import Operator
 from agentconsole.tui import fmt, rollout_panel
 from agentconsole.tui.backend import Backend, Health
 from agentconsole.tui.header import HeaderBar, HeaderState
-from agentconsole.tui.modals import ConfirmScreen, Decision, HelpScreen, RolloutScreen
+from agentconsole.tui.modals import HelpScreen
+from agentconsole.tui.operations import ConsoleOperations, OperationRequested
 from agentconsole.tui.safe import clean
+from agentconsole.tui.table import LiveTable
 from agentconsole.tui.views.agents import AgentsView
 from agentconsole.tui.views.audit import AuditView
 from agentconsole.tui.views.base import View
@@ -116,6 +119,17 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(translate(exc), Unavailable) or isinstance(exc, TimeoutError)
 
 
+class CommandSuggester(Suggester):
+    """Completes the `:` line from the app's verbs and the names its views hold."""
+
+    def __init__(self, app: ConsoleApp) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.console = app
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return self.console.complete_command(value)
+
+
 class ConsoleApp(App[int]):
     TITLE = "agentconsole"
     CSS = """
@@ -188,6 +202,7 @@ class ConsoleApp(App[int]):
         self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
         self._toast_last: dict[str, tuple[float, int]] = {}  # text -> (shown at, times)
         self._breaker_told: dict[str, str] = {}  # dependency -> state last toasted
+        self.operations = ConsoleOperations(self)
         self.hostname = self.options.hostname or socket.gethostname()
         if self.options.version is not None:
             self.app_version = self.options.version
@@ -205,7 +220,7 @@ class ConsoleApp(App[int]):
                 yield cls(id=cls.view_id)
         with Horizontal(id="cmdbar"):
             yield Static(":", id="cmd-prompt", markup=False)
-            yield Input(id="cmdline")
+            yield Input(id="cmdline", suggester=CommandSuggester(self))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -315,7 +330,12 @@ class ConsoleApp(App[int]):
     def _paint(self, message: Fetched) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
         now = self.options.clock()
-        view = self.view(message.view_id)
+        try:
+            view = self.view(message.view_id)
+        except NoMatches:  # a refresh arriving while the console shuts down
+            return
+        if not view.query(LiveTable):
+            return  # the view's widgets are gone (shutting down): nothing to paint
         redis_error = message.header_error or (
             message.error if message.view_id != "runbooks" else None
         )
@@ -624,7 +644,83 @@ class ConsoleApp(App[int]):
         elif verb in ("help", "h", "?"):
             self.action_help()
         else:
+            self.run_operation_line(line)
+
+    def run_operation_line(self, line: str) -> None:
+        """`:kill sim-0001`, `:trip openai 15m`, `:rollout planner-v2 5`: the table's verbs,
+        parsed by its grammar; what the line leaves out comes from the selected row."""
+        import shlex
+
+        try:
+            words = shlex.split(line.strip().lstrip(":"))
+        except ValueError as exc:
+            self.toast(f"cannot read {clean(line, 60)}: {exc}", severity="warning")
+            return
+        found = ops.match(words)
+        if found is None:
             self.toast(f"unknown command: {clean(line, 60)} (? for help)", severity="warning")
+            return
+        op, n = found
+        if not self.operations.available(op):
+            why = (
+                "read-only console" if self.settings.ui.read_only else f"role {self.operator.role}"
+            )
+            self.toast(f"{op.verb} is not available ({why})", severity="warning")
+            return
+        try:
+            raw = ops.bind(op, words[n:], lambda w: w)
+        except InvalidValue as exc:
+            self.toast(str(exc), severity="warning")
+            return
+        for key, value in (ops.offers(op, self.current_view.selection()) or {}).items():
+            raw.setdefault(key, value)
+        self.post_message(OperationRequested(op.name, raw))
+
+    def complete_command(self, value: str) -> str | None:
+        """Completion for the `:` line: verbs, then names from what the views hold."""
+        if self._cmd_mode != "command" or not value or value.endswith(" "):
+            return None
+        words = value.split(" ")
+        typed = words[-1]
+        if len(words) == 1:
+            candidates = [a for cls in VIEW_CLASSES for a in cls.aliases]
+            candidates += [w for w in ("refresh", "pause", "resume", "window", "runbook", "help")]
+            for op in ops.OPERATIONS:
+                if self.operations.available(op):
+                    candidates += [op.words[0], *op.aliases]
+        else:
+            head, i = tuple(words[:-1]), len(words) - 1
+            candidates = [
+                op.words[i]
+                for op in ops.OPERATIONS
+                if len(op.words) > i and op.words[:i] == head and self.operations.available(op)
+            ]
+            found = ops.match(words[:-1]) if not candidates else None
+            if found is not None:
+                op, n = found
+                candidates = self._names_for(op, len(words) - 1 - n)
+        for candidate in sorted(set(candidates)):
+            if candidate.startswith(typed) and candidate != typed:
+                return value[: len(value) - len(typed)] + ops.quote(candidate)
+        return None
+
+    def _names_for(self, op: ops.Operation, position: int) -> list[str]:
+        positional = [p for p in op.params if not p.keyword]
+        if position >= len(positional):
+            return []
+        kind = positional[position].kind
+        if kind.choices:
+            return list(kind.choices)
+        agents = self.view("agents")
+        if kind.complete == "agent":
+            return list(getattr(agents, "briefs", {}))
+        if kind.complete == "tenant":
+            return sorted({b.tenant for b in getattr(agents, "briefs", {}).values() if b.tenant})
+        if kind.complete == "dependency":
+            return list(getattr(self.view("breakers"), "views", {}))
+        if kind.complete == "flag":
+            return list(getattr(self.view("flags"), "flags", {}))
+        return []
 
     def action_help(self) -> None:
         keys = []
@@ -632,7 +728,10 @@ class ConsoleApp(App[int]):
             binding = active.binding
             if binding.description and active.enabled:
                 keys.append((self.get_key_display(binding), binding.description))
-        self.push_screen(HelpScreen(keys, self.COMMAND_HELP))
+        operations = [
+            (op.usage, op.summary) for op in ops.OPERATIONS if self.operations.available(op)
+        ]
+        self.push_screen(HelpScreen(keys, self.COMMAND_HELP + operations))
 
     def action_refresh(self) -> None:
         self.poll_now()
@@ -661,7 +760,8 @@ class ConsoleApp(App[int]):
         self._step_interval(+1)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette lists views and the actions this operator may take, nothing more."""
+        """The palette: views, the current view's keys, and every operation available for
+        the selected row (derived from the table: absent when the role or mode lacks it)."""
         yield from super().get_system_commands(screen)
         for cls in VIEW_CLASSES:
             title = cls.title
@@ -670,41 +770,47 @@ class ConsoleApp(App[int]):
             )
         view = self.current_view
         for binding in view.BINDINGS:
-            if isinstance(binding, Binding) and view.check_action(binding.action, ()):
+            local = isinstance(binding, Binding) and not binding.action.startswith("op(")
+            if local and view.check_action(binding.action, ()):
                 yield SystemCommand(
                     f"{view.title}: {binding.description}",
                     f"{binding.description} ({binding.key})",
                     lambda a=binding.action, v=view: v.run_action(a),
                 )
+        selection = view.selection()
+        for op in ops.OPERATIONS:
+            if not self.operations.available(op):
+                continue
+            args = ops.offers(op, selection)
+            if args is None:
+                continue
+            yield SystemCommand(
+                ops.command_line(op, ops.Call(op, args).args) if args else op.verb,
+                op.summary + (" (asks first)" if op.destructive else ""),
+                lambda o=op, a=args: self.post_message(OperationRequested(o.name, a)),
+            )
 
     # --- runbooks -------------------------------------------------------------------
 
     def open_runbook(self, runbook_id: str, alert: Any = None) -> None:
+        from agentconsole.tui.runbook_view import RunbookScreen
+
         try:
-            from agentconsole.tui.runbook_view import RunbookScreen
-        except ImportError:
-            self.toast("runbooks not available in this build", severity="warning")
-            return
-        offered = {
-            "runbook_id": runbook_id,
-            "runbook": runbook_id,
-            "alert": alert,
-            "settings": self.settings,
-            "backend": self.backend,
-            "operator": self.operator,
-        }
-        try:
-            params = inspect.signature(RunbookScreen).parameters
-            kwargs = {k: v for k, v in offered.items() if k in params}
-            screen = RunbookScreen(**kwargs) if kwargs else RunbookScreen(runbook_id)
+            screen = RunbookScreen(runbook_id, alert, settings=self.settings, backend=self.backend)
         except Exception as exc:
             self.toast(f"cannot open runbook {runbook_id}: {_describe(exc)}", severity="error")
             return
         self.push_screen(screen, lambda _=None: self.resume_refresh())
 
-    # --- actions: kills -------------------------------------------------------------
+    # --- operations (the table's; see tui/operations.py) ---------------------------
+
+    def on_operation_requested(self, message: OperationRequested) -> None:
+        message.stop()
+        self.operations.request(message)
 
     def _ask(self, screen: ModalScreen, then: Callable[[Any], None]) -> None:
+        """Push a dialog; ``then(result)`` unless cancelled; refresh resumes either way."""
+
         def done(result: Any) -> None:
             if result is not None:
                 then(result)
@@ -712,230 +818,13 @@ class ConsoleApp(App[int]):
 
         self.push_screen(screen, done)
 
-    def _agents_painted(self) -> set[str]:
-        table = self.view("agents").table
+    def agents_painted(self) -> set[str]:
+        """Agent ids on screen now (a kill's dialog counts the ones a filter hides)."""
+        try:
+            table = self.view("agents").table
+        except NoMatches:
+            return set()
         return set(table.painted) if table is not None else set()
-
-    def confirm_kill(
-        self,
-        *,
-        title: str,
-        targets: list[str],
-        hidden: int,
-        kills: list[dict[str, Any]],
-        after: Callable[[], None] | None = None,
-    ) -> None:
-        if not self.allowed("kill.agent"):
-            return
-        detail = f"{hidden} of them hidden by the current filter. " if hidden else ""
-        detail += "Each agent stops at its next step and acknowledges."
-
-        def go(decision: Decision) -> None:
-            self.run_kills(kills, decision.reason, what=title.lower())
-            if after is not None:
-                after()
-
-        self._ask(ConfirmScreen(title, targets, detail=detail, verb="Kill"), go)
-
-    def confirm_scope_kill(
-        self, target: str, *, tenant: str | None = None, everything: bool = False
-    ) -> None:
-        permission = "kill.all" if everything else "kill.tenant"
-        if self.allowed(permission):
-            self._scope_kill_worker(target, tenant, everything)
-
-    @work(group="action", exit_on_error=False)
-    async def _scope_kill_worker(self, target: str, tenant: str | None, everything: bool) -> None:
-        async def affected(backend: Backend) -> list[str]:
-            return await backend.plane().kills.affected_ids(target)
-
-        try:
-            ids = await self.backend.run(affected)
-        except Exception as exc:
-            self.report(exc, "listing the agents to kill")
-            return
-        hidden = len(set(ids) - self._agents_painted())
-        if everything:
-            title = f"GLOBAL STOP: kill every agent ({len(ids)} running now) and all new ones"
-        else:
-            title = f"Kill tenant {tenant}: {len(ids)} running agents, and new ones of the tenant"
-        detail = f"{hidden} of them hidden by the current filter or not loaded. " if hidden else ""
-        detail += "The kill stays in force until cleared (agentconsole agents resume)."
-        kill = {"everything": True} if everything else {"tenant": tenant}
-
-        def go(decision: Decision) -> None:
-            self.run_kills([kill], decision.reason, what=f"kill {target}")
-
-        self._ask(ConfirmScreen(title, ids, detail=detail, verb="Kill"), go)
-
-    @work(group="action", exit_on_error=False)
-    async def run_kills(self, kills: list[dict[str, Any]], reason: str, what: str) -> None:
-        timeout = self.options.ack_timeout
-
-        async def go(backend: Backend) -> tuple[list[Any], Any, list[str]]:
-            plane = backend.plane()
-            since = time.time()
-            outcomes, failures = [], []
-            for kw in kills:
-                try:
-                    outcomes.append(await plane.kills.kill(**kw, reason=reason))
-                except Exception as exc:
-                    from agentconsole.control.errors import NotFound
-
-                    if not isinstance(exc, NotFound):
-                        raise
-                    failures.append(str(exc))
-            agent_ids = sorted({a for o in outcomes for a in o.agents})
-            report = await plane.kills.wait_for_acks(agent_ids, since, timeout=timeout)
-            return outcomes, report, failures
-
-        try:
-            outcomes, report, failures = await self.backend.run(go)
-        except Exception as exc:
-            first = kills[0] if kills else {}
-            scope = (
-                "kill.all" if "everything" in first else "kill.tenant" if "tenant" in first else ""
-            )
-            self.report(exc, what, scope or "kill.agent")
-            return
-        text = report.summary()
-        if not report.acknowledged and not report.missing and outcomes:
-            targets = ", ".join(o.target for o in outcomes[:3]) + (
-                " …" if len(outcomes) > 3 else ""
-            )
-            text = f"kill in force for {targets}: no run was active, new runs are stopped"
-        already = [o for o in outcomes if not o.created]
-        if already:
-            who = ", ".join(sorted({str(o.kill.get("requester", "?")) for o in already}))
-            text += f"; {len(already)} kill(s) were already in force (by {who})"
-        if failures:
-            text += f"; {len(failures)} failed: {failures[0]}"
-        self.toast(text, severity="warning" if report.missing or failures else "information")
-        self.poll_now()
-
-    # --- actions: flags -------------------------------------------------------------
-
-    def toggle_flag(self, flag: Any) -> None:
-        action = "flag.disable" if flag.enabled else "flag.enable"
-        if not self.allowed(action):
-            return
-        if flag.is_kill_switch and flag.enabled:
-            title = f"Disable kill-switch flag {flag.name}: this ENGAGES the kill switch"
-            self._ask(
-                ConfirmScreen(
-                    title,
-                    [flag.name],
-                    detail="Agents stop the guarded feature now.",
-                    verb="Disable",
-                ),
-                lambda d: self._flag_change(flag, "toggle", d.reason, ""),
-            )
-        else:
-            self._flag_change(flag, "toggle", "", "")
-
-    def ask_rollout(self, flag: Any) -> None:
-        if self.allowed("flag.rollout"):
-            self._rollout_worker(flag)
-
-    @work(group="action", exit_on_error=False)
-    async def _rollout_worker(self, flag: Any) -> None:
-        stickiness = flag.stickiness
-
-        async def population(backend: Backend) -> list[str]:
-            agents = await backend.plane().agents.list(limit=2000)
-            attr = {"user": "user", "tenant": "tenant"}.get(stickiness, "id")
-            return sorted({getattr(a, attr) for a in agents if getattr(a, attr)})
-
-        try:
-            keys = await self.backend.run(population)
-        except Exception as exc:
-            self.report(exc, "reading recent agents for the preview")
-            return
-        what = {"user": "users", "tenant": "tenants"}.get(stickiness, "agents")
-        self._ask(
-            RolloutScreen(flag, keys, what, preview_count),
-            lambda d: self._flag_change(flag, "rollout", d.reason, d.value),
-        )
-
-    def _flag_change(self, flag: Any, kind: str, reason: str, value: str) -> None:
-        self._flag_worker(flag, kind, reason, value)
-
-    @work(group="action", exit_on_error=False)
-    async def _flag_worker(self, flag: Any, kind: str, reason: str, value: str) -> None:
-        name, version, enabled = flag.name, flag.version, flag.enabled
-
-        async def go(backend: Backend) -> Any:
-            flags = backend.plane().flags
-            if kind == "rollout":
-                return await flags.set_rollout(name, value, reason=reason, expected_version=version)
-            change = flags.disable if enabled else flags.enable
-            return await change(name, reason=reason, expected_version=version)
-
-        try:
-            new = await self.backend.run(go)
-        except Exception as exc:
-            self.report(
-                exc,
-                f"changing flag {name}",
-                "flag.rollout"
-                if kind == "rollout"
-                else ("flag.disable" if enabled else "flag.enable"),
-            )
-            return
-        state = "on" if new.enabled else "off"
-        self.toast(f"flag {new.name} is now {state}, rollout {new.rollout} (v{new.version})")
-        self.poll_now()
-
-    # --- actions: breakers ----------------------------------------------------------
-
-    def confirm_breaker(self, dependency: str, kind: str) -> None:
-        permission = "breaker.trip" if kind == "trip" else "breaker.force_close"
-        if not self.allowed(permission):
-            return
-        if kind == "trip":
-            title = f"Trip breaker {dependency}: every agent stops calling it"
-            detail = "Calls are rejected at once (counted as rejected), until reset or deadline."
-            verb = "Trip"
-        else:
-            title = f"Force-close breaker {dependency}: agents call it even while it fails"
-            detail = "The automatic breaker is overridden until reset or deadline."
-            verb = "Force close"
-        self._ask(
-            ConfirmScreen(title, [dependency], detail=detail, verb=verb, ask_duration=True),
-            lambda d: self._breaker_worker(dependency, kind, d.reason, d.duration),
-        )
-
-    def breaker_auto(self, dependency: str) -> None:
-        if self.allowed("breaker.reset"):
-            self._breaker_worker(dependency, "auto", "", None)
-
-    @work(group="action", exit_on_error=False)
-    async def _breaker_worker(
-        self, dependency: str, kind: str, reason: str, duration: float | None
-    ) -> None:
-        async def go(backend: Backend) -> Any:
-            breakers = backend.plane().breakers
-            if kind == "trip":
-                return await breakers.trip(dependency, for_seconds=duration, reason=reason)
-            if kind == "force_close":
-                return await breakers.force_close(dependency, for_seconds=duration, reason=reason)
-            return await breakers.reset(dependency, reason=reason)
-
-        try:
-            mode = await self.backend.run(go)
-        except Exception as exc:
-            action = {"trip": "breaker.trip", "force_close": "breaker.force_close"}
-            self.report(exc, f"breaker {dependency}", action.get(kind, "breaker.reset"))
-            return
-        until = f" until {fmt.hms(mode.until)} UTC" if mode.until else ""
-        self.toast(f"breaker {mode.dependency} is now {mode.mode}{until} (v{mode.version})")
-        self.poll_now()
-
-
-def preview_count(flag: Any, rollout_bp: int, keys: list[str]) -> int:
-    """How many of ``keys`` a rollout of ``rollout_bp`` puts in the canary (flag on)."""
-    probe = dataclasses.replace(flag, enabled=True, rollout_bp=rollout_bp)
-    return sum(1 for k in keys if probe.evaluate(k))
 
 
 def run_console(settings: Settings, options: AppOptions | None = None) -> int:

@@ -82,7 +82,7 @@ async def test_cancel_is_the_default_and_applies_nothing(plane, app_factory):
         await pilot.press("k")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert app.screen.focused.id == "reason"
-        await pilot.press(*"oops", "enter", "enter")  # reflexive enters land on Cancel
+        await pilot.press(*"oops", "escape")  # escape cancels, whatever was typed
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         await pilot.press("S")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))

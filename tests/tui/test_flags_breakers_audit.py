@@ -3,8 +3,8 @@
 import time
 
 from agentconsole.control.registry import AgentRecord
-from agentconsole.tui.app import preview_count
-from agentconsole.tui.modals import ConfirmScreen, RolloutScreen
+from agentconsole.tui.modals import ConfirmScreen
+from agentconsole.tui.operations import preview_count
 from tests.tui.conftest import confirm, seed_agents, wait_until
 
 SIZE = (140, 40)
@@ -71,19 +71,19 @@ async def test_rollout_with_preview(plane, app_factory):
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "new-planner" in app.view("flags").table.painted)
         await pilot.press("o")
-        await wait_until(pilot, lambda: isinstance(app.screen, RolloutScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press(*"50")
         flag = await plane.flags.get("new-planner")
         expected = preview_count(flag, 5000, users)
         preview = str(app.screen.query_one("#preview").render())
         assert f"{expected} of 40 recent users in the canary (now 0)" in preview
         app.screen.query_one("#reason").value = "widen canary"
-        await pilot.click("#apply")
+        await pilot.click("#confirm")
         await wait_until(pilot, lambda: any("rollout 50%" in t for t in app.toasts))
     assert (await plane.flags.get("new-planner")).rollout_bp == 5000
 
 
-async def test_trip_for_a_duration_force_close_and_back_to_auto(plane, app_factory):
+async def test_trip_for_a_duration_force_close_and_reset(plane, app_factory):
     await plane.redis.hset(plane.keys.breaker_state, "openai", '{"state": "closed"}')
     app = _app(app_factory, "breakers")
     async with app.run_test(size=SIZE) as pilot:
@@ -98,7 +98,7 @@ async def test_trip_for_a_duration_force_close_and_back_to_auto(plane, app_facto
         await pilot.press("f")
         await confirm(pilot, reason="false alarm")
         await wait_until(pilot, lambda: any("is now forced_closed" in t for t in app.toasts))
-        await pilot.press("a")
+        await pilot.press("r")  # reset: the one verb for "back to automatic"
         await wait_until(pilot, lambda: any("is now auto" in t for t in app.toasts))
         await wait_until(pilot, lambda: table.get_cell("openai", "mode").plain == "auto")
     actions = [e.action for e in await plane.audit.tail(5)]

@@ -76,7 +76,7 @@ async def test_keymap_from_settings_remaps_bindings(plane, app_factory, settings
         await app.wait_for_paint("agents")
         await pilot.pause()
         bound = app.screen.active_bindings
-        assert bound["x"].binding.action == "kill" and "k" not in bound
+        assert bound["x"].binding.action == "op('kill.agent')" and "k" not in bound
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")
@@ -123,7 +123,7 @@ async def test_palette_runs_a_view_action(plane, app_factory):
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_paint("agents")
         await pilot.press("ctrl+p")
-        await pilot.press(*"global stop")
+        await pilot.press(*"kill all")
         from textual.command import CommandList
 
         def listed() -> bool:

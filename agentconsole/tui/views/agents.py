@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
 from textual.widgets import Static
 
-from agentconsole.control.kills import target_for
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
 from agentconsole.tui.table import Column, LiveTable, Plan, Row, make_plan
@@ -59,6 +58,7 @@ class AgentsData:
     total: int  # agents in the registry (its indexes' sizes), not the rows loaded
     loaded: int = 0
     order: str = "heartbeat"
+    kills: set[str] = field(default_factory=set)  # kill targets in force (one HGETALL)
 
 
 # The table's sort columns that a registry index orders: the loaded window is the top of
@@ -121,17 +121,13 @@ class AgentsView(View):
     view_id = "agents"
     title = "Agents"
     aliases: ClassVar[tuple[str, ...]] = ("agents", "agent", "ag", "a", "po")
-    DANGEROUS: ClassVar[dict[str, str]] = {
-        "kill": "kill.agent",
-        "kill_tenant": "kill.tenant",
-        "global_stop": "kill.all",
-        "move_tenant": "tenant.move",
-    }
+    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move"}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
-        Binding("k", "kill", "Kill", id="agents.kill"),
-        Binding("t", "kill_tenant", "Kill tenant", id="agents.kill_tenant"),
-        Binding("S", "global_stop", "Global stop", id="agents.global_stop"),
+        Binding("k", "op('kill.agent')", "Kill", id="agents.kill"),
+        Binding("t", "op('kill.tenant')", "Kill tenant", id="agents.kill_tenant"),
+        Binding("S", "op('kill.all')", "Global stop", id="agents.global_stop"),
+        Binding("l", "lift", "Lift kill", id="agents.lift"),
         Binding("v", "move_tenant", "Move tenant to variant", id="agents.move_tenant", show=False),
         Binding("s", "sort", "Sort", id="agents.sort"),
         Binding("c", "copy", "Copy id", id="agents.copy", show=False),
@@ -141,6 +137,7 @@ class AgentsView(View):
         super().__init__(**kwargs)
         self.briefs: dict[str, AgentBrief] = {}
         self.total = 0
+        self.kills: set[str] = set()
         self.loaded = 0
         self.order = "heartbeat"
 
@@ -170,7 +167,9 @@ class AgentsView(View):
             rows = [agent_row(r, limits, now, dead_after) for r in records]
             briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
             plan = make_plan(rows, base)
-            return AgentsData(plan, briefs, max(total, len(records)), len(records), order)
+            kills, _ = await plane.kills.list()
+            total = max(total, len(records))
+            return AgentsData(plan, briefs, total, len(records), order, set(kills))
 
         return load
 
@@ -181,6 +180,7 @@ class AgentsView(View):
         table.retire(self.briefs)  # 10,000 objects: freed by the next loader
         self.briefs = data.briefs
         self.total, self.loaded, self.order = data.total, data.loaded, data.order
+        self.kills = data.kills
         table.apply(data.plan)
         self.update_summary()
 
@@ -188,6 +188,8 @@ class AgentsView(View):
         table = self.table
         shown = len(table.painted)
         parts = [f"{self.total} agents"]
+        if self.kills:
+            parts.append(f"{len(self.kills)} kill{'s' * (len(self.kills) != 1)} in force")
         if self.loaded < self.total:
             window = WINDOW_TEXT.get(self.order, "freshest")
             parts.append(f"showing the {self.loaded:,} {window}")
@@ -215,28 +217,26 @@ class AgentsView(View):
             self.app.copy_to_clipboard(key)
             self.console.toast(f"copied {key}")
 
-    def action_kill(self) -> None:
-        table = self.table
-        ids = sorted(table.marked) if table.marked else [k for k in [table.cursor_key] if k]
-        if not ids:
-            self.console.toast("no agent selected", severity="warning")
-            return
-        hidden = len(set(ids) - set(table.painted))
-        self.console.confirm_kill(
-            title=f"Kill {len(ids)} agent{'s' if len(ids) != 1 else ''}",
-            targets=ids,
-            hidden=hidden,
-            kills=[{"agent": i} for i in ids],
-            after=table.clear_marks,
-        )
-
-    def action_kill_tenant(self) -> None:
+    def selection(self) -> dict[str, str]:
         key = self.table.cursor_key
         brief = self.briefs.get(key or "")
-        if brief is None or not brief.tenant:
+        if brief is None:
+            return {}
+        return {"agent": brief.id, "tenant": brief.tenant} if brief.tenant else {"agent": brief.id}
+
+    def action_op(self, name: str) -> None:
+        """Kill acts on the marked rows when there are any (then clears the marks)."""
+        from agentconsole.tui.operations import OperationRequested
+
+        table = self.table
+        if name == "kill.agent" and table.marked:
+            args = {"agent": sorted(table.marked)}
+            self.post_message(OperationRequested(name, args, after=table.clear_marks))
+            return
+        if name == "kill.tenant" and not self.selection().get("tenant"):
             self.console.toast("the selected agent has no tenant", severity="warning")
             return
-        self.console.confirm_scope_kill(target_for(tenant=brief.tenant), tenant=brief.tenant)
+        super().action_op(name)
 
     def action_move_tenant(self) -> None:
         from agentconsole.tui import tenant_move
@@ -249,3 +249,27 @@ class AgentsView(View):
 
     def action_global_stop(self) -> None:
         self.console.confirm_scope_kill("all", everything=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lift":
+            return super().check_action("op", ("kill.lift",))
+        return super().check_action(action, parameters)
+
+    def action_lift(self) -> None:
+        """Lift the kill that stops the selected agent: its own, its tenant's, or the fleet's."""
+        from agentconsole.tui.operations import OperationRequested
+
+        chosen = self.selection()
+        if not chosen:
+            self.console.toast("no agent selected", severity="warning")
+            return
+        scopes = [("agent", chosen["agent"]), ("tenant", chosen.get("tenant")), ("all", None)]
+        for scope, name in scopes:
+            target = "all" if scope == "all" else f"{scope}:{name}"
+            if (name or scope == "all") and target in self.kills:
+                self.post_message(OperationRequested("kill.lift", {"scope": scope, "name": name}))
+                return
+        self.console.toast(
+            f"no kill in force for agent {chosen['agent']}, its tenant or the fleet",
+            severity="warning",
+        )

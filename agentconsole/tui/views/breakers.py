@@ -69,15 +69,10 @@ class BreakersView(View):
     view_id = "breakers"
     title = "Breakers"
     aliases: ClassVar[tuple[str, ...]] = ("breakers", "breaker", "br", "b", "cb")
-    DANGEROUS: ClassVar[dict[str, str]] = {
-        "trip": "breaker.trip",
-        "force_close": "breaker.force_close",
-        "auto": "breaker.reset",
-    }
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("t", "trip", "Trip", id="breakers.trip"),
-        Binding("f", "force_close", "Force close", id="breakers.force_close"),
-        Binding("a", "auto", "Auto", id="breakers.auto"),
+        Binding("t", "op('breaker.trip')", "Trip", id="breakers.trip"),
+        Binding("f", "op('breaker.force_close')", "Force close", id="breakers.force_close"),
+        Binding("r", "op('breaker.reset')", "Reset", id="breakers.reset"),
         Binding("s", "sort", "Sort", id="breakers.sort"),
     ]
 
@@ -113,26 +108,9 @@ class BreakersView(View):
             text += f" · {len(data.problems)} unreadable: {data.problems[0]}"
         self.query_one("#breakers-summary", Static).update(text)
 
-    def selected(self) -> str | None:
+    def selection(self) -> dict[str, str]:
         key = self.table.cursor_key
-        if key is None:
-            self.console.toast("no dependency selected", severity="warning")
-        return key
+        return {"dependency": key} if key else {}
 
     def action_sort(self) -> None:
         self.table.sort_by()
-
-    def action_trip(self) -> None:
-        dep = self.selected()
-        if dep:
-            self.console.confirm_breaker(dep, "trip")
-
-    def action_force_close(self) -> None:
-        dep = self.selected()
-        if dep:
-            self.console.confirm_breaker(dep, "force_close")
-
-    def action_auto(self) -> None:
-        dep = self.selected()
-        if dep:
-            self.console.breaker_auto(dep)

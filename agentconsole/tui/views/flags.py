@@ -71,8 +71,6 @@ class FlagsView(View):
     title = "Flags"
     aliases: ClassVar[tuple[str, ...]] = ("flags", "flag", "fl", "f")
     DANGEROUS: ClassVar[dict[str, str]] = {
-        "toggle": "flag.enable",
-        "rollout": "flag.rollout",
         "weights": "flag.variants",
         "plan_new": "rollout.create",
         "plan_pause": "rollout.pause",
@@ -81,7 +79,7 @@ class FlagsView(View):
     }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("e", "toggle", "Toggle", id="flags.toggle"),
-        Binding("o", "rollout", "Rollout %", id="flags.rollout"),
+        Binding("o", "op('flag.rollout')", "Rollout %", id="flags.rollout"),
         Binding("w", "weights", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
         Binding("N", "plan_new", "New rollout plan", id="flags.plan_new", show=False),
@@ -159,24 +157,49 @@ class FlagsView(View):
         self.show_detail()
 
     def selected(self) -> Flag | None:
-        key = self.table.cursor_key
-        flag = self.flags.get(key or "")
+        flag = self.flags.get(self.table.cursor_key or "")
         if flag is None:
             self.console.toast("no flag selected", severity="warning")
         return flag
+
+    def selection(self) -> dict[str, str]:
+        key = self.table.cursor_key
+        return {"flag": key} if key in self.flags else {}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle":
+            return self.check_action("op", ("flag.enable",)) or self.check_action(
+                "op", ("flag.disable",)
+            )
+        return super().check_action(action, parameters)
 
     def action_sort(self) -> None:
         self.table.sort_by()
 
     def action_toggle(self) -> None:
-        flag = self.selected()
-        if flag is not None:
-            self.console.toggle_flag(flag)
+        """On or off by the state shown, against the version shown (a conflict otherwise)."""
+        from agentconsole.tui.operations import OperationRequested
 
-    def action_rollout(self) -> None:
-        flag = self.selected()
-        if flag is not None:
-            self.console.ask_rollout(flag)
+        flag = self.flags.get(self.table.cursor_key or "")
+        if flag is None:
+            self.console.toast("no flag selected", severity="warning")
+            return
+        name = "flag.disable" if flag.enabled else "flag.enable"
+        if self.check_action("op", (name,)):
+            self.post_message(
+                OperationRequested(name, {"flag": flag.name}, expected_version=flag.version)
+            )
+
+    def action_op(self, name: str) -> None:
+        from agentconsole.tui.operations import OperationRequested
+
+        flag = self.flags.get(self.table.cursor_key or "")
+        if flag is None:
+            self.console.toast("no flag selected", severity="warning")
+            return
+        self.post_message(
+            OperationRequested(name, {"flag": flag.name}, expected_version=flag.version)
+        )
 
     def action_weights(self) -> None:
         from agentconsole.tui import flag_weights

@@ -288,16 +288,17 @@ class OverviewView(View):
     def runaway_table(self) -> LiveTable:
         return self.query_one("#top-table", LiveTable)
 
-    def action_kill(self) -> None:
-        """Kill the runaway agent under the TOP RUNAWAY AGENTS cursor (act where you look:
-        its row is highlighted whichever table has the focus)."""
+    def selection(self) -> dict[str, str]:
+        """The runaway agent under the TOP RUNAWAY AGENTS cursor (act where you look: its
+        row is highlighted whichever table has the focus)."""
         key = self.runaway_table.cursor_key
-        if key is None:
+        return {"agent": key} if key else {}
+
+    def action_kill(self) -> None:
+        if not self.selection():
             self.console.toast("no runaway agent to kill", severity="warning")
             return
-        self.console.confirm_kill(
-            title="Kill 1 agent", targets=[key], hidden=0, kills=[{"agent": key}]
-        )
+        self.action_op("kill.agent")
 
     def action_window(self) -> None:
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
