@@ -441,7 +441,11 @@ class ConsoleApp(App[int]):
             asks=self.asks,
             events_ok=self.events_ok,
         )
-        self.query_one(HeaderBar).show(state)
+        try:
+            header = self.query_one(HeaderBar)
+        except NoMatches:  # shutting down: the screen's widgets are gone
+            return
+        header.show(state)
 
     # --- live change events -----------------------------------------------------------
 
