@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,8 @@ class AuditEntry:
     change_id: str = ""  # the client-generated id of the change (exactly once)
 
     @classmethod
-    def from_stream(cls, entry_id: Any, raw: dict[Any, Any]) -> AuditEntry:
-        get = {codec.lenient_text(k): v for k, v in raw.items()}
+    def from_stream(cls, entry_id: Any, raw: Mapping[Any, Any] | None) -> AuditEntry:
+        get = {codec.lenient_text(k): v for k, v in (raw or {}).items()}
         return cls(
             id=codec.lenient_text(entry_id),
             ts=codec.number(get.get("ts")),
@@ -67,7 +68,7 @@ class AuditLog:
     async def tail(self, count: int = 20) -> list[AuditEntry]:
         """The newest ``count`` entries, oldest first (a timeline reads top to bottom)."""
         rows = await self.plane.redis.xrevrange(self.plane.keys.audit, count=count)
-        return [AuditEntry.from_stream(i, f) for i, f in reversed(rows)]
+        return [AuditEntry.from_stream(i, f) for i, f in reversed(rows or [])]
 
     async def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): where a caller's own changes start."""
@@ -80,10 +81,10 @@ class AuditLog:
     async def after(self, last_id: str, count: int = 500) -> list[AuditEntry]:
         """Entries newer than ``last_id``, for a live timeline that only fetches what is new."""
         rows = await self.plane.redis.xrange(self.plane.keys.audit, min=f"({last_id}", count=count)
-        return [AuditEntry.from_stream(i, f) for i, f in rows]
+        return [AuditEntry.from_stream(i, f) for i, f in rows or []]
 
     async def between(self, start: float, end: float | None = None) -> list[AuditEntry]:
         lo = f"{int(start * 1000)}-0"
         hi = f"{int(end * 1000)}-99999999" if end else "+"
         rows = await self.plane.redis.xrange(self.plane.keys.audit, min=lo, max=hi)
-        return [AuditEntry.from_stream(i, f) for i, f in rows]
+        return [AuditEntry.from_stream(i, f) for i, f in rows or []]

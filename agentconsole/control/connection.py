@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit
 
 from agentconsole.config import RedisSettings
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
 
-def connect(settings: RedisSettings, *, for_pubsub: bool = False) -> Any:
+# What connect() builds: a plain (or Sentinel-managed) client, or a cluster client.
+RedisClient: TypeAlias = "Redis | RedisCluster"
+
+
+def connect(settings: RedisSettings, *, for_pubsub: bool = False) -> RedisClient:
     """A client that fails fast (connect timeout) instead of hanging an operator's terminal."""
     import redis.asyncio as aioredis
     from redis.backoff import ExponentialBackoff
@@ -49,7 +55,7 @@ def connect(settings: RedisSettings, *, for_pubsub: bool = False) -> Any:
     return TolerantRedis.from_url(settings.url, **kwargs)
 
 
-def _sentinel(settings: RedisSettings, kwargs: dict[str, Any]) -> Any:
+def _sentinel(settings: RedisSettings, kwargs: dict[str, Any]) -> Redis:
     """redis+sentinel://host:port,host:port/service_name/db"""
     from redis.asyncio.sentinel import Sentinel
 

@@ -31,6 +31,7 @@ from agentconsole.control.roles import Operator
 
 if TYPE_CHECKING:
     from agentconsole.config import Settings
+    from agentconsole.control.connection import RedisClient
 
 AUDIT_MAXLEN = 100_000
 VERSION_MARKER = "__VERSION__"
@@ -91,7 +92,7 @@ class ControlPlane:
 
     def __init__(
         self,
-        redis: Any,
+        redis: RedisClient,
         keys: Keys,
         operator: Operator,
         settings: Settings | None = None,

@@ -17,11 +17,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agentconsole.control import codec
 
 if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
+
     from agentconsole.control.keys import Keys, PartitionKeys
     from agentconsole.control.plane import ControlPlane
 
@@ -473,7 +475,7 @@ class Registry:
         from agentconsole.control.plane import AUDIT_MAXLEN
 
         k, operator = self.plane.keys, self.plane.operator
-        entry = {
+        entry: dict[FieldT, EncodableT] = {
             "ts": f"{time.time():.3f}",
             "actor": operator.name,
             "role": operator.role,
@@ -556,10 +558,9 @@ class Registry:
             await self._audit("registry.upgrade", f"{total} agents", {"count": total}, reason)
         moved = 0
         while True:
-            ids = [
-                codec.lenient_text(i)
-                for i in await self.plane.redis.zrange(legacy_heartbeat, 0, MIGRATE_CHUNK - 1)
-            ]
+            # without scores: members only (redis-py's type does not follow withscores)
+            chunk = await self.plane.redis.zrange(legacy_heartbeat, 0, MIGRATE_CHUNK - 1)
+            ids = [codec.lenient_text(i) for i in cast("builtins.list[bytes | str]", chunk)]
             if not ids:
                 break
             async with self._pipe() as pipe:
