@@ -34,6 +34,7 @@ from agentconsole.control.keys import Keys
 from agentconsole.control.kills import ALL
 
 if TYPE_CHECKING:
+    from agentconsole.control.connection import RedisClient
     from agentconsole.control.events import ChangeEvent
 
 # Entities that are versioned with the control plane but not part of an agent's snapshot.
@@ -62,7 +63,7 @@ class Snapshot:
         return kills.get(f"agent:{agent_id}") or kills.get(f"tenant:{tenant}") or kills.get(ALL)
 
 
-async def fetch(redis: Any, keys: Keys, defaults: Limits) -> Snapshot:
+async def fetch(redis: RedisClient, keys: Keys, defaults: Limits) -> Snapshot:
     """One round trip: GET version, then HGETALL of flags, breakers, breaker_state, kills,
     budgets, then the schema and the epoch.
 

@@ -20,9 +20,12 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentconsole.control.keys import Keys
+
+if TYPE_CHECKING:
+    from agentconsole.control.connection import RedisClient
 
 ROLES = ("viewer", "responder", "admin", "agent")
 PASSWORD_ENV = "AGENTCONSOLE_ACL_PASSWORD_{role}"
@@ -441,7 +444,7 @@ class AuditIntegrity:
         return head + (": intact" if self.ok else ": " + "; ".join(self.problems))
 
 
-async def check_audit_integrity(redis: Any, keys: Keys, maxlen: int) -> AuditIntegrity:
+async def check_audit_integrity(redis: RedisClient, keys: Keys, maxlen: int) -> AuditIntegrity:
     """Compare the audit stream's counters with the version counter (read-only; viewer ok)."""
     from redis import exceptions as rex
 

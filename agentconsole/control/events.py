@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from agentconsole.config import RedisSettings
+    from agentconsole.control.connection import RedisClient
 
 
 @dataclass
@@ -65,7 +66,7 @@ class ChangeEvent:
 
 
 async def subscribe(
-    redis: Any, channel: str, on_subscribed: Callable[[], None] | None = None
+    redis: RedisClient, channel: str, on_subscribed: Callable[[], None] | None = None
 ) -> AsyncGenerator[ChangeEvent, None]:
     """Yield events until cancelled; connection errors propagate so callers can resync.
 

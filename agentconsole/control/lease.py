@@ -15,9 +15,12 @@ import contextlib
 import os
 import secrets
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agentconsole.control.keys import Keys
+
+if TYPE_CHECKING:
+    from agentconsole.control.connection import RedisClient
 
 
 def holder_id() -> str:
@@ -25,7 +28,9 @@ def holder_id() -> str:
 
 
 class Lease:
-    def __init__(self, redis: Any, keys: Keys, seconds: float, holder: str | None = None) -> None:
+    def __init__(
+        self, redis: RedisClient, keys: Keys, seconds: float, holder: str | None = None
+    ) -> None:
         self.redis = redis
         self.key = keys.rollout_lease
         self.seconds = seconds
