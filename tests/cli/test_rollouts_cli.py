@@ -31,7 +31,7 @@ def test_plan_from_options_then_each_verb(cli):
     r = cli("rollouts", "pause", "planner-v2", "--reason", "look")
     assert r.out.strip() == "plan of planner-v2: paused at 1%"
     r = cli("flags", "plan-resume", "planner-v2", "--reason", "ok")
-    assert "running at 1% (step 1 of 5), hold 10m" in r.out
+    assert "running at 1% (step 1 of 5), hold " in r.out
     r = cli("flags", "plan-advance", "planner-v2", "--reason", "by hand", "--yes")
     assert "running at 5% (step 2 of 5)" in r.out, r.err
     assert (

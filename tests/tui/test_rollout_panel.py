@@ -52,7 +52,7 @@ async def test_panel_shows_step_hold_guards_and_history(plane, app_factory):
         await wait_until(pilot, lambda: "plan: " in _panel(app), what="the panel")
         text = _panel(app)
         assert "plan: running  [10%] > 25% > 50% > 100%  hold " in text
-        assert "red: back to 0%" in text and "judged 1s ago: rollback" in text
+        assert "red: back to 0%" in text and " ago: rollback\n" in text
         assert "error_rate:+0.5pt  canary 4.1 % vs control 0.6 %  1,240 vs 3,710 runs  FAIL" in text
         assert all(len(line) <= 80 for line in text.splitlines())
         assert "started at 10% by alice: go" in text
