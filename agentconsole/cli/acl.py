@@ -13,6 +13,7 @@ from typing import Any
 
 from agentconsole.cli.common import Context, emit, fail
 from agentconsole.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from agentconsole.control import diagnostics
 
 _JSON_HELP = "machine-readable output"
 
@@ -120,8 +121,7 @@ async def generate_cmd(args: argparse.Namespace, ctx: Context) -> int:
 
 async def whoami_cmd(args: argparse.Namespace, ctx: Context) -> int:
     plane = await ctx.plane()
-    user = await plane.redis.execute_command("ACL", "WHOAMI")
-    user = user.decode("utf-8", "replace") if isinstance(user, bytes) else str(user)
+    user = await diagnostics.redis_user(plane)
     data = {
         "redis_user": user,
         "operator": plane.operator.name,
@@ -141,10 +141,7 @@ async def whoami_cmd(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def verify_audit_cmd(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.acl import check_audit_integrity
-    from agentconsole.control.plane import AUDIT_MAXLEN
-
     plane = await ctx.plane()
-    report = await check_audit_integrity(plane.redis, plane.keys, AUDIT_MAXLEN)
+    report = await diagnostics.audit_integrity(plane)
     emit(args, {"ok": report.ok, **report.__dict__}, report.summary)
     return EXIT_OK if report.ok else EXIT_FAILED

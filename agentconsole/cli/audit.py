@@ -90,7 +90,7 @@ async def tail(args: argparse.Namespace, ctx: Context) -> int:
     if args.follow:
         for entry in entries:
             _print_one(entry, as_json)
-        last = entries[-1].id if entries else await _last_id(plane)
+        last = entries[-1].id if entries else await plane.audit.last_id()
         await _follow(plane, last, as_json)
         return EXIT_OK
     emit(
@@ -108,26 +108,9 @@ def _print_one(entry: Any, as_json: bool) -> None:
         print("  ".join(clean(c, 80) for c in _row(entry)), flush=True)
 
 
-async def _last_id(plane: Any) -> str:
-    rows = await plane.redis.xrevrange(plane.keys.audit, count=1)
-    return _text(rows[0][0]) if rows else "0-0"
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
 async def _follow(plane: Any, last: str, as_json: bool) -> None:
-    """Block on the stream (XREAD) a second at a time until interrupted."""
-    from agentconsole.control.audit import AuditEntry
-
-    key = plane.keys.audit
+    """Block on the stream a second at a time until interrupted."""
     while True:
-        batches = await plane.redis.xread({key: last}, count=100, block=_BLOCK_MS)
-        # RESP3 answers a mapping {stream: [rows]}, RESP2 a list of [stream, rows]
-        groups = batches.values() if isinstance(batches, dict) else [r for _, r in batches or []]
-        for rows in groups:
-            for entry_id, fields in rows:
-                entry = AuditEntry.from_stream(entry_id, fields)
-                last = entry.id
-                _print_one(entry, as_json)
+        for entry in await plane.audit.wait_after(last, _BLOCK_MS):
+            last = entry.id
+            _print_one(entry, as_json)

@@ -73,9 +73,9 @@ def run_command(args: argparse.Namespace) -> int:
             for note in getattr(ctx._plane, "notes", None) or ():  # e.g. a retried lost reply
                 print(f"agentconsole: note: {clean(note, 500)}", file=sys.stderr)
             if ctx._plane is not None and not getattr(args, "lists_problems", False):
-                from agentconsole.control.tolerant import problems_of
+                from agentconsole.control import diagnostics
 
-                for problem in problems_of(ctx._plane.redis):  # a wrong-typed key, skipped
+                for problem in diagnostics.problems(ctx._plane):  # a wrong-typed key, skipped
                     print(f"agentconsole: warning: {clean(problem, 500)}", file=sys.stderr)
             with contextlib.suppress(Exception):
                 await ctx.close()

@@ -28,6 +28,7 @@ from agentconsole.cli.common import (
     parse_duration,
     table,
 )
+from agentconsole.control import diagnostics
 from agentconsole.control.errors import InvalidValue
 
 VERBS = ("rollout.start", "rollout.pause", "rollout.resume", "rollout.advance", "rollout.abort")
@@ -163,7 +164,6 @@ async def create_plan(args: argparse.Namespace, ctx: Context) -> int:
 
 async def status(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control.controller import read_status
-    from agentconsole.control.lease import Lease
     from agentconsole.control.rollouts import Rollouts
 
     plane = await ctx.plane()
@@ -171,7 +171,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     for problem in problems:
         print(f"agentconsole: warning: {clean(problem, 300)}", file=sys.stderr)
     seen = await read_status(plane)
-    holder, ttl = await Lease(plane.redis, plane.keys, 1).current_holder()
+    holder, ttl = await diagnostics.rollout_controller(plane)
     now = time.time()
     data = {
         "lease": {"holder": holder, "expires_in": ttl},

@@ -18,6 +18,7 @@ from agentconsole.cli.common import (
     emit,
     utc,
 )
+from agentconsole.control import diagnostics
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +31,6 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     from agentconsole.control import ControlPlane
     from agentconsole.control.errors import SchemaMismatch
     from agentconsole.control.keys import SCHEMA_VERSION
-    from agentconsole.control.tolerant import problems_of
 
     settings = ctx.settings
     plane = ControlPlane.from_settings(settings)
@@ -42,7 +42,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     except SchemaMismatch as exc:
         schema, schema_problem = None, str(exc)
     latency_ms = (time.perf_counter() - started) * 1000
-    stored = await plane.redis.get(plane.keys.schema)
+    stored = await diagnostics.stored_schema(plane)
     epoch = await plane.epoch()
     reset = plane.reset
     at_latest, live, version = await plane.agents.applied_counts()
@@ -104,7 +104,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         + flag_problems
         + breaker_problems
         + kill_problems
-        + problems_of(plane.redis),
+        + diagnostics.problems(plane),
     }
 
     def human() -> str:
@@ -159,11 +159,10 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
 
 async def _rollouts(plane: Any, flags: list[Any]) -> dict[str, Any]:
     """Running plans and whether a controller is judging them (the lease holder)."""
-    from agentconsole.control.lease import Lease
     from agentconsole.control.rollouts import ACTIVE
 
     states = [str((f.plan or {}).get("state")) for f in flags if f.plan]
-    holder, ttl = await Lease(plane.redis, plane.keys, 1).current_holder()
+    holder, ttl = await diagnostics.rollout_controller(plane)
     return {
         "running": states.count("running"),
         "active": sum(s in ACTIVE for s in states),

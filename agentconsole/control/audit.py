@@ -78,6 +78,14 @@ class AuditLog:
         entry_id = rows[0][0]
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
+    async def wait_after(self, last_id: str, block_ms: int, count: int = 100) -> list[AuditEntry]:
+        """Entries newer than ``last_id``, waiting up to ``block_ms`` for one (XREAD)."""
+        key = self.plane.keys.audit
+        batches = await self.plane.redis.xread({key: last_id}, count=count, block=block_ms)
+        # RESP3 answers a mapping {stream: [rows]}, RESP2 a list of [stream, rows]
+        groups = batches.values() if isinstance(batches, dict) else [r for _, r in batches or []]
+        return [AuditEntry.from_stream(i, f) for rows in groups for i, f in rows]
+
     async def after(self, last_id: str, count: int = 500) -> list[AuditEntry]:
         """Entries newer than ``last_id``, for a live timeline that only fetches what is new."""
         rows = await self.plane.redis.xrange(self.plane.keys.audit, min=f"({last_id}", count=count)

@@ -289,15 +289,14 @@ class ConsoleApp(App[int]):
 
     def _header_loader(self):
         async def load(backend: Backend) -> tuple[Any, str | None, list[str], list[str]]:
-            from agentconsole.control import approvals
-            from agentconsole.control.tolerant import problems_of
+            from agentconsole.control import approvals, diagnostics
 
             plane = backend.plane()
             plane.reset = await plane.reset_status()  # also refuses this console's changes
             reset = plane.reset.banner() if plane.reset else None
             counts = await plane.agents.applied_counts()
             asks = [r.ask() for r in await approvals.pending(plane)]  # four-eyes requests
-            problems = problems_of(plane.redis, time.monotonic() - PROBLEM_WINDOW)
+            problems = diagnostics.problems(plane, time.monotonic() - PROBLEM_WINDOW)
             return counts, reset, problems, asks
 
         return load

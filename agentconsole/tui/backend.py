@@ -163,13 +163,13 @@ class Backend:
         """Forward change events to ``deliver`` (called on the I/O thread), resubscribing."""
 
         async def loop() -> None:
-            from agentconsole.control.events import subscribe
+            from agentconsole.control import diagnostics
 
             delay = 0.5
             while True:
                 try:
                     plane = self.plane()
-                    stream = subscribe(plane.redis, plane.keys.events)
+                    stream = diagnostics.change_events(plane)
                     on_state(True, "")
                     delay = 0.5
                     async for event in stream:
