@@ -147,7 +147,9 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             ("config", d["config"] or "none found (defaults and environment)"),
         ]
         if reset:
+            held = ", ".join(f"epoch {e or 'none'} v{v}" for e, v in reset.held_versions.items())
             lines.insert(0, ("RESET", f"{reset.banner()}: {reset.advice()}"))
+            lines.insert(1, ("held", f"{held} (restore the backup that matches)"))
         lines += [("problem", p) for p in d["problems"]]
         from agentconsole.cli.common import clean
 

@@ -40,6 +40,7 @@ def test_backup_then_restore_after_a_wipe(cli, settings, tmp_path):
     assert status.code == 1
     assert "control plane reset at" in status.out and "3 agents holding" in status.out
     assert "agentconsole restore" in status.out
+    assert f"epoch {saved['epoch']['id']} v{saved['version']}" in status.out
     assert _redis(settings).get(Keys(settings.redis.prefix).schema) is None  # not re-stamped
     refused = cli("flags", "create", "other")
     assert refused.code == 1 and "restore" in refused.err and "Traceback" not in refused.err
