@@ -311,16 +311,19 @@ class Registry:
         if tenant is None and status is None:
             top = await self._top(order, limit)
             return await self.get_many([agent_id for agent_id, _ in top], fields)
-        ids = await self._members(tenant, status)
         read = fields
-        if fields is not None:  # what sorting and the derived status need, too
-            needed = ("status", "tenant", "heartbeat_at", "tokens_in", "tokens_out", "cost")
-            read = tuple(dict.fromkeys((*fields, *needed)))
-        records = await self.get_many(ids, read)
-        if status is not None:
-            records = [r for r in records if r.status == status]
-        key = {"heartbeat": "heartbeat_at", "tokens": "tokens", "cost": "cost"}[order]
-        return heapq.nlargest(limit, records, key=lambda r: getattr(r, key))
+        if fields is not None:  # what the derived status needs, too
+            read = tuple(dict.fromkeys((*fields, "status", "tenant", "heartbeat_at")))
+        ranked = await self._ranked(order, tenant, status)
+        found: builtins.list[AgentRecord] = []
+        step = max(limit, 500)
+        # best first, hashes read a chunk at a time until ``limit`` pass the status filter
+        for start in range(0, len(ranked), step):
+            chunk = await self.get_many(ranked[start : start + step], read)
+            found += [r for r in chunk if status is None or r.status == status]
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     async def _top(self, order: str, limit: int) -> builtins.list[tuple[str, float]]:
         if limit <= 0:
@@ -333,22 +336,29 @@ class Registry:
         merged = heapq.merge(*rows, key=lambda pair: pair[1], reverse=True)
         return [(codec.lenient_text(i), s) for i, s in list(merged)[:limit]]
 
-    async def _members(self, tenant: str | None, status: str | None) -> builtins.list[str]:
-        """Ids in a tenant's index, or a status's index, or both (intersected in Redis)."""
+    async def _ranked(
+        self, order: str, tenant: str | None, status: str | None
+    ) -> builtins.list[str]:
+        """Ids of a tenant and/or a status, best first in ``order``: one ZINTER per partition
+        of the filter's index(es) with the order's index (weight 1: its score ranks)."""
         stored = None
         if status is not None:
             stored = status if status in STORED_STATUSES else "running"
+        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
         async with self._pipe() as pipe:
             for part in self.plane.keys.all_partitions():
-                if tenant is not None and stored is not None:
-                    pipe.zinter([part.by_tenant(tenant), part.by_status(stored)])
-                elif tenant is not None:
-                    pipe.zrange(part.by_tenant(tenant), 0, -1)
-                else:
-                    assert stored is not None, "list() reads the top N when neither is given"
-                    pipe.zrange(part.by_status(stored), 0, -1)
+                weights = {getattr(part, attr): 1}
+                if tenant is not None:
+                    weights[part.by_tenant(tenant)] = 0
+                if stored is not None:
+                    weights[part.by_status(stored)] = 0
+                pipe.zinter(weights, withscores=True)
             rows = await pipe.execute()
-        return [codec.lenient_text(i) for row in rows for i in row]
+        merged = sorted(
+            ((float(score), codec.lenient_text(i)) for row in rows for i, score in row),
+            reverse=True,
+        )
+        return [agent_id for _, agent_id in merged]
 
     async def live_running(self, tenant: str | None = None) -> builtins.list[str]:
         """Agents that say they are running and heartbeat within dead_after.

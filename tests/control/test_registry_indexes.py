@@ -196,3 +196,16 @@ async def test_a_heartbeat_may_leave_the_ttl_alone(plane, settings):
     assert await plane.redis.ttl(plane.keys.agent(rec.id)) > 30
     await plane.agents.write_many([rec], HEARTBEAT_FIELDS)
     assert 0 < await plane.redis.ttl(plane.keys.agent(rec.id)) <= 30
+
+
+async def test_a_filtered_listing_ranks_in_redis_and_reads_only_what_it_returns(plane):
+    records = fleet(200)
+    await plane.agents.write_many(records)
+    for rec in records[::10]:  # 20 finished, every tenth
+        await plane.agents.finish(rec, "finished")
+    top = await plane.agents.list(status="finished", order="cost", limit=3)
+    assert [a.id for a in top] == ["a0190", "a0180", "a0170"]
+    mine = await plane.agents.list(tenant="t5", status="running", order="tokens", limit=2)
+    assert [a.id for a in mine] == ["a0059", "a0058"]
+    await plane.kills.kill(tenant="t5")
+    assert [a.id for a in await plane.agents.list(status="killing", limit=1)] == ["a0059"]
