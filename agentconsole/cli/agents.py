@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -20,6 +21,7 @@ from agentconsole.cli.common import (
     utc,
 )
 from agentconsole.control import operations
+from agentconsole.control.runaway import runaway_reasons
 
 STATUSES = ("running", "killing", "killed", "finished", "failed", "dead")
 
@@ -91,6 +93,9 @@ async def list_agents(args: argparse.Namespace, ctx: Context) -> int:
     records = await plane.agents.list(
         order=args.order, limit=args.limit, tenant=args.tenant, status=args.status
     )
+    limits, now = await plane.budgets.get(), time.time()
+    dead_after = plane.settings.registry.dead_after_seconds
+    attention = {r.id: runaway_reasons(r, limits, now, dead_after) for r in records}
 
     def human() -> str:
         if not records:
@@ -98,7 +103,7 @@ async def list_agents(args: argparse.Namespace, ctx: Context) -> int:
         rows = [
             (
                 r.id,
-                r.status,
+                r.status + (" !" + ",".join(attention[r.id]) if attention[r.id] else ""),
                 r.task,
                 r.user,
                 r.tenant,
@@ -126,7 +131,8 @@ async def list_agents(args: argparse.Namespace, ctx: Context) -> int:
         )
         return table(headers, rows)
 
-    emit(args, {"agents": [agent_dict(r) for r in records]}, human)
+    agents = [agent_dict(r) | {"attention": attention[r.id]} for r in records]
+    emit(args, {"agents": agents}, human)
     return EXIT_OK
 
 

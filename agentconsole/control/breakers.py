@@ -88,14 +88,18 @@ class BreakerView:
     mode: BreakerMode
     observed: BreakerObserved
 
-    @property
-    def effective_state(self) -> str:
-        mode = self.mode.effective()
+    def state_at(self, now: float | None = None) -> str:
+        """What agents do now: the operator's mode in force wins over the observed state."""
+        mode = self.mode.effective(now)
         if mode == "forced_open":
             return "open"
         if mode == "forced_closed":
             return "closed"
         return self.observed.state
+
+    @property
+    def effective_state(self) -> str:
+        return self.state_at()
 
 
 class Breakers:

@@ -179,3 +179,14 @@ async def test_kill_report_never_prints_an_agent_supplied_escape(plane, acli):
     r = await acli("flags", "list")
     assert r.code == 0 and "UTF-8" in r.err
     assert "\x1b" not in r.out + r.err and "\x07" not in r.out + r.err
+
+
+async def test_list_shows_the_runaway_rule_the_console_shows(plane, acli):
+    """The rule lives in control/runaway.py, so the CLI flags what the console highlights."""
+    await plane.agents.register(AgentRecord(id="hot", tenant="acme", status="running", steps=45))
+    await plane.agents.register(AgentRecord(id="calm", tenant="acme", status="running", steps=1))
+    r = await acli("--json", "agents", "list")
+    attention = {a["id"]: a["attention"] for a in r.json()["agents"]}
+    assert attention == {"hot": ["steps"], "calm": []}
+    r = await acli("agents", "list")
+    assert "running !steps" in r.out

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.binding import Binding
 from textual.widgets import Static
 
+from agentconsole.control.runaway import runaway_reasons
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
 from agentconsole.tui.table import Column, LiveTable, Plan, Row, make_plan
@@ -66,32 +67,6 @@ class AgentsData:
 # expensive of the freshest ones. Other columns sort the window of freshest agents.
 INDEXED_ORDER = {"cost": "cost", "tokens": "tokens", "heartbeat": "heartbeat"}
 WINDOW_TEXT = {"cost": "with the most cost", "tokens": "with the most tokens"}
-
-
-NEAR_LIMIT = 0.8
-
-
-def runaway_reasons(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> list[str]:
-    """Why an agent needs attention: near or over a step, runtime or budget limit; silent.
-
-    "Near" is NEAR_LIMIT of the step and runtime limits, as the AgentRunaway alert: the
-    runaway guard stops a run at the limit itself, so an operator must see it coming.
-    """
-    reasons: list[str] = []
-    if rec.status not in ("running", "killing"):
-        return reasons
-    if limits.run_max_steps and rec.steps >= NEAR_LIMIT * limits.run_max_steps:
-        reasons.append("steps")
-    age = now - rec.started_at if rec.started_at else 0.0
-    if limits.run_max_seconds and age >= NEAR_LIMIT * limits.run_max_seconds:
-        reasons.append("runtime")
-    if (limits.user_daily_tokens and rec.tokens >= limits.user_daily_tokens) or (
-        limits.user_daily_cost_usd and rec.cost >= limits.user_daily_cost_usd
-    ):
-        reasons.append("budget")
-    if rec.heartbeat_at and now - rec.heartbeat_at > dead_after:
-        reasons.append("stale")
-    return reasons
 
 
 def agent_row(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> Row:

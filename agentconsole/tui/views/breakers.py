@@ -47,8 +47,7 @@ def breaker_row(view: BreakerView, now: float) -> Row:
     if effective_mode != "auto" and mode.until:
         mode_text += f" for {fmt.ago(mode.until - now)}"
     obs = view.observed
-    # effective state computed against the console's clock (deterministic in snapshots)
-    effective = {"forced_open": "open", "forced_closed": "closed"}.get(effective_mode, obs.state)
+    effective = view.state_at(now)  # against the console's clock (deterministic snapshots)
     changed = f"{fmt.hms(mode.changed_at)} by {mode.changed_by}" if mode.changed_at else "-"
     cells = (
         cell(view.dependency, 20),

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Static
 
+from agentconsole.control.runaway import runaway_reasons
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell, clean
 from agentconsole.tui.table import Column, LiveTable, Row
-from agentconsole.tui.views.agents import runaway_reasons
 from agentconsole.tui.views.base import Loader, View
 
 if TYPE_CHECKING:
