@@ -141,6 +141,7 @@ def _raw(raw: Any, what: str) -> str:
 
 
 NAME = Kind("NAME", text.name)
+REQUEST = Kind("REQUEST_ID", text.name, complete="request")
 AGENT = Kind("AGENT_ID", text.name, complete="agent")
 TENANT = Kind("TENANT", text.name, complete="tenant")
 DEPENDENCY = Kind("DEPENDENCY", text.name, complete="dependency")
@@ -735,6 +736,22 @@ FOR = Param("for", DURATION, "revert after this long (90s, 15m, 2h, 1d)", True, 
 FLAG_PARAM = Param("flag", FLAG, "the flag's name", subject="flag")
 DEP_PARAM = Param("dependency", DEPENDENCY, "the dependency", subject="dependency")
 
+
+async def _approve(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control import approvals
+
+    return await approvals.approve(plane, call.args["request"], reason=call.reason)
+
+
+async def _reject(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control import approvals
+
+    request = await approvals.reject(plane, call.args["request"], reason=call.reason)
+    return Outcome(
+        f"rejected {request.requested_by}'s request {request.id}: {request.line}", request.doc()
+    )
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "kill.agent",
@@ -971,6 +988,20 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("for", DURATION, "how long (at most 30 days)", keyword="for"),),
         _silence,
         aliases=("silence",),
+    ),
+    Operation(
+        "approval.approve",
+        "approve another operator's four-eyes request, which runs it",
+        (Param("request", REQUEST, "the request id (approvals list)", subject="request"),),
+        _approve,
+        aliases=("approve",),
+    ),
+    Operation(
+        "approval.reject",
+        "refuse another operator's four-eyes request",
+        (Param("request", REQUEST, "the request id (approvals list)", subject="request"),),
+        _reject,
+        aliases=("reject",),
     ),
 )
 

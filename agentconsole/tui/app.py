@@ -723,6 +723,8 @@ class ConsoleApp(App[int]):
             return list(getattr(self.view("breakers"), "views", {}))
         if kind.complete == "flag":
             return list(getattr(self.view("flags"), "flags", {}))
+        if kind.complete == "request":  # pending four-eyes requests: each ask ends with its id
+            return [ask.rsplit(" ", 1)[-1] for ask in self.asks]
         return []
 
     def action_help(self) -> None:

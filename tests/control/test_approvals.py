@@ -106,3 +106,18 @@ async def test_environments_limit_the_policy(four_eyes, plane_as):
     call = _call("kill all", reason="x", wait=0)
     outcome = await call.op.run(alice, call)
     assert "approval" not in outcome.data and "all" in (await alice.kills.list())[0]
+
+
+async def test_approve_and_reject_are_rows_of_the_operations_table(four_eyes, plane_as):
+    """So the console's : line, the palette, runbooks and `do` decide as the CLI does."""
+    alice, bob = plane_as("alice", "responder"), plane_as("bob", "responder")
+    await alice.check_schema()
+    for _ in range(2):
+        call = _call("kill all", reason="x", wait=0)
+        await call.op.run(alice, call)
+    first, second = await approvals.pending(bob)
+    done = _call(f"approve {first.id}", reason="ok")
+    assert "approved alice's request" in (await done.op.run(bob, done)).text
+    no = _call(f"approval reject {second.id}", reason="one is enough")
+    assert "rejected alice's request" in (await no.op.run(bob, no)).text
+    assert not await approvals.pending(bob)
