@@ -64,3 +64,53 @@ async def test_a_pending_four_eyes_request_is_shown_to_every_console(settings, p
         header = str(app.query_one("#header").render())
         ask = "⚑ alice asks: kill all (runaway) — approve: agentconsole approvals approve"
         assert ask in header
+
+
+async def test_redis_restarted_empty_under_agents_and_the_console(redis_prefix):
+    """Real processes: a redis-server restarted empty under an SDK runtime with a run going
+    and a running console: the agent holds, the console shows the reset, a restore clears it."""
+    from prometheus_client import CollectorRegistry
+
+    from agentconsole.agent import AgentRuntime
+    from agentconsole.config import Settings
+    from agentconsole.control import ControlPlane
+    from tests.fixtures.redis import start_redis
+
+    gen = start_redis()
+    server = next(gen)
+    settings = Settings()
+    settings.redis.url, settings.redis.prefix = server.url, redis_prefix
+    settings.redis.connect_timeout = 0.5
+    settings.operator.name, settings.operator.role = "alice", "admin"
+    settings.ui.refresh_seconds = 0.2
+    plane = ControlPlane.from_settings(settings)
+    rt = AgentRuntime(settings, registry=CollectorRegistry(), resync_interval=0.2)
+    try:
+        await plane.check_schema()
+        await plane.flags.create("tools", type="kill-switch", enabled=True)
+        await plane.flags.disable("tools", reason="engaged")
+        saved = await backup.take(plane)
+        await rt.start()
+        async with rt.run(task="long job", tenant="acme"):
+            app = make_app(settings, start_view="agents", clock=time.time)
+            async with app.run_test(size=(140, 40)) as pilot:
+                await app.wait_for_paint("agents")
+                server.kill()
+                server.start()  # empty
+                await wait_until(pilot, lambda: rt.keeper.holding, timeout=20, what="hold")
+                await wait_until(pilot, lambda: app.reset_banner, timeout=20, what="banner")
+                header = str(app.query_one("#header").render())
+                assert "schema key missing; 1 agents holding their last snapshot" in header
+                assert not rt.flags.enabled("tools", default=True)  # still engaged
+                for _ in range(50):  # the operator's pooled connection died with the server
+                    try:
+                        await backup.restore(plane, saved, reason="came back empty")
+                        break
+                    except Exception:
+                        await pilot.pause(0.1)
+                await wait_until(pilot, lambda: not rt.keeper.holding, timeout=20, what="adopt")
+                await wait_until(pilot, lambda: app.reset_banner is None, timeout=20, what="gone")
+    finally:
+        await rt.close()
+        await plane.close()
+        gen.close()
