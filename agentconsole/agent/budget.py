@@ -66,7 +66,7 @@ class BudgetGuard:
         await asyncio.sleep(0)  # the offline path never waits: let the loop breathe
         return self._reserve_offline(user, tokens, cost, run)
 
-    def _reserve_offline(self, user: str, tokens: int, cost: float, run: Run | None):
+    def _reserve_offline(self, user: str, tokens: int, cost: float, run: Run | None) -> Reservation:
         """Redis down: per-request limit from the snapshot, and a small daily allowance."""
         limits = self.limits()
         if tokens > limits.request_tokens:

@@ -146,7 +146,9 @@ class Breakers:
         doc = codec.document(raw, f"breaker {dependency!r}")
         return BreakerMode.from_doc(doc) if doc else None
 
-    async def trip(self, dependency: str, *, for_seconds: float | None = None, reason: str = ""):
+    async def trip(
+        self, dependency: str, *, for_seconds: float | None = None, reason: str = ""
+    ) -> BreakerMode:
         return await self._set(dependency, "forced_open", "breaker.trip", for_seconds, reason)
 
     async def force_close(

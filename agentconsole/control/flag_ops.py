@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.control.flag_diff import diff
 
 if TYPE_CHECKING:
+    from agentconsole.control.flags import Flag
     from agentconsole.control.operations import Call, Outcome, Preview
     from agentconsole.control.plane import ControlPlane
 
@@ -22,7 +23,7 @@ APPLY_POLL = 0.25  # seconds between looks at the tenant's agents after a move
 
 
 def _outcome(
-    before: Any, flag: Any, extra: str = "", data: dict[str, Any] | None = None
+    before: Flag, flag: Flag, extra: str = "", data: dict[str, Any] | None = None
 ) -> Outcome:
     from agentconsole.control.operations import Outcome
 
@@ -169,7 +170,7 @@ async def constrain(plane: ControlPlane, call: Call) -> Outcome:
 
 
 async def _applied(
-    plane: ControlPlane, call: Call, before: Any, flag: Any, context: str, value: str
+    plane: ControlPlane, call: Call, before: Flag, flag: Flag, context: str, value: str
 ) -> Outcome:
     """For a tenant: wait up to ``call.wait`` for its running agents to report the new
     control-plane version (their heartbeats carry it) and say how many did. The cost is the
@@ -197,7 +198,7 @@ async def _applied(
     return out
 
 
-def _expected(call: Call, before: Any) -> int:
+def _expected(call: Call, before: Flag) -> int:
     """Compare-and-set against the version the caller saw, else the one just read."""
     return before.version if call.expected_version is None else call.expected_version
 

@@ -337,10 +337,14 @@ class Flags:
         change = await self._write(flag, "flag.create", expected=0, reason=reason)
         return Flag.from_doc(change.doc or {})
 
-    async def enable(self, name: str, *, reason: str = "", expected_version: int | None = None):
+    async def enable(
+        self, name: str, *, reason: str = "", expected_version: int | None = None
+    ) -> Flag:
         return await self._modify(name, "flag.enable", reason, expected_version, enabled=True)
 
-    async def disable(self, name: str, *, reason: str = "", expected_version: int | None = None):
+    async def disable(
+        self, name: str, *, reason: str = "", expected_version: int | None = None
+    ) -> Flag:
         return await self._modify(name, "flag.disable", reason, expected_version, enabled=False)
 
     async def set_rollout(
@@ -381,7 +385,9 @@ class Flags:
             raise InvalidValue(f"flag type must be one of {', '.join(FLAG_TYPES)}")
         return await self._modify(name, "flag.update", reason, expected_version, **changes)
 
-    async def delete(self, name: str, *, reason: str = "", expected_version: int | None = None):
+    async def delete(
+        self, name: str, *, reason: str = "", expected_version: int | None = None
+    ) -> None:
         current = await self.get(name)
         version = current.version if expected_version is None else expected_version
         await self.plane.apply(

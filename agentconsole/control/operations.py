@@ -47,6 +47,8 @@ from agentconsole.control.errors import InvalidValue, NotFound
 from agentconsole.control.roles import REQUIRED_ROLE, Operator
 
 if TYPE_CHECKING:
+    from agentconsole.control.breakers import BreakerMode
+    from agentconsole.control.flags import Flag
     from agentconsole.control.plane import ControlPlane
 
 T = TypeVar("T")
@@ -593,7 +595,7 @@ async def _lift(plane: ControlPlane, call: Call) -> Outcome:
 # --- breakers, flags, budgets, registry -----------------------------------------------------
 
 
-def _breaker_text(mode: Any) -> Outcome:
+def _breaker_text(mode: BreakerMode) -> Outcome:
     from dataclasses import asdict
 
     until = f" until {text.hms(mode.until)} UTC" if mode.until else ""
@@ -634,7 +636,7 @@ async def _preview_breaker(plane: ControlPlane, call: Call) -> Preview:
     return Preview(title, [dep], detail, confirm=True)
 
 
-def _flag_outcome(flag: Any) -> Outcome:
+def _flag_outcome(flag: Flag) -> Outcome:
     state = "on" if flag.enabled else "off"
     data = flag.to_doc() | {"rollout": flag.rollout}
     return Outcome(
