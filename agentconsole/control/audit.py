@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agentconsole.control import codec
 
 if TYPE_CHECKING:
+    from redis.typing import StreamRangeResponse
+
     from agentconsole.control.plane import ControlPlane
 
 
@@ -82,8 +84,13 @@ class AuditLog:
         """Entries newer than ``last_id``, waiting up to ``block_ms`` for one (XREAD)."""
         key = self.plane.keys.audit
         batches = await self.plane.redis.xread({key: last_id}, count=count, block=block_ms)
-        # RESP3 answers a mapping {stream: [rows]}, RESP2 a list of [stream, rows]
-        groups = batches.values() if isinstance(batches, dict) else [r for _, r in batches or []]
+        # RESP3 answers a mapping {stream: [rows]}, RESP2 a list of [stream, rows]; redis-py's
+        # declared type spans every shape its parsers can give, so the mapping is named here
+        groups: Iterable[StreamRangeResponse] = (
+            cast("dict[Any, StreamRangeResponse]", batches).values()
+            if isinstance(batches, dict)
+            else [r for _, r in batches or []]
+        )
         return [AuditEntry.from_stream(i, f) for rows in groups for i, f in rows]
 
     async def after(self, last_id: str, count: int = 500) -> list[AuditEntry]:
