@@ -238,5 +238,10 @@ def _graph(
 
 
 def _import(modules: tuple[str, ...]) -> None:
+    import logging
+
     for name in modules:
         importlib.import_module(name)
+    # LangChain logs a warning for every exception a handler raises, even one it re-raises
+    # on purpose (raise_error): a simulated runaway or kill is not worth a line on stderr
+    logging.getLogger("langchain_core.callbacks.manager").setLevel(logging.ERROR)
