@@ -50,11 +50,12 @@ _ANSI = re.compile(
 ELLIPSIS = "…"
 
 
-def clean(value: Any, width: int | None = 60) -> str:
+def clean(value: Any, width: int | None = 60, *, multiline: bool = False) -> str:
     """Plain, printable, one-line text of at most ``width`` characters (ellipsis when cut).
 
-    Escape sequences are removed, a newline shows as ``␤``, any other control or invisible
-    character as ``?``. Used for every value an agent, a user, an alert or a runbook supplies.
+    Escape sequences are removed, a newline shows as ``␤`` (kept with ``multiline``, for
+    alert annotations), any other control or invisible character as ``?``. Used for every
+    value an agent, a user, an alert or a runbook supplies.
     """
     text = "" if value is None else str(value)
     if width is not None and len(text) > 4 * width + 64:
@@ -62,7 +63,10 @@ def clean(value: Any, width: int | None = 60) -> str:
     if "\x1b" in text or "\x9b" in text:
         text = _ANSI.sub("", text)
     if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else ("␤" if ch == "\n" else "?") for ch in text)
+        kept = "\n\t" if multiline else ""
+        text = "".join(
+            ch if ch.isprintable() or ch in kept else ("␤" if ch == "\n" else "?") for ch in text
+        )
     if width is not None and len(text) > width:
         text = text[: max(0, width - 1)] + ELLIPSIS
     return text

@@ -16,19 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from agentconsole.metrics.client import QueryFailure, httpx_failure, one_line, read_envelope
 from agentconsole.metrics.model import Alert, AlertsResult
+from agentconsole.text import clean
 
 if TYPE_CHECKING:
     from agentconsole.metrics.service import MetricsService
 
 MAX_LABEL = 1024
 MAX_ANNOTATION = 4096
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean_text(value: Any, limit: int) -> str:
-    """Labels and annotations are data: no escapes or control characters (newlines stay)."""
-    text = "" if value is None else str(value)
-    return _CONTROL.sub("?", text)[:limit]
+    """Labels and annotations are data: the one sanitiser, newlines kept (no ellipsis: a
+    bounded copy, not a display)."""
+    text = "" if value is None else str(value)[:limit]
+    return clean(text, None, multiline=True)
 
 
 def identity(name: str, labels: dict[str, str]) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from agentconsole.text import clean
+
 if TYPE_CHECKING:
     from agentconsole.config import PrometheusSettings
 
@@ -48,9 +50,7 @@ class Answer:
 def one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
     """Server text is data: one line, printable characters only, bounded length."""
     raw = "" if text is None else str(text)
-    flat = " ".join(raw.split())
-    flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return clean(" ".join(raw[: 4 * limit].split()), limit)
 
 
 def retry_policy() -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.metrics.client import POOL_SIZE, Answer, PromQL, QueryFailure, number, one_line
 from agentconsole.metrics.model import AlertsResult, PanelDef, PanelResult, status_for
 from agentconsole.metrics.panels import build_panels, preset_interval, render
+from agentconsole.text import duration
 
 if TYPE_CHECKING:
     from agentconsole.config import Settings
@@ -35,14 +36,7 @@ def parse_window(window: str) -> float:
     """'15m', '1h', '6h', '24h' (or any Prometheus-style duration: 90s, 2h, 1d)."""
     if window in WINDOWS:
         return WINDOWS[window]
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    try:
-        seconds = float(window[:-1]) * units[window[-1]]
-    except (ValueError, KeyError, IndexError):
-        raise ValueError(f"window: expected one of {', '.join(WINDOWS)}, got {window!r}") from None
-    if seconds <= 0:
-        raise ValueError(f"window: expected a positive duration, got {window!r}")
-    return seconds
+    return duration(window, "window")  # the one grammar; text.Invalid is a ValueError
 
 
 def choose_step(window_s: float, target_points: int = TARGET_POINTS) -> float:
