@@ -514,7 +514,7 @@ class AgentRuntime:
             if time.monotonic() >= next_prune:  # the fleet keeps the registry's indexes tidy
                 next_prune = time.monotonic() + PRUNE_EVERY
                 with contextlib.suppress(Exception):
-                    await self.plane.agents.prune()
+                    await self.plane.agents.prune(lease=PRUNE_EVERY * 0.9)
 
     async def _write_records(
         self,

@@ -142,6 +142,7 @@ AUDIT_REWRITES = (
     "swapdb",
 )
 AGENT_WRITES = (
+    "set",  # the registry partitions' prune leases (SET NX EX)
     "hset",
     "hsetnx",
     "hdel",

@@ -69,6 +69,11 @@ class PartitionKeys:
         """
         return self._k("applied", str(version))
 
+    @property
+    def prune_lease(self) -> str:
+        """Which process prunes this partition this minute (``SET NX EX``)."""
+        return self._k("prune_lease")
+
     def acks(self, kill_id: str) -> str:
         """Agents that acknowledged one kill -> when: the kill's progress is a ZCARD."""
         return self._k("acks", kill_id)

@@ -503,20 +503,34 @@ class Registry:
                 pipe.hdel(k.kills, *forget_kills)
             await pipe.execute()
 
-    async def prune(self, batch: int = 500) -> int:
+    async def prune(self, batch: int = 500, lease: float = 0.0) -> int:
         """Drop index entries of agents silent past the reap interval (their hashes expired).
 
         Housekeeping, not an operator action: it changes nothing an operator set, so it
         needs no role or audit entry, and agents run it (their ACL user may). ``reap`` is the
         audited operator action that also removes the kill records of reaped agents.
+        With ``lease`` seconds, a partition is pruned only by the process that takes its
+        prune lease (``SET NX EX``): a thousand agent processes pruning every minute do the
+        work once, not a thousand times.
         """
         cutoff = time.time() - self.plane.settings.registry.reap_after_seconds
-        stale = await self._stale(cutoff, batch)
+        parts = list(range(self.plane.keys.partitions))
+        if lease > 0:
+            async with self._pipe() as pipe:
+                for n in parts:
+                    lease_key = self.plane.keys.partition(n).prune_lease
+                    pipe.set(lease_key, self.plane.operator.name, nx=True, ex=max(1, int(lease)))
+                won = await pipe.execute()
+            parts = [n for n, ok in zip(parts, won, strict=True) if ok]
+        stale = await self._stale(cutoff, batch, parts)
         await self._forget(stale, cutoff, delete=False)
         return sum(len(m) for m in stale.values())
 
-    async def _stale(self, cutoff: float, batch: int | None) -> dict[int, builtins.list[str]]:
-        parts = self.plane.keys.all_partitions()
+    async def _stale(
+        self, cutoff: float, batch: int | None, only: builtins.list[int] | None = None
+    ) -> dict[int, builtins.list[str]]:
+        numbers = list(range(self.plane.keys.partitions)) if only is None else only
+        parts = [self.plane.keys.partition(n) for n in numbers]
         async with self._pipe() as pipe:
             for part in parts:
                 if batch is None:
@@ -524,7 +538,11 @@ class Registry:
                 else:
                     pipe.zrangebyscore(part.by_heartbeat, "-inf", cutoff, start=0, num=batch)
             rows = await pipe.execute()
-        return {n: [codec.lenient_text(i) for i in row] for n, row in enumerate(rows) if row}
+        return {
+            n: [codec.lenient_text(i) for i in row]
+            for n, row in zip(numbers, rows, strict=True)
+            if row
+        }
 
     async def _forget(
         self, stale: dict[int, builtins.list[str]], cutoff: float, delete: bool

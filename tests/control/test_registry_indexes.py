@@ -209,3 +209,14 @@ async def test_a_filtered_listing_ranks_in_redis_and_reads_only_what_it_returns(
     assert [a.id for a in mine] == ["a0059", "a0058"]
     await plane.kills.kill(tenant="t5")
     assert [a.id for a in await plane.agents.list(status="killing", limit=1)] == ["a0059"]
+
+
+async def test_one_process_prunes_a_partition_per_lease(plane, plane_as, settings):
+    settings.registry.reap_after_seconds = 30
+    await plane.agents.write_many(fleet(50), at=time.time() - 60)  # all silent
+    other = plane_as("agent-2", "viewer")
+    first = await plane.agents.prune(lease=60)
+    assert first == 50 and await other.agents.prune(lease=60) == 0  # leases taken
+    await plane.agents.write_many(fleet(5), at=time.time() - 60)
+    assert await other.agents.prune(lease=60) == 0  # still within the lease
+    assert await other.agents.prune() == 5  # without a lease: prunes everything
