@@ -19,6 +19,8 @@ from agentconsole.metrics.model import Alert, AlertsResult
 from agentconsole.text import clean
 
 if TYPE_CHECKING:
+    import httpx
+
     from agentconsole.metrics.service import MetricsService
 
 MAX_LABEL = 1024
@@ -72,7 +74,9 @@ def to_alert(raw: dict[str, Any]) -> Alert | None:
     )
 
 
-async def _get_json(client: Any, path: str, params: dict[str, Any] | None = None) -> Any:
+async def _get_json(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None
+) -> httpx.Response:
     try:
         response = await client.get(path, params=params)
     except Exception as exc:
@@ -129,6 +133,7 @@ async def fetch_alertmanager_state(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(active silences, Alertmanager's alerts); raises QueryFailure."""
     client = service.alertmanager()
+    assert client is not None, "asked only when Alertmanager is configured"
     silences_resp, alerts_resp = await asyncio.gather(
         _get_json(client, "/api/v2/silences"),
         _get_json(

@@ -23,6 +23,10 @@ from urllib.parse import urlsplit
 from agentconsole.text import clean
 
 if TYPE_CHECKING:
+    import ssl
+
+    from urllib3.util.retry import Retry
+
     from agentconsole.config import PrometheusSettings
 
 MAX_MESSAGE = 300
@@ -53,7 +57,7 @@ def one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
     return clean(" ".join(raw[: 4 * limit].split()), limit)
 
 
-def retry_policy() -> Any:
+def retry_policy() -> Retry:
     """Our retry: one quick retry of a refused connection or a proxy's 502, nothing else.
 
     Not retried: read errors and timeouts (a hanging server would double the wait), 503
@@ -302,7 +306,7 @@ def number(raw: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def ssl_context(verify: bool | str) -> Any:
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     """httpx wants an SSLContext for a CA file."""
     if isinstance(verify, str):
         import ssl

@@ -21,6 +21,7 @@ from agentconsole.metrics.client import QueryFailure, number
 
 if TYPE_CHECKING:
     from agentconsole.control.rollouts import Guard, Plan
+    from agentconsole.metrics.client import PromQL
 
 VERDICTS = ("pass", "wait", "error", "fail")  # in rising order of weight
 
@@ -203,7 +204,7 @@ def combine(flag: str, window: int, at: float, results: list[GuardResult]) -> Ev
 class GuardEvaluator:
     """Runs the guards of a plan against Prometheus (sync queries in a worker thread)."""
 
-    def __init__(self, promql: Any, timeout: float) -> None:
+    def __init__(self, promql: PromQL, timeout: float) -> None:
         self.promql = promql
         self.timeout = timeout
 

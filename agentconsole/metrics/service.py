@@ -21,6 +21,8 @@ from agentconsole.metrics.panels import build_panels, preset_interval, render
 from agentconsole.text import duration
 
 if TYPE_CHECKING:
+    import httpx
+
     from agentconsole.config import Settings
     from agentconsole.control.plane import ControlPlane
     from agentconsole.metrics.model import Alert
@@ -127,8 +129,8 @@ class MetricsService:
         self._interval: str | None = interval
         self._promql = PromQL(settings.prometheus)
         self._pool: DaemonPool | None = None
-        self._http: Any = None
-        self._alertmanager: Any = None
+        self._http: httpx.AsyncClient | None = None
+        self._alertmanager: httpx.AsyncClient | None = None
         self._last_good: dict[tuple[str, str], PanelResult] = {}
 
     # --- panels -----------------------------------------------------------------------
@@ -370,7 +372,7 @@ class MetricsService:
 
         await expire_silence(self, silence_id)
 
-    def http(self) -> Any:
+    def http(self) -> httpx.AsyncClient:
         """httpx client for the Prometheus API (alerts, rules)."""
         if self._http is None:
             import httpx
@@ -394,7 +396,7 @@ class MetricsService:
             )
         return self._http
 
-    def alertmanager(self) -> Any | None:
+    def alertmanager(self) -> httpx.AsyncClient | None:
         url = self.settings.alertmanager.url
         if not url:
             return None

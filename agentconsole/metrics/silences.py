@@ -17,6 +17,8 @@ from agentconsole.control.errors import ControlError, InvalidValue, NotFound, Un
 from agentconsole.metrics.client import httpx_failure, one_line
 
 if TYPE_CHECKING:
+    import httpx
+
     from agentconsole.metrics.model import Alert
     from agentconsole.metrics.service import MetricsService
 
@@ -28,7 +30,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _require(service: MetricsService, action: str) -> Any:
+def _require(service: MetricsService, action: str) -> httpx.AsyncClient:
     if service.plane is None:
         raise ControlError("silences need the control plane (for the audit log)")
     service.plane.operator.require(action)
@@ -38,7 +40,7 @@ def _require(service: MetricsService, action: str) -> Any:
     return client
 
 
-async def _call(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+async def _call(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
         response = await client.request(method, path, **kwargs)
     except Exception as exc:
