@@ -240,3 +240,58 @@ async def test_run_streamed_is_killed_and_its_background_run_cancelled(plane, ru
     await asyncio.sleep(0.05)
     assert model.calls == calls and events > 0
     assert (await plane.agents.get(agent_id)).status == "killed"
+
+
+async def test_usage_reported_by_two_layers_is_booked_once(plane, runtime):
+    """The Agents SDK's hooks over a wrapped OpenAI client: both see each request."""
+    import httpx
+    from agents import OpenAIChatCompletionsModel
+    from openai import AsyncOpenAI
+
+    from agentconsole.integrations import openai_client
+    from tests.integrations.conftest import FakeProvider
+    from tests.integrations.test_openai_client import completion
+
+    provider = FakeProvider(completion)  # 11 + 7 tokens per request
+    raw = AsyncOpenAI(
+        api_key="t",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(provider.handler(httpx))),
+    )
+    client = openai_client.guard(raw, runtime)
+    agent = Agent(name="a", model=OpenAIChatCompletionsModel("gpt-4o-mini", client))
+    async with runtime.run(task="two layers", user="oa7") as run:
+        result = await openai_agents.run(agent, "hi", runtime=runtime)
+        result = await openai_agents.run(agent, "again", runtime=runtime)
+    assert result.final_output == "ok" and len(provider.requests) == 2
+    assert (run.record.tokens_in, run.record.tokens_out) == (22, 14)
+    assert run.steps == 2  # one step per request, not one per layer
+    usage = await booked_tokens(plane, "oa7", 36)
+    await asyncio.sleep(0.2)  # nothing else arrives later
+    assert (await plane.budgets.usage())["oa7"]["tokens"] == usage["tokens"] == 36
+
+
+async def test_redis_down_keeps_working_on_the_last_snapshot(
+    settings, plane, make_runtime, redis_server
+):
+    from tests.fixtures.tcp_proxy import tcp_proxy
+
+    with tcp_proxy(redis_server.port) as proxy:
+        settings.redis.url = f"redis://127.0.0.1:{proxy.port}/0"
+        settings.redis.connect_timeout = 0.3
+        rt = await make_runtime(
+            settings=settings, stale_limit=3600, report_interval=0.05, resync_interval=0.2
+        )
+        await plane.breakers.trip("search", for_seconds=600, reason="kept while offline")
+        await rt.wait_for_version(await plane.version())
+        model = ScriptedModel(lambda n: tool_call() if n == 0 else answer())
+        async with rt.run(task="t", user="oa8") as run:
+            proxy.refuse()
+            proxy.drop()
+            await eventually(lambda: not rt.connected, "the outage to be noticed")
+            result = await openai_agents.run(looping_agent(model), "x", runtime=rt)
+            assert result.final_output == "done" and run.steps == 3
+            assert rt.breakers.effective("search") == "open"  # the last snapshot holds
+            proxy.accept()
+            await eventually(lambda: rt.connected and not rt.budget.offline_pending, "flush")
+        assert (await booked_tokens(plane, "oa8", 50))["tokens"] == 50
