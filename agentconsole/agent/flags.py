@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.control.flags import OFF_DISABLED, Resolution
 
 if TYPE_CHECKING:
+    from agentconsole.agent.run import Run
     from agentconsole.agent.runtime import AgentRuntime
     from agentconsole.control.flags import Flag
 
@@ -93,7 +94,7 @@ class FlagClient:
 
 
 def flagged_kwargs(
-    run: Any, flags: Mapping[str, str] | None, kwargs: dict[str, Any]
+    run: Run, flags: Mapping[str, str] | None, kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """A request's arguments with some taken from flags, e.g. ``{"model": "model-tier"}``:
     the payload the run is served replaces the argument when it has the type the caller

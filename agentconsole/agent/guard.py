@@ -24,6 +24,8 @@ from agentconsole.agent.retry import BREAKER_FAILURES, Failure, RetryPolicy
 from agentconsole.agent.run import current_run
 
 if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
     from agentconsole.agent.logs import EventLog
     from agentconsole.agent.metrics import AgentMetrics
     from agentconsole.control.keys import Keys
@@ -49,11 +51,11 @@ class Guard:
         self.classify = classify
         self.clock = clock
         self._spawn = spawn
-        self._script: Any = None
+        self._script: AsyncScript | None = None
         self._keys: Keys | None = None
         self._lock = threading.Lock()  # windows are counted from the loop and from threads
 
-    def attach(self, script: Any, keys: Keys) -> None:
+    def attach(self, script: AsyncScript, keys: Keys) -> None:
         """Connect to the fleet: the registered ``breaker_transition`` script and the keys."""
         self._script, self._keys = script, keys
 

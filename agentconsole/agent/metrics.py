@@ -7,7 +7,10 @@ prometheus-client refuses to register the same name twice in one registry.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
 
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
 STEP_BUCKETS = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130)
@@ -24,7 +27,7 @@ _by_registry: dict[int, AgentMetrics] = {}
 
 
 class AgentMetrics:
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         r = registry
@@ -123,8 +126,8 @@ class AgentMetrics:
             "replaced Redis), until an operator restores or accepts",
             registry=r,
         )
-        self.dep_children: dict[tuple[str, str], Any] = {}
-        self.duration_children: dict[str, Any] = {}
+        self.dep_children: dict[tuple[str, str], Counter] = {}
+        self.duration_children: dict[str, Histogram] = {}
         # every known label value exists from the start, so rates and alerts see a 0
         for outcome in OUTCOMES:
             self.runs.labels(outcome)
@@ -159,13 +162,13 @@ class AgentMetrics:
         self.flag_run_tokens.labels(flag, variant).inc(tokens)
         self.flag_run_cost.labels(flag, variant).inc(cost)
 
-    def duration(self, dependency: str) -> Any:
+    def duration(self, dependency: str) -> Histogram:
         child = self.duration_children.get(dependency)
         if child is None:
             child = self.duration_children[dependency] = self.dep_duration.labels(dependency)
         return child
 
-    def call_counter(self, dependency: str, outcome: str) -> Any:
+    def call_counter(self, dependency: str, outcome: str) -> Counter:
         """Cached label children: labels() costs more than inc() on the hot path."""
         key = (dependency, outcome)
         child = self.dep_children.get(key)
@@ -174,7 +177,7 @@ class AgentMetrics:
         return child
 
 
-def metrics_for(registry: Any | None = None) -> AgentMetrics:
+def metrics_for(registry: CollectorRegistry | None = None) -> AgentMetrics:
     if registry is None:
         from prometheus_client import REGISTRY
 

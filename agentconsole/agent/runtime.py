@@ -46,7 +46,11 @@ from agentconsole.control.kills import ALL
 from agentconsole.control.registry import HEARTBEAT_FIELDS
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from agentconsole.config import Settings
+    from agentconsole.control.events import ChangeEvent
+    from agentconsole.control.keys import Keys
     from agentconsole.control.registry import AgentRecord
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
@@ -92,7 +96,7 @@ class AgentRuntime:
         self,
         settings: Settings,
         *,
-        registry: Any | None = None,
+        registry: CollectorRegistry | None = None,
         resync_interval: float = 5.0,
         stale_limit: float = 60.0,
         safe_mode_new_runs: str = "refuse",
@@ -188,7 +192,7 @@ class AgentRuntime:
             self._tasks.append(loop.create_task(job(), name=f"agentconsole.{job.__name__}"))
         return self
 
-    async def _registry_keys(self, keys_type: Any, timeout: float) -> Any:
+    async def _registry_keys(self, keys_type: type[Keys], timeout: float) -> Keys:
         """The deployment's partition count wins over this process's setting: an agent
         configured otherwise would write where no console reads (unknown: the setting)."""
         from agentconsole.control.registry import stamped_partitions
@@ -394,7 +398,7 @@ class AgentRuntime:
         await self._apply(snap)
         return snap
 
-    async def _on_event(self, event: Any) -> None:
+    async def _on_event(self, event: ChangeEvent) -> None:
         """Apply an event's document at once; anything it cannot settle means re-read."""
         snap = self.snapshot
         new = None

@@ -34,6 +34,7 @@ from agentconsole.control.keys import Keys
 from agentconsole.control.kills import ALL
 
 if TYPE_CHECKING:
+    from agentconsole.agent.runtime import AgentRuntime
     from agentconsole.control.connection import RedisClient
     from agentconsole.control.events import ChangeEvent
 
@@ -247,7 +248,7 @@ class Keeper:
     an operator restores a backup or accepts the new state (a decided epoch).
     """
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: AgentRuntime) -> None:
         self.runtime = runtime
         self.held: Snapshot | None = None
         self.reason = ""

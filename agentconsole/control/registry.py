@@ -24,6 +24,7 @@ from agentconsole.control import codec
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
 
+    from agentconsole.control.connection import RedisClient
     from agentconsole.control.keys import Keys, PartitionKeys
     from agentconsole.control.plane import ControlPlane
 
@@ -104,7 +105,7 @@ class AgentRecord:
         )
 
 
-async def stamped_partitions(redis: Any, keys: Keys) -> int | None:
+async def stamped_partitions(redis: RedisClient, keys: Keys) -> int | None:
     """The partition count this Redis's registry was stamped with (None: not stamped)."""
     raw = await redis.get(keys.registry_partitions)
     text = codec.lenient_text(raw)
