@@ -299,7 +299,8 @@ class Run:
             out = await self._finish(exc)
             if out is exc:
                 raise
-            raise out from None  # type: ignore[misc]
+            assert out is not None
+            raise out from None
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:

@@ -239,9 +239,10 @@ def _os_reason(exc: BaseException) -> str | None:
     """The OSError behind an httpx error (its message is only 'All connection attempts...')."""
     seen = exc
     for _ in range(6):
-        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
-        if seen is None:
+        cause = seen.__cause__ or seen.__context__
+        if cause is None:
             return None
+        seen = cause
         if isinstance(seen, ConnectionError) and seen.errno:  # asyncio: "Connect call failed"
             import os
 
