@@ -28,12 +28,18 @@ async def test_bad_canary_rolls_back_and_good_canary_reaches_100():
         try:
             deadline = time.monotonic() + 240
             states: dict[str, str] = {}
+            log = stack.workdir / "rollout-controller.log"
+
+            def story() -> str:  # what the controller said, for a failure's message
+                return log.read_text()[-3000:] if log.exists() else "(no controller log)"
+
             while states != {"planner-v2": "rolled_back", "summary-v3": "completed"}:
-                assert time.monotonic() < deadline, f"plans stayed {states}"
-                assert stack.dead_child() is None, stack.dead_child().exit_reason()
+                assert time.monotonic() < deadline, f"plans stayed {states}\n{story()}"
+                dead = stack.dead_child()
+                assert dead is None, f"{dead.exit_reason() if dead else ''}\n{story()}"
                 states = {f.name: p.state for f, p in await Rollouts(plane).list()}
-                assert states.get("planner-v2") != "completed", "the bad canary went out"
-                assert states.get("summary-v3") != "rolled_back", "the good canary was rolled back"
+                assert states.get("planner-v2") != "completed", f"bad canary out\n{story()}"
+                assert states.get("summary-v3") != "rolled_back", f"good rolled back\n{story()}"
                 await asyncio.sleep(1)
             assert (await plane.flags.get("planner-v2")).rollout_bp == 0
             assert (await plane.flags.get("summary-v3")).rollout_bp == 10000
@@ -47,8 +53,12 @@ async def test_bad_canary_rolls_back_and_good_canary_reaches_100():
             assert guard["promql"]["failures"].startswith("sum by (variant) (increase(")
             # within two evaluations of the guard having its minimum runs: in the controller's
             # log, the verdict just before the rollback was still a wait for runs
-            log = (stack.workdir / "rollout-controller.log").read_text()
-            lines = [line for line in log.splitlines() if " planner-v2: " in line]
+            # (a busy machine may slow Prometheus: a hold on a failed query is not a verdict)
+            lines = [
+                line
+                for line in log.read_text().splitlines()
+                if " planner-v2: " in line and "Prometheus" not in line
+            ]
             at = next(i for i, line in enumerate(lines) if "planner-v2: rollback:" in line)
             assert at >= 1 and "waiting for runs" in lines[at - 1], lines[: at + 1]
             _flag, plan = await Rollouts(plane).get("planner-v2")
