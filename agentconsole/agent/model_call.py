@@ -158,13 +158,15 @@ class ModelCall:
         if not isinstance(exc, Exception):  # cancelled (a kill) or interrupted
             self.runtime.guard.abandon(self.dependency, self.trial)
             return
-        self._settle(self.runtime.guard.classify(exc) or Failure("server"))
+        self._settle(self.runtime.guard.classify(exc) or Failure("server"), type(exc).__name__)
 
-    def _settle(self, failure: Failure | None) -> None:
+    def _settle(self, failure: Failure | None, outcome: str = "ok") -> None:
         guard = self.runtime.guard
         elapsed = time.perf_counter() - self.t0
         if guard.settle(self.dependency, elapsed, failure, self.trial):
             self.runtime.spawn(guard.trial_result(self.dependency, failure is None))
+        if self.run is not None:  # the native SDK's "tool.call" log line (at INFO)
+            self.run.log_call(self.dependency, self.t0, outcome)
 
     def _book(self) -> None:
         usage, run = self.usage, self.run
@@ -248,12 +250,14 @@ class ToolCall:
             if self.guarded:
                 self.runtime.guard.abandon(self.name, self.trial)
             return
-        self._settle(self.runtime.guard.classify(exc) or Failure("server"))
+        self._settle(self.runtime.guard.classify(exc) or Failure("server"), type(exc).__name__)
 
-    def _settle(self, failure: Failure | None) -> None:
+    def _settle(self, failure: Failure | None, outcome: str = "ok") -> None:
         if self.done:
             return
         self.done = True
+        if self.run is not None:
+            self.run.log_call(self.name, self.t0, outcome)
         if not self.guarded:
             return
         guard = self.runtime.guard

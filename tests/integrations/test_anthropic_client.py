@@ -148,3 +148,46 @@ async def test_the_client_retries_and_the_breaker_counts_the_request_once(runtim
         == 1
     )
     assert sample(runtime, "agent_retries_total", dependency="anthropic") == 0
+
+
+async def test_sync_client_inside_run_sync_books_and_obeys(settings, plane):
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from agentconsole.agent import AgentRuntime
+
+    provider = FakeProvider(message)
+    raw = anthropic.Anthropic(
+        api_key="t",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(provider.handler(httpx2))),
+    )
+    rt = AgentRuntime(settings, registry=CollectorRegistry())
+    await asyncio.to_thread(rt.start_sync)
+    client = anthropic_client.guard(raw, rt)
+    out = {}
+
+    def worker():
+        with rt.run_sync(task="sync claude", user="a7") as run:
+            reply = client.messages.create(
+                model="claude-small", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+            )
+            out["text"], out["run"] = reply.content[0].text, run
+
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        await asyncio.to_thread(thread.join, 30)
+        assert out["text"] == "ok" and out["run"].steps == 1
+        assert (await booked_tokens(plane, "a7", 20))["tokens"] == 20
+        await plane.breakers.trip("anthropic", for_seconds=60, reason="outage")
+        future = asyncio.run_coroutine_threadsafe(
+            rt.wait_for_version(await plane.version(), 30), rt.loop
+        )
+        assert await asyncio.wrap_future(future)
+        with pytest.raises(BreakerOpen):
+            await asyncio.to_thread(worker)
+        assert len(provider.requests) == 1
+    finally:
+        await asyncio.to_thread(rt.close_sync)

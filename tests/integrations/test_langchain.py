@@ -56,7 +56,7 @@ async def lookup() -> str:
     return "nothing yet"
 
 
-def graph_for(model, tools=(lookup,)):
+def graph_for(model, tools=(lookup,), **tool_node):
     """The usual LangGraph agent: a model node, a ToolNode, tools_condition between them."""
 
     async def agent(state: MessagesState):
@@ -64,7 +64,7 @@ def graph_for(model, tools=(lookup,)):
 
     graph = StateGraph(MessagesState)
     graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode(list(tools)))
+    graph.add_node("tools", ToolNode(list(tools), **tool_node))
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
@@ -197,3 +197,32 @@ async def test_redis_down_keeps_working_on_the_last_snapshot(
             proxy.accept()
             await eventually(lambda: rt.connected and not rt.budget.offline_pending, "flush")
         assert (await booked_tokens(plane, "lc6", 24))["tokens"] == 24
+
+
+async def test_guarded_tools_feed_and_obey_their_own_breaker(plane, runtime):
+    from agentconsole.agent import BreakerConfig
+
+    rt = runtime
+    rt.breakers.per_dependency["flaky"] = BreakerConfig(window=2, min_calls=2, wait_open=60)
+
+    @tool
+    async def flaky() -> str:
+        """A tool whose backend is down."""
+        raise DependencyError("unavailable", status=503)
+
+    handler = ConsoleCallbackHandler(rt, dependency="openai", guard_tools=True)
+    graph = graph_for(
+        fake_model(calls_tool("flaky") for _ in range(3)), [flaky], handle_tool_errors=False
+    )
+    for _ in range(2):
+        with pytest.raises(DependencyError):
+            async with rt.run(task="t", user="lc7"):
+                await graph.ainvoke(start(), config={"callbacks": [handler]})
+    assert rt.breakers.effective("flaky") == "open"  # two failures opened it
+    with pytest.raises(BreakerOpen):
+        async with rt.run(task="t", user="lc7"):
+            await graph.ainvoke(start(), config={"callbacks": [handler]})
+    errors = sample(
+        rt, "agent_dependency_errors_total", dependency="flaky", error_type="unavailable"
+    )
+    assert errors == 2  # the refused third call never ran the tool
