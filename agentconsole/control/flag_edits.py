@@ -17,7 +17,8 @@ from agentconsole.control.targeting import Constraint
 from agentconsole.control.variants import Override, Variant, check_key, check_payload
 
 
-def _variant(flag: Flag, name: str) -> Variant:
+def existing_variant(flag: Flag, name: str) -> Variant:
+    """The flag's variant ``name``, or a refusal that lists the ones it has."""
     found = flag.variant(name)
     if found is None:
         names = ", ".join(v.name for v in flag.variants) or "none"
@@ -85,7 +86,7 @@ def reshape(
 def set_weights(flag: Flag, weights: Mapping[str, int]) -> Flag:
     """New weights for the variants named; the others keep theirs."""
     for name in weights:
-        _variant(flag, name)
+        existing_variant(flag, name)
     return _replace(
         flag,
         tuple(
@@ -96,7 +97,7 @@ def set_weights(flag: Flag, weights: Mapping[str, int]) -> Flag:
 
 
 def set_payload(flag: Flag, variant: str, payload: Any) -> Flag:
-    _variant(flag, variant)
+    existing_variant(flag, variant)
     check_payload(payload, flag.value_type, variant)
     return _replace(
         flag,
@@ -115,7 +116,7 @@ def set_override(flag: Flag, context: str, value: str, variant: str | None) -> F
     """
     check_key(value, f"{context} value")
     if variant is not None:
-        _variant(flag, variant)
+        existing_variant(flag, variant)
     changed = []
     for v in flag.variants:
         overrides = []

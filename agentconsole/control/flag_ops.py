@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control.flag_diff import diff
@@ -36,64 +37,32 @@ def _outcome(
 
 async def override(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_override(
-        a["flag"],
-        a["context"],
-        a["value"],
-        a.get("variant"),
-        reason=call.reason,
-        expected_version=_expected(call, before),
-    )
-    return await _applied(plane, call, before, flag, a["context"], a["value"])
+    return await _override(plane, call, a["context"], a["value"], a.get("variant"))
 
 
 async def clear_override(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_override(
-        a["flag"],
-        a["context"],
-        a["value"],
-        None,
-        reason=call.reason,
-        expected_version=_expected(call, before),
-    )
-    return await _applied(plane, call, before, flag, a["context"], a["value"])
+    return await _override(plane, call, a["context"], a["value"], None)
 
 
 async def move_tenant(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_override(
-        a["flag"],
-        "tenant",
-        a["tenant"],
-        a["variant"],
-        reason=call.reason,
-        action="tenant.move",
-        expected_version=_expected(call, before),
-    )
-    return await _applied(plane, call, before, flag, "tenant", a["tenant"])
+    return await _override(plane, call, "tenant", a["tenant"], a["variant"], action="tenant.move")
 
 
 async def preview_move(plane: ControlPlane, call: Call) -> Preview:
-    from agentconsole.control.flag_edits import forced_variant
+    from agentconsole.control.flag_edits import existing_variant, forced_variant
     from agentconsole.control.operations import Preview
+    from agentconsole.control.variants import payload_text
 
     a = call.args
     flag = await plane.flags.get(a["flag"])
     if call.expected_version is None:
         call.expected_version = flag.version  # the change is made against what was shown
-    target = flag.variant(a["variant"])
-    if target is None:
-        from agentconsole.control.errors import NotFound
-
-        names = ", ".join(v.name for v in flag.variants) or "none"
-        raise NotFound(f"flag {flag.name!r} has no variant {a['variant']!r} (variants: {names})")
+    target = existing_variant(flag, a["variant"])
     ids = await plane.agents.live_running(a["tenant"])
     now = forced_variant(flag, "tenant", a["tenant"]) or "by weight"
-    payload = f" ({_show(target.payload)})" if target.payload is not None else ""
+    payload = f" ({payload_text(target.payload, 40)})" if target.payload is not None else ""
     return Preview(
         f"Move tenant {a['tenant']} to {target.name}{payload} on {flag.name} (now: {now})",
         sorted(ids),
@@ -105,40 +74,25 @@ async def preview_move(plane: ControlPlane, call: Call) -> Preview:
 
 async def variants(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.reshape(
-        a["flag"],
-        list(a["variants"]),
-        value_type=a.get("type"),
-        variant_stickiness=a.get("sticky"),
-        reason=call.reason,
-        expected_version=_expected(call, before),
+    return _outcome(
+        *await _change(
+            plane,
+            call,
+            plane.flags.reshape,
+            list(a["variants"]),
+            value_type=a.get("type"),
+            variant_stickiness=a.get("sticky"),
+        )
     )
-    return _outcome(before, flag)
 
 
 async def unconstrain(plane: ControlPlane, call: Call) -> Outcome:
-    a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_constraints(
-        a["flag"],
-        (),
-        reason=call.reason,
-        expected_version=_expected(call, before),
-    )
-    return _outcome(before, flag)
+    return _outcome(*await _change(plane, call, plane.flags.set_constraints, ()))
 
 
 async def weights(plane: ControlPlane, call: Call) -> Outcome:
-    a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_weights(
-        a["flag"],
-        dict(a["weights"]),
-        reason=call.reason,
-        expected_version=_expected(call, before),
-    )
-    return _outcome(before, flag)
+    shares = dict(call.args["weights"])
+    return _outcome(*await _change(plane, call, plane.flags.set_weights, shares))
 
 
 async def payload(plane: ControlPlane, call: Call) -> Outcome:
@@ -147,26 +101,43 @@ async def payload(plane: ControlPlane, call: Call) -> Outcome:
     a = call.args
     before = await plane.flags.get(a["flag"])
     value = parse_payload(a["value"], before.value_type)  # refused before anything is written
-    flag = await plane.flags.set_payload(
-        a["flag"],
-        a["variant"],
-        value,
-        reason=call.reason,
-        expected_version=_expected(call, before),
+    return _outcome(
+        *await _change(plane, call, plane.flags.set_payload, a["variant"], value, before=before)
     )
-    return _outcome(before, flag)
 
 
 async def constrain(plane: ControlPlane, call: Call) -> Outcome:
-    a = call.args
-    before = await plane.flags.get(a["flag"])
-    flag = await plane.flags.set_constraints(
-        a["flag"],
-        tuple(a["constraints"]),
-        reason=call.reason,
-        expected_version=_expected(call, before),
+    constraints = tuple(call.args["constraints"])
+    return _outcome(*await _change(plane, call, plane.flags.set_constraints, constraints))
+
+
+async def _change(
+    plane: ControlPlane,
+    call: Call,
+    change: Callable[..., Awaitable[Flag]],
+    *args: Any,
+    before: Flag | None = None,
+    **options: Any,
+) -> tuple[Flag, Flag]:
+    """Make ``change`` (a ``plane.flags`` method) to the call's flag with the call's reason,
+    compare-and-set against the version the caller saw, else the one read here; returns the
+    flag before and after."""
+    name = call.args["flag"]
+    if before is None:
+        before = await plane.flags.get(name)
+    flag = await change(
+        name, *args, reason=call.reason, expected_version=_expected(call, before), **options
     )
-    return _outcome(before, flag)
+    return before, flag
+
+
+async def _override(
+    plane: ControlPlane, call: Call, context: str, value: str, variant: str | None, **options: Any
+) -> Outcome:
+    before, flag = await _change(
+        plane, call, plane.flags.set_override, context, value, variant, **options
+    )
+    return await _applied(plane, call, before, flag, context, value)
 
 
 async def _applied(
@@ -201,10 +172,3 @@ async def _applied(
 def _expected(call: Call, before: Flag) -> int:
     """Compare-and-set against the version the caller saw, else the one just read."""
     return before.version if call.expected_version is None else call.expected_version
-
-
-def _show(value: Any) -> str:
-    import json
-
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:39] + "…"

@@ -168,6 +168,13 @@ def parse_payload(text: str, value_type: str) -> Any:
     return check_payload(text, value_type)
 
 
+def payload_text(value: Any, width: int) -> str:
+    """A payload in one line for an operator: a string as it is, else its JSON; cut at
+    ``width`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"

@@ -37,7 +37,9 @@ class Choice:
 
     @property
     def label(self) -> str:
-        shown = "" if self.payload is None else f" ({_short(self.payload)})"
+        from agentconsole.control.variants import payload_text
+
+        shown = "" if self.payload is None else f" ({payload_text(self.payload, 30)})"
         now = "  ← now" if self.current else ""
         return f"{self.flag} → {self.variant}{shown}{now}"
 
@@ -156,10 +158,3 @@ async def _run(app: ConsoleApp, call: Any) -> None:
         return
     app.toast(outcome.text, severity="warning" if outcome.warning else "information")
     app.poll_now()
-
-
-def _short(value: Any) -> str:
-    import json
-
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 30 else text[:29] + "…"
