@@ -400,26 +400,6 @@ class Flags:
             reason=reason,
         )
 
-    async def set_variants(
-        self,
-        name: str,
-        variants: tuple[Variant, ...],
-        *,
-        value_type: str | None = None,
-        variant_stickiness: str | None = None,
-        reason: str = "",
-        expected_version: int | None = None,
-    ) -> Flag:
-        """Replace the variant list (and optionally the declared payload type)."""
-        from agentconsole.control import flag_edits
-
-        def edit(flag: Flag) -> Flag:
-            return flag_edits.set_variants(
-                flag, variants, value_type=value_type, variant_stickiness=variant_stickiness
-            )
-
-        return await self._edit(name, "flag.variants", reason, expected_version, edit)
-
     async def reshape(
         self,
         name: str,
