@@ -59,6 +59,8 @@ FIELDS = (
     "variants",
     "constraints",
 )
+# The Flag attribute each key sets (the file says ``rollout: 25%``, the flag keeps basis points).
+SETTINGS = tuple("rollout_bp" if key == "rollout" else key for key in FIELDS if key != "version")
 VARIANT_FIELDS = {"name", "weight", "payload", "overrides"}
 OVERRIDE_FIELDS = {"context", "values"}
 CONSTRAINT_FIELDS = {"context", "operator", "values", "value", "case_insensitive", "inverted"}
@@ -269,25 +271,6 @@ def plan(
 def _defaults_for(spec: Spec) -> dict[str, Any]:
     """A key left out of the file means its default, so deleting a line in git resets it."""
     base = Flag(spec.name)
-    wanted = {
-        name: getattr(base, name)
-        for name in (
-            "type",
-            "enabled",
-            "rollout_bp",
-            "stickiness",
-            "group",
-            "allow",
-            "deny",
-            "default",
-            "tracked",
-            "description",
-            "owner",
-            "value_type",
-            "variant_stickiness",
-            "variants",
-            "constraints",
-        )
-    }
+    wanted = {name: getattr(base, name) for name in SETTINGS}
     wanted.update(spec.fields)
     return wanted
