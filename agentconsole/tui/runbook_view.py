@@ -18,16 +18,18 @@ from typing import Any, ClassVar, TypeVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentconsole.runbook.context import AlertContext
 from agentconsole.runbook.model import Runbook, Step
 from agentconsole.runbook.session import PreparedAction, RunbookSession, load_rules_index
 from agentconsole.runbook.template import display
+from agentconsole.text import hms
+from agentconsole.tui.modals import ConfirmScreen, Decision
 
 T = TypeVar("T")
 POLL_SECONDS = 2.0
@@ -113,50 +115,6 @@ class InputsScreen(ModalScreen[dict[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class ConfirmActionScreen(ModalScreen[bool]):
-    """The fully rendered action, exactly as it will run; Cancel has the focus."""
-
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "cancel", "Cancel", id="runbook.confirm.cancel"),
-        Binding("ctrl+y", "run", "Run", id="runbook.confirm.run"),
-    ]
-    DEFAULT_CSS = """
-    ConfirmActionScreen { align: center middle; }
-    ConfirmActionScreen > Vertical { width: 80; height: auto; border: thick $error;
-        background: $surface; padding: 1 2; }
-    ConfirmActionScreen #confirm-action { text-style: bold; margin: 1 0; }
-    ConfirmActionScreen #confirm-buttons { height: auto; align-horizontal: right; }
-    ConfirmActionScreen Button { margin-left: 2; }
-    """
-
-    def __init__(self, action: str, detail: str) -> None:
-        super().__init__()
-        self.action_text = action
-        self.detail = detail
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static("Run this action? (ctrl+y runs it, Esc cancels)")
-            yield Static(_plain(self.action_text), id="confirm-action")
-            yield Static(_plain(self.detail))
-            with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Run", id="run", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "run")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-    def action_run(self) -> None:
-        """ctrl+y, as in every confirm dialog of the console: Cancel keeps the focus."""
-        self.dismiss(True)
 
 
 class RunbookScreen(Screen[None]):
@@ -370,10 +328,10 @@ class RunbookScreen(Screen[None]):
                 else ": marking a step or running an action opens it"
             )
         else:
-            when = time.strftime("%H:%M:%S", time.localtime(incident.started_at))
+            when = hms(incident.started_at)
             state = "resolved" if incident.resolved else "open"
             line = (
-                f"Incident {incident.id} ({state}) started {when} by {incident.started_by}"
+                f"Incident {incident.id} ({state}) started {when} UTC by {incident.started_by}"
                 f" · {len(incident.actions)} action(s)"
             )
         self.query_one("#rb-incident", Static).update(_plain(line))
@@ -395,8 +353,8 @@ class RunbookScreen(Screen[None]):
         if mark is None:
             text = "Not done yet."
         else:
-            when = time.strftime("%H:%M:%S", time.localtime(mark.at))
-            text = f"{mark.status.capitalize()} by {mark.by} at {when}" + (
+            when = hms(mark.at)
+            text = f"{mark.status.capitalize()} by {mark.by} at {when} UTC" + (
                 f": {mark.note}" if mark.note else ""
             )
         widgets.first(Static).update(_plain(text))
@@ -517,7 +475,7 @@ class RunbookScreen(Screen[None]):
                 if o.comment:
                     lines.append(display(o.comment, 110))
                 lines.append(f"  {display(first, 108)}\n  → {display(o.summary(), 200)}")
-            stamp = f"(as of {time.strftime('%H:%M:%S')}; r re-runs)"
+            stamp = f"(as of {hms(time.time())} UTC; r re-runs)"
             if index == self.index:
                 for widget in self.query(".rb-queries").results(Static):
                     number = int((widget.id or "-1").rsplit("-", 1)[1])
@@ -649,19 +607,25 @@ class RunbookScreen(Screen[None]):
             f"{item.rendered.text}”."
         )
 
-        def decided(run: bool | None) -> None:
-            if run:
-                self.execute(item)
+        def decided(decision: Decision | None) -> None:
+            if decision is not None:
+                self.execute(item, decision.reason)
             else:
                 self.status("cancelled: nothing was changed")
 
-        self.app.push_screen(ConfirmActionScreen(item.rendered.text, detail), decided)
+        screen = ConfirmScreen(  # the title is exactly what will run
+            item.rendered.text,
+            [],
+            detail=f"Run this action? {detail}",
+            verb="Run",
+        )
+        self.app.push_screen(screen, decided)
 
     @work(group="runbook-run", exit_on_error=False)
-    async def execute(self, item: PreparedAction) -> None:
+    async def execute(self, item: PreparedAction, note: str = "") -> None:
         self.status(f"running: {item.text}…")
         try:
-            result = await self.call(lambda s: s.run(item))
+            result = await self.call(lambda s: s.run(item, note))
         except Exception as exc:
             self.status(f"failed: {item.text}: {exc}")
             self.poll_incident()

@@ -122,7 +122,8 @@ async def test_fresh_alert_to_its_mitigation_in_four_keys_and_verify_in_one(
     """A breaker opens (a fresh alert, the newest warning under the one critical alert):
     Down, Enter (its runbook, at the mitigation), a, ctrl+y: the breaker is tripped and
     audited. Then v: the Verify step."""
-    from agentconsole.tui.runbook_view import ConfirmActionScreen, RunbookScreen
+    from agentconsole.tui.modals import ConfirmScreen
+    from agentconsole.tui.runbook_view import RunbookScreen
     from tests.fixtures import prometheus as known
 
     settings.prometheus.url = prometheus.url
@@ -152,8 +153,8 @@ async def test_fresh_alert_to_its_mitigation_in_four_keys_and_verify_in_one(
             await wait_until(pilot, lambda: screen._placed, 30, what="the runbook placed")
             assert screen.step.has_actions, screen.step.title
             await keys.press("a")
-            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmActionScreen), 30)
-            assert str(app.screen.query_one("#confirm-action").render()) == (
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30)
+            assert str(app.screen.query_one("#confirm-title").render()) == (
                 "breaker trip search for 15m"
             )
             await keys.press("ctrl+y")

@@ -6,7 +6,8 @@ from textual.app import App
 from textual.widgets import Static
 
 from agentconsole.runbook.parser import parse
-from agentconsole.tui.runbook_view import ConfirmActionScreen, NoteScreen, RunbookScreen
+from agentconsole.tui.modals import ConfirmScreen
+from agentconsole.tui.runbook_view import NoteScreen, RunbookScreen
 from tests.runbook.helpers import GOOD
 
 ALERT = {
@@ -71,9 +72,9 @@ async def test_work_a_runbook_from_a_firing_alert(plane_as):
         assert screen.index == 3
         await pilot.press("a")
         await settle(app, pilot)
-        assert isinstance(app.screen, ConfirmActionScreen)
-        assert text_of(app.screen, "#confirm-action") == "breaker trip openai for 15m"
-        await pilot.click("#run")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert text_of(app.screen, "#confirm-title") == "breaker trip openai for 15m"
+        await pilot.click("#confirm")
         await settle(app, pilot)
         assert app.screen is screen
         assert "done: breaker openai is now forced_open" in text_of(screen, "#rb-status")
@@ -81,7 +82,7 @@ async def test_work_a_runbook_from_a_firing_alert(plane_as):
         # The second action names a flag that does not exist: refused by the plane, shown.
         await pilot.press("down", "a")
         await settle(app, pilot)
-        await pilot.click("#run")
+        await pilot.click("#confirm")
         await settle(app, pilot)
         assert "no flag named 'new-planner'" in text_of(screen, "#rb-status")
 
@@ -169,7 +170,7 @@ async def test_opened_by_id_through_the_console_backend(settings, plane):
             await settle(app, pilot)
             await pilot.press("a")
             await settle(app, pilot)
-            await pilot.click("#run")
+            await pilot.click("#confirm")
             await settle(app, pilot)
             assert "done: breaker openai is now forced_open" in text_of(screen, "#rb-status")
             assert "by alice · 1 action(s)" in text_of(screen, "#rb-incident")
@@ -238,8 +239,8 @@ async def test_from_a_real_firing_alert_with_live_numbers(settings, plane, prome
             await settle(app, pilot)
             await pilot.press("a")
             await settle(app, pilot)
-            assert text_of(app.screen, "#confirm-action") == "breaker trip llm for 15m"
-            await pilot.click("#run")
+            assert text_of(app.screen, "#confirm-title") == "breaker trip llm for 15m"
+            await pilot.click("#confirm")
             await settle(app, pilot)
         (entry,) = [e for e in await plane.audit.tail(10) if e.action == "breaker.trip"]
         assert entry.target == "llm" and entry.reason.startswith("runbook provider-outage step")
