@@ -41,7 +41,7 @@ class BudgetGuard:
 
     def limits(self) -> Limits:
         snap = self._rt.snapshot
-        return snap.limits if snap is not None else self._rt.plane.budgets.defaults()
+        return snap.limits if snap is not None else self._rt.control.budgets.defaults()
 
     def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
         p = self._rt.settings.prices.get(model)
@@ -57,7 +57,7 @@ class BudgetGuard:
             # At least 1 token and 1 micro-USD held: the commit script negates the held
             # amounts, and Lua's -0 reaches Redis as "-0", which HINCRBY refuses. The
             # commit records the real usage, so the books are exact.
-            return await rt.plane.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
+            return await rt.control.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
         except BudgetExceeded as exc:
             raise self._rejected(exc.limit, exc.value, exc.used, exc.asked, run) from None
         except Exception as exc:
@@ -85,7 +85,7 @@ class BudgetGuard:
     async def commit(self, res: Reservation, tokens: int, cost: float) -> None:
         if res.member != "offline":
             try:
-                await self._rt.plane.budgets.commit(res, tokens, cost)
+                await self._rt.control.budgets.commit(res, tokens, cost)
                 return
             except Exception as exc:
                 if not unreachable(exc):
@@ -97,7 +97,7 @@ class BudgetGuard:
         while self._offline_commits:
             day, user, tokens, cost = self._offline_commits[0]
             res = Reservation("offline", user, day, tokens, cost)
-            await self._rt.plane.budgets.commit(res, tokens, cost / MICRO)
+            await self._rt.control.budgets.commit(res, tokens, cost / MICRO)
             self._offline_commits.pop(0)
         self._offline_usage.clear()
 
@@ -154,7 +154,7 @@ class BudgetGuard:
         totals: tuple[float, float] | None = None
         if rt.connected:
             try:
-                totals = await rt.plane.budgets.commit(res, tokens, cost)
+                totals = await rt.control.budgets.commit(res, tokens, cost)
             except Exception as exc:
                 if not unreachable(exc):
                     raise

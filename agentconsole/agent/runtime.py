@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from agentconsole.config import Settings
+    from agentconsole.control import ControlPlane
+    from agentconsole.control.connection import RedisClient
     from agentconsole.control.events import ChangeEvent
     from agentconsole.control.keys import Keys
     from agentconsole.control.registry import AgentRecord
@@ -142,8 +144,8 @@ class AgentRuntime:
         )
         self.budget = BudgetGuard(self, offline_budget_fraction)
         self.flags = FlagClient(self, context)  # context: region, custom fields for flags
-        self.plane: Any = None
-        self.redis: Any = None
+        self.plane: ControlPlane | None = None
+        self.redis: RedisClient | None = None
         self._pubsub_client: Any = None
         self.snapshot: Snapshot | None = None
         self.keeper = snapmod.Keeper(self)
@@ -178,11 +180,11 @@ class AgentRuntime:
             return self  # already started
         self.loop = asyncio.get_running_loop()
         self._loop_thread_id = threading.get_ident()
-        self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
+        redis = self.redis = _bounded_pool(connect(self.settings.redis), self.max_connections)
         self._pubsub_client = connect(self.settings.redis, for_pubsub=True)
-        keys = await self._registry_keys(Keys, first_sync_timeout)
-        self.plane = ControlPlane(self.redis, keys, Operator(self.name, "viewer"), self.settings)
-        self.guard.attach(register(self.redis, "breaker_transition"), keys)
+        keys = await self._registry_keys(redis, Keys, first_sync_timeout)
+        self.plane = ControlPlane(redis, keys, Operator(self.name, "viewer"), self.settings)
+        self.guard.attach(register(redis, "breaker_transition"), keys)
         self._install_gauges()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(first_sync_timeout):
@@ -192,7 +194,9 @@ class AgentRuntime:
             self._tasks.append(loop.create_task(job(), name=f"agentconsole.{job.__name__}"))
         return self
 
-    async def _registry_keys(self, keys_type: type[Keys], timeout: float) -> Keys:
+    async def _registry_keys(
+        self, redis: RedisClient, keys_type: type[Keys], timeout: float
+    ) -> Keys:
         """The deployment's partition count wins over this process's setting: an agent
         configured otherwise would write where no console reads (unknown: the setting)."""
         from agentconsole.control.registry import stamped_partitions
@@ -201,7 +205,7 @@ class AgentRuntime:
         stamped = None
         with contextlib.suppress(Exception):
             async with asyncio.timeout(timeout):
-                stamped = await stamped_partitions(self.redis, keys)
+                stamped = await stamped_partitions(redis, keys)
         if stamped is None or stamped == keys.partitions:
             return keys
         self.log.warning(
@@ -332,6 +336,13 @@ class AgentRuntime:
         return f"{self._id_prefix}-{next(self._ids)}"
 
     @property
+    def control(self) -> ControlPlane:
+        """The control plane :meth:`start` connected (``plane`` is None before that)."""
+        if self.plane is None:
+            raise RuntimeError("the agent runtime is not started: await runtime.start() first")
+        return self.plane
+
+    @property
     def active_runs(self) -> int:
         return len(self._runs)
 
@@ -393,7 +404,8 @@ class AgentRuntime:
     async def sync(self) -> Snapshot:
         """Read and apply the whole snapshot now (one round trip)."""
         before = self.snapshot  # an event may apply a newer version while we read
-        snap = await snapmod.fetch(self.redis, self.plane.keys, self.plane.budgets.defaults())
+        plane = self.control
+        snap = await snapmod.fetch(plane.redis, plane.keys, plane.budgets.defaults())
         snap = await self.keeper.admit(self.snapshot, snap, before)
         await self._apply(snap)
         return snap
@@ -403,7 +415,7 @@ class AgentRuntime:
         snap = self.snapshot
         new = None
         if snap is not None and not self.keeper.holding:
-            new = snapmod.patched(snap, event, self.plane.budgets.defaults())
+            new = snapmod.patched(snap, event, self.control.budgets.defaults())
         if new is None:
             self._dirty.set()
         elif new is not snap:
@@ -461,7 +473,7 @@ class AgentRuntime:
 
         while not self.closed:
             # one subscription per process: runtimes in it share the read and the decode
-            events = subscribe_shared(self.settings.redis, self.plane.keys.events, subscribed)
+            events = subscribe_shared(self.settings.redis, self.control.keys.events, subscribed)
             try:
                 async with contextlib.aclosing(events):
                     async for event in events:
@@ -502,7 +514,7 @@ class AgentRuntime:
     async def _heartbeat_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY
         next_beat = next_ttl = time.monotonic()
-        ttl_every = self.plane.agents.ttl / 4  # a full write sets it; heartbeats renew it
+        ttl_every = self.control.agents.ttl / 4  # a full write sets it; heartbeats renew it
         while not self.closed:
             # a fixed cadence: the time spent writing does not stretch the interval
             next_beat = max(next_beat + self.heartbeat_interval, time.monotonic())
@@ -518,7 +530,7 @@ class AgentRuntime:
             if time.monotonic() >= next_prune:  # the fleet keeps the registry's indexes tidy
                 next_prune = time.monotonic() + PRUNE_EVERY
                 with contextlib.suppress(Exception):
-                    await self.plane.agents.prune(lease=PRUNE_EVERY * 0.9)
+                    await self.control.agents.prune(lease=PRUNE_EVERY * 0.9)
 
     async def _write_records(
         self,
@@ -537,7 +549,7 @@ class AgentRuntime:
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start : start + WRITE_CHUNK]
             try:
-                await self.plane.agents.write_many(chunk, fields, refresh_ttl=refresh_ttl)
+                await self.control.agents.write_many(chunk, fields, refresh_ttl=refresh_ttl)
             except Exception:
                 self._unsent.update({r.id: r for r in rows[start:]})
                 raise
@@ -609,17 +621,17 @@ class AgentRuntime:
         task.add_done_callback(self._spawned.discard)
 
 
-def _bounded_pool(client: Any, max_connections: int) -> Any:
+def _bounded_pool(client: RedisClient, max_connections: int) -> RedisClient:
     """Callers queue for a connection instead of failing when many agents call at once.
 
     redis-py's default pool refuses the 101st concurrent command with "Too many
     connections", which would read as Redis being down. Sentinel and Cluster clients keep
     their own pools.
     """
-    from redis.asyncio import BlockingConnectionPool, ConnectionPool
+    from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 
     old = getattr(client, "connection_pool", None)
-    if type(old) is not ConnectionPool:
+    if not isinstance(client, Redis) or type(old) is not ConnectionPool:
         return client
     client.connection_pool = BlockingConnectionPool(
         connection_class=old.connection_class,

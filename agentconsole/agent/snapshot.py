@@ -316,7 +316,7 @@ class Keeper:
         self.held = None
         rt.metrics.control_reset.set(0)
         with contextlib.suppress(Exception):  # else the report ages out by itself
-            await rt.redis.hdel(rt.plane.keys.reset_holders, rt.name)
+            await rt.control.redis.hdel(rt.control.keys.reset_holders, rt.name)
         return new
 
     async def _report(self) -> None:
@@ -332,7 +332,7 @@ class Keeper:
             at=time.time(),
         )
         with contextlib.suppress(Exception):  # reported again with the next sync
-            await rt.redis.hset(rt.plane.keys.reset_holders, rt.name, report.dump())
+            await rt.control.redis.hset(rt.control.keys.reset_holders, rt.name, report.dump())
 
 
 def _limits(raw: dict[Any, Any], defaults: Limits, problems: list[str]) -> Limits:
