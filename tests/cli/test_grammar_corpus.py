@@ -85,3 +85,18 @@ async def test_durations_alike_everywhere_and_checked_before_writing(value, acli
     assert r.code == (0 if accepted else 2), r.err
     written = [e.action for e in await plane.audit.tail(5)]
     assert written == (["breaker.trip"] if accepted else [])  # refused: nothing written
+
+
+@pytest.mark.parametrize(
+    "line", ["kill agent a1", 'kill tenant "Acme Corp"', "kill all", "breaker trip openai for 1d"]
+)
+async def test_destructive_operations_ask_and_refuse_without_yes_in_a_script(line, acli, plane):
+    from agentconsole.control.registry import AgentRecord
+
+    await plane.agents.register(AgentRecord(id="a1", tenant="Acme Corp", status="running"))
+    r = await acli("do", line)
+    assert r.code == 1 and "refusing without --yes" in r.err, r.err
+    assert await plane.audit.tail(5) == []
+    r = await acli("do", "--yes", "--wait", "0", line)
+    assert r.code == 0, r.err
+    assert len(await plane.audit.tail(5)) == 1

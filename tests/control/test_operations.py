@@ -105,3 +105,65 @@ async def test_role_is_checked_before_running(plane_as):
     with pytest.raises(PermissionDenied, match=r"breaker\.trip needs the responder role"):
         await call.op.run(viewer, call)
     assert await viewer.audit.tail(5) == []
+
+
+SAMPLES = {
+    "NAME": "Acme Corp",
+    "AGENT_ID": "a1",
+    "TENANT": "Acme Corp",
+    "DEPENDENCY": "openai",
+    "FLAG": "f1",
+    "DURATION": "15m",
+    "PERCENT": "12.5",
+    "NUMBER": "100",
+    "SCOPE": "tenant",
+    "LIMIT": "request_tokens",
+}
+MINE = [o for o in ops.OPERATIONS if all(p.kind.label in SAMPLES for p in o.params)]
+
+
+def _sample(op):
+    return op.call({p.name: SAMPLES[p.kind.label] for p in op.params}, reason="walk", wait=0.1)
+
+
+@pytest.mark.parametrize("op", MINE, ids=lambda o: o.name)
+async def test_every_operation_is_refused_for_a_viewer_and_writes_nothing(op, plane_as):
+    viewer = plane_as("vic", "viewer")
+    with pytest.raises(PermissionDenied, match="needs the"):
+        await op.run(viewer, _sample(op))
+    assert await viewer.audit.tail(5) == []
+
+
+KILLS_AND_BREAKERS = [o for o in MINE if o.destructive and o.words[0] in ("kill", "breaker")]
+
+
+@pytest.mark.parametrize("op", KILLS_AND_BREAKERS, ids=lambda o: o.name)
+async def test_every_destructive_operation_previews_its_targets_for_a_confirmation(op, plane):
+    await plane.agents.register(AgentRecord(id="a1", tenant="Acme Corp", status="running"))
+    preview = await op.preview(plane, _sample(op))
+    assert preview.confirm and preview.title
+    assert preview.targets == (["openai"] if op.name.startswith("breaker") else ["a1"])
+
+
+async def test_each_operation_is_audited_exactly_once(plane):
+    await plane.agents.register(AgentRecord(id="a1", tenant="Acme Corp", status="running"))
+    await plane.flags.create("f1")
+    order = [
+        "kill.agent",
+        "kill.tenant",
+        "kill.lift",
+        "kill.all",
+        "breaker.trip",
+        "breaker.force_close",
+        "breaker.reset",
+        "flag.enable",
+        "flag.rollout",
+        "flag.disable",
+        "budget.set",
+    ]
+    for name in order:
+        before = await plane.audit.last_id()
+        outcome = await ops.get(name).run(plane, _sample(ops.get(name)))
+        entries = await plane.audit.after(before)
+        assert [e.action for e in entries] == [name], (name, outcome.text)
+        assert entries[0].reason == "walk" and outcome.text
