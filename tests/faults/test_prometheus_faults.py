@@ -16,11 +16,12 @@ SIZE = (160, 50)
 PANEL_TIMEOUT = 1.5
 
 
-def _settings(settings, url: str):
+def overview_app(settings, url: str):
+    """The console on the Overview, its panels reading the Prometheus at ``url``."""
     settings.prometheus.url = url
     settings.prometheus.timeout = PANEL_TIMEOUT
     settings.ui.refresh_seconds = 0.5
-    return settings
+    return make_app(settings, start_view="overview", clock=time.time, metrics=True)
 
 
 def card_texts(app) -> list[str]:
@@ -44,13 +45,13 @@ async def _healthy_overview(pilot, app) -> None:
     assert app.prometheus_health.ok
 
 
+async def _recovered(pilot, app, timeout: float) -> None:
+    await wait_until(pilot, lambda: app.prometheus_health.ok is True, timeout, "Prometheus back")
+    await wait_until(pilot, lambda: panels_healthy(app), timeout=timeout, what="panels back")
+
+
 async def test_prometheus_killed_then_restarted(settings, running_prometheus):
-    app = make_app(
-        _settings(settings, running_prometheus.url),
-        start_view="overview",
-        clock=time.time,
-        metrics=True,
-    )
+    app = overview_app(settings, running_prometheus.url)
     async with app.run_test(size=SIZE) as pilot:
         await _healthy_overview(pilot, app)
         running_prometheus.kill()
@@ -61,20 +62,14 @@ async def test_prometheus_killed_then_restarted(settings, running_prometheus):
         # the last good value stays on the card, marked as such
         assert any("last value" in t for t in card_texts(app))
         running_prometheus.start()
-        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 20, "Prometheus back")
-        await wait_until(pilot, lambda: panels_healthy(app), timeout=15, what="panels back")
+        await _recovered(pilot, app, 20)
         assert any("Prometheus is back" in t for t in app.toasts)
         assert sum("Prometheus unreachable" in t for t in app.toasts) == 1  # told once
         assert app.redis_health.ok  # Redis was never disturbed
 
 
 async def test_prometheus_hangs_then_answers(settings, stalling_proxy):
-    app = make_app(
-        _settings(settings, stalling_proxy.url),
-        start_view="overview",
-        clock=time.time,
-        metrics=True,
-    )
+    app = overview_app(settings, stalling_proxy.url)
     async with app.run_test(size=SIZE) as pilot:
         await _healthy_overview(pilot, app)
         stalling_proxy.set("hang")
@@ -82,18 +77,12 @@ async def test_prometheus_hangs_then_answers(settings, stalling_proxy):
         assert app.prometheus_health.ok is False
         await keys_answer(pilot, app)
         stalling_proxy.set("pass")
-        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 10, "Prometheus back")
-        await wait_until(pilot, lambda: panels_healthy(app), timeout=10, what="panels back")
+        await _recovered(pilot, app, 10)
 
 
 async def test_prometheus_answers_after_the_timeout(settings, stalling_proxy):
     """Answers arrive, but after the panel timeout: a timeout, never a late overwrite."""
-    app = make_app(
-        _settings(settings, stalling_proxy.url),
-        start_view="overview",
-        clock=time.time,
-        metrics=True,
-    )
+    app = overview_app(settings, stalling_proxy.url)
     async with app.run_test(size=SIZE) as pilot:
         await _healthy_overview(pilot, app)
         stalling_proxy.set("slow", delay=PANEL_TIMEOUT + 1.0)
@@ -103,5 +92,4 @@ async def test_prometheus_answers_after_the_timeout(settings, stalling_proxy):
         await wait_until(pilot, lambda: stalling_proxy.answered_late > 0, what="late answers")
         assert panels_say(app, "timeout")
         stalling_proxy.set("pass")
-        await wait_until(pilot, lambda: app.prometheus_health.ok is True, 10, "Prometheus back")
-        await wait_until(pilot, lambda: panels_healthy(app), timeout=10, what="panels back")
+        await _recovered(pilot, app, 10)
