@@ -8,26 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.alerts import ALERT_RUNBOOKS
 from tests.fixtures.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "prometheus"
-
-# Shared contract: alert name -> runbook id.
-ALERT_RUNBOOKS = {
-    "AgentHighP99Latency": "high-latency",
-    "AgentErrorRateHigh": "error-rate",
-    "DependencyBreakerOpen": "provider-outage",
-    "AgentRunaway": "runaway-agent",
-    "AgentTokensPerRequestHigh": "budget-exhaustion",
-    "AgentBudgetRejections": "budget-exhaustion",
-    "AgentCostPerRequestHigh": "cost-explosion",
-    "AgentDailySpendHigh": "cost-explosion",
-    "AgentSuccessRateLow": "low-success-rate",
-    "AgentKillSwitchActive": "kill-switch-active",
-    "AgentsNotReporting": "agents-not-reporting",
-    "FlagCanaryRegression": "flag-canary-regression",
-}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,24 +10,11 @@ from agentconsole.runbook.library import Library
 from agentconsole.runbook.lint import lint
 from agentconsole.runbook.rules import load_rules
 from agentconsole.runbook.session import verify_query
+from tests.fixtures.alerts import ALERT_RUNBOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "runbooks"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
-SHARED_TABLE = {
-    "AgentHighP99Latency": "high-latency",
-    "AgentErrorRateHigh": "error-rate",
-    "DependencyBreakerOpen": "provider-outage",
-    "AgentRunaway": "runaway-agent",
-    "AgentTokensPerRequestHigh": "budget-exhaustion",
-    "AgentBudgetRejections": "budget-exhaustion",
-    "AgentCostPerRequestHigh": "cost-explosion",
-    "AgentDailySpendHigh": "cost-explosion",
-    "AgentSuccessRateLow": "low-success-rate",
-    "AgentKillSwitchActive": "kill-switch-active",
-    "AgentsNotReporting": "agents-not-reporting",
-    "FlagCanaryRegression": "flag-canary-regression",
-}
 SAMPLE_LABELS = {
     "dependency": "openai",
     "tenant": "acme",
@@ -44,7 +31,7 @@ def test_shipped_runbooks_lint_clean_without_rules():
     require_binary("promtool")  # every shipped query must parse
     library, problems = lint([RUNBOOKS], promql=True)
     assert [str(p) for p in problems] == []
-    assert set(library.runbooks) == set(SHARED_TABLE.values())
+    assert set(library.runbooks) == set(ALERT_RUNBOOKS.values())
 
 
 def test_shipped_runbooks_cross_check_with_shipped_alert_rules():
@@ -60,7 +47,7 @@ def test_every_shipped_alert_opens_its_runbook_and_renders():
 
     rules, problems = load_rules(ALERTS)
     assert problems == []
-    assert {r.name for r in rules} == set(SHARED_TABLE)
+    assert {r.name for r in rules} == set(ALERT_RUNBOOKS)
     library = Library.load([RUNBOOKS])
     for rule in rules:
         labels = {"alertname": rule.name, **rule.labels}
@@ -69,7 +56,7 @@ def test_every_shipped_alert_opens_its_runbook_and_renders():
                 labels[name] = value
         alert = AlertContext(rule.name, labels, dict(rule.annotations))
         runbook = library.for_alert(alert)
-        assert runbook is not None and runbook.id == SHARED_TABLE[rule.name], rule.name
+        assert runbook is not None and runbook.id == ALERT_RUNBOOKS[rule.name], rule.name
         values = alert.values()
         assert any(step.is_verify for step in runbook.steps)
         assert verify_query(rule.expr, alert, rule).startswith("count((")
