@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
 
 log = logging.getLogger("agentconsole.rollouts")
+LOST = "lost the lease while judging: the new holder decides"
 
 
 class Evaluation(Protocol):
@@ -128,7 +129,9 @@ class Controller:
                 elif had and not held:
                     self.say("lost the lease to another controller; standing by")
                 elif not held and not told_standby:
-                    holder, _ttl = await self.lease.current_holder()
+                    holder = None
+                    with contextlib.suppress(Exception):  # only for the message
+                        holder, _ttl = await self.lease.current_holder()
                     self.say(f"standing by: {holder or 'another controller'} holds the lease")
                     told_standby = True
             with contextlib.suppress(TimeoutError):
@@ -173,6 +176,8 @@ class Controller:
         now = time.time() if now is None else now
         name, version = flag.name, flag.version
         by_hand = manual_change(flag, plan)
+        if by_hand and not self.lease.held:
+            return Decision(name, "hold", LOST)
         if by_hand:
             reason = f"paused: {by_hand}; the controller does not fight a manual change"
             await self.rollouts.pause(name, reason=reason, expected_version=version)
@@ -183,6 +188,9 @@ class Controller:
         ev = await self.evaluator.evaluate(name, plan, window, now)
         evidence = {**ev.to_doc(), "flag_version": version, "holder": self.lease.holder}
         here = format_bp(plan.current_bp)
+        acting = ev.verdict == "fail" or (ev.verdict == "pass" and plan.hold_left(now) <= 0)
+        if acting and not self.lease.held:  # lost while Prometheus answered: not ours to do
+            return Decision(name, "hold", LOST)
 
         if ev.verdict == "fail":
             if plan.on_regression == "pause":

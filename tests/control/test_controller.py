@@ -40,6 +40,7 @@ BUGS = {
     "by-hand": 0.0,
     "leased": 0.0,
     "surprise": 0.0,
+    "lease-lost": 0.0,
 }
 PREFIX = "rollouts-e2e"
 
@@ -220,6 +221,7 @@ async def test_a_manual_change_pauses_the_plan_instead_of_fighting_it(plane, mak
     controller = await make_controller()
     await _start(plane, "by-hand", _plan(hold=0.1))
     await plane.flags.set_rollout("by-hand", 35, reason="I know better")
+    assert await controller.lease.keep()
     flag, plan = await Rollouts(plane).get("by-hand")
     decision = await controller.evaluate(flag, plan)
     assert decision.action == "pause"
@@ -387,3 +389,16 @@ async def test_an_unreadable_plan_is_left_alone_and_said(plane, make_controller)
     await controller.evaluate_all()
     assert sum("garbled" in s for s in said) == 1  # said once, not every interval
     await plane.redis.hdel(plane.keys.flags, "garbled")
+
+
+async def test_a_controller_that_lost_its_lease_while_judging_does_not_act(plane, make_controller):
+    """The lease is checked again after the slow part (Prometheus) and before any write."""
+    controller = await make_controller()
+    await _start(plane, "lease-lost", _plan(hold=0.1))
+    await plane.flags.set_rollout("lease-lost", 35, reason="I know better")
+    assert not controller.lease.held  # never taken
+    flag, plan = await Rollouts(plane).get("lease-lost")
+    decision = await controller.evaluate(flag, plan)
+    assert decision.action == "hold" and "lost the lease" in decision.message
+    assert (await Rollouts(plane).get("lease-lost"))[1].state == "running"  # nothing written
+    await Rollouts(plane).abort("lease-lost", reason="done")
