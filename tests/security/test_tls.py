@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentconsole.cli.main import main
+from tests.fixtures.events import first_event
 from tests.fixtures.procs import free_port, port_open, require_binary, running
 
 
@@ -111,30 +112,17 @@ def test_cli_over_tls_with_client_certificate(tls_config, capsys):
 
 async def test_control_plane_and_events_over_tls(tls_config):
     """The path the console and the SDK share: commands, scripts and pub/sub over TLS."""
-    import asyncio
-
     from agentconsole.config import load_settings
     from agentconsole.control import ControlPlane
     from agentconsole.control.connection import connect
-    from agentconsole.control.events import subscribe
 
     settings = load_settings(tls_config())
     plane = ControlPlane.from_settings(settings)
     listener = connect(settings.redis, for_pubsub=True)
     try:
         await plane.check_schema()
-        events = subscribe(listener, plane.keys.events)
-        first = asyncio.ensure_future(anext(events))
-
-        async def subscribed() -> None:
-            while (await plane.redis.pubsub_numsub(plane.keys.events))[0][1] < 1:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(subscribed(), 5)
-        await plane.flags.create("tls-event")
-        event = await asyncio.wait_for(first, 5)
+        event = await first_event(plane, listener, lambda: plane.flags.create("tls-event"))
         assert (event.entity, event.name) == ("flag", "tls-event")
-        await events.aclose()
     finally:
         await listener.aclose()
         await plane.close()
