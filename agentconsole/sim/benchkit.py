@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +117,8 @@ def commands_processed(url: str) -> int:
         client.close()
 
 
-def _cluster_port(taken: set[int]) -> int:
-    """A free port whose cluster-bus twin (port + 10000) is free too."""
+def cluster_port(taken: Collection[int] = ()) -> int:
+    """A free port (not in ``taken``) whose cluster-bus twin (port + 10000) is free too."""
     for _ in range(200):
         port = free_port()
         if port in taken or port + 10000 > 65535:
@@ -154,7 +154,7 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [_stop(p) for p in procs])
         for _ in range(masters):
-            port = _cluster_port(set(ports))
+            port = cluster_port(ports)
             node_dir = base / f"node-{port}"
             node_dir.mkdir(parents=True, exist_ok=True)
             args = [

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from agentconsole.cli.main import main
+from agentconsole.sim.benchkit import cluster_port
+from tests.fixtures.events import first_event
 from tests.fixtures.procs import free_port, port_open, require_binary, running, wait_until
 from tests.fixtures.redis import RedisServer, start_redis
 
@@ -35,28 +37,11 @@ def sentinel(master: RedisServer, tmp_path_factory) -> Iterator[int]:
         yield port
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster-bus twin (port + 10000) exists and is free too."""
-    import socket
-
-    for _ in range(100):
-        port = free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
-
-
 @pytest.fixture(scope="module")
 def cluster_node(tmp_path_factory) -> Iterator[int]:
     import redis
 
-    port = _cluster_port()
+    port = cluster_port()
     workdir = tmp_path_factory.mktemp("cluster")
     args = [
         require_binary("redis-server"),
@@ -114,12 +99,9 @@ def test_cli_through_cluster(cluster_node, cli_env, capsys):
 
 async def test_control_plane_and_events_through_cluster(cluster_node):
     """Registry pipeline, scripts and pub/sub change events on a cluster client."""
-    import asyncio
-
     from agentconsole.config import Settings
     from agentconsole.control import ControlPlane
     from agentconsole.control.connection import connect
-    from agentconsole.control.events import subscribe
     from agentconsole.control.registry import AgentRecord
 
     s = Settings()
@@ -131,18 +113,8 @@ async def test_control_plane_and_events_through_cluster(cluster_node):
         await plane.check_schema()
         await plane.agents.register(AgentRecord(id="a1", task="t", tenant="acme"))
         assert [a.id for a in await plane.agents.list()] == ["a1"]
-        events = subscribe(listener, plane.keys.events)
-        first = asyncio.ensure_future(anext(events))
-
-        async def subscribed() -> None:
-            while (await plane.redis.pubsub_numsub(plane.keys.events))[0][1] < 1:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(subscribed(), 5)
-        await plane.flags.create("evt")
-        event = await asyncio.wait_for(first, 5)
+        event = await first_event(plane, listener, lambda: plane.flags.create("evt"))
         assert (event.entity, event.name) == ("flag", "evt")
-        await events.aclose()
         assert (await plane.audit.tail(1))[0].target == "evt"
     finally:
         await listener.aclose()
