@@ -103,10 +103,8 @@ def open_console(args: argparse.Namespace) -> int:
         settings = load(args)
     except ConfigError as exc:
         return fail(str(exc), EXIT_USAGE)
-    try:
-        from agentconsole.tui.app import run_console
-    except ImportError:
-        return fail("the console is not available in this build", EXIT_FAILED)
+    from agentconsole.tui.app import run_console
+
     return run_console(settings) or EXIT_OK
 
 

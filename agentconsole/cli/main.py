@@ -52,12 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="console without actions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"agentconsole.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"agentconsole.cli.{name}":
-                continue  # not built yet
-            raise
+        module = importlib.import_module(f"agentconsole.cli.{name}")
         module.register(sub)
     return parser
 

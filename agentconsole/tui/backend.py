@@ -144,11 +144,8 @@ class Backend:
             if not self.metrics_enabled:
                 self.metrics_problem = "metrics layer unavailable"
                 return None
-            try:
-                from agentconsole.metrics.service import MetricsService
-            except ImportError:
-                self.metrics_problem = "metrics layer unavailable"
-                return None
+            from agentconsole.metrics.service import MetricsService
+
             try:
                 self._metrics = MetricsService(self.settings, self.plane())
             except Exception as exc:  # a bad preset or URL: shown in the panel area

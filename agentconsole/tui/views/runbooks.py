@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding
@@ -31,42 +30,26 @@ class RunbooksData:
 
 
 def load_runbooks(directory: str) -> RunbooksData:
-    """Through the runbook package when present; else titles read from the files."""
+    """Every runbook of the library in ``directory``, with what lint found wrong."""
+    from agentconsole.runbook.library import Library
+
     rows: list[Row] = []
-    problems: list[str] = []
-    try:
-        from agentconsole.runbook.library import Library
-    except ImportError:
-        Library = None
-    if Library is not None:
-        library = Library.load([directory])
-        for rb in library.all():
-            alerts = ", ".join(rb.alerts)
-            rows.append(
-                Row(
-                    rb.id,
-                    (
-                        cell(rb.id, 22, "bold"),
-                        cell(rb.title, 40),
-                        cell(rb.severity, 9),
-                        cell(alerts, 44),
-                    ),
-                    f"{rb.id} {rb.title} {alerts}".lower(),
-                )
-            )
-        problems = [str(p) for p in library.problems]
-        return RunbooksData(rows, problems)
-    base = Path(directory)
-    for path in sorted(base.glob("*.md")) if base.is_dir() else []:
-        title = path.stem
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:40]:
-            if line.startswith("title:") or line.startswith("# "):
-                title = line.split(":", 1)[-1] if line.startswith("title:") else line[2:]
-                break
+    library = Library.load([directory])
+    for rb in library.all():
+        alerts = ", ".join(rb.alerts)
         rows.append(
-            Row(path.stem, (cell(path.stem, 22), cell(title.strip(), 40), cell(""), cell("")), "")
+            Row(
+                rb.id,
+                (
+                    cell(rb.id, 22, "bold"),
+                    cell(rb.title, 40),
+                    cell(rb.severity, 9),
+                    cell(alerts, 44),
+                ),
+                f"{rb.id} {rb.title} {alerts}".lower(),
+            )
         )
-    return RunbooksData(rows, problems)
+    return RunbooksData(rows, [str(p) for p in library.problems])
 
 
 class RunbooksView(View):
