@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.examples import run_example
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 # section heading -> what its example prints
@@ -38,21 +37,6 @@ def test_every_example_is_checked():
 
 @pytest.mark.parametrize("title", sorted(EXPECTED))
 def test_example_runs_as_written(title, settings, tmp_path):
-    script = tmp_path / "example.py"
-    script.write_text(examples()[title])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCONSOLE_")}
-    env.update(
-        AGENTCONSOLE_REDIS_URL=settings.redis.url,
-        AGENTCONSOLE_REDIS_PREFIX=settings.redis.prefix,
-        XDG_CONFIG_HOME=str(tmp_path),
-    )
-    out = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_example(examples()[title], settings, tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == EXPECTED[title]
