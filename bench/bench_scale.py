@@ -35,7 +35,7 @@ from agentconsole.sim.benchkit import machine, redis_cluster, redis_server, tabl
 
 TENANT_SIZE = 250
 FILL_CHUNK = 1000
-BEAT_ROUNDS = 2
+BEAT_ROUNDS = 5
 
 
 def records(n: int) -> list:
@@ -127,11 +127,15 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
 
         cpu_before = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys")
         started = time.perf_counter()
-        for _ in range(BEAT_ROUNDS):
+        beat = plane.settings.registry.heartbeat_seconds
+        first = time.time()
+        for k in range(BEAT_ROUNDS):
             for start in range(0, n, WRITE_CHUNK):
                 chunk = rows[start : start + WRITE_CHUNK]
-                # as the SDK's heartbeat loop does between its TTL renewals
-                await plane.agents.write_many(chunk, HEARTBEAT_FIELDS, refresh_ttl=False)
+                # as the SDK's heartbeat loop does between its TTL renewals; each round
+                # stamped one heartbeat interval after the last, as a live fleet's are
+                at = first + (k + 1) * beat
+                await plane.agents.write_many(chunk, HEARTBEAT_FIELDS, refresh_ttl=False, at=at)
         beat_wall = time.perf_counter() - started
         cpu = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys") - cpu_before
         return {

@@ -130,6 +130,21 @@ class Registry:
         """A version's applied set outlives its last writer by the time it could count."""
         return max(1, int(self.dead_after * 2 + self.plane.settings.registry.heartbeat_seconds))
 
+    @property
+    def coarse_step(self) -> float:
+        """Resolution of the liveness scores in the tenant and applied-version indexes.
+
+        A score that moves costs Redis about four times one that does not (a skiplist
+        re-insert), and these two indexes only answer "live within dead_after": rounded up
+        to this step, an agent's score there moves every few heartbeats, not every one,
+        and errs on the side of live (by at most the step).
+        """
+        return min(5.0, self.dead_after / 6)
+
+    def _coarse(self, t: float) -> float:
+        step = self.coarse_step
+        return -(-t // step) * step if step > 0 else t
+
     def _part(self, agent_id: str) -> PartitionKeys:
         return self.plane.keys.partition_for(agent_id)
 
@@ -229,8 +244,9 @@ class Registry:
         by_tenant: dict[str, dict[str, float]] = defaultdict(dict)
         by_version: dict[int, dict[str, float]] = defaultdict(dict)
         for r in group:
-            by_tenant[r.tenant][r.id] = r.heartbeat_at
-            by_version[r.applied_version][r.id] = r.heartbeat_at
+            coarse = self._coarse(r.heartbeat_at)
+            by_tenant[r.tenant][r.id] = coarse
+            by_version[r.applied_version][r.id] = coarse
         for tenant, members in by_tenant.items():
             pipe.zadd(part.by_tenant(tenant), members)
         pipe.zadd(part.tenants, {t: max(m.values()) for t, m in by_tenant.items()})

@@ -220,3 +220,14 @@ async def test_one_process_prunes_a_partition_per_lease(plane, plane_as, setting
     await plane.agents.write_many(fleet(5), at=time.time() - 60)
     assert await other.agents.prune(lease=60) == 0  # still within the lease
     assert await other.agents.prune() == 5  # without a lease: prunes everything
+
+
+async def test_liveness_scores_are_rounded_up_so_a_heartbeat_rarely_moves_them(plane, settings):
+    settings.registry.dead_after_seconds = 30  # step: 5 s
+    (rec,) = fleet(1)
+    part = plane.keys.partition_for(rec.id)
+    for at in (1_000_000_000.2, 1_000_000_002.2, 1_000_000_004.9):  # one step: one score
+        await plane.agents.write_many([rec], at=at)
+        assert await plane.redis.zscore(part.by_tenant(rec.tenant), rec.id) == 1_000_000_005
+        assert await plane.redis.zscore(part.applied(0), rec.id) == 1_000_000_005
+        assert await plane.redis.zscore(part.by_heartbeat, rec.id) == at  # exact
