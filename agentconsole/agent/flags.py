@@ -94,7 +94,7 @@ class FlagClient:
 
 
 def flagged_kwargs(
-    run: Run, flags: Mapping[str, str] | None, kwargs: dict[str, Any]
+    run: Run | None, flags: Mapping[str, str] | None, kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """A request's arguments with some taken from flags, e.g. ``{"model": "model-tier"}``:
     the payload the run is served replaces the argument when it has the type the caller

@@ -79,6 +79,7 @@ class GuardedClient:
         value = getattr(self._target, name)
         path = (*self._prefix, name)
         provider = self._provider
+        wrapped: Callable[..., Any] | GuardedClient
         if path in provider.paths:
             wrapped = _guard(
                 value, self._runtime, self._dependency, provider, self._async, self._flags
