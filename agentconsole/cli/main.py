@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 # Subcommand modules, in the order `--help` lists them. Add a module here to add a command.
 COMMANDS = (
@@ -36,7 +37,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as argparse does, minus usage spam
+    # one line, exit 2, as argparse does, minus usage spam
+    def error(self, message: str) -> NoReturn:
         from agentconsole.cli.common import clean  # argparse quotes the value, however long
 
         self.exit(EXIT_USAGE, f"agentconsole: {clean(message, 500)} (see --help)\n")

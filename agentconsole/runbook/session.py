@@ -292,10 +292,10 @@ class RunbookSession:
         else:
             if self.alert is None:
                 return VerifyOutcome(None, "open this runbook from an alert to verify it")
-            expr, rule = await self.alert_expr()
-            if not expr:
+            alert_expr, rule = await self.alert_expr()
+            if not alert_expr:
                 return VerifyOutcome(None, f"the expression of {self.alert.name} is unknown")
-            promql = verify_query(expr, self.alert, rule)
+            promql = verify_query(alert_expr, self.alert, rule)
         result = await self.metrics.query(promql)
         kind = getattr(result, "error_kind", None)
         if kind and kind != "no_data":

@@ -152,7 +152,12 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
         base = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         ports: list[int] = []
         procs: list[subprocess.Popen] = []
-        stack.callback(lambda: [_stop(p) for p in procs])
+
+        def stop_all() -> None:
+            for proc in procs:
+                _stop(proc)
+
+        stack.callback(stop_all)
         for _ in range(masters):
             port = cluster_port(ports)
             node_dir = base / f"node-{port}"
