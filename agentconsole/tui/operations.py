@@ -7,8 +7,8 @@ it to :class:`ConsoleOperations`, which
 1. drops it when the operation is not available (read-only, role, refused by Redis): such
    operations are absent from keys, footer, palette and ``:`` line, never merely refused;
 2. asks the table for a preview (the exact targets: the agents a tenant kill stops, also
-   those a filter hides) and, when the operation is destructive or still needs a value,
-   opens the one :class:`ConfirmScreen`;
+   those a filter hides) and opens the one :class:`ConfirmScreen`: every change asks for
+   a reason, a destructive one is marked so and names its targets;
 3. runs the operation on the backend's I/O loop and toasts its Outcome's text, which is
    the same sentence the CLI prints and a runbook step shows.
 """
@@ -99,10 +99,6 @@ class ConsoleOperations:
     ) -> None:
         partial = ops.Call(op, _parsed(op, given), expected_version=message.expected_version)
         asks = [p for p in op.params if p.name not in given and not p.subject]
-        needs = [p for p in asks if not p.optional]
-        if not (op.destructive or op.preview_fn or needs or asks):
-            self._confirmed(op, given, message, Decision(""))
-            return
 
         async def load(backend: Backend) -> tuple[ops.Preview, list[str]]:
             plane = backend.plane()
@@ -117,9 +113,8 @@ class ConsoleOperations:
             return
         if message.expected_version is None:
             message.expected_version = partial.expected_version  # what the preview showed
-        if not (preview.confirm or needs):
-            self._confirmed(op, given, message, Decision(""))
-            return
+        # Every change asks for a reason (the audit says why, not only who): a harmless
+        # one in a plain dialog whose reason field confirms with Enter.
         detail = preview.detail
         if op.name.startswith("kill.") and preview.targets:
             hidden = len(set(preview.targets) - self.app.agents_painted())

@@ -23,6 +23,7 @@ async def test_toggle_flag_reaches_an_sdk_runtime(plane, app_factory, make_runti
         table = app.view("flags").table
         await wait_until(pilot, lambda: "checkout-v2" in table.painted)
         await pilot.press("e")
+        await confirm(pilot, reason="checkout bug")  # every change asks for a reason
         await wait_until(pilot, lambda: any("is now off" in t for t in app.toasts))
         await runtime.wait_for_version(await plane.version())
         assert not runtime.flags.enabled("checkout-v2", "u1")
@@ -54,6 +55,7 @@ async def test_conflict_shows_current_value_and_overwrites_nothing(
         await wait_until(pilot, lambda: "beta" in app.view("flags").table.painted)
         await plane_as("bob", "responder").flags.set_rollout("beta", 10, reason="canary")
         await pilot.press("e")
+        await confirm(pilot, reason="beta off")
         await wait_until(pilot, lambda: any("not applied" in t for t in app.toasts))
         toast = next(t for t in app.toasts if "not applied" in t)
         assert "changed by bob" in toast and '"rollout_bp": 1000' in toast
@@ -99,6 +101,7 @@ async def test_trip_for_a_duration_force_close_and_reset(plane, app_factory):
         await confirm(pilot, reason="false alarm")
         await wait_until(pilot, lambda: any("is now forced_closed" in t for t in app.toasts))
         await pilot.press("r")  # reset: the one verb for "back to automatic"
+        await confirm(pilot, reason="provider recovered")  # it asks for a reason too
         await wait_until(pilot, lambda: any("is now auto" in t for t in app.toasts))
         await wait_until(pilot, lambda: table.get_cell("openai", "mode").plain == "auto")
     actions = [e.action for e in await plane.audit.tail(5)]

@@ -42,7 +42,9 @@ async def test_colon_line_trips_rolls_out_and_kills(plane, app_factory):
         assert title().startswith("Trip breaker openai for 15m")
         await _confirm_with_enter(pilot, "provider down")
         await wait_until(pilot, lambda: any("is now forced_open until" in t for t in app.toasts))
-        await _command(pilot, "rollout planner-v2 5")  # not destructive: no dialog
+        await _command(pilot, "rollout planner-v2 5")  # not destructive: a reason only
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await _confirm_with_enter(pilot, "canary")
         await wait_until(pilot, lambda: any("rollout 5%" in t for t in app.toasts))
         await _command(pilot, "kill sim-0001")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -134,6 +136,8 @@ async def test_an_sdk_tenant_with_a_space_is_killed_from_the_console_and_lifted(
             pilot, lambda: "tenant:Acme Corp" in app.view("agents").kills, what=str(app.toasts)
         )
         await pilot.press("l")  # lift: the kill that stops this agent is its tenant's
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        await _confirm_with_enter(pilot, "tenant fixed")  # every change asks for a reason
         await wait_until(pilot, lambda: any("lifted" in t for t in app.toasts), timeout=30)
     assert (await plane.kills.list())[0] == {}
     actions = [(e.action, e.target) for e in await plane.audit.tail(5)]

@@ -172,3 +172,93 @@ async def test_fresh_alert_to_its_mitigation_in_four_keys_and_verify_in_one(
     assert mode is not None and mode.mode == "forced_open"
     (trip,) = [e for e in await plane.audit.tail(10) if e.action == "breaker.trip"]
     assert trip.target == "search" and "runbook provider-outage" in trip.reason
+
+
+async def eventually(check, timeout: float = 30.0):
+    """Poll an async ``check`` (a control-plane read) until it returns something true."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (result := await check()):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+    return result
+
+
+async def wait_for_first_field(app, pilot) -> None:
+    """The dialog is up and its first field has the focus."""
+    from textual.widgets import Input
+
+    def ready() -> bool:
+        return isinstance(app.screen, ConfirmScreen) and isinstance(app.focused, Input)
+
+    await wait_until(pilot, ready, 30, what="the dialog's first field")
+
+
+async def test_trip_openai_for_15m_then_back_to_auto_every_change_with_a_reason(settings, plane):
+    """t, 15m, Enter, a reason, Enter (3 keys); then r, a reason, Enter (2 keys)."""
+    await plane.redis.hset(plane.keys.breaker_state, "openai", '{"state": "closed"}')
+    app = make_app(settings, start_view="breakers", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("breakers").table
+        await wait_until(pilot, lambda: "openai" in table.painted, what="breaker row")
+        keys = Keys(pilot)
+        await keys.press("t")
+        await wait_for_first_field(app, pilot)
+        await keys.type("15m")
+        await keys.press("enter")  # to the reason
+        await keys.type("provider down")
+        await keys.press("enter")  # the last field: confirms
+
+        async def tripped():
+            mode = await plane.breakers.get("openai")
+            return mode if mode is not None and mode.mode == "forced_open" else None
+
+        mode = await eventually(tripped)
+        assert 890 < mode.until - time.time() <= 900
+        assert keys.count <= 4
+        keys.count = 0
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), 30)
+        await keys.press("r")
+        await wait_for_first_field(app, pilot)
+        await keys.type("provider recovered")
+        await keys.press("enter")
+
+        async def automatic():
+            mode = await plane.breakers.get("openai")
+            return mode is None or mode.mode == "auto"
+
+        await eventually(automatic)
+        assert keys.count <= 4
+    reasons = [(e.action, e.reason) for e in await plane.audit.tail(2)]
+    assert reasons == [
+        ("breaker.trip", "provider down"),
+        ("breaker.reset", "provider recovered"),
+    ]
+
+
+async def test_canary_5_50_0_in_three_keys_a_step(settings, plane):
+    """o, the percentage, Enter, a reason, Enter: 3 keys per step, each audited."""
+    await plane.flags.create("new-planner", enabled=True, rollout=0)
+    app = make_app(settings, start_view="flags", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("flags").table
+        await wait_until(pilot, lambda: "new-planner" in table.painted, what="flag row")
+        table.move_cursor(row=table.get_row_index("new-planner"))
+        for percent, bp in (("5", 500), ("50", 5000), ("0", 0)):
+            keys = Keys(pilot)
+            await keys.press("o")
+            await wait_for_first_field(app, pilot)
+            await keys.type(percent)
+            await keys.press("enter")  # to the reason
+            await keys.type(f"canary to {percent}%")
+            await keys.press("enter")  # the last field: confirms
+
+            async def rolled(b=bp):
+                return (await plane.flags.get("new-planner")).rollout_bp == b
+
+            await eventually(rolled)
+            await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), 30)
+            assert keys.count <= 3
+    reasons = [e.reason for e in await plane.audit.tail(3)]
+    assert reasons == ["canary to 5%", "canary to 50%", "canary to 0%"]
