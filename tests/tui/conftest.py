@@ -41,44 +41,20 @@ async def seed_agents(plane, records: list[AgentRecord], *, heartbeat_ago: float
     await plane.agents.write_many(records, at=T0 - heartbeat_ago)
 
 
+# The fleet's agents: what each runs, for whom, what it has spent, started how long before T0.
+FLEET_FIELDS = ("id", "task", "user", "tenant", "model", "steps", "tokens_in", "tokens_out", "cost")
+FLEET = (
+    ("agent-001", "summarise tickets", "u1", "acme", "gpt-4o", 4, 1200, 300, 0.021, 65),
+    ("agent-002", "triage inbox", "u2", "acme", "gpt-4o-mini", 12, 5000, 900, 0.004, 300),
+    ("agent-003", "refund loop", "u3", "globex", "claude-3-5-sonnet", 77, 61000, 9000, 6.4, 900),
+)
+
+
 def fleet() -> list[AgentRecord]:
+    """Fresh records of :data:`FLEET` (a test may change its own)."""
     return [
-        AgentRecord(
-            id="agent-001",
-            task="summarise tickets",
-            user="u1",
-            tenant="acme",
-            model="gpt-4o",
-            steps=4,
-            tokens_in=1200,
-            tokens_out=300,
-            cost=0.021,
-            started_at=T0 - 65,
-        ),
-        AgentRecord(
-            id="agent-002",
-            task="triage inbox",
-            user="u2",
-            tenant="acme",
-            model="gpt-4o-mini",
-            steps=12,
-            tokens_in=5000,
-            tokens_out=900,
-            cost=0.004,
-            started_at=T0 - 300,
-        ),
-        AgentRecord(
-            id="agent-003",
-            task="refund loop",
-            user="u3",
-            tenant="globex",
-            model="claude-3-5-sonnet",
-            steps=77,
-            tokens_in=61000,
-            tokens_out=9000,
-            cost=6.4,
-            started_at=T0 - 900,
-        ),
+        AgentRecord(**dict(zip(FLEET_FIELDS, row[:-1], strict=True)), started_at=T0 - row[-1])
+        for row in FLEET
     ]
 
 
