@@ -10,21 +10,24 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentconsole.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from agentconsole.config import ConfigError, Settings, load_settings
 from agentconsole.control.errors import ControlError, Unavailable
 from agentconsole.text import Invalid, ago, clean, duration, utc
 
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+
 
 @dataclass
 class Context:
     args: argparse.Namespace
     settings: Settings
-    _plane: Any = None
+    _plane: ControlPlane | None = None
 
-    async def plane(self) -> Any:
+    async def plane(self) -> ControlPlane:
         """The control plane, connected and schema-checked on first use."""
         if self._plane is None:
             from agentconsole.control import ControlPlane
