@@ -48,9 +48,9 @@ class Recorder:
     def install(self, agents: Any) -> None:
         original = agents.write_many
 
-        async def write_many(records: list[Any], fields: Any = None) -> Any:
+        async def write_many(records: list[Any], fields: Any = None, **options: Any) -> Any:
             try:
-                result = await original(records, fields)
+                result = await original(records, fields, **options)
             except Exception:
                 self.errors += 1
                 raise
