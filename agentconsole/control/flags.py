@@ -413,12 +413,16 @@ class Flags:
         """Replace the variants from (name, weight, payload text) (``flag variants``)."""
         from agentconsole.control import flag_edits
 
-        def edit(flag: Flag) -> Flag:
-            return flag_edits.reshape(
-                flag, specs, value_type=value_type, variant_stickiness=variant_stickiness
-            )
-
-        return await self._edit(name, "flag.variants", reason, expected_version, edit)
+        return await self._edit(
+            name,
+            "flag.variants",
+            reason,
+            expected_version,
+            flag_edits.reshape,
+            specs,
+            value_type=value_type,
+            variant_stickiness=variant_stickiness,
+        )
 
     async def set_weights(
         self,
@@ -431,11 +435,7 @@ class Flags:
         from agentconsole.control import flag_edits
 
         return await self._edit(
-            name,
-            "flag.variants",
-            reason,
-            expected_version,
-            lambda flag: flag_edits.set_weights(flag, weights),
+            name, "flag.variants", reason, expected_version, flag_edits.set_weights, weights
         )
 
     async def set_payload(
@@ -455,7 +455,9 @@ class Flags:
             "flag.variants",
             reason,
             expected_version,
-            lambda flag: flag_edits.set_payload(flag, variant, payload),
+            flag_edits.set_payload,
+            variant,
+            payload,
         )
 
     async def set_override(
@@ -474,11 +476,7 @@ class Flags:
         from agentconsole.control import flag_edits
 
         return await self._edit(
-            name,
-            action,
-            reason,
-            expected_version,
-            lambda flag: flag_edits.set_override(flag, context, value, variant),
+            name, action, reason, expected_version, flag_edits.set_override, context, value, variant
         )
 
     async def set_constraints(
@@ -496,7 +494,8 @@ class Flags:
             "flag.constraints",
             reason,
             expected_version,
-            lambda flag: flag_edits.set_constraints(flag, constraints),
+            flag_edits.set_constraints,
+            constraints,
         )
 
     async def import_steps(
@@ -546,23 +545,27 @@ class Flags:
         action: str,
         reason: str,
         expected: int | None,
-        edit: Callable[[Flag], Flag],
+        edit: Callable[..., Flag],
+        /,
+        *args: Any,
+        **kwargs: Any,
     ) -> Flag:
+        """Write ``edit(flag, *args, **kwargs)`` of the flag as it is now, compare-and-set
+        against ``expected`` (else the version just read), if the operator may ``action``."""
         self.plane.operator.require(action)
         current = await self.get(name)
         version = current.version if expected is None else expected
-        change = await self._write(edit(current), action, expected=version, reason=reason)
+        flag = edit(current, *args, **kwargs)
+        change = await self._write(flag, action, expected=version, reason=reason)
         return Flag.from_doc(change.doc or {})
 
     async def _modify(
         self, name: str, action: str, reason: str, expected: int | None, **changes: Any
     ) -> Flag:
-        self.plane.operator.require(action)
-        current = await self.get(name)
-        version = current.version if expected is None else expected
-        doc = current.to_doc() | changes
-        change = await self._write(Flag.from_doc(doc), action, expected=version, reason=reason)
-        return Flag.from_doc(change.doc or {})
+        def changed(flag: Flag) -> Flag:
+            return Flag.from_doc(flag.to_doc() | changes)
+
+        return await self._edit(name, action, reason, expected, changed)
 
     async def _write(self, flag: Flag, action: str, *, expected: int, reason: str) -> Change:
         flag.check()  # nothing invalid reaches Redis: refused here, with what to fix
