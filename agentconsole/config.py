@@ -445,7 +445,7 @@ def load_settings(
             raise ConfigError(f"{path}: expected a mapping at the top level")
         data = loaded
     try:
-        settings = _build(Settings, data, "")
+        settings: Settings = _build(Settings, data, "")
         settings.source = path
         _apply_env(settings, env)
         _load_secrets(settings, env)

@@ -102,9 +102,9 @@ def name(value: Any, what: str = "name") -> str:
     refuses only what cannot be typed back or shown on one line.
     """
     problem = name_problem(value)
-    if problem is not None:
-        raise Invalid(f"invalid {what} {quoted(value)}: {problem}")
-    return value
+    if problem is None and isinstance(value, str):  # name_problem refuses anything but text
+        return value
+    raise Invalid(f"invalid {what} {quoted(value)}: {problem}")
 
 
 # --- durations -----------------------------------------------------------------------------

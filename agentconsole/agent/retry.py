@@ -107,7 +107,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, failure: Failure) -> float:
         """Full jitter: uniform in [0, min(max_delay, base * 2**attempt)], at least Retry-After."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
         wait = self.random() * ceiling
         if failure.retry_after is not None:
             wait = max(wait, min(failure.retry_after, self.max_retry_after))

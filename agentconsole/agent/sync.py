@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from agentconsole.agent.retry import RetryPolicy
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 current_sync_run: ContextVar[SyncRun | None] = ContextVar(
     "agentconsole_current_sync_run", default=None
 )
+
+
+T = TypeVar("T")
 
 
 class LoopThread:
@@ -214,7 +217,7 @@ class SyncRun:
             if exc is not None:
                 raise exc
 
-    def _wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
 

@@ -70,4 +70,5 @@ def _sentinel(settings: RedisSettings, kwargs: dict[str, Any]) -> Redis:
     sentinel = Sentinel(hosts, socket_connect_timeout=settings.connect_timeout)
     from agentconsole.control.tolerant import TolerantRedis
 
-    return sentinel.master_for(service, redis_class=TolerantRedis, db=db, **kwargs)
+    client: Redis = sentinel.master_for(service, redis_class=TolerantRedis, db=db, **kwargs)
+    return client

@@ -228,7 +228,7 @@ def _string(name: str, op: str, values: tuple[str, ...], fold: bool) -> Test | N
 
 
 def _numeric(name: str, op: str, bound: float | None) -> Test | None:
-    compare = {
+    compare: Callable[[float, float], bool] | None = {
         "NUM_EQ": operator.eq,
         "NUM_GT": operator.gt,
         "NUM_GTE": operator.ge,
