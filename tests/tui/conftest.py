@@ -7,6 +7,7 @@ import json
 import pytest
 
 from agentconsole.control.registry import AgentRecord
+from tests.agent.conftest import make_runtime  # noqa: F401 (the SDK runtimes fixture)
 
 # A fixed instant in the future: ages shown relative to it are stable across runs, and the
 # registry (which compares with the real clock) never considers these agents dead.
@@ -95,25 +96,3 @@ async def confirm(pilot, reason: str = "", extra: dict | None = None):
     for selector, value in (extra or {}).items():
         screen.query_one(selector).value = value
     await pilot.click("#confirm")
-
-
-@pytest.fixture
-async def make_runtime(settings):
-    """SDK runtimes on the test Redis (closed after the test)."""
-    from prometheus_client import CollectorRegistry
-
-    from agentconsole.agent import AgentRuntime
-
-    made = []
-
-    async def make(**kw):
-        kw.setdefault("registry", CollectorRegistry())
-        kw.setdefault("heartbeat_interval", 0.2)
-        kw.setdefault("report_interval", 0.1)
-        rt = AgentRuntime(settings, **kw)
-        made.append(rt)
-        return await rt.start()
-
-    yield make
-    for rt in made:
-        await rt.close()
