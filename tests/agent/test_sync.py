@@ -201,3 +201,45 @@ def test_runtime_as_a_context_manager_from_plain_code(settings):
 async def test_run_sync_on_the_runtimes_own_loop_is_refused(runtime):
     with pytest.raises(RuntimeError, match="plain threads"), runtime.run_sync(task="t"):
         pass
+
+
+async def test_redis_down_a_sync_run_keeps_working_on_the_last_snapshot(
+    settings, plane, redis_server
+):
+    from tests.fixtures.tcp_proxy import tcp_proxy
+
+    with tcp_proxy(redis_server.port) as proxy:
+        settings.redis.url = f"redis://127.0.0.1:{proxy.port}/0"
+        settings.redis.connect_timeout = 0.3
+        await plane.flags.create("sync-flag", enabled=True, rollout=100)
+        await plane.breakers.trip("search", for_seconds=600, reason="kept while offline")
+        rt = AgentRuntime(
+            settings,
+            registry=CollectorRegistry(),
+            stale_limit=3600,
+            resync_interval=0.2,
+            report_interval=0.05,
+        )
+        await asyncio.to_thread(rt.start_sync)
+        try:
+            await _applied(rt, await plane.version())
+            proxy.refuse()
+            proxy.drop()
+            await _until(lambda: not rt.connected, "the outage to be noticed")
+            out = {}
+
+            def worker():
+                with rt.run_sync(task="offline", user="s9") as run:
+                    out["flag"] = run.flag("sync-flag")
+                    out["echo"] = run.call("echo", str.upper, "ok")
+                    with pytest.raises(BreakerOpen):
+                        run.call("search", str.upper, "never called")
+                    run.charge(model="gpt-x", input_tokens=10, output_tokens=5)
+
+            await asyncio.to_thread(worker)
+            assert out == {"flag": True, "echo": "OK"}
+            proxy.accept()
+            await _until(lambda: rt.connected and not rt.budget.offline_pending, "flush")
+            assert (await plane.budgets.usage())["s9"]["tokens"] == 15
+        finally:
+            await asyncio.to_thread(rt.close_sync)
