@@ -8,17 +8,23 @@ from tests.tui.conftest import make_app, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def _open_from_the_runbooks_view(pilot, app, runbook: str = "provider-outage") -> None:
+    from agentconsole.tui.runbook_view import RunbookScreen
+
+    table = app.view("runbooks").table
+    await wait_until(pilot, lambda: runbook in table.painted)
+    table.move_cursor(row=table.get_row_index(runbook))
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+
+
 async def test_runbooks_view_opens_a_runbook_and_view_keys_come_back(settings):
     from agentconsole.tui.runbook_view import RunbookScreen
 
     settings.runbooks_dir = str(ROOT / "runbooks")
     app = make_app(settings, start_view="runbooks", clock=time.time)
     async with app.run_test(size=(140, 40)) as pilot:
-        table = app.view("runbooks").table
-        await wait_until(pilot, lambda: "provider-outage" in table.painted)
-        table.move_cursor(row=table.get_row_index("provider-outage"))
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        await _open_from_the_runbooks_view(pilot, app)
         assert app.screen.runbook.id == "provider-outage"
         await pilot.press("2")
         await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
@@ -33,11 +39,7 @@ async def test_the_current_views_key_from_a_runbook_resumes_refreshing(settings)
     settings.ui.refresh_seconds = 0.2
     app = make_app(settings, start_view="runbooks", clock=time.time)
     async with app.run_test(size=(140, 40)) as pilot:
-        table = app.view("runbooks").table
-        await wait_until(pilot, lambda: "provider-outage" in table.painted)
-        table.move_cursor(row=table.get_row_index("provider-outage"))
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        await _open_from_the_runbooks_view(pilot, app)
         await pilot.press("6")
         await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
         painted = app.paint_counts.get("runbooks", 0)
