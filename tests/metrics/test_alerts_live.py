@@ -24,15 +24,6 @@ async def until(check, timeout: float = 15.0, what: str = "condition"):
         await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-async def service(settings, plane, prometheus_alerting, alertmanager):
-    settings.prometheus.url = prometheus_alerting.url
-    settings.alertmanager.url = alertmanager.url
-    svc = MetricsService(settings, plane)
-    yield svc
-    await svc.close()
-
-
 async def breaker_alert(svc: MetricsService, *, in_alertmanager: bool = True):
     async def check():
         result = await svc.alerts()
@@ -51,8 +42,8 @@ async def am_silences(am_url: str) -> list[dict]:
     return [s for s in silences if s["status"]["state"] == "active"]
 
 
-async def test_alert_fires_with_its_runbook_annotation(service) -> None:
-    alert = await breaker_alert(service, in_alertmanager=False)
+async def test_alert_fires_with_its_runbook_annotation(alerting_metrics) -> None:
+    alert = await breaker_alert(alerting_metrics, in_alertmanager=False)
     assert alert.runbook == "provider-outage"
     assert alert.labels["dependency"] == "llm"
     assert alert.severity == "warning"
@@ -63,7 +54,7 @@ async def test_alert_fires_with_its_runbook_annotation(service) -> None:
     assert not alert.silenced
 
     async def error_rate_alert():
-        result = await service.alerts()
+        result = await alerting_metrics.alerts()
         names = {a.name for a in result.alerts}
         return result if "AgentErrorRateHigh" in names else None
 
@@ -72,12 +63,12 @@ async def test_alert_fires_with_its_runbook_annotation(service) -> None:
     assert result.error_kind is None and result.alertmanager_error is None
 
 
-async def test_silence_create_and_expire_are_audited(service, plane, alertmanager) -> None:
-    alert = await breaker_alert(service)
-    silence_id = await service.silence(alert, 600, "llm provider outage, ticket OPS-1")
+async def test_silence_create_and_expire_are_audited(alerting_metrics, plane, alertmanager) -> None:
+    alert = await breaker_alert(alerting_metrics)
+    silence_id = await alerting_metrics.silence(alert, 600, "llm provider outage, ticket OPS-1")
 
     silenced = await until(
-        lambda: _find(service, alert.identity, silenced=True), what="alert silenced"
+        lambda: _find(alerting_metrics, alert.identity, silenced=True), what="alert silenced"
     )
     assert silence_id in silenced.silence_ids
     entry = (await plane.audit.tail(1))[0]
@@ -86,26 +77,28 @@ async def test_silence_create_and_expire_are_audited(service, plane, alertmanage
     assert entry.after["matchers"][0]["name"] == "alertname"
 
     # asked twice: the first silence stands, nothing applied twice
-    assert await service.silence(alert, 600, "again") == silence_id
+    assert await alerting_metrics.silence(alert, 600, "again") == silence_id
     assert len([s for s in await am_silences(alertmanager.url) if s["id"] == silence_id]) == 1
     assert (await plane.audit.tail(1))[0].id == entry.id
 
-    await service.expire_silence(silence_id)
-    await until(lambda: _find(service, alert.identity, silenced=False), what="alert unsilenced")
+    await alerting_metrics.expire_silence(silence_id)
+    await until(
+        lambda: _find(alerting_metrics, alert.identity, silenced=False), what="alert unsilenced"
+    )
     expired = (await plane.audit.tail(1))[0]
     assert (expired.action, expired.target) == ("silence.expire", silence_id)
     assert expired.after["state"] == "expired"
     with pytest.raises(NotFound, match="already expired"):
-        await service.expire_silence(silence_id)
+        await alerting_metrics.expire_silence(silence_id)
 
 
 async def test_a_silence_needs_a_comment_and_a_responder(
-    service, plane_as, settings, alertmanager
+    alerting_metrics, plane_as, settings, alertmanager
 ) -> None:
-    alert = await breaker_alert(service, in_alertmanager=False)
+    alert = await breaker_alert(alerting_metrics, in_alertmanager=False)
     before = await am_silences(alertmanager.url)
     with pytest.raises(InvalidValue, match="needs a comment"):
-        await service.silence(alert, 600, "   ")
+        await alerting_metrics.silence(alert, 600, "   ")
     viewer = MetricsService(settings, plane_as("victor", "viewer"))
     try:
         with pytest.raises(PermissionDenied, match=r"silence\.create needs the responder role"):
@@ -122,12 +115,14 @@ async def _find(svc: MetricsService, identity: str, *, silenced: bool):
     return None
 
 
-async def test_no_silence_is_left_without_its_audit_entry(service, settings, alertmanager) -> None:
+async def test_no_silence_is_left_without_its_audit_entry(
+    alerting_metrics, settings, alertmanager
+) -> None:
     from agentconsole.control import ControlPlane
     from agentconsole.control.errors import Unavailable
     from tests.fixtures.procs import free_port
 
-    alert = await breaker_alert(service, in_alertmanager=False)
+    alert = await breaker_alert(alerting_metrics, in_alertmanager=False)
     dead = settings.__class__()
     dead.redis.url = f"redis://127.0.0.1:{free_port()}/0"
     dead.redis.connect_timeout = 0.5

@@ -7,23 +7,12 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
-
 from agentconsole.metrics.service import MetricsService
 from agentconsole.runbook.context import AlertContext
 from agentconsole.runbook.library import Library
 from agentconsole.runbook.session import RunbookSession, load_rules_index
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def metrics(settings, plane, prometheus_alerting, alertmanager):
-    settings.prometheus.url = prometheus_alerting.url
-    settings.alertmanager.url = alertmanager.url
-    service = MetricsService(settings, plane)
-    yield service
-    await service.close()
 
 
 async def firing(metrics: MetricsService, name: str, timeout: float = 15.0):
@@ -48,9 +37,10 @@ def step_named(session: RunbookSession, title: str):
     return next(s for s in session.runbook.steps if s.title == title)
 
 
-async def test_live_queries_and_verify_for_a_firing_alert(plane, metrics):
-    alert = await firing(metrics, "DependencyBreakerOpen")  # the exporter's llm breaker is open
-    session = session_for(plane, metrics, alert)
+async def test_live_queries_and_verify_for_a_firing_alert(plane, alerting_metrics):
+    # the exporter's llm breaker is open
+    alert = await firing(alerting_metrics, "DependencyBreakerOpen")
+    session = session_for(plane, alerting_metrics, alert)
     assert session.runbook.id == "provider-outage"
 
     diagnosis = step_named(session, "Diagnosis")
@@ -90,14 +80,14 @@ async def test_live_queries_and_verify_for_a_firing_alert(plane, metrics):
     # The same alert for a healthy dependency, and one whose label tries to inject PromQL:
     for dep in ("search", 'llm"}) or vector(1) or (x{a="'):
         labels = {**alert.labels, "dependency": dep}
-        other = session_for(plane, metrics, {**alert.__dict__, "labels": labels})
+        other = session_for(plane, alerting_metrics, {**alert.__dict__, "labels": labels})
         verdict = await other.verify(verify)
         assert verdict.holds is False, (dep, verdict)
 
 
-async def test_silence_action_goes_through_alertmanager_and_is_audited(plane, metrics):
-    alert = await firing(metrics, "DependencyBreakerOpen")
-    session = session_for(plane, metrics, alert)
+async def test_silence_action_goes_through_alertmanager_and_is_audited(plane, alerting_metrics):
+    alert = await firing(alerting_metrics, "DependencyBreakerOpen")
+    session = session_for(plane, alerting_metrics, alert)
     await session.start()
     from agentconsole.runbook.session import PreparedAction
 
