@@ -243,60 +243,12 @@ def new_plan(app: ConsoleApp, flag: Any) -> None:
     app._ask(PlanScreen(flag), go)
 
 
-def ask(app: ConsoleApp, flag: Any, verb: str) -> None:
-    """``verb``: pause (start a new plan, resume a paused one), advance or abort; confirm
-    with a reason, then run the operations table's row."""
-    from agentconsole.tui.modals import ConfirmScreen
-
+def pause_key_operation(flag: Any) -> str | None:
+    """What ``P`` does to the flag's plan: start it, pause it or resume it (None: no plan)."""
     plan = plan_of(flag)
-    if plan is None:
-        app.toast(f"flag {flag.name} has no rollout plan (N creates one)", severity="warning")
-        return
-    if verb == "pause" and plan.state == "paused":
-        verb = "resume"
-    elif verb == "pause" and plan.state == "created":
-        verb = "start"
-    name = f"rollout.{verb}"
-    if not app.allowed(name):
-        return
-    here = words.format_percent(plan.current_bp)
-    titles = {
-        "start": (
-            f"Start the plan of {flag.name}: the canary gets "
-            f"{words.format_percent(plan.steps_bp[0])}",
-            "The flag is turned on at the first step; the controller judges it from now on.",
-        ),
-        "pause": (f"Pause the plan of {flag.name} at {here}", "The flag stays where it is."),
-        "resume": (f"Resume the plan of {flag.name} at {here}", "The hold starts again."),
-        "advance": (
-            f"Advance {flag.name} past {here} now, without waiting for its hold and guards",
-            "More traffic gets the canary at once.",
-        ),
-        "abort": (
-            f"Abort the plan of {flag.name}: the flag goes back to 0% (now {flag.rollout})",
-            "Every run gets the control; the plan ends.",
-        ),
-    }
-    title, detail = titles[verb]
-
-    def go(decision: Any) -> None:
-        app.run_worker(_run(app, flag.name, name, decision.reason), exit_on_error=False)
-
-    app._ask(ConfirmScreen(title, [flag.name], detail=detail, verb=verb.capitalize()), go)
-
-
-async def _run(app: ConsoleApp, flag: str, name: str, reason: str) -> None:
-    from agentconsole.control import operations as ops
-
-    op = ops.get(name)
-    try:
-        call = op.call({"flag": flag}, reason=reason)
-        outcome = await app.backend.run(lambda backend: op.run(backend.plane(), call))
-    except Exception as exc:
-        app.report(exc, f"{op.verb} {flag}", op.permission)
-        return
-    app.toast(outcome.text)
-    app.poll_now()
+    if plan is None or not plan.active:
+        return None
+    return {"created": "rollout.start", "paused": "rollout.resume"}.get(plan.state, "rollout.pause")
 
 
 # --- the controller's decisions, told -----------------------------------------------------------

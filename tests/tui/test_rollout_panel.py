@@ -76,14 +76,25 @@ async def test_pause_and_abort_keys_ask_a_reason_and_run_the_operations(plane, a
         await wait_until(pilot, lambda: any("paused at 10%" in t for t in app.toasts))
         assert (await Rollouts(plane).get("planner-v2"))[1].state == "paused"
         await wait_until(pilot, lambda: "plan: paused" in _panel(app), what="the repaint")
+        await pilot.press("P")  # paused: P resumes
+        await confirm(pilot, reason="fine after all")
+        await wait_until(pilot, lambda: "plan: running" in _panel(app), what="the resume")
+        await pilot.press("A")
+        await confirm(pilot, reason="skip ahead")
+        await wait_until(
+            pilot, lambda: any("running at 25% (step 2 of 4)" in t for t in app.toasts)
+        )
+        await wait_until(pilot, lambda: "[25%]" in _panel(app), what="the advance")
         await pilot.press("X")
         await confirm(pilot, reason="not today")
-        await wait_until(pilot, lambda: any("aborted at 10%" in t for t in app.toasts))
+        await wait_until(pilot, lambda: any("aborted at 25%" in t for t in app.toasts))
     flag, plan = await Rollouts(plane).get("planner-v2")
     assert plan.state == "aborted" and flag.rollout_bp == 0
-    entries = await plane.audit.tail(2)
+    entries = await plane.audit.tail(4)
     assert [(e.action, e.reason) for e in entries] == [
         ("rollout.pause", "looks odd"),
+        ("rollout.resume", "fine after all"),
+        ("rollout.advance", "skip ahead"),
         ("rollout.abort", "not today"),
     ]
 

@@ -74,8 +74,6 @@ class FlagsView(View):
         "weights": "flag.variants",
         "plan_new": "rollout.create",
         "plan_pause": "rollout.pause",
-        "plan_advance": "rollout.advance",
-        "plan_abort": "rollout.abort",
     }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("e", "toggle", "Toggle", id="flags.toggle"),
@@ -84,8 +82,8 @@ class FlagsView(View):
         Binding("s", "sort", "Sort", id="flags.sort"),
         Binding("N", "plan_new", "New rollout plan", id="flags.plan_new", show=False),
         Binding("P", "plan_pause", "Plan start/pause/resume", id="flags.plan_pause", show=False),
-        Binding("A", "plan_advance", "Plan advance", id="flags.plan_advance", show=False),
-        Binding("X", "plan_abort", "Plan abort", id="flags.plan_abort", show=False),
+        Binding("A", "op('rollout.advance')", "Plan advance", id="flags.plan_advance", show=False),
+        Binding("X", "op('rollout.abort')", "Plan abort", id="flags.plan_abort", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -208,13 +206,6 @@ class FlagsView(View):
         if flag is not None:
             flag_weights.start(self.console, flag)
 
-    def _plan(self, verb: str) -> None:
-        from agentconsole.tui import rollout_panel
-
-        flag = self.selected()
-        if flag is not None:
-            rollout_panel.ask(self.console, flag, verb)
-
     def action_plan_new(self) -> None:
         from agentconsole.tui import rollout_panel
 
@@ -223,10 +214,15 @@ class FlagsView(View):
             rollout_panel.new_plan(self.console, flag)
 
     def action_plan_pause(self) -> None:
-        self._plan("pause")
+        """P: start a new plan, pause a running one, resume a paused one (with a reason)."""
+        from agentconsole.tui import rollout_panel
+        from agentconsole.tui.operations import OperationRequested
 
-    def action_plan_advance(self) -> None:
-        self._plan("advance")
-
-    def action_plan_abort(self) -> None:
-        self._plan("abort")
+        flag = self.selected()
+        if flag is None:
+            return
+        name = rollout_panel.pause_key_operation(flag)
+        if name is None:
+            self.console.toast(f"flag {flag.name} has no plan to pause (N creates one)")
+            return
+        self.post_message(OperationRequested(name, {"flag": flag.name}))  # asks a reason
