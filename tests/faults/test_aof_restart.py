@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
-from tests.fixtures.redis import RedisServer, start_redis
+from tests.fixtures.redis import settings_for
 
 RUNTIMES, RUNS_EACH = 4, 25
 
 
-@pytest.fixture
-def aof_redis(tmp_path) -> Iterator[RedisServer]:
-    args = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)]
-    yield from start_redis(args)
-
-
 def _settings(url: str) -> Settings:
-    s = Settings()
-    s.redis.url, s.redis.prefix = url, "aof"
-    s.redis.connect_timeout, s.redis.socket_timeout = 0.3, 1.0
-    s.operator.name, s.operator.role = "alice", "admin"
-    return s
+    return settings_for(url, "aof", connect_timeout=0.3, socket_timeout=1.0)
 
 
 async def _eventually(check, timeout: float, what: str) -> None:
@@ -45,12 +32,12 @@ def _state(saved: dict) -> dict:
     return {k: v for k, v in saved.items() if k not in ("taken_at", "taken_by")}
 
 
-async def test_aof_crash_and_restart_under_100_agents_loses_nothing(aof_redis):
+async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redis):
     from prometheus_client import CollectorRegistry
 
     from agentconsole.agent import AgentRuntime
 
-    plane = ControlPlane.from_settings(_settings(aof_redis.url))
+    plane = ControlPlane.from_settings(_settings(durable_redis.url))
     await plane.check_schema()
     await plane.flags.create("tools", type="kill-switch", enabled=True)
     await plane.flags.disable("tools", reason="engaged")
@@ -60,7 +47,7 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(aof_redis):
     await plane.budgets.set("run_max_steps", 100000)
     runtimes = [
         AgentRuntime(
-            _settings(aof_redis.url),
+            _settings(durable_redis.url),
             registry=CollectorRegistry(),
             heartbeat_interval=0.3,
             resync_interval=0.3,
@@ -96,10 +83,10 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(aof_redis):
         before = _state(await backup.take(plane))
         audit_before = [e.id for e in await plane.audit.tail(100)]
 
-        aof_redis.proc.kill()  # a crash: no shutdown, no final fsync
-        aof_redis.proc.wait(5)
-        aof_redis.proc = None
-        aof_redis.start()
+        durable_redis.proc.kill()  # a crash: no shutdown, no final fsync
+        durable_redis.proc.wait(5)
+        durable_redis.proc = None
+        durable_redis.start()
 
         for _ in range(50):  # the operator's pooled connections died with the old server
             try:

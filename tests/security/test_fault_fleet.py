@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
-from tests.fixtures.redis import RedisServer, start_redis
+from tests.fixtures.redis import settings_for
 
 pytest.importorskip("agentconsole.agent.runtime")
 
 RUNTIMES, RUNS_EACH = 4, 25
 
 
-@pytest.fixture
-def durable_redis(tmp_path) -> Iterator[RedisServer]:
-    args = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)]
-    yield from start_redis(args)
-
-
 def _settings(url: str):
-    from agentconsole.config import Settings
-
-    s = Settings()
-    s.redis.url, s.redis.prefix = url, "fleet"
-    s.redis.connect_timeout, s.redis.socket_timeout = 0.3, 1.0
-    s.operator.name, s.operator.role = "olga", "responder"
-    return s
+    return settings_for(url, "fleet", "olga", "responder", connect_timeout=0.3, socket_timeout=1.0)
 
 
 async def _eventually(check, timeout: float, what: str) -> None:

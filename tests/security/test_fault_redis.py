@@ -9,34 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
-from tests.fixtures.redis import RedisServer, start_redis
+from tests.fixtures.redis import settings_for
 from tests.fixtures.tcp_proxy import tcp_proxy
 
 
-@pytest.fixture
-def durable_redis(tmp_path) -> Iterator[RedisServer]:
-    """A private redis-server with an fsync'd append-only file, so a restart keeps state."""
-    args = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)]
-    yield from start_redis(args)
-
-
 def _settings(url: str, prefix: str = "fault", **redis_options):
-    from agentconsole.config import Settings
-
-    s = Settings()
-    s.redis.url = url
-    s.redis.prefix = prefix
-    s.redis.connect_timeout = 0.5
-    for key, value in redis_options.items():
-        setattr(s.redis, key, value)
-    s.operator.name, s.operator.role = "alice", "admin"
-    return s
+    return settings_for(url, prefix, connect_timeout=0.5, **redis_options)
 
 
 async def _actions(plane: ControlPlane) -> list[str]:
