@@ -12,6 +12,7 @@ import time
 
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
+from tests.fixtures.fleet import close_fleet
 from tests.fixtures.redis import settings_for
 
 RUNTIMES, RUNS_EACH = 4, 25
@@ -110,9 +111,4 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
             lambda: all(rt.flags.enabled("tools") for rt in runtimes), 10, "a new change"
         )
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for rt in runtimes:
-            await rt.close()
-        await plane.close()
+        await close_fleet(tasks, runtimes, plane)

@@ -15,6 +15,7 @@ import pytest
 
 from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
+from tests.fixtures.fleet import close_fleet
 from tests.fixtures.redis import settings_for
 
 pytest.importorskip("agentconsole.agent.runtime")
@@ -98,9 +99,4 @@ async def test_redis_restart_under_100_agents(durable_redis):
         actions = [e.action for e in await operator.audit.tail(50)]
         assert actions.count("kill.all") == 1
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for rt in runtimes:
-            await rt.close()
-        await operator.close()
+        await close_fleet(tasks, runtimes, operator)
