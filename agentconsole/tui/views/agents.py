@@ -222,9 +222,6 @@ class AgentsView(View):
             return
         tenant_move.start(self.console, brief.tenant)
 
-    def action_global_stop(self) -> None:
-        self.console.confirm_scope_kill("all", everything=True)
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "lift":
             return super().check_action("op", ("kill.lift",))
