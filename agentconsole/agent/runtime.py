@@ -46,6 +46,8 @@ from agentconsole.control.kills import ALL
 from agentconsole.control.registry import HEARTBEAT_FIELDS
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from prometheus_client import CollectorRegistry
 
     from agentconsole.config import Settings
@@ -146,7 +148,7 @@ class AgentRuntime:
         self.flags = FlagClient(self, context)  # context: region, custom fields for flags
         self.plane: ControlPlane | None = None
         self.redis: RedisClient | None = None
-        self._pubsub_client: Any = None
+        self._pubsub_client: RedisClient | None = None
         self.snapshot: Snapshot | None = None
         self.keeper = snapmod.Keeper(self)
         self.applied_version = 0
@@ -164,7 +166,7 @@ class AgentRuntime:
         self._unsent: dict[str, AgentRecord] = {}
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._writer = _Batcher(self._write_records)
-        self._metrics_server: Any = None
+        self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
 

@@ -24,7 +24,9 @@ from agentconsole.text import clean
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
 
+    from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
 
     from agentconsole.config import PrometheusSettings
@@ -122,10 +124,10 @@ class PromQL:
         self.settings = settings
         self.url = base_url(settings.url)
         self._local = threading.local()
-        self._conn: Any = None
+        self._conn: PrometheusConnect | None = None
         self._lock = threading.Lock()
 
-    def _connection(self) -> Any:
+    def _connection(self) -> PrometheusConnect:
         with self._lock:
             if self._conn is None:
                 import requests
@@ -190,7 +192,7 @@ class PromQL:
             )
         )
 
-    def _call(self, run: Any) -> Answer:
+    def _call(self, run: Callable[[], object]) -> Answer:
         import requests
 
         self._local.response = None
