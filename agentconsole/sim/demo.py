@@ -312,15 +312,15 @@ def welcome(stack: DemoStack, agents: int, scenario: str) -> str:
         what = f"Scenario: {scenario} ({scenarios.get(scenario).description})."
     alertmanager = " and Alertmanager" if stack.alertmanager_port else ""
     return (
-        f"Real: redis-server, Prometheus{alertmanager} with the shipped rules and alerts "
-        f"(1 s scrapes), on loopback ports. Simulated: {agents} agents of 5 tenants using "
-        "the agentconsole SDK, against a fake LLM and a fake search tool; a rollout "
-        "controller moves the planner-v2 and summary-v3 canaries.\n\n"
+        f"Real: redis-server, Prometheus{alertmanager}, the shipped rules and alerts. "
+        f"Simulated: {agents} agents of 5 tenants on the SDK, a fake LLM and a fake "
+        "search tool; a rollout controller moves the planner-v2 and summary-v3 canaries."
+        "\n\n"
         f"{what}\n\n"
-        "Try: watch ALERTS on the Overview; Enter on an alert opens its runbook; "
-        "2 Agents, k kills the agent under the cursor; 3 Flags, o sets a rollout; "
-        "4 Breakers, t trips one; 5 Audit shows every change; ? lists every key.\n\n"
-        f"A second terminal's CLI: {attach_command()}"
+        f"A second terminal's CLI: {attach_command()}\n\n"
+        "Try: Enter on an alert opens its runbook at the fix (a runs it, v verifies); "
+        "k on TOP RUNAWAY AGENTS kills one; 3 Flags, o sets a rollout; 4 Breakers, "
+        "t trips one; 5 Audit shows every change; ? lists every key."
     )
 
 

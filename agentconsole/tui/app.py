@@ -100,9 +100,15 @@ class EventsState(Message):
         self.ok, self.error = ok, error
 
 
+class LoaderProblem(Exception):
+    """A problem a view's loader already phrased for the operator: shown as it is."""
+
+
 def _describe(exc: BaseException) -> str:
     from agentconsole.control.plane import translate
 
+    if isinstance(exc, LoaderProblem):
+        return clean(str(exc), 300)
     err = translate(exc)
     if err is not None:
         return clean(str(err), 300)
@@ -152,8 +158,9 @@ class ConsoleApp(App[int]):
         Binding("slash", "filter", "Filter", id="app.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("escape", "back", "Back", id="app.back", show=False),
-        Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
-        Binding("p", "pause", "Pause", id="app.pause"),
+        # refresh and pause are in ? help, not the footer: at 160 columns it would be cut
+        Binding("ctrl+r", "refresh", "Refresh", id="app.refresh", show=False),
+        Binding("p", "pause", "Pause", id="app.pause", show=False),
         Binding("plus", "faster", "Faster", id="app.faster", show=False),
         Binding("minus", "slower", "Slower", id="app.slower", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -340,7 +347,7 @@ class ConsoleApp(App[int]):
         )
         data = message.data
         if data is not None and getattr(data, "redis_error", None):
-            redis_error = redis_error or RuntimeError(data.redis_error)
+            redis_error = redis_error or LoaderProblem(data.redis_error)
         if redis_error is None:
             if self.redis_health.success(now):
                 self.toast("Redis is back: live data again")

@@ -52,14 +52,16 @@ def health_text(h: Health) -> Text:
     return out
 
 
-def render_header(s: HeaderState) -> Text:
+def render_header(s: HeaderState, width: int = 160) -> Text:
+    """Each line fits ``width`` (80 columns: version and host give way to what matters)."""
     badge_style = ENV_STYLE.get(s.env_color, f"bold white on {s.env_color}")
     out = Text(no_wrap=True, overflow="ellipsis")
     try:
         out.append(f" {clean(s.environment, 20).upper()} ", badge_style)
     except Exception:  # an unknown colour name in config: still show the badge
         out.append(f" {clean(s.environment, 20).upper()} ", "bold reverse")
-    out.append(f"  agentconsole {clean(s.app_version, 20)} @ {clean(s.hostname, 30)}", "bold")
+    if width >= 110:
+        out.append(f"  agentconsole {clean(s.app_version, 20)} @ {clean(s.hostname, 30)}", "bold")
     out.append(f"   {clean(s.operator, 24)} ({s.role})", "cyan")
     if s.read_only:
         out.append("  READ-ONLY", "bold yellow")
@@ -95,7 +97,8 @@ def render_header(s: HeaderState) -> Text:
 
 
 class HeaderBar(Static):
-    DEFAULT_CSS = "HeaderBar { height: auto; background: $panel; padding: 0 1; }"
+    DEFAULT_CSS = """HeaderBar { height: auto; background: $panel; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis; }"""
 
     def show(self, state: HeaderState) -> None:
-        self.update(render_header(state))
+        self.update(render_header(state, self.size.width or self.app.size.width))

@@ -22,10 +22,9 @@ class WelcomeScreen(ModalScreen[None]):
     WelcomeScreen > Vertical { width: 90%; max-width: 100; height: auto; max-height: 90%;
         border: thick $accent; background: $surface; padding: 1 2; }
     WelcomeScreen #welcome-title { text-style: bold; padding-bottom: 1; }
-    WelcomeScreen #welcome-keys { color: $text-muted; padding-top: 1; }
     """
 
-    def __init__(self, text: str, title: str = "agentconsole demo") -> None:
+    def __init__(self, text: str, title: str = "agentconsole demo · Enter to start") -> None:
         super().__init__()
         self.text, self.title_text = text, title
 
@@ -33,7 +32,6 @@ class WelcomeScreen(ModalScreen[None]):
         with Vertical():
             yield Static(self.title_text, id="welcome-title", markup=False)
             yield Static(self.text, id="welcome-text", markup=False)
-            yield Static("Enter: start", id="welcome-keys", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

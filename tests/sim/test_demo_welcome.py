@@ -40,7 +40,7 @@ def test_welcome_says_what_is_simulated_and_what_to_try(tmp_path):
     assert "Simulated: 200 agents" in text and "fake LLM" in text
     for name, _seconds in scenarios.STORY:
         assert name in text
-    assert "Enter on an alert opens its runbook" in text
+    assert "Enter on an alert opens its runbook" in text and "k on TOP RUNAWAY" in text
     assert demo.attach_command() in text
     single = demo.welcome(demo.DemoStack(workdir=tmp_path), 5, "runaway")
     assert "Scenario: runaway (some agents loop" in single

@@ -99,14 +99,14 @@ def seeded(settings, tmp_path, monkeypatch):
     return settings
 
 
-def _shot(snap_compare, settings, view: str, press=()):
+def _shot(snap_compare, settings, view: str, press=(), size=SIZE):
     app = make_app(settings, start_view=view, live_events=False)
 
     async def ready(pilot):
         await app.wait_for_paint(view)
         await pilot.pause()
 
-    return snap_compare(app, press=press, terminal_size=SIZE, run_before=ready)
+    return snap_compare(app, press=press, terminal_size=size, run_before=ready)
 
 
 @pytest.mark.parametrize("view", ["overview", "agents", "flags", "breakers", "runbooks"])
@@ -128,3 +128,9 @@ def test_read_only_agents_snapshot(seeded, snap_compare):
     seeded.ui.read_only = True
     seeded.environment.name, seeded.environment.color = "production", "red"
     assert _shot(snap_compare, seeded, "agents")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+def test_overview_at_the_tested_sizes(size, seeded, snap_compare):
+    """80x24: one header line each for identity and health, no wrap; 160x45: the footer."""
+    assert _shot(snap_compare, seeded, "overview", size=size)

@@ -176,6 +176,11 @@ class OverviewView(View):
     OverviewView #alerts-box { width: 2fr; }
     OverviewView #top-box { width: 64; }
     OverviewView .section { color: $text-muted; text-style: bold; }
+    OverviewView.compact #panels { grid-size: 2; grid-rows: 2; }
+    OverviewView.compact .panel { height: 2; }
+    OverviewView.compact .panel.hidden { display: none; }
+    OverviewView.compact #top-box { width: 40%; }
+    OverviewView.compact #alerts-box { width: 1fr; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -272,6 +277,7 @@ class OverviewView(View):
             if data.alerts_error and data.prometheus_ok is not False:
                 parts.append(f"alerts: {clean(data.alerts_error, 80)}")
             note.update(Text(" · ".join(parts), style="dim"))
+            shown = self.compact_choice(data.panels)
             for result in data.panels:
                 card = self._cards.get(result.panel.id)
                 if card is None:
@@ -279,10 +285,35 @@ class OverviewView(View):
                     self._cards[result.panel.id] = card
                     grid.mount(card)
                 card.update(panel_text(result, data.now))
+                card.set_class(result.panel.id not in shown, "hidden")
                 for status in ("ok", "warning", "breach", "unknown"):
                     card.set_class(status == result.status and not result.error_kind, status)
         self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
         self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
+
+    # 80x24 and the like: a 2x2 grid of two-line cards (title, value against target), the
+    # panels in trouble first, so the alerts and the runaway list keep their rows
+    COMPACT_BELOW = (120, 36)  # columns, rows
+    COMPACT_CARDS = 4
+    COMPACT_DEFAULT = ("success_rate", "error_rate", "p99_latency", "spend_per_hour")
+
+    def on_resize(self) -> None:
+        width, height = self.app.size
+        self.set_class(width < self.COMPACT_BELOW[0] or height < self.COMPACT_BELOW[1], "compact")
+
+    def compact_choice(self, results: list[Any]) -> set[str]:
+        """The panels a compact overview shows: breaches, then warnings, then the defaults."""
+        rank = {"breach": 0, "warning": 1}
+        troubled = sorted(
+            (r for r in results if r.status in rank and not r.error_kind),
+            key=lambda r: rank[r.status],
+        )
+        chosen = [r.panel.id for r in troubled][: self.COMPACT_CARDS]
+        known = {r.panel.id for r in results}
+        for pid in self.COMPACT_DEFAULT:
+            if len(chosen) < self.COMPACT_CARDS and pid in known and pid not in chosen:
+                chosen.append(pid)
+        return set(chosen)
 
     @property
     def runaway_table(self) -> LiveTable:
