@@ -8,14 +8,12 @@ from typing import Any
 
 from agentconsole.cli import dispatch, flag_values
 from agentconsole.cli.common import (
-    EXIT_FAILED,
     EXIT_OK,
     Context,
     add_change_options,
     add_output_options,
     ago,
     clean,
-    confirm,
     emit,
     fail,
     table,
@@ -91,12 +89,7 @@ def register(subparsers: Any) -> None:
 
     flag_values.register(sub, _expect)
 
-    p = sub.add_parser("delete", help="remove a flag (admin; asks first)")
-    p.add_argument("name")
-    _expect(p)
-    add_change_options(p, destructive=True)
-    add_output_options(p)
-    p.set_defaults(func=delete_flag)
+    dispatch.add(sub, "flag.delete", help="remove a flag (admin; asks first)")
 
     # guarded rollout plans, next to the other flag commands (built in cli/rollouts.py)
     from agentconsole.cli.rollouts import VERBS, add_plan_parser
@@ -347,16 +340,4 @@ async def update_flag(args: argparse.Namespace, ctx: Context) -> int:
         args.name, reason=args.reason, expected_version=args.expect_version, **changes
     )
     _changed(args, flag, "updated")
-    return EXIT_OK
-
-
-async def delete_flag(args: argparse.Namespace, ctx: Context) -> int:
-    plane = await ctx.plane()
-    plane.operator.require("flag.delete")
-    current = await plane.flags.get(args.name)
-    if not confirm(args, f"Delete flag {clean(current.name)} (version {current.version})?"):
-        return EXIT_FAILED  # confirm() said why
-    expected = current.version if args.expect_version is None else args.expect_version
-    await plane.flags.delete(args.name, reason=args.reason, expected_version=expected)
-    emit(args, {"deleted": current.name}, lambda: f"flag {clean(current.name)} deleted")
     return EXIT_OK

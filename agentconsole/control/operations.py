@@ -683,6 +683,28 @@ async def _rollout(plane: ControlPlane, call: Call) -> Outcome:
     return _flag_outcome(flag)
 
 
+async def _delete_flag(plane: ControlPlane, call: Call) -> Outcome:
+    name = call.args["flag"]
+    version = call.expected_version
+    if version is None:
+        version = (await plane.flags.get(name)).version
+    await plane.flags.delete(name, reason=call.reason, expected_version=version)
+    return Outcome(f"flag {name} deleted (it was at version {version})", {"deleted": name})
+
+
+async def _preview_delete(plane: ControlPlane, call: Call) -> Preview:
+    flag = await plane.flags.get(call.args["flag"])
+    if call.expected_version is None:
+        call.expected_version = flag.version  # deleted only as it was shown
+    state = "on" if flag.enabled else "off"
+    return Preview(
+        f"Delete flag {flag.name} (version {flag.version}, {state}, rollout {flag.rollout})",
+        [flag.name],
+        "Agents fall back to the flag's default in code.",
+        confirm=True,
+    )
+
+
 async def _budget_set(plane: ControlPlane, call: Call) -> Outcome:
     from agentconsole.control.budgets import LIMIT_UNITS, format_limit
 
@@ -969,6 +991,15 @@ OPERATIONS: tuple[Operation, ...] = (
         rollout_ops.abort,
         destructive=True,
         preview_fn=rollout_ops.preview_abort,
+    ),
+    Operation(
+        "flag.delete",
+        "remove a flag (agents fall back to its default)",
+        (FLAG_PARAM,),
+        _delete_flag,
+        destructive=True,
+        preview_fn=_preview_delete,
+        versioned=True,
     ),
     Operation(
         "budget.set",
