@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from agentconsole.sim.children import die_with_parent
-from tests.fixtures.procs import free_port, require_binary, stop, wait_until
+from tests.fixtures.procs import Loopback, free_port, require_binary, stop, wait_until
 from tests.fixtures.prometheus import DEPLOY, fast_alert_rules
 
 
@@ -179,7 +179,7 @@ class StallingProxy:
         self._server.server_close()
 
 
-class _Child:
+class _Child(Loopback):
     """A helper server of this module in its own process: its threads never take the GIL
     from the console being measured. Talks over stdin/stdout, one line each way."""
 
@@ -213,14 +213,6 @@ class _Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
 
 class ProxyProcess(_Child):
