@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from agentconsole.config import Settings
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agentconsole.metrics.service import MetricsService
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -120,7 +121,9 @@ class Backend:
 
     # --- running work ---------------------------------------------------------------
 
-    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def run(
+        self, fn: Callable[Concatenate[Backend, P], Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run ``fn(backend, *args)`` on the I/O loop; await it from the UI loop (cancellable)."""
 
         async def bounded() -> T:
