@@ -131,12 +131,12 @@ def _evaluator(url: str) -> GuardEvaluator:
 
 async def test_live_guards_judge_canary_against_control(variant_prometheus):
     ev = _evaluator(variant_prometheus.url)
-    plan = _plan("error_rate:+1pt", "p99:+20%", "tokens_per_run:+10%", min_runs=100)
+    plan = _plan("error_rate:+1pt", "p99:+20%", "tokens_per_run:+10%", min_runs=30)
     bad = await ev.evaluate("bad-canary", plan, 5, time.time())
     assert bad.verdict == "fail", bad.message
     error = next(g for g in bad.guards if g.metric == "error_rate")
     assert error.canary == pytest.approx(0.25, abs=0.03) and error.control == 0
-    assert error.canary_runs >= 100 and error.control_runs >= 2 * error.canary_runs * 0.9
+    assert error.canary_runs >= 30 and error.control_runs >= 2 * error.canary_runs * 0.9
     assert 'increase(agent_flag_runs_total{flag="bad-canary"}[5s])' in error.promql["runs"]
     good = await ev.evaluate("good-canary", plan, 5, time.time())
     assert good.verdict == "pass", good.message
@@ -145,7 +145,7 @@ async def test_live_guards_judge_canary_against_control(variant_prometheus):
 
 async def test_live_guards_wait_for_traffic(variant_prometheus):
     ev = _evaluator(variant_prometheus.url)
-    quiet = await ev.evaluate(TRICKLE, _plan("error_rate:+1pt", min_runs=100), 5, time.time())
+    quiet = await ev.evaluate(TRICKLE, _plan("error_rate:+1pt", min_runs=30), 5, time.time())
     assert quiet.verdict == "wait" and "waiting for runs" in quiet.message
     nothing = await ev.evaluate("no-such-flag", _plan("error_rate:+1pt"), 5, time.time())
     assert nothing.verdict == "wait" and "canary 0, control 0" in nothing.message
@@ -168,7 +168,7 @@ def test_extrapolated_counts_above_the_run_count_are_still_a_rate():
 
 async def test_live_guards_read_every_served_variant_as_the_canary(variant_prometheus):
     ev = _evaluator(variant_prometheus.url)
-    plan = _plan("error_rate:+1pt", "p99:+20%", min_runs=100)
+    plan = _plan("error_rate:+1pt", "p99:+20%", min_runs=30)
     result = await ev.evaluate(VALUED, plan, 5, time.time())
     error = next(g for g in result.guards if g.metric == "error_rate")
     assert error.verdict == "fail" and error.canary == pytest.approx(0.125, abs=0.03)
