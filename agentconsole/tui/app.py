@@ -193,6 +193,7 @@ class ConsoleApp(App[int]):
         self.reset_banner: str | None = None  # "control plane reset at ..." (red, line 3)
         self.key_problems: list[str] = []  # wrong-typed keys met lately (skipped)
         self.asks: list[str] = []  # pending four-eyes requests ("alice asks: ...")
+        self.kills_in_force: list[str] = []  # kill targets still in force (header)
         self.current = self.options.start_view
         self.history: list[str] = []
         self._timer: Any = None
@@ -295,7 +296,9 @@ class ConsoleApp(App[int]):
         self.poll()
 
     def _header_loader(self):
-        async def load(backend: Backend) -> tuple[Any, str | None, list[str], list[str]]:
+        async def load(
+            backend: Backend,
+        ) -> tuple[Any, str | None, list[str], list[str], list[str]]:
             from agentconsole.control import approvals, diagnostics
 
             plane = backend.plane()
@@ -304,7 +307,8 @@ class ConsoleApp(App[int]):
             counts = await plane.agents.applied_counts()
             asks = [r.ask() for r in await approvals.pending(plane)]  # four-eyes requests
             problems = diagnostics.problems(plane, time.monotonic() - PROBLEM_WINDOW)
-            return counts, reset, problems, asks
+            kills, _ = await plane.kills.list()  # few: one per agent, tenant or all killed
+            return counts, reset, problems, asks, sorted(kills)
 
         return load
 
@@ -361,7 +365,13 @@ class ConsoleApp(App[int]):
         elif prom_ok is False and self.prometheus_health.failure(now, "unreachable"):
             self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
         if message.header is not None:
-            self.applied, self.reset_banner, self.key_problems, self.asks = message.header
+            (
+                self.applied,
+                self.reset_banner,
+                self.key_problems,
+                self.asks,
+                self.kills_in_force,
+            ) = message.header
         with self.batch_update():
             if message.error is None and data is not None:
                 view.paint(data)
@@ -445,6 +455,7 @@ class ConsoleApp(App[int]):
             reset=self.reset_banner,
             problems=self.key_problems,
             asks=self.asks,
+            kills=self.kills_in_force,
             events_ok=self.events_ok,
         )
         try:

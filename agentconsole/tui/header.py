@@ -38,6 +38,7 @@ class HeaderState:
     reset: str | None = None  # a control-plane reset in progress (docs/reliability.md)
     problems: list[str] = field(default_factory=list)  # keys skipped as unreadable
     asks: list[str] = field(default_factory=list)  # pending four-eyes requests
+    kills: list[str] = field(default_factory=list)  # kill targets in force
 
 
 def health_text(h: Health) -> Text:
@@ -84,6 +85,11 @@ def render_header(s: HeaderState, width: int = 160) -> Text:
         at, live, version = s.applied
         style = "green" if at == live else "yellow"
         out.append(f"{at}/{live} agents at v{version}", style)
+    if s.kills:
+        # a kill stays in force (new runs of its scope are stopped too) until lifted
+        shown = ", ".join(clean(k, 40) for k in s.kills[:3])
+        more = f" +{len(s.kills) - 3} more" if len(s.kills) > 3 else ""
+        out.append(f"\n⛔ kills in force: {shown}{more} (2 Agents, l lifts)", "bold red")
     if s.reset:
         out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
     for ask in s.asks[:2]:

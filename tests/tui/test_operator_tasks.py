@@ -262,3 +262,31 @@ async def test_canary_5_50_0_in_three_keys_a_step(settings, plane):
             assert keys.count <= 3
     reasons = [e.reason for e in await plane.audit.tail(3)]
     assert reasons == ["canary to 5%", "canary to 50%", "canary to 0%"]
+
+
+async def test_kills_in_force_are_visible_and_liftable(settings, plane):
+    """A kill stays in force (new runs of its scope are stopped with the old reason): the
+    header says so on every view until it is lifted (l on the row, a reason, Enter)."""
+    await seed_agents(plane, fleet())
+    await plane.kills.kill(agent="agent-001", reason="loop")
+    settings.ui.refresh_seconds = 0.3
+    app = make_app(settings, start_view="overview", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+
+        def header() -> str:
+            return str(app.query_one("#header").render())
+
+        await wait_until(pilot, lambda: "kills in force: agent:agent-001" in header(), 30)
+        await pilot.press("2")
+        table = app.view("agents").table
+        await wait_until(pilot, lambda: "agent-001" in table.painted, 30, what="row")
+        table.move_cursor(row=table.get_row_index("agent-001"))
+        keys = Keys(pilot)
+        await keys.press("l")
+        await wait_for_first_field(app, pilot)
+        await keys.type("loop fixed")
+        await keys.press("enter")
+        await wait_until(pilot, lambda: "kills in force" not in header(), 30, what="lifted")
+        assert keys.count <= 2
+    kills, _ = await plane.kills.list()
+    assert kills == {}
