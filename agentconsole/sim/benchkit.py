@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from agentconsole.sim.children import free_port, port_open, stop, wait_until
 
 
 @contextlib.contextmanager
@@ -49,20 +45,10 @@ def redis_server() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        wait_until(lambda: port_open(port), 10, "redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def settings_for(url: str, prefix: str = "bench") -> Any:
@@ -155,7 +141,7 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
 
         def stop_all() -> None:
             for proc in procs:
-                _stop(proc)
+                stop(proc)
 
         stack.callback(stop_all)
         for _ in range(masters):
@@ -184,7 +170,7 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
             )
             ports.append(port)
         for port in ports:
-            _wait(lambda port=port: _port_open(port), 10, "cluster node")
+            wait_until(functools.partial(port_open, port), 10, "cluster node")
         subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
             check=True,
@@ -199,31 +185,5 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
                         return False
             return True
 
-        _wait(ready, 30, "cluster state ok")
+        wait_until(ready, 30, "cluster state ok")
         yield ports
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if check():
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready within {timeout:g} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
