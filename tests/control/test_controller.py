@@ -362,7 +362,7 @@ async def test_redis_lost_means_not_acting_and_the_lease_comes_back(world):
             assert not controller.lease.held and not task.done()
             proxy.accept()
             await _wait(lambda: controller.lease.held, "the lease again")
-            assert sum("holding the lease" in s for s in said) == 2
+            assert sum("holding the lease" in s for s in said) >= 2
         finally:
             stop.set()
             await task

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 from agentconsole.control.rollouts import Plan, Rollouts, parse_guard, parse_steps
 from agentconsole.metrics.guards import combine, judge
-from tests.tui.conftest import confirm, wait_until
+from tests.tui.conftest import confirm
+from tests.tui.conftest import wait_until as _wait_until
+
+wait_until = partial(_wait_until, timeout=30)  # a busy machine may take a few seconds
 
 SIZE = (140, 40)
 
