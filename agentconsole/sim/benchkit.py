@@ -17,6 +17,18 @@ from typing import Any
 from agentconsole.sim.children import free_port, port_open, stop, wait_until
 
 
+def redis_args(binary: str, port: int, *extra: str) -> list[str]:
+    """A redis-server on 127.0.0.1 at ``port`` that keeps nothing on disk, then ``extra``."""
+    nothing_on_disk = ["--save", "", "--appendonly", "no"]
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", *nothing_on_disk, *extra]
+
+
+def cluster_args(node_dir: Path) -> list[str]:
+    """The arguments that make a redis-server a cluster node keeping its state in ``node_dir``."""
+    config = str(node_dir / "nodes.conf")
+    return ["--cluster-enabled", "yes", "--cluster-config-file", config, "--dir", str(node_dir)]
+
+
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """A throwaway redis-server on a free loopback port (or $BENCH_REDIS_URL if set)."""
@@ -28,19 +40,7 @@ def redis_server() -> Iterator[str]:
         sys.exit("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxclients",
-            "10000",
-        ],
+        redis_args(binary, port, "--maxclients", "10000"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -118,6 +118,9 @@ def cluster_port(taken: Collection[int] = ()) -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+NODE_OPTIONS = ("--cluster-node-timeout", "5000", "--protected-mode", "no")
+
+
 @contextlib.contextmanager
 def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[list[int]]:
     """A throwaway Redis Cluster of ``masters`` masters (no replicas) on loopback.
@@ -148,18 +151,7 @@ def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[lis
             port = cluster_port(ports)
             node_dir = base / f"node-{port}"
             node_dir.mkdir(parents=True, exist_ok=True)
-            args = [
-                server,
-                "--port", str(port),
-                "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", str(node_dir / "nodes.conf"),
-                "--cluster-node-timeout", "5000",
-                "--save", "",
-                "--appendonly", "no",
-                "--protected-mode", "no",
-                "--dir", str(node_dir),
-            ]  # fmt: skip
+            args = redis_args(server, port, *cluster_args(node_dir), *NODE_OPTIONS)
             procs.append(
                 subprocess.Popen(
                     args,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from agentconsole.cli.main import main
-from agentconsole.sim.benchkit import cluster_port
+from agentconsole.sim.benchkit import cluster_args, cluster_port, redis_args
 from tests.fixtures.events import first_event
 from tests.fixtures.procs import free_port, port_open, require_binary, running, wait_until
 from tests.fixtures.redis import RedisServer, start_redis
@@ -43,16 +43,7 @@ def cluster_node(tmp_path_factory) -> Iterator[int]:
 
     port = cluster_port()
     workdir = tmp_path_factory.mktemp("cluster")
-    args = [
-        require_binary("redis-server"),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--cluster-enabled", "yes",
-        "--cluster-config-file", str(workdir / "nodes.conf"),
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-    ]  # fmt: skip
+    args = redis_args(require_binary("redis-server"), port, *cluster_args(workdir))
     with running(args, lambda: port_open(port), "redis cluster node"):
         with redis.Redis(port=port) as r:
             r.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
