@@ -12,7 +12,7 @@ import time
 
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
-from tests.fixtures.fleet import close_fleet
+from tests.fixtures.fleet import close_fleet, make_fleet
 from tests.fixtures.redis import settings_for
 
 RUNTIMES, RUNS_EACH = 4, 25
@@ -34,10 +34,6 @@ def _state(saved: dict) -> dict:
 
 
 async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redis):
-    from prometheus_client import CollectorRegistry
-
-    from agentconsole.agent import AgentRuntime
-
     plane = ControlPlane.from_settings(_settings(durable_redis.url))
     await plane.check_schema()
     await plane.flags.create("tools", type="kill-switch", enabled=True)
@@ -46,16 +42,9 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
     await plane.kills.kill(tenant="evil", reason="abuse")
     await plane.breakers.trip("payments", reason="outage")
     await plane.budgets.set("run_max_steps", 100000)
-    runtimes = [
-        AgentRuntime(
-            _settings(durable_redis.url),
-            registry=CollectorRegistry(),
-            heartbeat_interval=0.3,
-            resync_interval=0.3,
-            host=f"proc{i}",
-        )
-        for i in range(RUNTIMES)
-    ]
+    runtimes = make_fleet(
+        lambda: _settings(durable_redis.url), RUNTIMES, heartbeat_interval=0.3, resync_interval=0.3
+    )
     steps = [0] * (RUNTIMES * RUNS_EACH)
 
     async def agent(rt, i: int) -> None:

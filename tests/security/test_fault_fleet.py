@@ -15,7 +15,7 @@ import pytest
 
 from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
-from tests.fixtures.fleet import close_fleet
+from tests.fixtures.fleet import close_fleet, make_fleet
 from tests.fixtures.redis import settings_for
 
 pytest.importorskip("agentconsole.agent.runtime")
@@ -35,24 +35,18 @@ async def _eventually(check, timeout: float, what: str) -> None:
 
 
 async def test_redis_restart_under_100_agents(durable_redis):
-    from prometheus_client import CollectorRegistry
-
-    from agentconsole.agent import AgentKilled, AgentRuntime, NewRunsRefused
+    from agentconsole.agent import AgentKilled, NewRunsRefused
 
     operator = ControlPlane.from_settings(_settings(durable_redis.url))
     await operator.check_schema()
-    runtimes = [
-        AgentRuntime(
-            _settings(durable_redis.url),
-            registry=CollectorRegistry(),
-            heartbeat_interval=0.3,
-            report_interval=0.3,
-            resync_interval=0.3,
-            stale_limit=1.0,
-            host=f"proc{i}",
-        )
-        for i in range(RUNTIMES)
-    ]
+    runtimes = make_fleet(
+        lambda: _settings(durable_redis.url),
+        RUNTIMES,
+        heartbeat_interval=0.3,
+        report_interval=0.3,
+        resync_interval=0.3,
+        stale_limit=1.0,
+    )
     for rt in runtimes:
         await rt.start()
     ready = asyncio.Semaphore(0)
