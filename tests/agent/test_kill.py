@@ -20,7 +20,7 @@ async def _start_agent(runtime, started: asyncio.Event, **kw):
 async def test_kill_in_the_middle_of_an_llm_call(plane, runtime):
     started = asyncio.Event()
     task = asyncio.create_task(_start_agent(runtime, started, user="u1", tenant="acme"))
-    await asyncio.wait_for(started.wait(), 2)
+    await asyncio.wait_for(started.wait(), 30)
     (run,) = runtime._runs.values()
     await plane.kills.kill(agent=run.id, reason="runaway spend")
     t0 = time.monotonic()
@@ -30,7 +30,7 @@ async def test_kill_in_the_middle_of_an_llm_call(plane, runtime):
     record = await plane.agents.get(run.id)
     assert record.status == "killed" and record.kill_ack_at > 0
     assert record.killed_by == "alice"
-    report = await plane.kills.wait_for_acks([run.id], since=t0 - 1, timeout=1)
+    report = await plane.kills.wait_for_acks([run.id], since=t0 - 60, timeout=30)
     assert not report.missing
     assert sample(runtime, "agent_runs_total", outcome="killed") == 1
     assert sample(runtime, "agent_kills_total", scope="agent") == 1
@@ -42,9 +42,9 @@ async def test_kill_by_tenant_spares_other_tenants(plane, runtime):
         asyncio.create_task(_start_agent(runtime, ev, tenant=tenant))
         for ev, tenant in zip(started, ["acme", "acme", "other"], strict=True)
     ]
-    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 2)
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
     await plane.kills.kill(tenant="acme", reason="abuse")
-    results = await asyncio.wait_for(asyncio.gather(tasks[0], tasks[1], return_exceptions=True), 2)
+    results = await asyncio.wait_for(asyncio.gather(tasks[0], tasks[1], return_exceptions=True), 30)
     assert all(isinstance(r, AgentKilled) for r in results)
     assert not tasks[2].done()
     assert runtime.active_runs == 1
@@ -55,11 +55,11 @@ async def test_kill_by_tenant_spares_other_tenants(plane, runtime):
 async def test_global_stop_and_kill_in_force_at_start(plane, runtime):
     started = [asyncio.Event() for _ in range(5)]
     tasks = [asyncio.create_task(_start_agent(runtime, ev)) for ev in started]
-    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 2)
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
     out = await plane.kills.kill(everything=True, reason="stop the fleet")
-    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2)
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
     assert all(isinstance(r, AgentKilled) for r in results)
-    report = await plane.kills.wait_for_acks(out.agents, since=time.time() - 5, timeout=2)
+    report = await plane.kills.wait_for_acks(out.agents, since=time.time() - 60, timeout=30)
     assert len(report.acknowledged) == 5 and not report.missing
     # a run started while the stop is in force is killed at once, and shows as killed
     late = runtime.run(task="late")
@@ -97,11 +97,11 @@ async def test_task_that_ignores_cancellation_is_written_off(plane, make_runtime
                         attempts_after_kill.append(type(exc).__name__)
 
     task = asyncio.create_task(stubborn())
-    await asyncio.wait_for(started.wait(), 2)
+    await asyncio.wait_for(started.wait(), 30)
     (run,) = runtime._runs.values()
     await plane.kills.kill(agent=run.id, reason="stuck")
     with pytest.raises(AgentKilled):
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
     assert run.abandoned and swallowed == 3
     assert attempts_after_kill  # guarded calls were refused while it lingered
     record = await plane.agents.get(run.id)
