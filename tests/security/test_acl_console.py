@@ -15,7 +15,7 @@ SIZE = (140, 40)
 
 
 async def test_console_kill_with_viewer_credentials_is_not_permitted(acl_redis, plane_for):
-    from tests.tui.conftest import confirm, make_app, wait_until
+    from tests.tui.conftest import confirm, make_app, select_row, wait_until
 
     agent = plane_for("agent")
     record = AgentRecord(id=f"console-{time.time_ns()}", task="long job", tenant="acme")
@@ -26,9 +26,7 @@ async def test_console_kill_with_viewer_credentials_is_not_permitted(acl_redis, 
     settings = acl_redis.settings("viewer", operator_role="responder")
     app = make_app(settings, start_view="agents", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.view("agents").table
-        await wait_until(pilot, lambda: record.id in table.painted, what="agent row")
-        table.move_cursor(row=table.get_row_index(record.id))
+        await select_row(pilot, app, "agents", record.id)
         await pilot.press("k")
         await confirm(pilot, reason="should be refused")
         await wait_until(
@@ -57,16 +55,14 @@ async def test_console_opens_for_a_viewer_without_writing(acl_redis, plane_for):
 
 
 async def test_console_kill_with_responder_credentials_works(acl_redis, plane_for):
-    from tests.tui.conftest import confirm, make_app, wait_until
+    from tests.tui.conftest import confirm, make_app, select_row, wait_until
 
     agent = plane_for("agent")
     record = AgentRecord(id=f"console-ok-{time.time_ns()}", task="job", tenant="acme")
     await agent.agents.register(record)
     app = make_app(acl_redis.settings("responder"), start_view="agents", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.view("agents").table
-        await wait_until(pilot, lambda: record.id in table.painted, what="agent row")
-        table.move_cursor(row=table.get_row_index(record.id))
+        await select_row(pilot, app, "agents", record.id)
         await pilot.press("k")
         await confirm(pilot, reason="allowed")
         await wait_until(pilot, lambda: any("killed" in t for t in app.toasts), what="toast")

@@ -85,6 +85,13 @@ async def wait_until(pilot, condition, timeout: float = 8.0, what: str = "condit
         await pilot.pause(0.02)
 
 
+async def select_row(pilot, app, view: str, key: str) -> None:
+    """Wait until ``view`` has painted the row ``key``, then put the cursor on it."""
+    table = app.view(view).table
+    await wait_until(pilot, lambda: key in table.painted, what=f"row {key}")
+    table.move_cursor(row=table.get_row_index(key))
+
+
 async def confirm(pilot, reason: str = "", extra: dict | None = None):
     """Fill a ConfirmScreen's reason (and other inputs) and press its Confirm button."""
     from agentconsole.tui.modals import ConfirmScreen

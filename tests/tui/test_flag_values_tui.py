@@ -10,7 +10,7 @@ from agentconsole.control.targeting import Constraint
 from agentconsole.control.variants import Variant
 from agentconsole.tui.modals import ConfirmScreen
 from agentconsole.tui.tenant_move import VariantPicker
-from tests.tui.conftest import wait_until
+from tests.tui.conftest import select_row, wait_until
 
 SIZE = (140, 40)
 TIERS = (Variant("standard", 100), Variant("cheap", 0, "gpt-4o-mini"))
@@ -30,16 +30,14 @@ async def test_flags_view_shows_variants_weights_payloads_and_constraints(plane,
     app = app_factory(start_view="flags", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
         view = app.view("flags")
-        table = view.table
-        await wait_until(pilot, lambda: "model-tier" in table.painted, what="flag row")
-        table.move_cursor(row=table.get_row_index("model-tier"))
+        await select_row(pilot, app, "flags", "model-tier")
         detail = view.query_one("#flag-detail")
         await wait_until(pilot, lambda: detail.display, what="detail line")
         text = str(detail.render())
         assert 'standard 100% · cheap 0% = "gpt-4o-mini"' in text
         assert "forced: tenant 'globex corp' → cheap" in text
         assert "only where: region IN eu,us" in text
-        table.move_cursor(row=table.get_row_index("plain"))
+        view.table.move_cursor(row=view.table.get_row_index("plain"))
         await wait_until(pilot, lambda: not detail.display, what="no detail for a boolean flag")
 
 
@@ -62,9 +60,7 @@ async def test_move_a_tenant_to_cheap_from_its_row_in_three_keys(plane, app_fact
     app = app_factory(start_view="agents", clock=time.time)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            table = app.view("agents").table
-            await wait_until(pilot, lambda: run.id in table.painted, what="agent row")
-            table.move_cursor(row=table.get_row_index(run.id))
+            await select_row(pilot, app, "agents", run.id)
             await pilot.press("v")  # 1: move this tenant to a variant
             await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker), what="picker")
             await pilot.press("2")  # 2: model-tier → cheap
@@ -112,9 +108,7 @@ async def test_editing_weights_previews_recent_tenants_per_variant(plane, app_fa
     )
     app = app_factory(start_view="flags", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.view("flags").table
-        await wait_until(pilot, lambda: "model-tier" in table.painted, what="flag row")
-        table.move_cursor(row=table.get_row_index("model-tier"))
+        await select_row(pilot, app, "flags", "model-tier")
         await pilot.press("w")
         await wait_until(pilot, lambda: isinstance(app.screen, WeightsScreen), what="editor")
         app.screen.query_one("#weights").value = "standard=50 cheap=50"

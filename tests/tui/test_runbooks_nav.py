@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from tests.tui.conftest import make_app, wait_until
+from tests.tui.conftest import make_app, select_row, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -11,9 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _open_from_the_runbooks_view(pilot, app, runbook: str = "provider-outage") -> None:
     from agentconsole.tui.runbook_view import RunbookScreen
 
-    table = app.view("runbooks").table
-    await wait_until(pilot, lambda: runbook in table.painted)
-    table.move_cursor(row=table.get_row_index(runbook))
+    await select_row(pilot, app, "runbooks", runbook)
     await pilot.press("enter")
     await wait_until(pilot, lambda: isinstance(app.screen, RunbookScreen))
 
