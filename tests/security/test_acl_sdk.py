@@ -61,7 +61,7 @@ async def test_sdk_agent_with_agent_credentials(acl_redis, plane_for, caplog):
 
     task = asyncio.create_task(agent())
     try:
-        await asyncio.wait_for(started.wait(), 5)
+        await asyncio.wait_for(started.wait(), 30)
         (run_id,) = list(runtime._runs)
 
         async def breaker_open() -> bool:

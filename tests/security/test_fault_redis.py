@@ -190,7 +190,7 @@ async def test_sdk_agent_survives_dropped_connections_and_acks_a_kill(redis_serv
 
         task = asyncio.create_task(agent())
         try:
-            await asyncio.wait_for(started.wait(), 5)
+            await asyncio.wait_for(started.wait(), 30)
             (run_id,) = list(runtime._runs)
             proxy.refuse()
             proxy.drop()

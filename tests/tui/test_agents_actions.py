@@ -29,7 +29,7 @@ async def test_kill_pressed_in_console_cancels_an_sdk_agents_task(plane, app_fac
             await run.call("llm", asyncio.Event().wait)
 
     task = asyncio.create_task(agent())
-    await asyncio.wait_for(started.wait(), 3)
+    await asyncio.wait_for(started.wait(), 30)
     (run,) = runtime._runs.values()
     app = app_factory(start_view="agents", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:

@@ -55,7 +55,7 @@ async def test_move_a_tenant_to_cheap_from_its_row_in_three_keys(plane, app_fact
                 await asyncio.sleep(0.05)
 
     task = asyncio.create_task(agent())
-    await asyncio.wait_for(started.wait(), 3)
+    await asyncio.wait_for(started.wait(), 30)
     (run,) = runtime._runs.values()
     app = app_factory(start_view="agents", clock=time.time)
     try:

@@ -119,7 +119,7 @@ async def test_markup_and_ansi_through_every_table_and_toast(plane, plane_as, ap
         assert agents.get_cell("a3", "task").plain == "red  bell?"
         # a change event and a toast carrying markup from another operator's name
         await bob.flags.enable("flag0", reason=NASTY[0])
-        await wait_until(pilot, lambda: any("[/foo]" in t for t in app.toasts), timeout=3)
+        await wait_until(pilot, lambda: any("[/foo]" in t for t in app.toasts), timeout=30)
         app.toast(NASTY[5] + NASTY[3])
         await pilot.pause()
         app.save_screenshot("/tmp/markup.svg")  # renders every toast: would raise on bad markup
