@@ -436,8 +436,23 @@ class ConsoleApp(App[int]):
                 await asyncio.wait_for(self._painted.wait(), remaining)
 
     def paint_header(self) -> None:
-        view_title = next(c.title for c in VIEW_CLASSES if c.view_id == self.current)
-        state = HeaderState(
+        try:
+            header = self.query_one(HeaderBar)
+        except NoMatches:  # shutting down: the screen's widgets are gone
+            return
+        header.show(self.header_state())
+        # a pushed screen with a header of its own (the runbook) shows the same state
+        with contextlib.suppress(Exception):
+            if self.screen is not self.screen_stack[0]:
+                for bar in self.screen.query(HeaderBar):
+                    bar.show(self.header_state(self.screen_title()))
+
+    def screen_title(self) -> str:
+        return str(getattr(self.screen, "header_title", "") or "")
+
+    def header_state(self, view_title: str | None = None) -> HeaderState:
+        view_title = view_title or next(c.title for c in VIEW_CLASSES if c.view_id == self.current)
+        return HeaderState(
             environment=self.settings.environment.name,
             env_color=self.settings.environment.color,
             app_version=self.app_version,
@@ -458,11 +473,6 @@ class ConsoleApp(App[int]):
             kills=self.kills_in_force,
             events_ok=self.events_ok,
         )
-        try:
-            header = self.query_one(HeaderBar)
-        except NoMatches:  # shutting down: the screen's widgets are gone
-            return
-        header.show(state)
 
     # --- live change events -----------------------------------------------------------
 

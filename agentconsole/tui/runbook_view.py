@@ -242,7 +242,14 @@ class RunbookScreen(Screen[None]):
 
     # --- layout -------------------------------------------------------------------------
 
+    header_title = "Runbook"  # what the shared header names this screen
+
     def compose(self) -> ComposeResult:
+        from agentconsole.tui.header import HeaderBar
+
+        # the environment badge and the connections' health stay in sight while working
+        if hasattr(self.app, "header_state"):
+            yield HeaderBar(id="rb-header")
         yield Static("", id="rb-title")
         yield Static("", id="rb-incident")
         yield Static("", id="rb-steps")
@@ -251,6 +258,11 @@ class RunbookScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
+        state = getattr(self.app, "header_state", None)
+        if state is not None:
+            from agentconsole.tui.header import HeaderBar
+
+            self.query_one("#rb-header", HeaderBar).show(state(self.header_title))
         if self.runbook is None:
             self.status(self.load_error or "runbook not found")
             return

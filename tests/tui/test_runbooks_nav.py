@@ -24,6 +24,9 @@ async def test_runbooks_view_opens_a_runbook_and_view_keys_come_back(settings):
     async with app.run_test(size=(140, 40)) as pilot:
         await _open_from_the_runbooks_view(pilot, app)
         assert app.screen.runbook.id == "provider-outage"
+        # the header stays: environment badge, operator, the connections' health
+        header = str(app.screen.query_one("#rb-header").render())
+        assert "LOCAL" in header and "[Runbook]" in header and "Redis" in header
         await pilot.press("2")
         await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
         assert app.current == "agents"
@@ -67,3 +70,4 @@ async def test_alert_opens_its_runbook(settings, prometheus):
         assert app.screen.runbook is not None and app.screen.runbook.id == alert.runbook
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
+        assert app.current == "overview"  # Esc returns where the operator came from
