@@ -14,7 +14,29 @@ if TYPE_CHECKING:
 
 @cache
 def source(name: str) -> str:
-    return resources.files("agentconsole.control").joinpath("lua", f"{name}.lua").read_text()
+    text = resources.files("agentconsole.control").joinpath("lua", f"{name}.lua").read_text()
+    return text.replace("--[[RULES]]", _rules()) if "--[[RULES]]" in text else text
+
+
+def _rules() -> str:
+    """The documents' allowed values, from the Python tables (spelled once, there)."""
+    from agentconsole.control.breakers import MODES
+    from agentconsole.control.budgets import LIMIT_NAMES
+    from agentconsole.control.flags import FLAG_TYPES
+
+    def table(values: tuple[str, ...]) -> str:
+        return "{" + ", ".join(f"[{_lua_string(v)}] = true" for v in values) + "}"
+
+    return (
+        f"local FLAG_TYPES = {table(FLAG_TYPES)}\n"
+        f"local BREAKER_MODES = {table(MODES)}\n"
+        f"local LIMITS = {table(LIMIT_NAMES)}\n"
+        f"local KILL_SCOPES = {table(('agent', 'tenant', 'all'))}"
+    )
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def register(client: RedisClient, name: str) -> AsyncScript:

@@ -21,6 +21,7 @@ from agentconsole.control.errors import (
     ControlError,
     ControlPlaneReset,
     CorruptValue,
+    InvalidValue,
     NotFound,
     PermissionDenied,
     SchemaMismatch,
@@ -284,6 +285,9 @@ class ControlPlane:
         if status == "reset":
             self.reset = await self.reset_status()
             raise self._refused(action, self.reset)
+        if status == "invalid":
+            why = codec.lenient_text(raw)
+            raise InvalidValue(f"{entity} {field!r}: refused by the control plane: {why}")
         if status in ("ok", "again"):
             doc = codec.document(raw, f"{entity} {field}") if raw else None
             return Change(doc, int(rest[0]), repeated=status == "again")

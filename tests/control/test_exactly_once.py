@@ -48,3 +48,18 @@ def test_change_ids_are_unique_and_keyed_in_the_control_slot():
     ids = {new_change_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert Keys("ac").change("x").startswith("{ac}:")
+
+
+async def test_an_invalid_document_is_refused_by_the_script(plane):
+    from agentconsole.control import InvalidValue
+
+    with pytest.raises(InvalidValue, match="rollout_bp"):
+        await plane.apply(
+            hash_key=plane.keys.flags,
+            field="f",
+            entity="flag",
+            action="flag.create",
+            new_doc={"name": "f", "rollout_bp": 10001},
+            expected_version=None,
+        )
+    assert await plane.version() == 0 and not (await plane.flags.list())[0]

@@ -96,3 +96,31 @@ def test_what_the_responder_can_still_do_is_what_docs_security_says(acl_redis):
         assert client.xadd(KEYS.audit, {"actor": "alice", "action": "flag.enable"})
     finally:
         root.hdel(KEYS.flags, "bar-off")
+
+
+@pytest.mark.parametrize(
+    ("entity", "field", "doc"),
+    [
+        ("flag", "bar-off", {"name": "someone-else", "enabled": True}),
+        ("flag", "bar-off", {"name": "bar-off", "enabled": "yes"}),
+        ("flag", "bar-off", {"name": "bar-off", "rollout_bp": 99999}),
+        ("flag", "bar-off", {"name": "bar-off", "type": "god-mode"}),
+        ("breaker", "llm", {"dependency": "llm", "mode": "forced_half"}),
+        ("kill", "all", {"target": "tenant:x", "scope": "tenant"}),
+    ],
+)
+def test_our_script_refuses_a_forged_document(acl_redis, entity, field, doc):
+    """Whoever calls apply_change (here raw redis-py as the responder), the document is
+    checked inside the script with the operations table's rules, before anything is written."""
+    from agentconsole.control import lua
+
+    client = _as(acl_redis, "responder")
+    acl_redis.root().script_load(lua.source("apply_change"))
+    hash_key = {"flag": KEYS.flags, "breaker": KEYS.breakers, "kill": KEYS.kills}[entity]
+    before = client.get(KEYS.version)
+    keys = [hash_key, KEYS.audit, KEYS.version, KEYS.epoch, KEYS.reset_holders, KEYS.change("f")]
+    args = [field, "if_absent", 0, json.dumps(doc), "mallory", "admin", f"{entity}.x", entity]
+    args += ["", "0", 100, KEYS.events, "1", "f-" + field + str(len(doc)), 60]
+    status, why = client.evalsha(script_sha("apply_change"), len(keys), *keys, *args)[:2]
+    assert status == b"invalid" and why
+    assert client.get(KEYS.version) == before and client.hget(hash_key, field) is None

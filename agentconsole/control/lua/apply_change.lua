@@ -26,6 +26,43 @@ if epoch then
   local ok, e = pcall(cjson.decode, epoch)
   if ok and type(e) == 'table' and e['id'] then epoch_id = tostring(e['id']) end
 end
+-- The document is checked here too, whoever calls: the same rules as the operations table
+-- (the allowed values below are rendered from the Python tables when the script is loaded).
+--[[RULES]]
+local function invalid(why) return {'invalid', why} end
+if ARGV[4] ~= '' then
+  local ok, d = pcall(cjson.decode, ARGV[4])
+  if not ok or type(d) ~= 'table' then return invalid('the document is not a JSON object') end
+  local function get(k) if d[k] == cjson.null then return nil end return d[k] end
+  local e = ARGV[8]
+  if e == 'flag' then
+    if get('name') ~= ARGV[1] then return invalid('a flag document carries its own name') end
+    if get('enabled') ~= nil and type(get('enabled')) ~= 'boolean' then
+      return invalid('enabled must be true or false')
+    end
+    local bp = get('rollout_bp')
+    if bp ~= nil and (type(bp) ~= 'number' or bp < 0 or bp > 10000 or bp % 1 ~= 0) then
+      return invalid('rollout_bp must be a whole number from 0 to 10000')
+    end
+    if get('type') ~= nil and not FLAG_TYPES[get('type')] then return invalid('unknown flag type') end
+  elseif e == 'breaker' then
+    if get('dependency') ~= ARGV[1] then return invalid('a breaker names its own dependency') end
+    if not BREAKER_MODES[get('mode') or ''] then return invalid('unknown breaker mode') end
+    if get('until') ~= nil and type(get('until')) ~= 'number' then
+      return invalid('until must be a time (seconds)')
+    end
+  elseif e == 'kill' then
+    if get('target') ~= ARGV[1] then return invalid('a kill names its own target') end
+    if not KILL_SCOPES[get('scope') or ''] then return invalid('unknown kill scope') end
+  elseif e == 'budget' then
+    if ARGV[1] ~= 'limits' then return invalid('budgets are one document, limits') end
+    for k, v in pairs(d) do
+      if LIMITS[k] and (type(v) ~= 'number' or v < 0 or v ~= v or v == math.huge) then
+        return invalid(k .. ' must be a number, zero or more')
+      end
+    end
+  end
+end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local curver = 0
 if cur then
