@@ -290,3 +290,18 @@ async def test_kills_in_force_are_visible_and_liftable(settings, plane):
         assert keys.count <= 2
     kills, _ = await plane.kills.list()
     assert kills == {}
+
+
+async def test_recent_changes_on_the_overview_read_as_sentences(settings, plane):
+    await plane.flags.create("new-planner", enabled=True, rollout=0)
+    await plane.flags.set_rollout("new-planner", 5, reason="canary")
+    app = make_app(settings, start_view="overview", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+
+        def recent() -> str:
+            return str(app.view("overview").query_one("#recent-changes").render())
+
+        await wait_until(pilot, lambda: "flag.rollout" in recent(), 30, what="changes")
+        first = recent().splitlines()[0]  # newest first
+        assert "alice flag.rollout new-planner" in first and first.endswith("— canary")
+        assert "{" not in recent() and "flag.create new-planner" in recent()

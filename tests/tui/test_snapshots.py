@@ -132,5 +132,15 @@ def test_read_only_agents_snapshot(seeded, snap_compare):
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
 def test_overview_at_the_tested_sizes(size, seeded, snap_compare):
-    """80x24: one header line each for identity and health, no wrap; 160x45: the footer."""
+    """80x24: one header line each for identity and health, no wrap; 160x45: the footer.
+    The audit stream's times are the seed's real ones: emptied, so the SVG is stable."""
+
+    async def no_audit() -> None:
+        plane = ControlPlane.from_settings(seeded)
+        try:
+            await plane.redis.delete(plane.keys.audit)
+        finally:
+            await plane.close()
+
+    asyncio.run(no_audit())
     assert _shot(snap_compare, seeded, "overview", size=size)

@@ -56,6 +56,7 @@ class OverviewData:
     window: str
     now: float
     notes: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # the last audited changes, readable
 
 
 def panel_text(result: Any, now: float, width: int = 34) -> Text:
@@ -154,6 +155,26 @@ async def _agents_part(backend: Backend, now: float, dead_after: float) -> list[
     return rows[:8]
 
 
+RECENT_CHANGES = 4
+
+
+def recent_changes(entries: list[Any], width: int = 62) -> list[str]:
+    """The last audited changes, newest first, as a person says them: "22:41:07 alice
+    breaker.trip openai: mode: "auto"→"forced_open" — provider down" (no JSON, no epochs)."""
+    from agentconsole.tui.views.audit import change_parts
+
+    lines = []
+    for e in reversed(entries):
+        parts = change_parts(e.before or {}, e.after or {}) if e.before and e.after else []
+        what = fmt.fit_parts(parts, 30) if parts else ""
+        why = f" — {e.reason}" if e.reason else ""
+        line = f"{fmt.hms(e.ts)} {e.actor} {e.action} {e.target}"
+        full = line + (f": {what}" if what else "") + why
+        # too long: the reason (why) outlives the detail (what), which the Audit view has
+        lines.append(fmt.fit(full if len(full) <= width else line + why, width))
+    return lines
+
+
 class OverviewView(View):
     view_id = "overview"
     title = "Overview"
@@ -181,6 +202,9 @@ class OverviewView(View):
     OverviewView.compact .panel.hidden { display: none; }
     OverviewView.compact #top-box { width: 40%; }
     OverviewView.compact #alerts-box { width: 1fr; }
+    OverviewView #recent-changes { height: auto; max-height: 4; color: $text-muted; }
+    OverviewView.compact #recent-changes, OverviewView.compact #recent-title {
+        display: none; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -199,6 +223,8 @@ class OverviewView(View):
             with Vertical(id="top-box"):
                 yield Static("TOP RUNAWAY AGENTS", classes="section", markup=False)
                 yield LiveTable(TOP_COLUMNS, id="top-table")
+                yield Static("RECENT CHANGES", classes="section", id="recent-title", markup=False)
+                yield Static("", id="recent-changes", markup=False)
 
     def on_mount(self) -> None:
         if self.console.settings.ui.window in WINDOWS:
@@ -223,10 +249,11 @@ class OverviewView(View):
             redis_error = None
             try:
                 top_rows = await _agents_part(backend, now, dead_after)
+                changes = recent_changes(await backend.plane().audit.tail(RECENT_CHANGES))
             except Exception as exc:
                 from agentconsole.control.plane import translate
 
-                top_rows, redis_error = [], str(translate(exc) or exc)
+                top_rows, redis_error, changes = [], str(translate(exc) or exc), []
             try:
                 panels, alerts_result, problem = await metrics_task
             except Exception as exc:  # the metrics layer promises not to raise; be safe
@@ -254,6 +281,7 @@ class OverviewView(View):
                 prometheus_ok,
                 window,
                 now,
+                changes=changes,
             )
 
         return load
@@ -290,6 +318,8 @@ class OverviewView(View):
                     card.set_class(status == result.status and not result.error_kind, status)
         self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
         self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
+        recent = "\n".join(data.changes) if data.changes else "no change audited yet"
+        self.query_one("#recent-changes", Static).update(recent)
 
     # 80x24 and the like: a 2x2 grid of two-line cards (title, value against target), the
     # panels in trouble first, so the alerts and the runaway list keep their rows
