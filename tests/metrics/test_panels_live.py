@@ -196,7 +196,12 @@ async def test_spend_targets_come_from_the_budgets(prometheus, plane) -> None:
     svc = MetricsService(plane.settings, plane, interval=known.TEST_INTERVAL)
     try:
         await plane.budgets.set("fleet_daily_cost_usd", 24000)
+        await plane.budgets.set("tenant_daily_cost_usd", 96000)  # $4,000/h per tenant
         r = await fetch_until_complete(svc)
+        by_tenant = r["spend_by_tenant"]
+        assert by_tenant.labels_series == pytest.approx({"acme": 5400, "beta": 1800}, rel=1e-2)
+        assert by_tenant.panel.target.threshold == pytest.approx(4000)
+        assert by_tenant.status == "breach"  # acme, the top spender, is past its share
         assert r["spend_per_hour"].panel.target.threshold == pytest.approx(1000)
         assert r["spend_per_hour"].status == "breach"  # $7,200/h against $1,000/h
         assert r["spend_today"].panel.target.threshold == 24000
