@@ -23,6 +23,7 @@ services:
 test: venv services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv services
@@ -31,6 +32,7 @@ demo: venv services
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory typecheck
 
 # mypy over the modules the rest build on (settings in pyproject's [tool.mypy])
 typecheck: venv
