@@ -136,6 +136,17 @@ class CommandSuggester(Suggester):
         return self.console.complete_command(value)
 
 
+class CommandLine(Input):
+    """The `:` line. Tab takes the completion shown in grey, as in k9s or a shell; without
+    one it stays put (moving focus away mid-command would send the next keys to a view)."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("tab", "complete", "complete", show=False)]
+
+    def action_complete(self) -> None:
+        self.cursor_position = len(self.value)
+        self.action_cursor_right()  # at the end of the line this accepts the suggestion
+
+
 class ConsoleApp(App[int]):
     TITLE = "agentconsole"
     CSS = """
@@ -228,7 +239,7 @@ class ConsoleApp(App[int]):
                 yield cls(id=cls.view_id)
         with Horizontal(id="cmdbar"):
             yield Static(":", id="cmd-prompt", markup=False)
-            yield Input(id="cmdline", suggester=CommandSuggester(self))
+            yield CommandLine(id="cmdline", suggester=CommandSuggester(self))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -591,7 +602,8 @@ class ConsoleApp(App[int]):
             self._switch(self.history.pop())
 
     def action_command(self) -> None:
-        self._open_cmdline("command", "", "view, refresh N, pause, window 1h, q …")
+        hint = "kill sim-0001 · trip openai 15m · rollout my-flag 5 · a view · q  (Tab completes)"
+        self._open_cmdline("command", "", hint)
 
     def action_filter(self) -> None:
         table = self.current_view.table

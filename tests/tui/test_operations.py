@@ -70,6 +70,14 @@ async def test_completion_offers_verbs_and_names(plane, app_factory):
         assert app.complete_command("trip op") == "trip openai"
         assert app.complete_command("breaker fo") == "breaker force-close"
         assert app.complete_command("lift t") == "lift tenant"
+        # typed as an operator types it: Tab takes the completion and keeps the line focused
+        await pilot.press(*"trip op")
+        line = app.query_one("#cmdline")
+        await wait_until(pilot, lambda: line._suggestion == "trip openai", what="suggestion")
+        await pilot.press("tab", *" 15m", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
+        assert "openai" in str(app.screen.query_one("#confirm-title").render())
+        assert app.current == "breakers"  # the keys never reached a view
 
 
 @pytest.mark.parametrize("mode", ["read_only", "viewer"])
