@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from agentconsole.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -71,17 +74,38 @@ def log(message: str) -> None:
 
 
 _running_app: list[Any] = []  # the console, once it runs: a signal must end it, not raise in it
+_running_stack: list[Any] = []  # what the fallback below cleans up
 _signalled: list[int] = []
+EXIT_GRACE_SECONDS = 5.0
 
 
 def _interrupt(*_: Any) -> None:
     """Before the console runs: unwind like Ctrl-C. While it runs: ask it to exit with 130,
     since an exception raised inside its event loop can be swallowed there."""
     if _running_app:
+        if not _signalled:
+            threading.Thread(target=_abandon_if_stuck, name="demo-exit", daemon=True).start()
         _signalled.append(1)
         _running_app[0].exit(None, 130)
         return
     raise KeyboardInterrupt
+
+
+def _abandon_if_stuck() -> None:
+    """A console whose terminal is gone can hang in its own shutdown (seen: Textual's writer
+    thread blocked when the terminal closed under a piped stdout). After a grace period stop
+    the children, remove the temp dir and leave, rather than ignore every later signal."""
+    time.sleep(EXIT_GRACE_SECONDS)
+    if not _running_app or not _running_stack:
+        return  # the console ended by itself; `finally` cleans up as usual
+    from agentconsole.sim.demo import remove_attach_file, stop_all
+
+    stack = _running_stack[0]
+    with contextlib.suppress(Exception):
+        stop_all(stack)
+        remove_attach_file(stack)
+    shutil.rmtree(stack.workdir, ignore_errors=True)
+    os._exit(130)
 
 
 def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) -> int:
@@ -91,6 +115,7 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
     text = "" if args.headless else welcome(stack, args.agents, args.scenario)
     app = ConsoleApp(settings, AppOptions(welcome=text))
     _running_app.append(app)
+    _running_stack.append(stack)
     died: list[str] = []
     stop = threading.Event()
 
@@ -119,6 +144,7 @@ def _run_console(args: argparse.Namespace, settings: Any, stack: Any, log: Any) 
         stop.set()
         app.backend.stop()
         _running_app.clear()
+        _running_stack.clear()
     if _signalled:
         _signalled.clear()
         raise KeyboardInterrupt  # a signal ended the console: clean up as for Ctrl-C
