@@ -85,6 +85,8 @@ def translate(exc: BaseException) -> ControlError | None:
         return None
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
         return Unavailable(f"Redis unreachable: {exc or type(exc).__name__}")
+    if isinstance(exc, rex.InvalidResponse):  # something else listens there (HTTP, TLS)
+        return Unavailable(f"Redis unreachable: what answers there is not Redis ({exc})")
     return None
 
 

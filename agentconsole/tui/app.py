@@ -27,7 +27,7 @@ from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from agentconsole.config import Settings
+from agentconsole.config import Settings, env_name
 from agentconsole.control import operations as ops
 from agentconsole.control.errors import InvalidValue
 from agentconsole.control.roles import Operator
@@ -367,9 +367,13 @@ class ConsoleApp(App[int]):
             if self.redis_health.success(now):
                 self.toast("Redis is back: live data again")
         elif self.redis_health.failure(now, _describe(redis_error)):
-            # "last values" only if there ever were any: at start there is nothing to keep
-            kept = "showing last values" if self.redis_health.last_ok else "nothing to show yet"
-            self.toast(f"{_describe(redis_error)} — {kept}, retrying", severity="error")
+            # "last values" only if there ever were any: at start there is nothing to keep,
+            # and the likely fix is the address (what to check, and where it is set)
+            if self.redis_health.last_ok:
+                kept = "showing last values, retrying"
+            else:
+                kept = f"nothing to show yet; check redis.url (${env_name('redis.url')}), retrying"
+            self.toast(f"{_describe(redis_error)} — {kept}", severity="error")
         prom_ok = getattr(data, "prometheus_ok", None)
         if prom_ok is True and self.prometheus_health.success(now):
             self.toast("Prometheus is back")

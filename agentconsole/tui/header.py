@@ -48,6 +48,8 @@ def health_text(h: Health) -> Text:
         out.append("…", "dim")
     elif h.ok:
         out.append("● ok", "green")
+    elif h.last_ok is None:  # never reached: nothing on screen is stale, there is nothing
+        out.append(f"✖ unreachable (retry {h.failures})", "bold red")
     else:
         out.append(f"✖ stale since {fmt.hms(h.stale_since)} (retry {h.failures})", "bold red")
     return out

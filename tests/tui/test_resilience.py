@@ -1,6 +1,11 @@
 """Dead or hanging servers: stale and greyed, keys still answer, recovery by itself."""
 
+import contextlib
+import re
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from agentconsole.config import Settings
 from tests.fixtures.prometheus import hanging_socket
@@ -46,21 +51,55 @@ async def test_redis_dies_and_comes_back(redis_prefix):
         gen.close()
 
 
-async def test_redis_down_at_start_promises_no_last_values(redis_prefix):
-    """There never were values to keep: the toast says so instead of "showing last values"."""
+@contextlib.contextmanager
+def _not_redis() -> Iterator[str]:
+    """An HTTP server where Redis was expected (a wrong port in redis.url)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _nobody() -> Iterator[str]:
     from tests.fixtures.procs import free_port
 
-    settings = Settings()
-    settings.redis.url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
-    settings.redis.prefix = redis_prefix
-    settings.redis.connect_timeout = 0.5
-    settings.operator.name, settings.operator.role = "alice", "admin"
-    app = make_app(settings, start_view="agents", clock=time.time)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.redis_health.ok is False, timeout=30, what="down")
-        told = [t for t in app.toasts if "Redis unreachable" in t]
-        assert told and "nothing to show yet, retrying" in told[0]
-        assert not any("last values" in t for t in app.toasts)
+    yield f"redis://127.0.0.1:{free_port()}/0"
+
+
+@contextlib.contextmanager
+def _silent() -> Iterator[str]:
+    with hanging_socket() as url:  # accepts, never answers: the startup timeout
+        yield url.replace("http://", "redis://") + "/0"
+
+
+@pytest.mark.parametrize("server", [_nobody, _silent, _not_redis], ids=lambda f: f.__name__)
+async def test_redis_down_at_start_says_what_to_do(server, redis_prefix):
+    """There never were values to keep: one clean line (no "RuntimeError:" or other class
+    name) that says where the address is set, and a header that claims nothing stale."""
+    with server() as url:
+        settings = Settings()
+        settings.redis.url = url
+        settings.redis.prefix = redis_prefix
+        settings.redis.connect_timeout = settings.redis.socket_timeout = 0.5
+        settings.operator.name, settings.operator.role = "alice", "admin"
+        app = make_app(settings, start_view="agents", clock=time.time)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.redis_health.ok is False, timeout=30, what="down")
+            told = [t for t in app.toasts if "Redis unreachable" in t]
+            assert told, app.toasts
+            assert "nothing to show yet; check redis.url ($AGENTCONSOLE_REDIS_URL)" in told[0]
+            assert not re.match(r"\w+(Error|Exception|Response):", told[0]), told[0]
+            assert "\n" not in told[0]
+            assert not any("last values" in t for t in app.toasts)
+            header = str(app.query_one("#header").render())
+            assert "Redis ✖ unreachable (retry" in header and "stale since" not in header
 
 
 async def test_hanging_prometheus_greys_panels_and_keys_answer(settings):
