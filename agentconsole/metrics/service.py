@@ -133,6 +133,15 @@ class MetricsService:
         self._alertmanager: httpx.AsyncClient | None = None
         self._last_good: dict[tuple[str, str], PanelResult] = {}
 
+    @property
+    def rate_interval(self) -> str:
+        """The rate window of current values ("2m"): the forecast burns at the panels' rate."""
+        from agentconsole.config import ConfigError
+
+        with contextlib.suppress(ConfigError):  # a bad panel shows on the overview
+            self.panels()
+        return self._interval or "1m"
+
     # --- panels -----------------------------------------------------------------------
 
     def panels(self) -> list[PanelDef]:

@@ -1,0 +1,258 @@
+"""Who is burning money: spend by tenant against its daily cap, and when it will cross it.
+
+Why a forecast and not only a rate: "$4,950/h" means little at 3 a.m. until it is set
+against what the tenant may spend today; "globex crosses its $4,000 daily cap at 14:20 UTC"
+is something to act on. The arithmetic is a straight line (spend so far today plus the
+current burn rate over the panels' rate window) and every sentence names the rate it used,
+so it never claims more than its inputs know. The console's Spend view and
+``agentconsole spend`` both print :func:`spend_report`; nothing else computes it.
+
+Costs grow with the top N: Prometheus returns only the N tenants burning fastest and the N
+that spent most today (``topk``), the registry only the N most expensive agents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentconsole import text
+
+if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
+    from agentconsole.metrics.service import MetricsService
+
+DAY = 86400.0
+# $ per hour per tenant now, and $ since 00:00 UTC per tenant (exact without counter
+# resets, never going down within a day: the spend_today panel's definition, by tenant)
+RATE_BY_TENANT = "sum by (tenant) (rate(agent_cost_usd_total[$interval])) * 3600"
+TODAY_BY_TENANT = (
+    "sum by (tenant) (max_over_time(agent_cost_usd_total[$today])"
+    " - min_over_time(agent_cost_usd_total[$today]))"
+)
+# what each state means, worst first: the order of the table
+STATES = ("over", "crossing", "no_rate", "within", "idle", "no_cap", "no_data", "unknown")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """One tenant's outlook today: ``state`` (one of STATES), a sentence, the crossing time."""
+
+    state: str
+    text: str
+    crosses_at: float | None = None
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        return STATES.index(self.state), self.crosses_at or 0.0
+
+
+def money(value: float) -> str:
+    """Dollars as a sentence says them: '$4,000', '$12.50', '$0.0072'."""
+    if abs(value) >= 100:
+        return f"${value:,.0f}"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+
+
+def hm(ts: float) -> str:
+    return time.strftime("%H:%M", time.gmtime(ts))
+
+
+def end_of_day(now: float) -> float:
+    """The next 00:00 UTC: daily caps and spend-today reset there."""
+    return (math.floor(now / DAY) + 1) * DAY
+
+
+def forecast(
+    tenant: str,
+    spent: float | None,
+    rate_per_hour: float | None,
+    cap: float | None,
+    now: float,
+    *,
+    window: str = "2m",
+) -> Forecast:
+    """When ``tenant`` crosses ``cap`` (USD per UTC day) at ``rate_per_hour``, from ``spent``
+    so far today. ``window``: the rate's window, named in the sentence."""
+    who = text.clean(tenant, 40)
+    burn = f"{money(rate_per_hour)}/h over the last {window}" if rate_per_hour else ""
+    if not cap or cap <= 0:
+        if spent is None and rate_per_hour is None:
+            return Forecast("no_data", f"{who}: no spend recorded today; no daily cap set")
+        so_far = money(spent or 0.0)
+        return Forecast(
+            "no_cap",
+            f"{who}: no daily cap set; {so_far} today" + (f" at {burn}" if burn else ""),
+        )
+    limit = money(cap)
+    if spent is None:
+        if not rate_per_hour:
+            return Forecast("no_data", f"{who}: no spend recorded today (daily cap {limit})")
+        spent = 0.0  # burning, but too new for a day's figure: count from nothing
+    if spent >= cap:
+        share = spent / cap * 100
+        return Forecast(
+            "over",
+            f"{who} is over its {limit} daily cap: {money(spent)} spent today ({share:.0f} %)"
+            + (f", still {burn}" if burn else ""),
+        )
+    if rate_per_hour is None:
+        return Forecast(
+            "no_rate",
+            f"{who}: {money(spent)} of its {limit} daily cap; no burn rate (no samples in "
+            f"the last {window})",
+        )
+    if rate_per_hour <= 0:
+        return Forecast(
+            "idle",
+            f"{who} spends nothing now: within its {limit} daily cap today ({money(spent)} spent)",
+        )
+    at = now + (cap - spent) / rate_per_hour * 3600
+    midnight = end_of_day(now)
+    if at < midnight:
+        within = "within a minute" if at - now < 60 else f"in {_short(at - now)}"
+        return Forecast(
+            "crossing",
+            f"{who} crosses its {limit} daily cap at {hm(at)} UTC ({within}) at {burn}",
+            crosses_at=at,
+        )
+    by_midnight = spent + rate_per_hour * (midnight - now) / 3600
+    return Forecast(
+        "within",
+        f"{who} stays within its {limit} daily cap today: {money(by_midnight)} by 24:00 UTC "
+        f"at {burn}",
+    )
+
+
+def _short(seconds: float) -> str:
+    """'1h12m', '35m': minutes are what an operator plans with."""
+    minutes = max(1, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+@dataclass
+class TenantSpend:
+    tenant: str
+    today: float | None  # USD since 00:00 UTC (None: no data)
+    rate: float | None  # USD per hour over the rate window (None: no samples)
+    cap: float | None  # USD per UTC day (None: no cap set, or caps unknown)
+    forecast: Forecast
+
+    @property
+    def share(self) -> float | None:
+        """Spend today as a fraction of the cap."""
+        if not self.cap or self.today is None:
+            return None
+        return self.today / self.cap
+
+
+@dataclass
+class AgentSpend:
+    id: str
+    tenant: str
+    cost: float
+    steps: int
+    status: str
+    model: str = ""
+
+
+@dataclass
+class SpendReport:
+    tenants: list[TenantSpend] = field(default_factory=list)
+    agents: list[AgentSpend] = field(default_factory=list)
+    window: str = "2m"
+    now: float = 0.0
+    metrics_error: str | None = None  # Prometheus unreachable, or no cost-by-tenant metric
+    redis_error: str | None = None  # caps and agents unknown
+    default_cap: float = 0.0  # tenant_daily_cost_usd (0: none)
+
+    @property
+    def headline(self) -> str:
+        """The one sentence on top: the soonest crossing, or why there is no forecast."""
+        if self.metrics_error:
+            return f"no forecast: {self.metrics_error}"
+        if not self.tenants:
+            return "no spend recorded today"
+        return self.tenants[0].forecast.text
+
+
+def _values(result: Any) -> dict[str, float]:
+    return {k: v for k, v in result.labels_series.items() if v is not None and math.isfinite(v)}
+
+
+async def spend_report(
+    metrics: MetricsService | None,
+    plane: ControlPlane | None,
+    *,
+    top: int = 5,
+    window: str | None = None,
+    now: float | None = None,
+    metrics_problem: str | None = None,
+) -> SpendReport:
+    """Spend by tenant (the ``top`` burning fastest or spent most) with each cap and
+    forecast, and the ``top`` most expensive agents. Never raises: a dead Prometheus or
+    Redis comes back as ``metrics_error`` / ``redis_error`` with what is still known."""
+    from agentconsole.metrics.panels import render
+
+    now = time.time() if now is None else now
+    window = window or (metrics.rate_interval if metrics is not None else "2m")
+    report = SpendReport(window=window, now=now)
+    caps_task = asyncio.ensure_future(_caps_and_agents(plane, top))
+    rates: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    if metrics is None:
+        report.metrics_error = metrics_problem or "metrics layer unavailable"
+    elif metrics.settings.prometheus.preset != "agentconsole":
+        report.metrics_error = (
+            "spend by tenant needs agent_cost_usd_total{tenant} (the agentconsole preset)"
+        )
+    else:
+        rate_q, today_q = render(RATE_BY_TENANT, window, now), render(TODAY_BY_TENANT, window, now)
+        chosen = f"(topk({top}, {rate_q}) or on (tenant) topk({top}, {today_q}))"
+        rate_r, today_r = await asyncio.gather(
+            metrics.query(f"{rate_q} and on (tenant) {chosen}", by="tenant"),
+            metrics.query(f"{today_q} and on (tenant) {chosen}", by="tenant"),
+        )
+        failed = next((r for r in (rate_r, today_r) if r.error_kind not in (None, "no_data")), None)
+        if failed is not None:
+            report.metrics_error = f"Prometheus {failed.error_kind.replace('_', ' ')}: " + (
+                text.clean(failed.error, 120)
+            )
+        else:
+            rates, spent = _values(rate_r), _values(today_r)
+    caps, default_cap, agents, redis_error = await caps_task
+    report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
+    if report.metrics_error:
+        return report
+    rows = []
+    for tenant in set(rates) | set(spent):
+        cap = caps.get(tenant, default_cap) if redis_error is None else None
+        rate, today = rates.get(tenant), spent.get(tenant)
+        outlook = forecast(tenant, today, rate, cap, now, window=window)
+        if redis_error is not None:
+            outlook = Forecast("unknown", f"{tenant}: cap unknown ({redis_error})")
+        rows.append(TenantSpend(tenant, today, rate, cap or None, outlook))
+    rows.sort(key=lambda r: (r.forecast.rank, -(r.rate or 0.0), -(r.today or 0.0), r.tenant))
+    report.tenants = rows[:top]
+    return report
+
+
+async def _caps_and_agents(
+    plane: ControlPlane | None, top: int
+) -> tuple[dict[str, float], float, list[AgentSpend], str | None]:
+    """Per-tenant caps, the default tenant cap and the ``top`` agents by cost (Redis)."""
+    if plane is None:
+        return {}, 0.0, [], "control plane unavailable"
+    try:
+        limits = await plane.budgets.get()
+        records = await plane.agents.list(order="cost", limit=top)
+    except Exception as exc:
+        from agentconsole.control.plane import translate
+
+        return {}, 0.0, [], text.clean(str(translate(exc) or exc), 120)
+    agents = [AgentSpend(r.id, r.tenant, r.cost, r.steps, r.status, r.model) for r in records]
+    return {}, float(limits.tenant_daily_cost_usd or 0.0), agents, None
