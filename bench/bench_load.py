@@ -105,7 +105,8 @@ class Keys:
         self.app = app
 
     def script(self) -> list[tuple[str, str, Any]]:
-        from agentconsole.tui.modals import ConfirmScreen, HelpScreen
+        from agentconsole.tui.help import HelpScreen
+        from agentconsole.tui.modals import ConfirmScreen
 
         app = self.app
         agents = app.view("agents").table

@@ -34,7 +34,6 @@ from agentconsole.control.roles import Operator
 from agentconsole.tui import fmt, rollout_panel
 from agentconsole.tui.backend import Backend, Health
 from agentconsole.tui.header import HeaderBar, HeaderState
-from agentconsole.tui.modals import HelpScreen
 from agentconsole.tui.operations import ConsoleOperations, OperationRequested
 from agentconsole.tui.safe import clean
 from agentconsole.tui.table import LiveTable
@@ -772,15 +771,9 @@ class ConsoleApp(App[int]):
         return []
 
     def action_help(self) -> None:
-        keys = []
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if binding.description and active.enabled:
-                keys.append((self.get_key_display(binding), binding.description))
-        operations = [
-            (op.usage, op.summary) for op in ops.OPERATIONS if self.operations.available(op)
-        ]
-        self.push_screen(HelpScreen(keys, self.COMMAND_HELP + operations))
+        from agentconsole.tui import help
+
+        self.push_screen(help.HelpScreen(help.sections(self), help.commands(self)))
 
     def action_refresh(self) -> None:
         self.poll_now()

@@ -1,4 +1,4 @@
-"""Dialogs: the one confirmation of operations, and help.
+"""Dialogs: the one confirmation of operations (help is in ``tui/help.py``).
 
 :class:`ConfirmScreen` asks what an operation still needs (a duration, a percentage) and a
 reason. For a destructive operation it names the exact targets and their count (including
@@ -151,38 +151,3 @@ class ConfirmScreen(ModalScreen[Decision | None]):
             self.query_one("#confirm-error", Static).update(Text(clean(problem, 200)))
             return
         self.dismiss(Decision(self.query_one("#reason", Input).value.strip(), values))
-
-
-class HelpScreen(ModalScreen[None]):
-    """`?`: every key in force on the screen it was opened from, and the `:` commands."""
-
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape,q,question_mark", "close", "Close", id="help.close")
-    ]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 84; height: 80%; border: thick $accent;
-        background: $surface; padding: 1 2; }
-    """
-
-    def __init__(self, keys: list[tuple[str, str]], commands: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.keys = keys
-        self.commands = commands
-
-    def compose(self):
-        out = Text()
-        out.append("Keys\n", "bold")
-        for key, description in self.keys:
-            out.append(f"  {key:<14}", "bold cyan")
-            out.append(f"{description}\n")
-        out.append("\nCommands (type : then a command, enter)\n", "bold")
-        for names, description in self.commands:
-            out.append(f"  {names:<34}", "bold cyan")
-            out.append(f"{description}\n")
-        out.append("\nFilter: / then a regex; !regex inverts; esc clears.\n", "dim")
-        with VerticalScroll():
-            yield Static(out)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

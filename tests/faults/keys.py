@@ -12,7 +12,7 @@ ANSWER_WITHIN = 30.0  # seconds: "still answers" on a loaded machine, not a late
 
 async def keys_answer(pilot, app) -> dict[str, float]:
     """Views, help and the filter each answer; returns the timings (figures, not asserted)."""
-    from agentconsole.tui.modals import HelpScreen
+    from agentconsole.tui.help import HelpScreen
 
     timings: dict[str, float] = {}
 

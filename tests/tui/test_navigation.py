@@ -2,7 +2,8 @@
 
 import time
 
-from agentconsole.tui.modals import ConfirmScreen, HelpScreen
+from agentconsole.tui.help import HelpScreen
+from agentconsole.tui.modals import ConfirmScreen
 from tests.tui.conftest import fleet, seed_agents, wait_until
 
 SIZE = (140, 40)
@@ -56,16 +57,45 @@ async def test_filter_regex_invert_and_sort(plane, app_factory):
         assert table.cursor_key == "agent-002"
 
 
-async def test_help_lists_keys_and_commands(app_factory):
+def _help(app) -> dict[str, dict[str, str]]:
+    return {g.title: dict(g.rows) for g in app.screen.groups}
+
+
+async def test_help_lists_this_apps_keys_by_view(app_factory):
+    """`?` lists the keys of this app, grouped by where they work (the current view first),
+    derived from the bindings: none of Textual's own (ctrl+q, super+c, ...)."""
     app = app_factory(start_view="agents")
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_paint("agents")
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        keys = dict(app.screen.keys)
-        assert keys["k"] == "Kill" and keys["?"] == "Help" and keys[":"] == "Command"
+        groups = _help(app)
+        titles = list(groups)
+        assert titles[:3] == ["Agents (here)", "Everywhere", "Tables (every view)"]
+        assert set(titles[3:]) == {"Overview", "Flags", "Breakers", "Audit", "Runbooks"}
+        assert groups["Agents (here)"]["k"] == "Kill" and groups["Agents (here)"]["c"] == "Copy id"
+        everywhere = groups["Everywhere"]
+        assert everywhere["?"] == "Help" and everywhere[":"] == "Command"
+        assert everywhere["^r"] == "Refresh" and everywhere["p"] == "Pause"  # not in the footer
+        assert groups["Breakers"]["t"] == "Trip" and groups["Tables (every view)"]["home"]
+        text = app.screen.text().plain
+        for foreign in ("super+c", "^q", "ctrl+q", "ctrl+c", "Quit the app", "Copy selected"):
+            assert foreign not in text
+        assert "kill agent AGENT_ID" in text and "breaker trip DEPENDENCY" in text  # the table
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_help_leaves_out_what_read_only_removes(settings, app_factory):
+    settings.ui.read_only = True
+    app = app_factory(start_view="breakers")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_paint("breakers")
+        await pilot.press("question_mark")
+        groups = _help(app)
+        assert "Breakers (here)" in groups and "t" not in groups["Breakers (here)"]
+        assert "k" not in groups["Agents"] and groups["Agents"]["s"] == "Sort"
+        assert "kill agent" not in app.screen.text().plain
 
 
 async def test_keymap_from_settings_remaps_bindings(plane, app_factory, settings):
@@ -82,6 +112,10 @@ async def test_keymap_from_settings_remaps_bindings(plane, app_factory, settings
         await pilot.press("escape")
         await pilot.press("f3")
         assert app.current == "flags"
+        await pilot.press("question_mark")  # help shows the keys as remapped
+        groups = _help(app)
+        assert groups["Agents"]["x"] == "Kill" and "k" not in groups["Agents"]
+        assert groups["Everywhere"]["f3"] == "Flags"
 
 
 async def test_refresh_interval_pause_and_manual_refresh(app_factory):

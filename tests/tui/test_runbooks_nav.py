@@ -71,3 +71,19 @@ async def test_alert_opens_its_runbook(settings, prometheus):
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, RunbookScreen))
         assert app.current == "overview"  # Esc returns where the operator came from
+
+
+async def test_help_on_a_runbook_lists_its_keys_first(settings):
+    from agentconsole.tui.help import HelpScreen
+
+    settings.runbooks_dir = str(ROOT / "runbooks")
+    app = make_app(settings, start_view="runbooks", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_from_the_runbooks_view(pilot, app)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        groups = app.screen.groups
+        assert groups[0].title == "Runbook (here)" and ("n", "Next") in groups[0].rows
+        assert groups[1].title == "Runbooks"  # the view underneath, not "(here)"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
