@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from agentconsole.control.events import ChangeEvent
 
 # Entities that are versioned with the control plane but not part of an agent's snapshot.
-NOT_IN_SNAPSHOT = frozenset({"silence", "incident", "approval"})
+NOT_IN_SNAPSHOT = frozenset({"silence", "incident", "approval", "tenant_cap"})
 
 
 @dataclass

@@ -59,6 +59,13 @@ LIMIT_UNITS = {
 }
 
 
+TENANT_CAP = "tenant:"  # budgets hash field of one tenant's own daily cap: "tenant:globex"
+
+
+def tenant_cap_field(tenant: str) -> str:
+    return TENANT_CAP + tenant
+
+
 def format_limit(name: str, value: float) -> str:
     """A limit as people read it: '$7.5', '60,000', '50'."""
     if name.endswith("_usd"):
@@ -179,6 +186,62 @@ class Budgets:
         return Limits(
             **{k: v for k, v in (change.doc or {}).items() if k in Limits.__annotations__}
         )
+
+    async def tenant_caps(self, tenants: list[str]) -> dict[str, float]:
+        """The daily caps of these tenants set with ``budget tenant`` (one HMGET: the cost
+        grows with the tenants asked about, the top N on screen, never with all of them)."""
+        if not tenants:
+            return {}
+        raw = await self.plane.redis.hmget(
+            self.plane.keys.budgets, [tenant_cap_field(t) for t in tenants]
+        )
+        caps = {}
+        for tenant, value in zip(tenants, raw, strict=True):
+            doc = codec.document(value, f"daily cap of tenant {tenant}") if value else None
+            usd = (doc or {}).get("usd")
+            if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:
+                caps[tenant] = float(usd)
+        return caps
+
+    async def set_tenant_cap(
+        self, tenant: str, usd: float, *, reason: str = ""
+    ) -> tuple[float | None, float | None]:
+        """Give ``tenant`` its own daily spend cap in USD; 0 removes it (the tenant is then
+        measured against ``tenant_daily_cost_usd``). Like that limit it is a target: the
+        spend view and its forecast measure against it; nothing refuses a call. Returns
+        (cap before, cap after), None for none."""
+        self.plane.operator.require("budget.tenant")
+        if usd != usd or usd in (float("inf"), float("-inf")) or usd < 0:
+            raise InvalidValue(f"a tenant's daily cap must be finite, 0 or more, got {usd}")
+        field = tenant_cap_field(tenant)
+        raw = await self.plane.redis.hget(self.plane.keys.budgets, field)
+        current = codec.document(raw, f"daily cap of tenant {tenant}") if raw else None
+        before = (current or {}).get("usd")
+        if current is None and usd == 0:
+            return None, None  # nothing to remove
+        doc = None
+        if usd > 0:
+            doc = {
+                "tenant": tenant,
+                "usd": float(usd),
+                "changed_by": self.plane.operator.name,
+                "changed_at": time.time(),
+            }
+        try:
+            await self.plane.apply(
+                hash_key=self.plane.keys.budgets,
+                field=field,
+                entity="tenant_cap",
+                action="budget.tenant",
+                new_doc=doc,
+                expected_version=int((current or {}).get("version") or 0),
+                reason=reason,
+            )
+        except AlreadyExists as exc:
+            from agentconsole.control.plane import lost_race
+
+            raise lost_race("tenant cap", tenant, exc) from None
+        return (float(before) if before else None), (float(usd) if usd > 0 else None)
 
     async def reserve(self, user: str, tokens: int, cost_usd: float) -> Reservation:
         """Hold ``tokens`` and ``cost_usd`` for ``user`` today or raise BudgetExceeded."""

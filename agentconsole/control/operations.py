@@ -722,6 +722,37 @@ async def _budget_set(plane: ControlPlane, call: Call) -> Outcome:
     )
 
 
+def _cap_text(cap: float | None, default: float) -> str:
+    """'$500', or the default every tenant has: '$4,000 (tenant_daily_cost_usd)'."""
+    if cap:
+        return f"${cap:,.2f}".replace(".00", "")
+    if default:
+        return f"${default:,.2f}".replace(".00", "") + " (tenant_daily_cost_usd)"
+    return "none"
+
+
+async def _tenant_cap(plane: ControlPlane, call: Call) -> Outcome:
+    tenant, usd = call.args["tenant"], call.args["value"]
+    before, after = await plane.budgets.set_tenant_cap(tenant, usd, reason=call.reason)
+    default = (await plane.budgets.get()).tenant_daily_cost_usd
+    return Outcome(
+        f"daily cap of tenant {text.clean(tenant, 60)}: {_cap_text(before, default)} -> "
+        f"{_cap_text(after, default)} (a spend target; kill tenant stops its agents)",
+        {"tenant": tenant, "before": before, "value": after, "default": default},
+    )
+
+
+async def _preview_tenant_cap(plane: ControlPlane, call: Call) -> Preview:
+    tenant = call.args["tenant"]
+    cap = (await plane.budgets.tenant_caps([tenant])).get(tenant)
+    default = (await plane.budgets.get()).tenant_daily_cost_usd
+    return Preview(
+        f"Daily spend cap of tenant {tenant} (now {_cap_text(cap, default)})",
+        [tenant],
+        "USD per UTC day; 0 removes the tenant's own cap. The spend view forecasts against it.",
+    )
+
+
 async def _reap(plane: ControlPlane, call: Call) -> Outcome:
     removed = await plane.agents.reap(reason=call.reason)
     after = plane.settings.registry.reap_after_seconds
@@ -1007,6 +1038,17 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("limit", BUDGET, "the limit's name"), Param("value", NUMBER, "0 or more")),
         _budget_set,
         versioned=True,
+    ),
+    Operation(
+        "budget.tenant",
+        "set one tenant's daily spend cap in USD (0: back to tenant_daily_cost_usd)",
+        (
+            Param("tenant", TENANT, "the tenant", subject="tenant"),
+            Param("value", NUMBER, "USD per day, 0 removes it"),
+        ),
+        _tenant_cap,
+        aliases=("cap",),
+        preview_fn=_preview_tenant_cap,
     ),
     Operation("agent.reap", "forget agents silent for longer than the reap interval", (), _reap),
     Operation(

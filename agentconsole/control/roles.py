@@ -29,6 +29,7 @@ REQUIRED_ROLE: dict[str, str] = {
     "kill.all": "responder",
     "kill.lift": "responder",
     "budget.set": "admin",
+    "budget.tenant": "responder",
     "agent.reap": "responder",
     "registry.upgrade": "admin",
     "runbook.step": "responder",

@@ -141,6 +141,7 @@ class TenantSpend:
     rate: float | None  # USD per hour over the rate window (None: no samples)
     cap: float | None  # USD per UTC day (None: no cap set, or caps unknown)
     forecast: Forecast
+    own_cap: bool = False  # the tenant's own cap (budget tenant), not tenant_daily_cost_usd
 
     @property
     def share(self) -> float | None:
@@ -219,23 +220,31 @@ async def spend_report(
         )
         failed = next((r for r in (rate_r, today_r) if r.error_kind not in (None, "no_data")), None)
         if failed is not None:
-            report.metrics_error = f"Prometheus {failed.error_kind.replace('_', ' ')}: " + (
-                text.clean(failed.error, 120)
-            )
+            kind = (failed.error_kind or "error").replace("_", " ")
+            report.metrics_error = f"Prometheus {kind}: {text.clean(failed.error, 120)}"
         else:
             rates, spent = _values(rate_r), _values(today_r)
-    caps, default_cap, agents, redis_error = await caps_task
+    default_cap, agents, redis_error = await caps_task
     report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
     if report.metrics_error:
         return report
+    caps: dict[str, float] = {}
+    if redis_error is None and plane is not None:
+        try:
+            caps = await plane.budgets.tenant_caps(sorted(set(rates) | set(spent)))
+        except Exception as exc:
+            redis_error = report.redis_error = _redis_problem(exc)
     rows = []
     for tenant in set(rates) | set(spent):
         cap = caps.get(tenant, default_cap) if redis_error is None else None
         rate, today = rates.get(tenant), spent.get(tenant)
         outlook = forecast(tenant, today, rate, cap, now, window=window)
         if redis_error is not None:
-            outlook = Forecast("unknown", f"{tenant}: cap unknown ({redis_error})")
-        rows.append(TenantSpend(tenant, today, rate, cap or None, outlook))
+            so_far = f"{money(today)} today" if today is not None else "no spend today"
+            outlook = Forecast(
+                "unknown", f"{text.clean(tenant, 40)}: {so_far}; cap unknown ({redis_error})"
+            )
+        rows.append(TenantSpend(tenant, today, rate, cap or None, outlook, tenant in caps))
     rows.sort(key=lambda r: (r.forecast.rank, -(r.rate or 0.0), -(r.today or 0.0), r.tenant))
     report.tenants = rows[:top]
     return report
@@ -243,16 +252,20 @@ async def spend_report(
 
 async def _caps_and_agents(
     plane: ControlPlane | None, top: int
-) -> tuple[dict[str, float], float, list[AgentSpend], str | None]:
-    """Per-tenant caps, the default tenant cap and the ``top`` agents by cost (Redis)."""
+) -> tuple[float, list[AgentSpend], str | None]:
+    """The default tenant cap and the ``top`` agents by cost (Redis)."""
     if plane is None:
-        return {}, 0.0, [], "control plane unavailable"
+        return 0.0, [], "control plane unavailable"
     try:
         limits = await plane.budgets.get()
         records = await plane.agents.list(order="cost", limit=top)
     except Exception as exc:
-        from agentconsole.control.plane import translate
-
-        return {}, 0.0, [], text.clean(str(translate(exc) or exc), 120)
+        return 0.0, [], _redis_problem(exc)
     agents = [AgentSpend(r.id, r.tenant, r.cost, r.steps, r.status, r.model) for r in records]
-    return {}, float(limits.tenant_daily_cost_usd or 0.0), agents, None
+    return float(limits.tenant_daily_cost_usd or 0.0), agents, None
+
+
+def _redis_problem(exc: Exception) -> str:
+    from agentconsole.control.plane import translate
+
+    return text.clean(str(translate(exc) or exc), 120)

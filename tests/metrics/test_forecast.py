@@ -144,3 +144,24 @@ async def test_redis_down_shows_spend_with_the_cap_unknown(metrics, settings) ->
     assert report.redis_error == "control plane unavailable"
     assert {t.tenant for t in report.tenants} == {"acme", "beta"}
     assert all(t.forecast.state == "unknown" and t.cap is None for t in report.tenants)
+
+
+async def test_a_tenants_own_cap_replaces_the_default_for_that_tenant(metrics, plane) -> None:
+    from agentconsole.control import operations as ops
+
+    await plane.budgets.set("tenant_daily_cost_usd", 1e9, reason="test")
+    cap = ops.get("budget.tenant")
+    outcome = await cap.run(plane, cap.call({"tenant": "beta", "value": "0.01"}, reason="test"))
+    assert outcome.text.startswith(
+        "daily cap of tenant beta: $1,000,000,000 (tenant_daily_cost_usd) -> $0.01"
+    )
+    report = await spend_report(metrics, plane)
+    beta = next(t for t in report.tenants if t.tenant == "beta")
+    acme = next(t for t in report.tenants if t.tenant == "acme")
+    assert (beta.forecast.state, beta.cap, beta.own_cap) == ("over", 0.01, True)
+    assert (acme.cap, acme.own_cap) == (1e9, False)
+    assert report.tenants[0] is beta  # over its cap: first
+    await cap.run(plane, cap.call({"tenant": "beta", "value": "0"}, reason="lifted"))
+    assert await plane.budgets.tenant_caps(["beta", "acme"]) == {}
+    actions = [e.action for e in await plane.audit.tail(5)]
+    assert actions.count("budget.tenant") == 2
