@@ -33,6 +33,18 @@ class NewRunsRefused(AgentStopped):
     """Safe mode: the control-plane snapshot is too old to start new work safely."""
 
 
+class Drained(NewRunsRefused):
+    """A drain is in force for this agent, its tenant or the fleet: ``runtime.run()`` refuses
+    new runs (the runs already going finish). Lifted by ``drain lift``; retry later."""
+
+    def __init__(self, reason: str = "", requester: str = "", target: str = "") -> None:
+        super().__init__(
+            f"drained by {requester or 'operator'} ({target}): new runs refused; "
+            f"{reason or 'no reason'}"
+        )
+        self.reason, self.requester, self.target = reason, requester, target
+
+
 class BreakerOpen(Exception):
     """The dependency was not called: its breaker is open (automatically or by an operator)."""
 

@@ -86,7 +86,7 @@ class AgentMetrics:
         )
         self.controls_engaged = Gauge(
             "agent_controls_engaged",
-            "Controls in force: kill_switch flags off, global_stop, tenant_stop",
+            "Controls in force: kill_switch flags off, global_stop, tenant_stop, drain, pause",
             ["kind"],
             registry=r,
         )
@@ -137,7 +137,7 @@ class AgentMetrics:
             self.budget_rejections.labels(limit)
         for limit in ("steps", "seconds"):
             self.runaway.labels(limit)
-        for kind in ("kill_switch", "global_stop", "tenant_stop"):
+        for kind in ("kill_switch", "global_stop", "tenant_stop", "drain", "pause"):
             self.controls_engaged.labels(kind)
 
     def flag_run(

@@ -96,7 +96,10 @@ class ModelCall:
     # --- before ------------------------------------------------------------------------------
 
     async def begin(self) -> ModelCall:
-        """Raise AgentKilled / RunawayStopped / TokenBudgetExceeded / BreakerOpen, or go."""
+        """Raise AgentKilled / RunawayStopped / TokenBudgetExceeded / BreakerOpen, or go (a
+        paused run waits here first)."""
+        if self.run is not None and self.run.paused is not None:
+            await self.run.checkpoint()
         if not self._gate():
             self.trial = await self.runtime.guard.admit(self.dependency)
         self._enter()
@@ -104,6 +107,8 @@ class ModelCall:
 
     def begin_sync(self) -> ModelCall:
         """:meth:`begin` from a plain thread (the runtime's loop only for a half-open trial)."""
+        if self.run is not None and self.run.paused is not None:
+            self.run.checkpoint_sync()
         if not self._gate():
             loop = self.runtime.loop
             assert loop is not None, "the runtime is not started"
@@ -226,6 +231,8 @@ class ToolCall:
             self.run.step()
 
     async def begin(self) -> ToolCall:
+        if self.run is not None and self.run.paused is not None:
+            await self.run.checkpoint()
         self._gate()
         if self.guarded:
             self.trial = await self.runtime.guard.admit(self.name)
@@ -233,6 +240,8 @@ class ToolCall:
         return self
 
     def begin_sync(self) -> ToolCall:
+        if self.run is not None and self.run.paused is not None:
+            self.run.checkpoint_sync()
         self._gate()
         if self.guarded:
             loop = self.runtime.loop

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar, Token
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agentconsole.agent.errors import (
     AgentKilled,
     AgentStopped,
+    Drained,
     NewRunsRefused,
     RunawayStopped,
     TokenBudgetExceeded,
@@ -30,6 +32,7 @@ from agentconsole.agent.flags import typed_value, variant_label
 from agentconsole.agent.logs import logger as _logger
 from agentconsole.agent.retry import Failure, RetryPolicy
 from agentconsole.control.budgets import BudgetExceeded, Limits
+from agentconsole.control.holds import DRAIN, PAUSE, STATUS
 from agentconsole.control.registry import AgentRecord
 
 if TYPE_CHECKING:
@@ -106,6 +109,14 @@ class Run:
         self._token: Token[Run | None] | None = None
         self._finishing = False
         self._variants: dict[str, str | None] = {}  # flag -> the variant label this run got
+        # a pause (control/holds.py) in force: guarded calls wait on these until it lifts
+        self.paused: dict[str, Any] | None = None
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._resumed_thread = threading.Event()  # the same, for a sync run's thread
+        self._resumed_thread.set()
+        self._paused_at = 0.0
+        self._held_for = 0.0  # seconds paused: not counted against run_max_seconds
 
     # --- what agent code uses -------------------------------------------------------------
 
@@ -133,11 +144,57 @@ class Run:
         if self._stop is not None:
             raise self._stop
         limit = self._limits().run_max_seconds
-        elapsed = time.monotonic() - self._started
+        elapsed = time.monotonic() - self._started - self._held_for
         if elapsed > limit:
             exc = RunawayStopped("seconds", limit, round(elapsed, 3))
             self._stop_with(exc, "seconds", cancel=False)
             raise exc
+
+    async def checkpoint(self) -> None:
+        """Where a paused run holds: wait here until the pause is lifted, then :meth:`check`.
+
+        Guarded calls, ``charge`` and ``reserve`` call it; a loop without them can too. A
+        kill interrupts the wait (``AgentKilled``), like any other await of the run.
+        """
+        self.check()
+        while self.paused is not None and self._stop is None:
+            await self._converting(self._resumed.wait())
+        self.check()
+
+    def checkpoint_sync(self) -> None:
+        """:meth:`checkpoint` for a sync run's thread: blocks the thread while paused."""
+        self.check()
+        while self.paused is not None and self._stop is None:
+            self._resumed_thread.wait(0.5)
+        self.check()
+
+    def apply_holds(self, pause: dict[str, Any] | None, drain: dict[str, Any] | None) -> bool:
+        """The runtime tells the run which pause and drain are in force for it (on its loop).
+
+        Returns True when the status the registry shows changed (paused, draining, running).
+        """
+        if self._stop is not None or self._finishing:
+            return False
+        now = time.monotonic()
+        if pause is not None and self.paused is None:
+            self._paused_at = now
+            self._resumed.clear()
+            self._resumed_thread.clear()
+            if self._timer is not None:  # paused time is not run time
+                self._timer.cancel()
+        elif pause is None and self.paused is not None:
+            self._held_for += now - self._paused_at
+            self._resumed.set()
+            self._resumed_thread.set()
+            limit = self._limits().run_max_seconds
+            left = max(0.0, limit - (now - self._started - self._held_for))
+            self._timer = asyncio.get_running_loop().call_later(left, self._wall_clock, limit)
+        self.paused = pause
+        status = STATUS[PAUSE] if pause else STATUS[DRAIN] if drain else "running"
+        if status == self.record.status:
+            return False
+        self.record.status = status
+        return True
 
     def flag(self, name: str, default: bool = False) -> bool:
         """Flag for this run, keyed by the flag's stickiness (user, tenant or agent id)."""
@@ -174,6 +231,8 @@ class Run:
         """``await fn(*args, **kwargs)`` behind the breaker, with retries and metrics."""
         if self._stop is not None:
             raise self._stop
+        if self.paused is not None:
+            await self.checkpoint()
         t0 = time.perf_counter()
         try:
             result = await self.runtime.guard.call(
@@ -192,7 +251,7 @@ class Run:
     @contextlib.asynccontextmanager
     async def guard(self, dependency: str) -> AsyncIterator[None]:
         """Context-manager form (no retries: a block cannot be re-run)."""
-        self.check()
+        await self.checkpoint()
         guard = self.runtime.guard
         trial = await guard.admit(dependency)
         t0 = time.perf_counter()
@@ -212,7 +271,7 @@ class Run:
 
     async def charge(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
         """Price the call, reserve-then-commit it against the budgets; returns the cost (USD)."""
-        self.check()
+        await self.checkpoint()
         budget = self.runtime.budget
         tokens = int(input_tokens) + int(output_tokens)
         cost = budget.price(model, input_tokens, output_tokens)
@@ -241,7 +300,7 @@ class Run:
         self, *, model: str, input_tokens: int, max_output_tokens: int
     ) -> AsyncIterator[Usage]:
         """Hold the estimate before the call; commit what ``usage.set(...)`` reports after."""
-        self.check()
+        await self.checkpoint()
         budget = self.runtime.budget
         estimate = int(input_tokens) + int(max_output_tokens)
         res = await self._converting(
@@ -272,6 +331,20 @@ class Run:
                 f"safe mode: no fresh control-plane snapshot for {rt.stale_seconds:.0f} s "
                 f"(limit {rt.stale_limit:g} s); new runs are refused"
             )
+        drain = rt.snapshot.hold_for(DRAIN, self.id, self.tenant) if rt.snapshot else None
+        if drain is not None:  # a drained target starts nothing new; running runs finish
+            rt.log.info(
+                "agent.refused",
+                "new run refused: drained",
+                agent_id=self.id,
+                tenant=self.tenant,
+                target=str(drain.get("target", "")),
+            )
+            raise Drained(
+                str(drain.get("reason", "")),
+                str(drain.get("requester", "")),
+                str(drain.get("target", "")),
+            )
         self._task = asyncio.current_task()
         self._started = time.monotonic()
         rt.track(self)
@@ -293,6 +366,8 @@ class Run:
             stop = await self._finish(None)
             assert stop is not None
             raise stop
+        if rt.snapshot is not None and rt.snapshot.holds:  # paused: holds at its first call
+            self.apply_holds(rt.snapshot.hold_for(PAUSE, self.id, self.tenant), None)
         try:
             await rt.write_record(self.record)
         except asyncio.CancelledError as exc:
@@ -326,6 +401,7 @@ class Run:
             return
         self._stop, self._scope = exc, scope
         self.stopped_at = time.monotonic()
+        self._resumed_thread.set()  # a paused sync run's thread wakes to see the stop
         if cancel and self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel(msg=str(exc))
             self._cancels += 1

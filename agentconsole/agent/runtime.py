@@ -42,6 +42,7 @@ from agentconsole.agent.retry import Failure, RetryPolicy, classify
 from agentconsole.agent.run import Run, current_run
 from agentconsole.agent.snapshot import Snapshot
 from agentconsole.agent.sync import LoopThread, SyncRun
+from agentconsole.control.holds import DRAIN, PAUSE
 from agentconsole.control.kills import ALL
 from agentconsole.control.registry import HEARTBEAT_FIELDS
 
@@ -169,6 +170,7 @@ class AgentRuntime:
         self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
+        self._holding = False  # the last snapshot had drains or pauses
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -435,6 +437,8 @@ class AgentRuntime:
                 kill = snap.kill_for(run.id, run.tenant)
                 if kill is not None:
                     run.kill(kill)
+        if snap.holds or self._holding:
+            self._apply_holds(snap)
         m = self.metrics
         m.control_version.set(snap.version)
         m.controls_engaged.labels("kill_switch").set(
@@ -453,6 +457,17 @@ class AgentRuntime:
                 callback(snap)
         async with self._applied:
             self._applied.notify_all()
+
+    def _apply_holds(self, snap: Snapshot) -> None:
+        """Pause, resume or mark draining the matching runs; their new status is written."""
+        self._holding = bool(snap.holds)
+        for run in list(self._runs.values()):
+            pause = snap.hold_for(PAUSE, run.id, run.tenant)
+            if run.apply_holds(pause, snap.hold_for(DRAIN, run.id, run.tenant)):
+                self.spawn(self.write_record(run.record))
+        for kind in (DRAIN, PAUSE):
+            engaged = sum(1 for name in snap.holds if name.startswith(f"{kind}:"))
+            self.metrics.controls_engaged.labels(kind).set(engaged)
 
     def _install_gauges(self) -> None:
         m = self.metrics

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
+from agentconsole.control import holds as holdmod
 from agentconsole.control.breakers import BreakerMode, BreakerObserved
 from agentconsole.control.budgets import LIMIT_NAMES, Limits
 from agentconsole.control.epoch import (
@@ -49,6 +50,7 @@ class Snapshot:
     modes: dict[str, BreakerMode] = field(default_factory=dict)
     observed: dict[str, BreakerObserved] = field(default_factory=dict)
     kills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holds: dict[str, dict[str, Any]] = field(default_factory=dict)  # drains, pauses by field
     limits: Limits = field(default_factory=Limits)
     fetched_at: float = 0.0  # time.monotonic() when read
     problems: list[str] = field(default_factory=list)
@@ -63,10 +65,14 @@ class Snapshot:
             return None
         return kills.get(f"agent:{agent_id}") or kills.get(f"tenant:{tenant}") or kills.get(ALL)
 
+    def hold_for(self, kind: str, agent_id: str, tenant: str) -> dict[str, Any] | None:
+        """The drain or pause (``kind``) in force for this agent, if any."""
+        return holdmod.hold_for(self.holds, kind, agent_id, tenant)
+
 
 async def fetch(redis: RedisClient, keys: Keys, defaults: Limits) -> Snapshot:
     """One round trip: GET version, then HGETALL of flags, breakers, breaker_state, kills,
-    budgets, then the schema and the epoch.
+    budgets, holds, then the schema and the epoch.
 
     No MULTI: Redis runs the pipelined commands in order and every change is one atomic
     script, so everything read after the version is at least that new. Reporting that
@@ -83,12 +89,13 @@ async def fetch(redis: RedisClient, keys: Keys, defaults: Limits) -> Snapshot:
         pipe.hgetall(keys.breaker_state)
         pipe.hgetall(keys.kills)
         pipe.hgetall(keys.budgets)
+        pipe.hgetall(keys.holds)
         pipe.get(keys.schema)
         pipe.get(keys.epoch)
-        version, flags, modes, observed, kills, budgets, schema, epoch = await pipe.execute()
-    snap = parse(flags, modes, observed, kills, budgets, version, defaults)
+        version, flags, modes, observed, kills, budgets, held, schema, epoch = await pipe.execute()
+    snap = parse(flags, modes, observed, kills, budgets, version, defaults, held)
     bad = problem_keys(redis, moment)
-    parts = {"flags": keys.flags, "modes": keys.breakers, "kills": keys.kills}
+    parts = {"flags": keys.flags, "modes": keys.breakers, "kills": keys.kills, "holds": keys.holds}
     parts |= {"limits": keys.budgets, "observed": keys.breaker_state}
     snap.unreadable = frozenset(part for part, key in parts.items() if key in bad)
     snap.problems += [
@@ -108,6 +115,7 @@ def parse(
     budgets_raw: dict[Any, Any],
     version_raw: Any,
     defaults: Limits,
+    holds_raw: dict[Any, Any] | None = None,
 ) -> Snapshot:
     """Lenient: one corrupt entry is skipped (and listed in ``problems``), never fatal."""
     snap = Snapshot(version=int(codec.number(version_raw)), fetched_at=time.monotonic())
@@ -137,6 +145,14 @@ def parse(
         except CorruptValue:
             # an unreadable kill still stops its target: fail closed
             snap.kills[label] = {"target": label, "reason": "unreadable kill document"}
+    for name, raw in (holds_raw or {}).items():
+        label = codec.lenient_text(name)
+        try:
+            snap.holds[label] = codec.document(raw, f"hold {label!r}") or {}
+        except CorruptValue:
+            # an unreadable hold still holds its target: fail closed, like a kill
+            kind, target = holdmod.split(label)
+            snap.holds[label] = {"kind": kind, "target": target, "reason": "unreadable hold"}
     snap.limits = _limits(budgets_raw, defaults, snap.problems)
     return snap
 
@@ -171,6 +187,8 @@ def patched(snap: Snapshot, event: ChangeEvent, defaults: Limits) -> Snapshot | 
             new.modes = _put(snap.modes, name, mode)
         elif event.entity == "kill":
             new.kills = _put(snap.kills, name, doc)
+        elif event.entity == "hold":
+            new.holds = _put(snap.holds, name, doc)
         elif event.entity == "budget":
             new.limits = _limits({"limits": codec.dump(doc or {})}, defaults, new.problems)
         elif event.entity not in NOT_IN_SNAPSHOT:
@@ -217,8 +235,8 @@ def _same_epoch(a: Snapshot, b: Snapshot) -> bool:
 def merged(held: Snapshot, new: Snapshot) -> Snapshot:
     """What a holding agent obeys: its held snapshot plus whatever is more restrictive now.
 
-    Kills, forced-open breakers and engaged kill switches issued after the reset apply
-    (they can only make the fleet safer); nothing held is lifted or loosened.
+    Kills, drains, pauses, forced-open breakers and engaged kill switches issued after the
+    reset apply (they can only make the fleet safer); nothing held is lifted or loosened.
     """
     flags = dict(held.flags)
     for name, flag in new.flags.items():
@@ -233,6 +251,7 @@ def merged(held: Snapshot, new: Snapshot) -> Snapshot:
         flags=flags,
         modes=modes,
         kills={**new.kills, **held.kills},
+        holds={**new.holds, **held.holds},
         observed=new.observed,
         fetched_at=new.fetched_at,
         problems=new.problems,

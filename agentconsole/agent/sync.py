@@ -10,9 +10,10 @@ A sync run is an ordinary :class:`~agentconsole.agent.run.Run` held open on the 
 loop while the thread works: registration, heartbeats, kills and acknowledgements are the
 native SDK's. A thread cannot be interrupted, so a kill raises :class:`AgentKilled` in it
 at its next ``run.call``, ``run.step``, ``run.check`` or ``run.charge`` (the check is in
-memory, in the thread: no hop to the loop); the kill is acknowledged when the thread
-leaves the ``with`` block, or written off after ``kill_deadline`` like an async task that
-ignores its cancellation.
+memory, in the thread: no hop to the loop); a pause blocks the thread at its next
+``run.step``, ``run.call`` or ``run.charge`` until lifted (a kill wakes it). The kill is
+acknowledged when the thread leaves the ``with`` block, or written off after
+``kill_deadline`` like an async task that ignores its cancellation.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class SyncRun:
         self.run.check()
 
     def step(self, n: int = 1) -> int:
+        """Count a step; a paused run's thread blocks here until the pause is lifted."""
+        self.run.checkpoint_sync()
         return self.run.step(n)
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -130,7 +133,7 @@ class SyncRun:
         No ``timeout=``: a thread cannot be interrupted; give the client its own timeout.
         """
         run = self.run
-        run.check()
+        run.checkpoint_sync()
         t0 = time.perf_counter()
         try:
             result = run.runtime.guard.call_sync(
@@ -144,7 +147,7 @@ class SyncRun:
 
     def charge(self, *, model: str, input_tokens: int, output_tokens: int) -> float:
         """Reserve-then-commit on the control plane (through the runtime's loop)."""
-        self.run.check()
+        self.run.checkpoint_sync()
         return self._wait(
             self.run.charge(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
         )

@@ -21,9 +21,8 @@ from agentconsole.cli.common import (
     utc,
 )
 from agentconsole.control import operations
+from agentconsole.control.registry import STATUSES
 from agentconsole.control.runaway import runaway_reasons
-
-STATUSES = ("running", "killing", "killed", "finished", "failed", "dead")
 
 
 def register(subparsers: Any) -> None:

@@ -134,6 +134,11 @@ class Keys:
         return self._k("kills")
 
     @property
+    def holds(self) -> str:
+        """Drains and pauses in force, by ``<kind>:<target>`` (control/holds.py)."""
+        return self._k("holds")
+
+    @property
     def budgets(self) -> str:
         return self._k("budgets")
 

@@ -104,7 +104,7 @@ class Kills:
             return [
                 a
                 for a in found
-                if a.status in ("running", "killing")
+                if a.status in ("running", "paused", "draining", "killing")
                 or (kill_id and a.status == "killed" and a.kill_id == kill_id)
             ]
         running, acked = await self._affected(target, kill_id)

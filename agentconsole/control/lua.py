@@ -23,6 +23,7 @@ def _rules() -> str:
     from agentconsole.control.breakers import MODES
     from agentconsole.control.budgets import LIMIT_NAMES
     from agentconsole.control.flags import FLAG_TYPES
+    from agentconsole.control.holds import KINDS
 
     def table(values: tuple[str, ...]) -> str:
         return "{" + ", ".join(f"[{_lua_string(v)}] = true" for v in values) + "}"
@@ -31,7 +32,8 @@ def _rules() -> str:
         f"local FLAG_TYPES = {table(FLAG_TYPES)}\n"
         f"local BREAKER_MODES = {table(MODES)}\n"
         f"local LIMITS = {table(LIMIT_NAMES)}\n"
-        f"local KILL_SCOPES = {table(('agent', 'tenant', 'all'))}"
+        f"local KILL_SCOPES = {table(('agent', 'tenant', 'all'))}\n"
+        f"local HOLD_KINDS = {table(KINDS)}"
     )
 
 

@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 AUDIT_MAXLEN = 100_000
 VERSION_MARKER = "__VERSION__"
 # Changes that only make the fleet safer go through even during a reset (no epoch yet).
-FAIL_CLOSED = frozenset({"kill.agent", "kill.tenant", "kill.all", "breaker.trip"})
+FAIL_CLOSED = frozenset(
+    {"kill.agent", "kill.tenant", "kill.all", "breaker.trip"}
+    | {f"{kind}.{scope}" for kind in ("drain", "pause") for scope in ("agent", "tenant", "all")}
+)
 
 
 CHANGE_ID_TTL = 3600  # seconds a change id is remembered: retries come within seconds
@@ -105,6 +108,7 @@ class ControlPlane:
         from agentconsole.control.breakers import Breakers
         from agentconsole.control.budgets import Budgets
         from agentconsole.control.flags import Flags
+        from agentconsole.control.holds import Holds
         from agentconsole.control.kills import Kills
         from agentconsole.control.registry import Registry
 
@@ -118,6 +122,7 @@ class ControlPlane:
         self.flags = Flags(self)
         self.breakers = Breakers(self)
         self.kills = Kills(self)
+        self.holds = Holds(self)
         self.agents = Registry(self)
         self.budgets = Budgets(self)
         self.audit = AuditLog(self)

@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from agentconsole.control.keys import Keys, PartitionKeys
     from agentconsole.control.plane import ControlPlane
 
-STATUSES = ("running", "killing", "killed", "finished", "failed", "dead")
+STATUSES = ("running", "paused", "draining", "killing", "killed", "finished", "failed", "dead")
 # Written by agents; "killing" (a kill in force, not yet acknowledged) and "dead" (silent
-# past dead_after) are derived by readers.
+# past dead_after) are derived by readers. "paused" and "draining" (control/holds.py) are
+# runs still going: indexed as running, so a kill finds them.
 STORED_STATUSES = ("running", "killed", "finished", "failed")
+GOING = ("running", "paused", "draining")
 ORDERS = ("heartbeat", "tokens", "cost")
 HEARTBEAT_FIELDS = (
     "heartbeat_at",
@@ -635,7 +637,7 @@ class Registry:
 
     def _derive(self, rec: AgentRecord, kills: set[str], now: float) -> AgentRecord:
         """Status as an operator needs it: 'killing' until acknowledged, 'dead' when silent."""
-        if rec.status == "running":
+        if rec.status in GOING:
             if {f"agent:{rec.id}", f"tenant:{rec.tenant}", "all"} & kills:
                 rec.status = "killing"
             elif now - rec.heartbeat_at > self.dead_after:

@@ -18,7 +18,7 @@ def runaway_reasons(rec: AgentRecord, limits: Limits, now: float, dead_after: fl
     runaway guard stops a run at the limit itself, so an operator must see it coming.
     """
     reasons: list[str] = []
-    if rec.status not in ("running", "killing"):
+    if rec.status not in ("running", "paused", "draining", "killing"):
         return reasons
     if limits.run_max_steps and rec.steps >= NEAR_LIMIT * limits.run_max_steps:
         reasons.append("steps")

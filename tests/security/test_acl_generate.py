@@ -28,6 +28,7 @@ WRITERS: dict[str, set[str]] = {
     "flags": {"admin", "responder"},
     "breakers": {"admin", "responder"},
     "kills": {"admin", "responder"},
+    "holds": {"admin", "responder"},  # drains and pauses, like kills
     "budgets": {"admin"},
     "silences": {"admin", "responder"},
     "breaker_state": {"admin", "agent"},

@@ -54,6 +54,12 @@ if ARGV[4] ~= '' then
   elseif e == 'kill' then
     if get('target') ~= ARGV[1] then return invalid('a kill names its own target') end
     if not KILL_SCOPES[get('scope') or ''] then return invalid('unknown kill scope') end
+  elseif e == 'hold' then
+    if not HOLD_KINDS[get('kind') or ''] then return invalid('a hold is a drain or a pause') end
+    if not KILL_SCOPES[get('scope') or ''] then return invalid('unknown hold scope') end
+    if ARGV[1] ~= tostring(get('kind')) .. ':' .. tostring(get('target')) then
+      return invalid('a hold names its own kind and target')
+    end
   elseif e == 'budget' then
     if ARGV[1] ~= 'limits' then return invalid('budgets are one document, limits') end
     for k, v in pairs(d) do
