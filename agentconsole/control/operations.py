@@ -389,11 +389,18 @@ def match(words: Sequence[str | None]) -> tuple[Operation, int] | None:
     return None
 
 
-def bind(op: Operation, tokens: Sequence[T], literal: Callable[[T], str | None]) -> dict[str, T]:
+def bind(
+    op: Operation,
+    tokens: Sequence[T],
+    literal: Callable[[T], str | None],
+    given: Iterable[str] = (),
+) -> dict[str, T]:
     """Assign the tokens after the verb to parameters: ``KEYWORD VALUE`` pairs first, then
     positions in order (the last ``many`` parameter takes the rest). ``literal(token)`` is the
-    token's text, or None for a template (a template is never a keyword)."""
+    token's text, or None for a template (a template is never a keyword). Parameters named
+    in ``given`` are filled already (the console's selected row): positions skip them."""
     rest = list(tokens)
+    skip = set(given)
     bound: dict[str, Any] = {}
     keywords = {p.keyword: p for p in op.params if p.keyword}
     i = 0
@@ -406,7 +413,7 @@ def bind(op: Operation, tokens: Sequence[T], literal: Callable[[T], str | None])
         else:
             i += 1
     for p in op.params:
-        if p.name in bound or not rest:
+        if p.name in bound or p.name in skip or not rest:
             continue
         if p.many:
             bound[p.name], rest = rest, []

@@ -34,7 +34,7 @@ from agentconsole.control.roles import Operator
 from agentconsole.tui import fmt, rollout_panel
 from agentconsole.tui.backend import Backend, Health
 from agentconsole.tui.header import HeaderBar, HeaderState
-from agentconsole.tui.operations import ConsoleOperations, OperationRequested
+from agentconsole.tui.operations import ConsoleOperations, Notice, OperationRequested
 from agentconsole.tui.safe import clean
 from agentconsole.tui.table import LiveTable
 from agentconsole.tui.views.agents import AgentsView
@@ -850,15 +850,10 @@ class ConsoleApp(App[int]):
         message.stop()
         self.operations.request(message)
 
-    def _ask(self, screen: ModalScreen, then: Callable[[Any], None]) -> None:
-        """Push a dialog; ``then(result)`` unless cancelled; refresh resumes either way."""
-
-        def done(result: Any) -> None:
-            if result is not None:
-                then(result)
-            self.resume_refresh()
-
-        self.push_screen(screen, done)
+    def on_notice(self, message: Notice) -> None:
+        """A view's word for the operator (views post it, never call up into the app)."""
+        message.stop()
+        self.toast(message.text, severity=message.severity, title=message.title)
 
     def agents_painted(self) -> set[str]:
         """Agent ids on screen now (a kill's dialog counts the ones a filter hides)."""

@@ -1,10 +1,12 @@
-"""Dialogs: the one confirmation of operations (help is in ``tui/help.py``).
+"""Dialogs: the one confirmation of operations and a pick-one list (help: ``tui/help.py``).
 
-:class:`ConfirmScreen` asks what an operation still needs (a duration, a percentage) and a
-reason. For a destructive operation it names the exact targets and their count (including
-rows the filter hides). Escape cancels; enter moves from field to field, and enter in the
-last field (the reason) confirms. While it is open the app pauses refresh (see
-``ConsoleApp.on_fetched``).
+:class:`ConfirmScreen` asks what an operation still needs (a duration, a percentage, new
+weights, prefilled when there is a sensible start) and a reason. For a destructive
+operation it names the exact targets and their count (including rows the filter hides).
+A live ``hint`` under the fields previews the effect; ``validate`` refuses before it
+closes. Escape cancels; enter moves from field to field, and enter in the last field (the
+reason) confirms. :class:`ChoiceScreen` picks one of a few labelled choices (a digit each)
+before that. While either is open the app pauses refresh (see ``ConsoleApp.on_fetched``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from agentconsole.tui.safe import clean
 
@@ -28,7 +31,6 @@ MAX_LISTED = 12
 class Decision:
     reason: str
     values: dict[str, str] = field(default_factory=dict)  # field id -> what was typed
-    value: str = ""  # the one value of a single-purpose dialog (weights, a plan)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Field:
 
     id: str
     placeholder: str
+    value: str = ""  # prefilled (the weights now, a default plan); empty: typed from scratch
 
 
 def target_lines(targets: list[str], total: int | None = None) -> Text:
@@ -102,7 +105,7 @@ class ConfirmScreen(ModalScreen[Decision | None]):
             if self.detail:
                 yield Static(Text(clean(self.detail, 300), style="italic"), id="confirm-detail")
             for f in self.fields:
-                yield Input(placeholder=f.placeholder, id=f.id)
+                yield Input(value=f.value, placeholder=f.placeholder, id=f.id)
             if self.hint is not None:
                 yield Static("", id="preview")
             yield Input(placeholder="reason (recorded in the audit log)", id="reason")
@@ -151,3 +154,53 @@ class ConfirmScreen(ModalScreen[Decision | None]):
             self.query_one("#confirm-error", Static).update(Text(clean(problem, 200)))
             return
         self.dismiss(Decision(self.query_one("#reason", Input).value.strip(), values))
+
+
+MAX_CHOICES = 9  # one digit each
+
+
+class ChoiceScreen(ModalScreen[int | None]):
+    """Pick one of at most nine labelled choices: a digit picks at once, arrows and enter
+    work too, escape cancels. Dismisses with the index picked."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="choice.cancel"),
+        *(Binding(str(n), f"pick({n})", show=False) for n in range(1, MAX_CHOICES + 1)),
+    ]
+    DEFAULT_CSS = """
+    ChoiceScreen { align: center middle; }
+    ChoiceScreen > Vertical { width: 72; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    ChoiceScreen #choice-title { text-style: bold; }
+    ChoiceScreen OptionList { height: auto; max-height: 12; margin-top: 1; }
+    """
+
+    def __init__(self, title: str, labels: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.labels = labels[:MAX_CHOICES]
+
+    def compose(self):
+        with Vertical():
+            yield Static(Text(clean(self.title_text, 70)), id="choice-title")
+            yield OptionList(
+                *(
+                    Option(Text(f"{i}  {clean(label, 60)}"), id=str(i))
+                    for i, label in enumerate(self.labels, 1)
+                ),
+                id="choices",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_pick(int(event.option.id or 0))
+
+    def action_pick(self, n: int) -> None:
+        if 1 <= n <= len(self.labels):
+            self.dismiss(n - 1)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

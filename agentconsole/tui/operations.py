@@ -1,8 +1,9 @@
 """The console's side of the operations table: requests from views, confirmation, the toast.
 
 Views never call up into the app: a key posts :class:`OperationRequested` with what the
-selected row fills in (``{"agent": [ids]}``, ``{"dependency": "openai"}``). The app hands
-it to :class:`ConsoleOperations`, which
+selected row fills in (``{"agent": [ids]}``, ``{"dependency": "openai"}``), and a
+:class:`Notice` for anything else worth a toast ("no flag selected"). The app hands an
+OperationRequested to :class:`ConsoleOperations`, which
 
 1. drops it when the operation is not available (read-only, role, refused by Redis): such
    operations are absent from keys, footer, palette and ``:`` line, never merely refused;
@@ -11,12 +12,21 @@ it to :class:`ConsoleOperations`, which
    a reason, a destructive one is marked so and names its targets;
 3. runs the operation on the backend's I/O loop and toasts its Outcome's text, which is
    the same sentence the CLI prints and a runbook step shows.
+
+An operation whose dialog needs more than its parameters (the weights now and a preview of
+the split, a plan's default line, the variants a tenant can move to) has an *asker*
+(:data:`ASKERS`): an async function that reads what it needs with the preview and returns
+an :class:`Ask` - fields prefilled, a live hint, a check, the rest asked as one line in
+the ``:`` grammar, choices picked first (:class:`~agentconsole.tui.modals.ChoiceScreen`),
+or a refusal said instead of a dialog. The dialog is still the one ConfirmScreen.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -24,13 +34,23 @@ from textual.message import Message
 from agentconsole import text
 from agentconsole.control import operations as ops
 from agentconsole.control.errors import InvalidValue
-from agentconsole.tui.modals import ConfirmScreen, Decision, Field
+from agentconsole.tui.modals import ChoiceScreen, ConfirmScreen, Decision, Field
 
 if TYPE_CHECKING:
+    from agentconsole.control.plane import ControlPlane
     from agentconsole.tui.app import ConsoleApp
     from agentconsole.tui.backend import Backend
 
 FIELD_IDS = {"for": "duration"}  # widget ids the tests and keymaps know
+LINE = "line"  # the field id of "the rest of the parameters, as on the : line"
+
+
+class Notice(Message):
+    """A view's word for the operator ("no flag selected"): the app toasts it."""
+
+    def __init__(self, text: str, severity: str = "information", title: str = "") -> None:
+        super().__init__()
+        self.text, self.severity, self.title = text, severity, title
 
 
 class OperationRequested(Message):
@@ -49,6 +69,44 @@ class OperationRequested(Message):
         self.args = dict(args or {})
         self.expected_version = expected_version
         self.after = after
+
+
+@dataclass
+class Ask:
+    """What one operation's dialog adds to its parameters (see the module's docstring).
+
+    ``prefill``: parameter name -> starting text. ``hint(values)``: a line under the fields,
+    live. ``check(values)``: a refusal before the dialog closes (None: fine). ``line``: ask
+    every missing parameter as one line, starting with this text (``line_help`` says the
+    grammar). ``choices``: (label, arguments) pairs, one picked before the dialog.
+    ``refusal``: said instead of opening anything. ``title``: instead of the preview's.
+    """
+
+    prefill: dict[str, str] = field(default_factory=dict)
+    hint: Callable[[dict[str, str]], str] | None = None
+    check: Callable[[dict[str, str]], str | None] | None = None
+    line: str | None = None
+    line_help: str = ""
+    choices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    choice_title: str = ""
+    refusal: str = ""
+    title: str = ""
+
+
+Asker = Callable[["ControlPlane", ops.Call], Awaitable[Ask]]
+
+
+def asker(name: str) -> Asker | None:
+    """The asker of operation ``name``, if its dialog needs one."""
+    from agentconsole.tui import flag_weights, rollout_panel, tenant_move
+
+    askers: dict[str, Asker] = {
+        "flag.rollout": _ask_rollout,
+        flag_weights.OP: flag_weights.ask,
+        "rollout.create": rollout_panel.ask,
+        tenant_move.OP: tenant_move.ask,
+    }
+    return askers.get(name)
 
 
 def field_id(param: ops.Param) -> str:
@@ -98,54 +156,94 @@ class ConsoleOperations:
         self, op: ops.Operation, given: dict[str, Any], message: OperationRequested
     ) -> None:
         partial = ops.Call(op, _parsed(op, given), expected_version=message.expected_version)
-        asks = [p for p in op.params if p.name not in given and not p.subject]
+        ask_for = asker(op.name)
 
-        async def load(backend: Backend) -> tuple[ops.Preview, list[str]]:
+        async def load(backend: Backend) -> tuple[ops.Preview | None, Ask]:
             plane = backend.plane()
-            preview = await op.preview(plane, partial)
-            population = await _population(plane, op, partial)
-            return preview, population
+            ask = await ask_for(plane, partial) if ask_for is not None else Ask()
+            if ask.refusal or ask.choices:
+                return None, ask  # nothing to preview yet
+            return await op.preview(plane, partial), ask
 
         try:
-            preview, population = await self.app.backend.run(load)
+            preview, ask = await self.app.backend.run(load)
         except Exception as exc:
             self.app.report(exc, f"preparing {partial.line}", op.permission)
             return
+        if ask.refusal:
+            self.app.toast(ask.refusal, severity="warning")
+            return
+        if preview is None:
+            self._choose(op, given, message, ask)
+            return
         if message.expected_version is None:
             message.expected_version = partial.expected_version  # what the preview showed
-        # Every change asks for a reason (the audit says why, not only who): a harmless
-        # one in a plain dialog whose reason field confirms with Enter.
+        self.app.push_screen(
+            self._dialog(op, given, preview, ask), self._closed(op, given, message)
+        )
+
+    def _choose(
+        self, op: ops.Operation, given: dict[str, Any], message: OperationRequested, ask: Ask
+    ) -> None:
+        """Pick one of the asker's choices, then prepare again with its arguments."""
+
+        def picked(index: int | None) -> None:
+            if index is not None:
+                args = given | ask.choices[index][1]
+                again = OperationRequested(
+                    op.name, args, expected_version=message.expected_version, after=message.after
+                )
+                self.request(again)
+            self.app.resume_refresh()
+
+        title = ask.choice_title or op.summary
+        self.app.push_screen(ChoiceScreen(title, [label for label, _ in ask.choices]), picked)
+
+    def _dialog(
+        self, op: ops.Operation, given: dict[str, Any], preview: ops.Preview, ask: Ask
+    ) -> ConfirmScreen:
+        """The one confirmation: every change asks for a reason (the audit says why, not only
+        who); a harmless one in a plain dialog whose reason field confirms with Enter."""
         detail = preview.detail
         if op.name.startswith("kill.") and preview.targets:
             hidden = len(set(preview.targets) - self.app.agents_painted())
             if hidden:
                 detail = f"{hidden} of them hidden by the current filter or not loaded. " + detail
-        fields = tuple(Field(field_id(p), _placeholder(p)) for p in asks)
+        asks = [p for p in op.params if p.name not in given and not p.subject]
+        if ask.line is not None:
+            fields: tuple[Field, ...] = (Field(LINE, ask.line_help, ask.line),)
+        else:
+            fields = tuple(
+                Field(field_id(p), _placeholder(p), ask.prefill.get(p.name, "")) for p in asks
+            )
 
         def validate(values: dict[str, str]) -> str | None:
             try:
                 op.parse_args(_merge(op, given, values))
             except InvalidValue as exc:
                 return str(exc)
-            return None
+            return ask.check(values) if ask.check is not None else None
 
-        screen = ConfirmScreen(
-            preview.title,
+        return ConfirmScreen(
+            ask.title or preview.title,
             preview.targets,
             detail=detail,
             verb=button_label(op),
             fields=fields,
             validate=validate,
-            hint=_hint(op, partial, population),
+            hint=ask.hint,
             destructive=preview.confirm,
         )
 
+    def _closed(
+        self, op: ops.Operation, given: dict[str, Any], message: OperationRequested
+    ) -> Callable[[Decision | None], None]:
         def done(decision: Decision | None) -> None:
             if decision is not None:
                 self._confirmed(op, given, message, decision)
             self.app.resume_refresh()
 
-        self.app.push_screen(screen, done)
+        return done
 
     def _confirmed(
         self,
@@ -187,11 +285,20 @@ def _parsed(op: ops.Operation, given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _merge(op: ops.Operation, given: Mapping[str, Any], values: Mapping[str, str]) -> dict:
+    """The selected row's arguments plus what was typed: one field per parameter (a
+    ``many`` one split into words), or the rest as one line in the ``:`` grammar."""
     merged = dict(given)
+    if LINE in values:
+        try:
+            tokens = shlex.split(values[LINE])
+        except ValueError as exc:
+            raise InvalidValue(f"cannot read {text.quoted(values[LINE])}: {exc}") from None
+        merged.update(ops.bind(op, tokens, lambda w: w, given=given))
+        return merged
     for p in op.params:
         typed = values.get(field_id(p), "").strip()
         if typed:
-            merged[p.name] = typed
+            merged[p.name] = typed.split() if p.many else typed
     return merged
 
 
@@ -203,27 +310,25 @@ def _placeholder(p: ops.Param) -> str:
     return f"{p.name}: {p.help}" if p.help else p.name
 
 
-async def _population(plane: Any, op: ops.Operation, call: ops.Call) -> list[str]:
-    """For a rollout: the recent users/tenants/agents, to preview who lands in the canary."""
-    if op.name != "flag.rollout":
-        return []
-    flag = await plane.flags.get(call.args["flag"])
-    call.context["flag"] = flag
-    if call.expected_version is None:
-        call.expected_version = flag.version
+async def recent_keys(plane: ControlPlane, stickiness: str) -> list[str]:
+    """The users, tenants or agents (by ``stickiness``) of the recent agents: who a preview
+    of a rollout or of new weights counts."""
     agents = await plane.agents.list(limit=2000)
-    attr = {"user": "user", "tenant": "tenant"}.get(flag.stickiness, "id")
+    attr = {"user": "user", "tenant": "tenant"}.get(stickiness, "id")
     return sorted({getattr(a, attr) for a in agents if getattr(a, attr)})
 
 
-def _hint(
-    op: ops.Operation, call: ops.Call, population: list[str]
-) -> Callable[[dict[str, str]], str] | None:
-    flag = call.context.get("flag")
-    if op.name != "flag.rollout" or flag is None:
-        return None
-    what = {"user": "users", "tenant": "tenants"}.get(flag.stickiness, "agents")
-    n = len(population)
+def plural(stickiness: str) -> str:
+    return {"user": "users", "tenant": "tenants"}.get(stickiness, "agents")
+
+
+async def _ask_rollout(plane: ControlPlane, call: ops.Call) -> Ask:
+    """A new rollout percentage previews how many recent users land in the canary."""
+    flag = await plane.flags.get(call.args["flag"])
+    if call.expected_version is None:
+        call.expected_version = flag.version
+    population = await recent_keys(plane, flag.stickiness)
+    what, n = plural(flag.stickiness), len(population)
     now_in = preview_count(flag, flag.rollout_bp, population)
 
     def hint(values: dict[str, str]) -> str:
@@ -237,4 +342,4 @@ def _hint(
         new_in = preview_count(flag, bp, population)
         return f"{new_in} of {n} recent {what} in the canary (now {now_in})"
 
-    return hint
+    return Ask(hint=hint)

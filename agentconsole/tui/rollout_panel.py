@@ -11,18 +11,17 @@ what the controller decided on, it does not judge again.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
 
 from agentconsole import text as words
+from agentconsole.tui.operations import Ask
 from agentconsole.tui.safe import clean
 
 if TYPE_CHECKING:
+    from agentconsole.control.operations import Call
+    from agentconsole.control.plane import ControlPlane
     from agentconsole.control.rollouts import Plan
     from agentconsole.tui.app import ConsoleApp
 
@@ -125,122 +124,54 @@ def parse_spec(flag: str, spec: str) -> Any:
     return op.call(ops.bind(op, [flag, *tokens], lambda w: w))
 
 
-class PlanScreen(ModalScreen["Any"]):
-    """A new plan for a flag: one line in the ``:`` grammar, checked as it is typed."""
-
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "cancel", "Cancel", id="plan.cancel"),
-        Binding("ctrl+y", "confirm", "Create", id="plan.confirm"),
-    ]
-    DEFAULT_CSS = """
-    PlanScreen { align: center middle; }
-    PlanScreen > Vertical { width: 90; height: auto; border: thick $warning;
-        background: $surface; padding: 1 2; }
-    PlanScreen #plan-title { text-style: bold; }
-    PlanScreen #plan-buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    PlanScreen Button { margin-left: 2; }
-    """
-
-    def __init__(self, flag: Any) -> None:
-        super().__init__()
-        self.flag = flag
-
-    def compose(self):
-        with Vertical():
-            yield Static(
-                Text(f"New rollout plan for {clean(self.flag.name, 60)} (starts with P)"),
-                id="plan-title",
-            )
-            yield Static(
-                Text(
-                    "STEPS HOLD GUARD... [window 5m] [min-runs 200] "
-                    "[on-regression pause|rollback|last-good] [confidence 0.95]",
-                    style="dim",
-                )
-            )
-            yield Input(value=DEFAULT_SPEC, id="spec")
-            yield Static("", id="plan-preview")
-            yield Input(placeholder="reason (recorded in the audit log)", id="reason")
-            with Horizontal(id="plan-buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Create", id="create", variant="warning")
-
-    def on_mount(self) -> None:
-        self.query_one("#spec", Input).focus()
-        self.check(self.query_one("#spec", Input).value)
-
-    def check(self, spec: str) -> bool:
-        from agentconsole.control.rollouts import plan_from_args
-
-        box = self.query_one("#plan-preview", Static)
-        try:
-            call = parse_spec(self.flag.name, spec)
-            plan = plan_from_args(call.args)
-        except Exception as exc:
-            box.update(Text(clean(str(exc), 160), style="red"))
-            return False
-        steps = " > ".join(words.format_percent(b) for b in plan.steps_bp)
-        guards = ", ".join(g.text() for g in plan.guards)
-        box.update(
-            Text(
-                f"{steps}, hold {words.format_duration(plan.hold_seconds)} each; guards "
-                f"{guards}; {plan.min_runs:,} runs a side; on regression "
-                f"{plan.on_regression.replace('_', ' ')}",
-                style="bold",
-            )
-        )
-        return True
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "spec":
-            self.check(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "create":
-            self.action_confirm()
-        else:
-            self.action_cancel()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_confirm(self) -> None:
-        from agentconsole.tui.modals import Decision
-
-        spec = self.query_one("#spec", Input).value
-        if self.check(spec):
-            self.dismiss(Decision(self.query_one("#reason", Input).value.strip(), value=spec))
+PLAN_HELP = (
+    "STEPS HOLD GUARD... [window 5m] [min-runs 200] "
+    "[on-regression pause|rollback|last-good] [confidence 0.95]"
+)
 
 
-def new_plan(app: ConsoleApp, flag: Any) -> None:
-    """``N``: a new plan for the flag under the cursor (none active on it)."""
-    if not app.allowed("rollout.create"):
-        return
+def plan_summary(flag: str, spec: str) -> str:
+    """What the typed line makes (``5% > 50% > 100%, hold 2m each; guards ...``), or why it
+    is refused."""
+    from agentconsole.control.rollouts import plan_from_args
+
+    try:
+        plan = plan_from_args(parse_spec(flag, spec).args)
+    except Exception as exc:
+        return str(exc)
+    steps = " > ".join(words.format_percent(b) for b in plan.steps_bp)
+    guards = ", ".join(g.text() for g in plan.guards)
+    return (
+        f"{steps}, hold {words.format_duration(plan.hold_seconds)} each; guards "
+        f"{guards}; {plan.min_runs:,} runs a side; on regression "
+        f"{plan.on_regression.replace('_', ' ')}"
+    )
+
+
+def plan_problem(flag: str, spec: str) -> str | None:
+    """Why the typed line makes no plan (None: it makes one)."""
+    from agentconsole.control.rollouts import plan_from_args
+
+    try:
+        plan_from_args(parse_spec(flag, spec).args)
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+async def ask(plane: ControlPlane, call: Call) -> Ask:
+    """``N``: a new plan for a flag with none active, asked as one line (``PLAN_HELP``)."""
+    flag = await plane.flags.get(call.args["flag"])
     plan = plan_of(flag)
     if plan is not None and plan.active:
-        app.toast(f"flag {flag.name} already has a {plan.state} plan", severity="warning")
-        return
-
-    def go(decision: Any) -> None:
-        async def create() -> None:
-            try:
-                call = parse_spec(flag.name, decision.value)
-                call.reason = decision.reason
-                outcome = await app.backend.run(lambda b: call.op.run(b.plane(), call))
-            except Exception as exc:
-                app.report(exc, f"creating a plan for {flag.name}", "rollout.create")
-                return
-            app.toast(outcome.text)
-            app.poll_now()
-
-        app.run_worker(create(), exit_on_error=False)
-
-    app._ask(PlanScreen(flag), go)
+        return Ask(refusal=f"flag {flag.name} already has a {plan.state} plan")
+    return Ask(
+        line=DEFAULT_SPEC,
+        line_help=PLAN_HELP,
+        hint=lambda values: plan_summary(flag.name, values.get("line", "")),
+        check=lambda values: plan_problem(flag.name, values.get("line", "")),
+        title=f"New rollout plan for {flag.name} (starts with P)",
+    )
 
 
 def pause_key_operation(flag: Any) -> str | None:

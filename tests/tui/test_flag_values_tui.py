@@ -8,8 +8,7 @@ import time
 
 from agentconsole.control.targeting import Constraint
 from agentconsole.control.variants import Variant
-from agentconsole.tui.modals import ConfirmScreen
-from agentconsole.tui.tenant_move import VariantPicker
+from agentconsole.tui.modals import ChoiceScreen, ConfirmScreen
 from tests.tui.conftest import select_row, wait_until
 
 SIZE = (140, 40)
@@ -62,7 +61,7 @@ async def test_move_a_tenant_to_cheap_from_its_row_in_three_keys(plane, app_fact
         async with app.run_test(size=SIZE) as pilot:
             await select_row(pilot, app, "agents", run.id)
             await pilot.press("v")  # 1: move this tenant to a variant
-            await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker), what="picker")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="picker")
             await pilot.press("2")  # 2: model-tier → cheap
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
             title = str(app.screen.query_one("#confirm-title").render())
@@ -91,14 +90,13 @@ async def test_read_only_has_no_move(plane, app_factory, settings):
     app = app_factory(start_view="agents", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert app.view("agents").check_action("move_tenant", ()) is False
+        assert app.view("agents").check_action("op", ("tenant.move",)) is False
 
 
 async def test_editing_weights_previews_recent_tenants_per_variant(plane, app_factory):
     from agentconsole.control.flag_edits import set_weights
     from agentconsole.control.flags import preview
     from agentconsole.control.registry import AgentRecord
-    from agentconsole.tui.flag_weights import WeightsScreen
     from tests.tui.conftest import seed_agents
 
     await _model_tier(plane)
@@ -110,7 +108,7 @@ async def test_editing_weights_previews_recent_tenants_per_variant(plane, app_fa
     async with app.run_test(size=SIZE) as pilot:
         await select_row(pilot, app, "flags", "model-tier")
         await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, WeightsScreen), what="editor")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="editor")
         app.screen.query_one("#weights").value = "standard=50 cheap=50"
         flag = await plane.flags.get("model-tier")
         counts = preview(set_weights(flag, {"standard": 50, "cheap": 50}), sorted(tenants))
@@ -157,9 +155,9 @@ async def test_a_spend_alert_row_offers_moving_its_tenant(plane, app_factory, se
         view.table.focus()
         view.table.move_cursor(row=0)
         await pilot.press("v")
-        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker), what="picker")
-        assert app.screen.tenant == "globex corp"
-        assert [c.label for c in app.screen.choices] == [
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="picker")
+        assert app.screen.title_text == "Move tenant globex corp to …"
+        assert app.screen.labels == [
             "model-tier → standard",
             "model-tier → cheap (gpt-4o-mini)",
         ]

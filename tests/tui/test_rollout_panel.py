@@ -118,25 +118,26 @@ async def test_a_controller_rollback_toasts_what_happened_and_why(plane, plane_a
 
 
 async def test_new_plan_from_the_flags_view_then_start_it(plane, app_factory):
-    from agentconsole.tui.rollout_panel import PlanScreen
+    from agentconsole.tui.modals import ConfirmScreen
 
     await plane.flags.create("summary-v3")
     app = app_factory(start_view="flags")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "summary-v3" in app.view("flags").table.painted)
         await pilot.press("N")
-        await wait_until(pilot, lambda: isinstance(app.screen, PlanScreen), what="the dialog")
-        spec = app.screen.query_one("#spec")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        assert str(app.screen.query_one("#confirm-title").render()).startswith("New rollout plan")
+        spec = app.screen.query_one("#line")
         spec.value = "5,50,100 2m error_rate:+2pt on-regression panic"
         await pilot.pause(0.1)
-        preview = str(app.screen.query_one("#plan-preview").render())
+        preview = str(app.screen.query_one("#preview").render())
         assert "on regression must be one of pause, rollback, last-good" in preview
         spec.value = "5,50,100 2m error_rate:+2pt min-runs 80"
         await pilot.pause(0.1)
-        preview = str(app.screen.query_one("#plan-preview").render())
+        preview = str(app.screen.query_one("#preview").render())
         assert "5% > 50% > 100%, hold 2m each; guards error_rate:+2pt; 80 runs a side" in preview
         app.screen.query_one("#reason").value = "ship the summariser"
-        await pilot.click("#create")
+        await pilot.click("#confirm")
         await wait_until(pilot, lambda: any("created (5% > 50% > 100%" in t for t in app.toasts))
         await wait_until(pilot, lambda: "plan: created" in _panel(app))
         await pilot.press("P")

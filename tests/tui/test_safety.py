@@ -16,12 +16,16 @@ from agentconsole.tui.views.flags import FlagsView
 from tests.tui.conftest import seed_agents, wait_until
 
 SIZE = (140, 40)
-DANGEROUS_KEYS = {
-    "agents": {"k", "t", "S"},
-    "flags": {"e", "o"},
-    "breakers": {"t", "f", "r"},
-}
 VIEWS = {"agents": AgentsView, "flags": FlagsView, "breakers": BreakersView}
+# every key that posts an operation, derived from the views' bindings (never listed again)
+DANGEROUS_KEYS = {
+    view_id: {
+        b.key
+        for b in cls.BINDINGS
+        if b.action.startswith("op(") or b.action in cls.ACTION_OPERATIONS
+    }
+    for view_id, cls in VIEWS.items()
+}
 
 
 def _palette_titles(app) -> list[str]:

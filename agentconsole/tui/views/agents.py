@@ -96,14 +96,16 @@ class AgentsView(View):
     view_id = "agents"
     title = "Agents"
     aliases: ClassVar[tuple[str, ...]] = ("agents", "agent", "ag", "a", "po")
-    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move"}
+    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {"lift": ("kill.lift",)}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
         Binding("k", "op('kill.agent')", "Kill", id="agents.kill"),
         Binding("t", "op('kill.tenant')", "Kill tenant", id="agents.kill_tenant"),
         Binding("S", "op('kill.all')", "Global stop", id="agents.global_stop"),
         Binding("l", "lift", "Lift kill", id="agents.lift"),
-        Binding("v", "move_tenant", "Move tenant to variant", id="agents.move_tenant", show=False),
+        Binding(
+            "v", "op('tenant.move')", "Move tenant to variant", id="agents.move_tenant", show=False
+        ),
         Binding("s", "sort", "Sort", id="agents.sort"),
         Binding("c", "copy", "Copy id", id="agents.copy", show=False),
     ]
@@ -190,7 +192,7 @@ class AgentsView(View):
         key = self.table.cursor_key
         if key:
             self.app.copy_to_clipboard(key)
-            self.console.toast(f"copied {key}")
+            self.tell(f"copied {key}", "information")
 
     def selection(self) -> dict[str, str]:
         key = self.table.cursor_key
@@ -208,24 +210,11 @@ class AgentsView(View):
             args = {"agent": sorted(table.marked)}
             self.post_message(OperationRequested(name, args, after=table.clear_marks))
             return
-        if name == "kill.tenant" and not self.selection().get("tenant"):
-            self.console.toast("the selected agent has no tenant", severity="warning")
+        tenant_op = name in ("kill.tenant", "tenant.move")
+        if tenant_op and self.selection().get("agent") and not self.selection().get("tenant"):
+            self.tell("the selected agent has no tenant")
             return
         super().action_op(name)
-
-    def action_move_tenant(self) -> None:
-        from agentconsole.tui import tenant_move
-
-        brief = self.briefs.get(self.table.cursor_key or "")
-        if brief is None or not brief.tenant:
-            self.console.toast("the selected agent has no tenant", severity="warning")
-            return
-        tenant_move.start(self.console, brief.tenant)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "lift":
-            return super().check_action("op", ("kill.lift",))
-        return super().check_action(action, parameters)
 
     def action_lift(self) -> None:
         """Lift the kill that stops the selected agent: its own, its tenant's, or the fleet's."""
@@ -233,7 +222,7 @@ class AgentsView(View):
 
         chosen = self.selection()
         if not chosen:
-            self.console.toast("no agent selected", severity="warning")
+            self.tell("no agent selected")
             return
         scopes = [("agent", chosen["agent"]), ("tenant", chosen.get("tenant")), ("all", None)]
         for scope, name in scopes:
@@ -241,7 +230,4 @@ class AgentsView(View):
             if (name or scope == "all") and target in self.kills:
                 self.post_message(OperationRequested("kill.lift", {"scope": scope, "name": name}))
                 return
-        self.console.toast(
-            f"no kill in force for agent {chosen['agent']}, its tenant or the fleet",
-            severity="warning",
-        )
+        self.tell(f"no kill in force for agent {chosen['agent']}, its tenant or the fleet")

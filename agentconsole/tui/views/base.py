@@ -25,8 +25,9 @@ class View(Vertical):
     view_id: ClassVar[str] = ""
     title: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
-    # actions that are not (yet) an operation of the table: action name -> permission
-    DANGEROUS: ClassVar[dict[str, str]] = {}
+    # a view's own action that posts one of these operations (``P``: start, pause or
+    # resume a plan): it exists while any of them is available
+    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     DEFAULT_CSS = "View { height: 1fr; }"
 
@@ -53,13 +54,12 @@ class View(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys bound to ``op('name')`` exist only when the table's operation is available
         (read-only mode, the role and Redis' refusals remove them from keys and footer)."""
-        if action == "op" and parameters:
-            from agentconsole.control import operations as ops
+        from agentconsole.control import operations as ops
 
-            return self.console.operations.available(ops.get(str(parameters[0])))
-        permission = self.DANGEROUS.get(action)
-        if permission is not None:
-            return self.console.allowed(permission)
+        names = (str(parameters[0]),) if action == "op" and parameters else ()
+        names = names or self.ACTION_OPERATIONS.get(action, ())
+        if names:
+            return any(self.console.operations.available(ops.get(n)) for n in names)
         return True
 
     def selection(self) -> dict[str, str]:
@@ -75,9 +75,15 @@ class View(Vertical):
         args = ops.offers(op, self.selection())
         if args is None:
             needed = next(p.subject for p in op.params if p.subject and not p.optional)
-            self.console.toast(f"no {needed} selected", severity="warning")
+            self.tell(f"no {needed} selected")
             return
         self.post_message(OperationRequested(name, args))
+
+    def tell(self, text: str, severity: str = "warning") -> None:
+        """A word for the operator: the app toasts it (views never call up into the app)."""
+        from agentconsole.tui.operations import Notice
+
+        self.post_message(Notice(text, severity=severity))
 
     def set_stale(self, stale: bool) -> None:
         self.set_class(stale, "stale")

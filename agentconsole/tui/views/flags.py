@@ -70,17 +70,16 @@ class FlagsView(View):
     view_id = "flags"
     title = "Flags"
     aliases: ClassVar[tuple[str, ...]] = ("flags", "flag", "fl", "f")
-    DANGEROUS: ClassVar[dict[str, str]] = {
-        "weights": "flag.variants",
-        "plan_new": "rollout.create",
-        "plan_pause": "rollout.pause",
+    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "toggle": ("flag.enable", "flag.disable"),
+        "plan_pause": ("rollout.start", "rollout.pause", "rollout.resume"),
     }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("e", "toggle", "Toggle", id="flags.toggle"),
         Binding("o", "op('flag.rollout')", "Rollout %", id="flags.rollout"),
-        Binding("w", "weights", "Variant weights", id="flags.weights", show=False),
+        Binding("w", "op('flag.weights')", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
-        Binding("N", "plan_new", "New rollout plan", id="flags.plan_new", show=False),
+        Binding("N", "op('rollout.create')", "New rollout plan", id="flags.plan_new", show=False),
         Binding("P", "plan_pause", "Plan start/pause/resume", id="flags.plan_pause", show=False),
         Binding("A", "op('rollout.advance')", "Plan advance", id="flags.plan_advance", show=False),
         Binding("X", "op('rollout.abort')", "Plan abort", id="flags.plan_abort", show=False),
@@ -157,19 +156,12 @@ class FlagsView(View):
     def selected(self) -> Flag | None:
         flag = self.flags.get(self.table.cursor_key or "")
         if flag is None:
-            self.console.toast("no flag selected", severity="warning")
+            self.tell("no flag selected")
         return flag
 
     def selection(self) -> dict[str, str]:
         key = self.table.cursor_key
         return {"flag": key} if key in self.flags else {}
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":
-            return self.check_action("op", ("flag.enable",)) or self.check_action(
-                "op", ("flag.disable",)
-            )
-        return super().check_action(action, parameters)
 
     def action_sort(self) -> None:
         self.table.sort_by()
@@ -178,9 +170,8 @@ class FlagsView(View):
         """On or off by the state shown, against the version shown (a conflict otherwise)."""
         from agentconsole.tui.operations import OperationRequested
 
-        flag = self.flags.get(self.table.cursor_key or "")
+        flag = self.selected()
         if flag is None:
-            self.console.toast("no flag selected", severity="warning")
             return
         name = "flag.disable" if flag.enabled else "flag.enable"
         if self.check_action("op", (name,)):
@@ -191,27 +182,12 @@ class FlagsView(View):
     def action_op(self, name: str) -> None:
         from agentconsole.tui.operations import OperationRequested
 
-        flag = self.flags.get(self.table.cursor_key or "")
+        flag = self.selected()
         if flag is None:
-            self.console.toast("no flag selected", severity="warning")
             return
         self.post_message(
             OperationRequested(name, {"flag": flag.name}, expected_version=flag.version)
         )
-
-    def action_weights(self) -> None:
-        from agentconsole.tui import flag_weights
-
-        flag = self.selected()
-        if flag is not None:
-            flag_weights.start(self.console, flag)
-
-    def action_plan_new(self) -> None:
-        from agentconsole.tui import rollout_panel
-
-        flag = self.selected()
-        if flag is not None:
-            rollout_panel.new_plan(self.console, flag)
 
     def action_plan_pause(self) -> None:
         """P: start a new plan, pause a running one, resume a paused one (with a reason)."""
@@ -223,6 +199,6 @@ class FlagsView(View):
             return
         name = rollout_panel.pause_key_operation(flag)
         if name is None:
-            self.console.toast(f"flag {flag.name} has no plan to pause (N creates one)")
+            self.tell(f"flag {flag.name} has no plan to pause (N creates one)", "information")
             return
         self.post_message(OperationRequested(name, {"flag": flag.name}))  # asks a reason

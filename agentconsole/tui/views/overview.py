@@ -185,7 +185,10 @@ class OverviewView(View):
         Binding("v", "move_tenant", "Move tenant to variant", id="overview.move", show=False),
         Binding("k", "kill", "Kill runaway", id="overview.kill"),
     ]
-    DANGEROUS: ClassVar[dict[str, str]] = {"move_tenant": "tenant.move", "kill": "kill.agent"}
+    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "move_tenant": ("tenant.move",),
+        "kill": ("kill.agent",),
+    }
     DEFAULT_CSS = """
     OverviewView #panels { grid-size: 4; grid-gutter: 0 1; height: auto; }
     OverviewView .panel { height: 4; border-left: wide $panel; padding: 0 1;
@@ -357,36 +360,36 @@ class OverviewView(View):
 
     def action_kill(self) -> None:
         if not self.selection():
-            self.console.toast("no runaway agent to kill", severity="warning")
+            self.tell("no runaway agent to kill")
             return
         self.action_op("kill.agent")
 
     def action_window(self) -> None:
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
-        self.console.toast(f"window {self.window}")
+        self.tell(f"window {self.window}", "information")
         self.console.poll_now()
 
     def action_runbook(self) -> None:
         key = self.table.cursor_key
         alert = self.alerts.get(key or "")
         if alert is None:
-            self.console.toast("no alert selected", severity="warning")
+            self.tell("no alert selected")
             return
         if not alert.runbook:
-            self.console.toast(f"alert {alert.name} names no runbook", severity="warning")
+            self.tell(f"alert {alert.name} names no runbook")
             return
         self.console.open_runbook(alert.runbook, alert=alert)
 
     def action_move_tenant(self) -> None:
         """The tenant of the alert under the cursor (a spend alert carries its label)."""
-        from agentconsole.tui import tenant_move
+        from agentconsole.tui.operations import OperationRequested
 
         alert = self.alerts.get(self.table.cursor_key or "")
         tenant = (alert.labels.get("tenant") or "") if alert is not None else ""
         if not tenant:
-            self.console.toast("the selected alert names no tenant", severity="warning")
+            self.tell("the selected alert names no tenant")
             return
-        tenant_move.start(self.console, tenant)
+        self.post_message(OperationRequested("tenant.move", {"tenant": tenant}))
 
     def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         if event.data_table.id == "alerts-table":
