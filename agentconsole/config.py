@@ -152,6 +152,24 @@ class ApprovalSettings:
     expiry_seconds: float = 900.0  # a request not decided by then is void
 
 
+WRITE_PATHS = ("direct", "applier")
+
+
+@dataclass
+class ControlSettings:
+    """How changes reach Redis (control/applier.py, docs/security.md).
+
+    ``direct``: this process runs the change script with its own credential (trusted
+    operators only: a credential that may change a flag may also write it raw).
+    ``applier``: it appends a request to its own stream and waits for
+    ``agentconsole applier``, the one process holding the write credential.
+    """
+
+    writes: str = "direct"
+    operators: dict[str, str] = field(default_factory=dict)  # person -> role (applier's table)
+    applier_timeout_seconds: float = 5.0  # how long a change waits for the applier
+
+
 @dataclass
 class Settings:
     environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
@@ -162,6 +180,7 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     rollouts: RolloutSettings = field(default_factory=RolloutSettings)
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
     budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     panels: list[dict[str, Any]] | None = None
@@ -338,6 +357,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "OPERATOR": ("operator", "name", str),
     "ROLE": ("operator", "role", str),
     "ENVIRONMENT": ("environment", "name", str),
+    "CONTROL_WRITES": ("control", "writes", str),
     "REFRESH_SECONDS": ("ui", "refresh_seconds", float),
 }
 
@@ -418,6 +438,35 @@ def _check(settings: Settings) -> None:
         )
     if not math.isfinite(settings.ui.refresh_seconds) or settings.ui.refresh_seconds <= 0:
         raise ConfigError("ui.refresh_seconds: expected a number above 0")
+    _check_control(settings.control)
+
+
+def redis_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a Redis user named in ACL key patterns, or None."""
+    if not isinstance(name, str) or not name or len(name) > 64 or not name.isprintable():
+        return "must be a printable name of 1 to 64 characters"
+    if any(c in name for c in "{}: \t\n*?[]\\\"'"):
+        return "must not hold braces, colons, spaces, quotes or glob characters"
+    return None
+
+
+def _check_control(control: ControlSettings) -> None:
+    if control.writes not in WRITE_PATHS:
+        raise ConfigError(
+            f"control.writes: expected one of {', '.join(WRITE_PATHS)}, got {control.writes!r}"
+        )
+    timeout = control.applier_timeout_seconds
+    if not math.isfinite(timeout) or timeout <= 0 or timeout > 300:
+        raise ConfigError("control.applier_timeout_seconds: expected a number from 0 to 300")
+    for person, role in control.operators.items():
+        problem = redis_name_problem(person)
+        if problem:
+            raise ConfigError(f"control.operators: {person!r} {problem}")
+        if role not in ROLES:
+            raise ConfigError(
+                f"control.operators: {person!r} has role {role!r}; expected viewer, "
+                "responder or admin"
+            )
 
 
 def load_settings(

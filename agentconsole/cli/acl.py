@@ -56,6 +56,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="aclfile: do not add the line that turns the 'default' user off",
     )
+    p.add_argument(
+        "--people",
+        action="store_true",
+        help="also one user per person in control.operators (applier mode: each may only "
+        "send requests); passwords from $AGENTCONSOLE_ACL_PASSWORD_PERSON_<NAME>",
+    )
     _json_option(p)
     p.set_defaults(func=generate_cmd)
 
@@ -101,6 +107,8 @@ async def generate_cmd(args: argparse.Namespace, ctx: Context) -> int:
     if users is None:
         return fail(f"--user: expected ROLE=NAME with ROLE one of {', '.join(ROLES)}", EXIT_USAGE)
     keys = Keys(prefix)
+    if args.people and not ctx.settings.control.operators:
+        return fail("--people: control.operators lists nobody (name: role)", EXIT_USAGE)
     if getattr(args, "json", False):
         print(json.dumps(describe(keys, users), indent=2))
         return EXIT_OK
@@ -111,6 +119,7 @@ async def generate_cmd(args: argparse.Namespace, ctx: Context) -> int:
         nopass=args.nopass,
         keep_default=args.keep_default,
         roles=tuple(args.role or ROLES),
+        people=ctx.settings.control.operators if args.people else None,
     )
     for line in out.lines:
         print(line)

@@ -30,6 +30,7 @@ COMMANDS = (
     "acl",
     "backup",
     "approvals",
+    "applier",
     "dispatch",  # `agentconsole do ...`: any operation of the table
 )
 

@@ -321,17 +321,50 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
     return {p.role: p for p in (viewer, responder, admin, agent)}
 
 
+def person_policy(keys: Keys, name: str, role: str) -> RolePolicy:
+    """One operator's own Redis user for ``control.writes: applier``.
+
+    It reads what a viewer reads and may append only to its own request stream; the
+    applier (holding the admin credential) decides what it may change and records it as
+    this person. No write to any control-state key, no script, no audit entry.
+    """
+    viewer = policies(keys)["viewer"]
+    selectors: tuple[Grant, ...] = ()
+    if role != "viewer":
+        selectors = (
+            Grant(
+                ("xadd",),
+                keys=(f"%W~{keys.requests(name)}",),
+                why="send change requests as itself: the stream's name is the actor",
+            ),
+        )
+    return RolePolicy(
+        role,
+        name,
+        viewer.root,
+        selectors,
+        summary=f"{role} through the applier: reads like a viewer; appends requests to "
+        f"{keys.requests(name)} only",
+    )
+
+
+def person_password_env(name: str) -> str:
+    return PASSWORD_ENV.format(role="PERSON_" + name.upper().replace("-", "_").replace(".", "_"))
+
+
 def _render_commands(tokens: list[str]) -> list[str]:
     """``+-@dangerous`` -> ``-@dangerous`` (admin's grant lists removals among commands)."""
     return [t[1:] if t.startswith("+-") else t for t in tokens]
 
 
-def password_rule(role: str, env: Mapping[str, str], nopass: bool) -> tuple[str, str | None]:
+def password_rule(
+    role: str, env: Mapping[str, str], nopass: bool, var: str = ""
+) -> tuple[str, str | None]:
     """(rule, note): a SHA-256 ``#hash`` from the env, ``nopass`` if asked, else ``off``.
 
     The clear-text password is never printed: Redis accepts the hash in ``ACL SETUSER``.
     """
-    var = PASSWORD_ENV.format(role=role.upper())
+    var = var or PASSWORD_ENV.format(role=role.upper())
     secret = env.get(var)
     if secret:
         return "on #" + hashlib.sha256(secret.encode()).hexdigest(), None
@@ -352,14 +385,19 @@ def generate(
     nopass: bool = False,
     keep_default: bool = False,
     roles: tuple[str, ...] = ROLES,
+    people: Mapping[str, str] | None = None,
 ) -> Generated:
-    """ACL lines for ``roles``: ``ACL SETUSER`` commands or aclfile ``user`` lines."""
+    """ACL lines for ``roles`` and for each of ``people`` (name -> role, applier mode):
+    ``ACL SETUSER`` commands or aclfile ``user`` lines."""
     env = os.environ if env is None else env
     out = Generated([])
     table = policies(keys, users)
-    for role in roles:
-        policy = table[role]
-        pw, note = password_rule(role, env, nopass)
+    chosen = [(table[role], role, "") for role in roles]
+    for person, role in (people or {}).items():
+        var = person_password_env(person)
+        chosen.append((person_policy(keys, person, role), f"{person} ({role})", var))
+    for policy, role, var in chosen:
+        pw, note = password_rule(role, env, nopass, var)
         if note:
             out.notes.append(note)
         rules = _render_commands(policy.rule_tokens())

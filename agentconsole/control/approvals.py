@@ -6,12 +6,19 @@ operation approves it (which runs it, through the same operations table and atom
 path) or rejects it. Every step is one audit entry. An emergency override runs it at once,
 loudly, audited as ``approval.override``. The gate is :func:`gate`, called by
 ``Operation.run``: no front-end can forget it.
+
+A client can skip its own gate, so with ``control.writes: applier`` the applier enforces
+the rule too (:func:`enforce`): a change to an action named in ``approvals:`` must carry an
+approved request decided by its requester's peer, or an override of the requester's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +27,27 @@ from agentconsole.control.errors import CorruptValue, InvalidValue, NotFound, Pe
 
 if TYPE_CHECKING:
     from agentconsole.control.operations import Call, Outcome
-    from agentconsole.control.plane import ControlPlane
+    from agentconsole.control.plane import ChangeRequest, ControlPlane
+    from agentconsole.control.roles import Operator
 
 PENDING, APPROVED, REJECTED, OVERRIDDEN = "pending", "approved", "rejected", "overridden"
+# The request the running operation carries out: every change it makes names it, so the
+# applier can check the approval (a context variable: one per task, never shared).
+_CARRIED: ContextVar[str] = ContextVar("approval_carried", default="")
+
+
+def carried() -> str:
+    return _CARRIED.get()
+
+
+@contextlib.contextmanager
+def carrying(call: Call) -> Iterator[None]:
+    """While ``call`` runs, its changes carry its approval (or override) request id."""
+    token = _CARRIED.set(call.approved)
+    try:
+        yield
+    finally:
+        _CARRIED.reset(token)
 
 
 @dataclass
@@ -100,7 +125,9 @@ async def gate(plane: ControlPlane, call: Call) -> Outcome | None:
     if call.approved or not required(plane, op.name):
         return None
     if call.override:
-        await _store(plane, _new(plane, call, OVERRIDDEN), "approval.override", None)
+        overridden = _new(plane, call, OVERRIDDEN)
+        await _store(plane, overridden, "approval.override", None)
+        call.approved = overridden.id  # what the changes carry: the applier checks it
         return None
     request = _new(plane, call, PENDING)
     await _store(plane, request, "approval.request", None)
@@ -228,3 +255,89 @@ async def _store(plane: ControlPlane, request: Request, action: str, expected: i
         expected_version=expected,
         reason=request.decision_reason or request.reason,
     )
+
+
+# --- enforced by the applier (control/applier.py) -------------------------------------------
+
+_FIXED = ("id", "operation", "line", "reason", "requested_by", "requested_role")
+_FIXED += ("requested_at", "expires_at")
+
+
+async def enforce(plane: ControlPlane, actor: Operator, request: ChangeRequest) -> None:
+    """Refuse (PermissionDenied) a change the four-eyes rule does not allow ``actor``.
+
+    ``plane`` is the applier's (its own settings decide which actions need approval);
+    ``actor`` is the owner of the request stream, which the requester cannot choose.
+    """
+    if request.entity == "approval":
+        await _enforce_decision(plane, actor, request)
+        return
+    if not required(plane, request.action):
+        return
+    if not request.approval:
+        raise PermissionDenied(
+            f"{request.action} needs a second operator (four eyes): ask for it, another "
+            "operator approves (or use --emergency-override, audited)"
+        )
+    stored = await get(plane, request.approval)
+    if stored.operation != request.action:
+        raise PermissionDenied(
+            f"request {stored.id} is for {stored.operation}, not {request.action}"
+        )
+    window = plane.settings.approvals.expiry_seconds
+    fresh = time.time() < stored.decided_at + window
+    if stored.status == APPROVED and fresh and stored.decided_by == actor.name:
+        if stored.requested_by == actor.name:  # a stored document that says so is forged
+            raise PermissionDenied(f"request {stored.id}: approved by its own requester")
+        return
+    if stored.status == OVERRIDDEN and fresh and stored.requested_by == actor.name:
+        return  # the emergency override: audited as approval.override by the same person
+    raise PermissionDenied(
+        f"request {stored.id} ({stored.state}, decided by {stored.decided_by or 'nobody'}) "
+        f"does not allow {actor.name} to run {request.action}"
+    )
+
+
+async def _enforce_decision(plane: ControlPlane, actor: Operator, request: ChangeRequest) -> None:
+    doc = Request.from_doc({**(request.new_doc or {}), "version": 0})
+    if doc.id != request.field:
+        raise PermissionDenied(f"approval {request.field!r}: the document names {doc.id!r}")
+    if request.action in ("approval.request", "approval.override"):
+        status = PENDING if request.action == "approval.request" else OVERRIDDEN
+        mine = doc.requested_by == actor.name and doc.requested_role == actor.role
+        if doc.status != status or not mine or request.expected_version is not None:
+            raise PermissionDenied(
+                f"{request.action}: a new request is {status}, asked by its sender "
+                f"({actor.name}, {actor.role})"
+            )
+        if status == OVERRIDDEN and doc.decided_by != actor.name:
+            raise PermissionDenied("approval.override: decided by its requester, loudly")
+        return
+    want = {"approval.approve": APPROVED, "approval.reject": REJECTED}.get(request.action)
+    if want is None:
+        raise PermissionDenied(f"{request.action}: not a decision on an approval")
+    stored = await get(plane, request.field)
+    if stored.version != request.expected_version:
+        raise PermissionDenied(f"request {stored.id} changed meanwhile: decide again")
+    if stored.expired():
+        raise PermissionDenied(f"request {stored.id} expired: ask again")
+    if stored.status != PENDING:
+        raise PermissionDenied(f"request {stored.id} was already {stored.status}")
+    if stored.requested_by == actor.name:
+        raise PermissionDenied(
+            f"{actor.name} asked for {stored.line}: a different operator must decide (four eyes)"
+        )
+    changed = [k for k in _FIXED if getattr(doc, k) != getattr(stored, k)]
+    if changed or doc.status != want or doc.decided_by != actor.name:
+        raise PermissionDenied(
+            f"{request.action} of {stored.id}: only status and decision by {actor.name} may "
+            f"change ({', '.join(changed) or 'status/decided_by'} differ)"
+        )
+    if want == APPROVED:
+        from agentconsole.control import operations
+
+        op = operations.get(stored.operation)
+        if not actor.can(op.permission):
+            raise PermissionDenied(
+                f"{actor.name} ({actor.role}) may not run {op.verb}, so may not approve it"
+            )

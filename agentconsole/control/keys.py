@@ -110,6 +110,16 @@ class Keys:
         """The outcome of one applied change, by its client-generated id (expires)."""
         return self._k("change", change_id)
 
+    def requests(self, user: str) -> str:
+        """One operator's change requests to the applier (control/applier.py): only that
+        Redis user may append here, so the stream's name is the actor."""
+        return self._k("requests", user)
+
+    def change_result(self, change_id: str) -> str:
+        """The applier's answer to one request (a stream of one entry, expires): the
+        requester waits on it with a blocking read, which needs no write permission."""
+        return self._k("result", change_id)
+
     @property
     def reset_holders(self) -> str:
         """Agent processes holding their last snapshot through a control-plane reset."""

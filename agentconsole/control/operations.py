@@ -330,7 +330,8 @@ class Operation:
         held = await approvals.gate(plane, call)
         if held is not None:
             return held  # stored as a request: a second operator decides
-        outcome = await self.execute(plane, call)
+        with approvals.carrying(call):  # its changes name the approval: the applier checks
+            outcome = await self.execute(plane, call)
         if call.override and approvals.required(plane, self.name):
             outcome.text = f"EMERGENCY OVERRIDE of the four-eyes rule (audited): {outcome.text}"
             outcome.warning = True

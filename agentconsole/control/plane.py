@@ -53,6 +53,21 @@ class Change:
     repeated: bool = False  # Redis had already applied this change id: the first outcome
 
 
+@dataclass
+class ChangeRequest:
+    """One change as its requester describes it (the actor and role are not part of it: the
+    direct path adds its own operator, the applier the owner of the request stream)."""
+
+    entity: str
+    field: str
+    action: str
+    new_doc: dict[str, Any] | None
+    expected_version: int | None
+    reason: str
+    change_id: str
+    approval: str = ""  # the four-eyes request this change carries out (control/approvals.py)
+
+
 def new_change_id() -> str:
     return uuid.uuid4().hex
 
@@ -239,31 +254,61 @@ class ControlPlane:
         the request may have reached Redis, it is asked once more with the same id: Redis
         answers with the first outcome ("already applied as version 42") or applies it now,
         never twice. What happened is added to :attr:`notes` for the front end to say.
+
+        The one switch of the write path (``control.writes``): ``direct`` runs the script
+        with this process's credential; ``applier`` sends the request to
+        ``agentconsole applier`` (control/applier.py), which holds the write credential, and
+        waits for its answer.
         """
+        from agentconsole.control import approvals
+
         self.operator.require(action)
         if self.reset is not None and action not in FAIL_CLOSED:
             raise self._refused(action, self.reset)
+        request = ChangeRequest(
+            entity=entity,
+            field=field,
+            action=action,
+            new_doc=new_doc,
+            expected_version=expected_version,
+            reason=reason or "",
+            change_id=change_id or new_change_id(),
+            approval=approvals.carried(),
+        )
+        if self.settings.control.writes == "applier":
+            from agentconsole.control.applier import ask
+
+            reply = await ask(self, request)
+        else:
+            reply = await self.run_change(hash_key, request, self.operator)
+        return await self._outcome(request, reply)
+
+    async def run_change(
+        self, hash_key: str, request: ChangeRequest, operator: Operator
+    ) -> list[Any]:
+        """Run ``apply_change`` as ``operator`` (the applier passes the requester): the raw
+        reply, asked once more with the same change id when the first reply was lost."""
         payload = ""
-        if new_doc is not None:
-            marked = dict(new_doc)
+        if request.new_doc is not None:
+            marked = dict(request.new_doc)
             marked["version"] = VERSION_MARKER
             payload = codec.dump(marked)
-        change_id = change_id or new_change_id()
+        expected = request.expected_version
         args = [
-            field,
-            "if_absent" if expected_version is None else "cas",
-            expected_version or 0,
+            request.field,
+            "if_absent" if expected is None else "cas",
+            expected or 0,
             payload,
-            self.operator.name,
-            self.operator.role,
-            action,
-            entity,
-            reason or "",
+            operator.name,
+            operator.role,
+            request.action,
+            request.entity,
+            request.reason,
             f"{time.time():.3f}",
             AUDIT_MAXLEN,
             self.keys.events,
-            "1" if action in FAIL_CLOSED else "0",
-            change_id,
+            "1" if request.action in FAIL_CLOSED else "0",
+            request.change_id,
             CHANGE_ID_TTL,
         ]
         keys = [
@@ -272,12 +317,12 @@ class ControlPlane:
             self.keys.version,
             self.keys.epoch,
             self.keys.reset_holders,
-            self.keys.change(change_id),
+            self.keys.change(request.change_id),
         ]
         lost: ControlError | None = None
         while True:
             try:
-                status, raw, *rest = await self._apply(keys=keys, args=args)
+                reply = list(await self._apply(keys=keys, args=args))
                 break
             except Exception as exc:
                 err = translate(exc)
@@ -286,15 +331,25 @@ class ControlPlane:
                 if lost is not None or not isinstance(err, Unavailable) or not _maybe_sent(exc):
                     raise err from None
                 lost = err
-        status = codec.text(status, "apply_change status") or ""  # the script always answers
         if lost is not None:
-            self.notes.append(_retried(action, field, status, rest))
+            status = codec.text(reply[0], "apply_change status") or ""
+            self.notes.append(_retried(request.action, request.field, status, reply[2:]))
+        return reply
+
+    async def _outcome(self, request: ChangeRequest, reply: list[Any]) -> Change:
+        """What a reply of ``apply_change`` (or of the applier, which adds ``refused``)
+        means for the caller: the new document, or the error to show."""
+        entity, field, action = request.entity, request.field, request.action
+        status, raw, *rest = reply
+        status = codec.text(status, "apply_change status") or ""  # the script always answers
         if status == "reset":
             self.reset = await self.reset_status()
             raise self._refused(action, self.reset)
         if status == "invalid":
             why = codec.lenient_text(raw)
             raise InvalidValue(f"{entity} {field!r}: refused by the control plane: {why}")
+        if status == "refused":
+            raise PermissionDenied(f"refused by the applier: {codec.lenient_text(raw)}")
         if status in ("ok", "again"):
             doc = codec.document(raw, f"{entity} {field}") if raw else None
             return Change(doc, int(rest[0]), repeated=status == "again")
@@ -303,12 +358,12 @@ class ControlPlane:
             raise _exists(entity, field, current)
         if current is None:
             raise NotFound(f"no {entity} named {field!r}")
-        if expected_version == 0:
+        if request.expected_version == 0:
             raise _exists(entity, field, current)
         raise Conflict(
             f"{entity} {field!r} was changed by {current.get('changed_by', '?')} "
-            f"(now version {current.get('version')}, you had version {expected_version}): "
-            f"current value {json.dumps(_summary(current))}",
+            f"(now version {current.get('version')}, you had version "
+            f"{request.expected_version}): current value {json.dumps(_summary(current))}",
             current,
         )
 

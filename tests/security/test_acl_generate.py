@@ -23,7 +23,10 @@ WRITERS: dict[str, set[str]] = {
         "admin",
         "responder",
     },  # four-eyes requests (apply_change)  # the id of an applied change (apply_change)
-    "reset_holders": {"admin", "agent"},  # agents report holding their snapshot
+    "reset_holders": {"admin", "agent"},
+    # applier mode: each person appends to its own (acl.person_policy, not a role's)
+    "requests": {"admin"},
+    "change_result": {"admin"},  # the applier's answers  # agents report holding their snapshot
     "version": {"admin", "responder"},
     "flags": {"admin", "responder"},
     "breakers": {"admin", "responder"},

@@ -1,0 +1,367 @@
+"""The applier: the one process holding the write credential; operators only send requests.
+
+Why: Redis checks every command a script runs against the *caller's* ACL, so any credential
+that may change a flag through ``apply_change`` may also write the flags hash raw, with no
+audit entry and any actor. With ``control.writes: applier`` an operator's Redis user may
+append only to its own request stream, ``{prefix}:requests:<user>``. The stream's name is
+the actor: nobody else can name it. The applier reads every operator's stream in one
+consumer group (two appliers may run; a request left pending by a dead one is claimed by
+the other), takes the actor from the stream, checks the role table, which entity the
+action may write, the four-eyes rule and the document (the script checks it again), and
+runs the same atomic ``apply_change`` as that actor. The change id makes a request
+redelivered to a second applier answer its first outcome. The answer goes to
+``{prefix}:result:<change id>``, a one-entry stream the requester waits on with a blocking
+read (which needs no write permission).
+
+A request expires when its requester has stopped waiting (``wait`` seconds after the
+stream entry's id, which is Redis's clock): a late applier never applies a change its
+requester reported as unanswered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentconsole.control import codec
+from agentconsole.control.errors import ControlError, InvalidValue, PermissionDenied, Unavailable
+from agentconsole.control.roles import REQUIRED_ROLE, Operator
+
+if TYPE_CHECKING:
+    from agentconsole.control.keys import Keys
+    from agentconsole.control.plane import ChangeRequest, ControlPlane
+
+GROUP = "appliers"
+REQUEST_MAXLEN = 1000  # per operator's stream, trimmed by the sender's XADD
+RESULT_TTL = 600  # seconds an answer stays readable
+CLAIM_IDLE_MS = 3000  # a request pending this long with another applier is taken over
+MARGIN = 1.0  # the requester waits this much longer than the applier may still apply
+MAX_WAIT = 300.0
+_CHANGE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+REASON_MAX = 2000
+
+# Which document each action may write: the action decides the entity, never the sender.
+# Actions not here (reaping, restore, registry upgrade) are not applied for anyone.
+_ENTITY_BY_PREFIX = {
+    "flag": "flag",
+    "tenant": "flag",
+    "rollout": "flag",
+    "breaker": "breaker",
+    "kill": "kill",
+    "budget": "budget",
+    "silence": "silence",
+    "approval": "approval",
+    "runbook": "incident",
+}
+
+
+def entity_of(action: str) -> str | None:
+    if action not in REQUIRED_ROLE:
+        return None
+    return _ENTITY_BY_PREFIX.get(action.split(".", 1)[0])
+
+
+def hash_key(keys: Keys, entity: str) -> str:
+    return {
+        "flag": keys.flags,
+        "breaker": keys.breakers,
+        "kill": keys.kills,
+        "budget": keys.budgets,
+        "silence": keys.silences,
+        "approval": keys.approvals,
+        "incident": keys.incidents,
+    }[entity]
+
+
+def requester(plane: ControlPlane) -> str:
+    """Whose stream this process writes to: its Redis user (the stream's only writer)."""
+    return plane.settings.redis.username or plane.operator.name
+
+
+# --- the requester's side ----------------------------------------------------------------
+
+
+def encode(request: ChangeRequest, wait: float) -> dict[str, str]:
+    return {
+        "change_id": request.change_id,
+        "entity": request.entity,
+        "field": request.field,
+        "action": request.action,
+        "doc": "" if request.new_doc is None else codec.dump(request.new_doc),
+        "expected": "" if request.expected_version is None else str(request.expected_version),
+        "reason": request.reason,
+        "approval": request.approval,
+        "wait": f"{wait:g}",
+    }
+
+
+async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
+    """Send ``request`` to the applier and wait for its answer (the script's reply shape)."""
+    from agentconsole.control.plane import _maybe_sent, translate
+
+    wait = plane.settings.control.applier_timeout_seconds
+    stream = plane.keys.requests(requester(plane))
+    fields = encode(request, wait)
+    for attempt in (1, 2):  # a lost reply is sent again: the change id makes it one change
+        try:
+            await plane.redis.xadd(stream, fields, maxlen=REQUEST_MAXLEN, approximate=True)
+            break
+        except Exception as exc:
+            err = translate(exc)
+            if err is None:
+                raise
+            if attempt == 2 or not isinstance(err, Unavailable) or not _maybe_sent(exc):
+                raise err from None
+    reply = await _await_result(plane, request.change_id, wait + MARGIN)
+    if reply is None:
+        raise Unavailable(
+            f"no applier answered within {wait:g} s: is `agentconsole applier` running? "
+            f"(the request expired unapplied: {request.action} {request.field})"
+        )
+    return reply
+
+
+async def _await_result(plane: ControlPlane, change_id: str, limit: float) -> list[Any] | None:
+    """Block on the result stream (absent until the applier answers), in slices shorter
+    than the client's socket timeout."""
+    key = plane.keys.change_result(change_id)
+    slice_ms = max(100, int(plane.settings.redis.socket_timeout * 1000 * 0.8))
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        found = await plane.redis.xread(
+            {key: "0-0"}, count=1, block=min(slice_ms, int(left * 1000) + 1)
+        )
+        entries = _entries(found)
+        if entries:
+            return decode_result(entries[0][1])
+    return None
+
+
+def _entries(found: Any) -> list[tuple[Any, dict[Any, Any]]]:
+    """XREAD's answer, RESP2 (a list of [stream, entries]) or RESP3 (a map)."""
+    if not found:
+        return []
+    groups = found.values() if isinstance(found, dict) else [g[1] for g in found]
+    out = []
+    for entries in groups:
+        for entry in entries or []:
+            out.append((entry[0], entry[1]))
+    return out
+
+
+def encode_result(reply: list[Any]) -> dict[str, str]:
+    status, raw, *rest = reply
+    return {
+        "status": codec.lenient_text(status),
+        "raw": codec.lenient_text(raw) if raw is not None else "",
+        "rest": json.dumps([int(v) if isinstance(v, int | float) else 0 for v in rest]),
+    }
+
+
+def decode_result(fields: dict[Any, Any]) -> list[Any]:
+    got = {codec.lenient_text(k): codec.lenient_text(v) for k, v in fields.items()}
+    rest = json.loads(got.get("rest") or "[]")
+    return [got.get("status", ""), got.get("raw", ""), *rest]
+
+
+# --- the applier's side ------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    applied: int = 0
+    refused: int = 0
+    expired: int = 0
+    claimed: int = 0
+    recent: list[str] = field(default_factory=list)
+
+
+class Applier:
+    """Reads the operators' request streams and applies each request once, as its sender.
+
+    ``plane`` holds the write credential; its settings (``control.operators``, the role
+    of each person, and ``approvals:``) are the applier's own, not the requesters'.
+    """
+
+    def __init__(self, plane: ControlPlane, consumer: str) -> None:
+        self.plane = plane
+        self.consumer = consumer
+        self.people = dict(plane.settings.control.operators)
+        self.streams = {plane.keys.requests(p): p for p in self.people}
+        self.stats = Stats()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def setup(self) -> None:
+        """One consumer group per stream, from its start: a request sent before any applier
+        ran is still applied while its sender waits, and expires otherwise."""
+        from redis.exceptions import ResponseError
+
+        for stream in self.streams:
+            try:
+                await self.plane.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, block_ms: int = 1000, say: Callable[[str], None] | None = None) -> None:
+        """Until :meth:`stop`. Redis unreachable: say so once, retry every second (what was
+        read and not acknowledged stays pending and is handled after)."""
+        from agentconsole.control.plane import translate
+
+        last_claim, down = 0.0, False
+        while not self._stop.is_set():
+            try:
+                if last_claim == 0.0:
+                    await self.setup()
+                if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
+                    await self.claim()
+                    last_claim = time.monotonic()
+                await self.poll(block_ms)
+            except Exception as exc:
+                err = translate(exc)
+                if not isinstance(err, Unavailable):
+                    raise
+                if not down and say is not None:
+                    say(f"{err}: retrying every second")
+                down, last_claim = True, 0.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+                continue
+            if down and say is not None:
+                say("Redis answers again")
+            down = False
+
+    async def poll(self, block_ms: int = 1000) -> int:
+        """Read and handle what arrived (blocking up to ``block_ms``); how many handled."""
+        if not self.streams:
+            await asyncio.sleep(block_ms / 1000)
+            return 0
+        found = await self.plane.redis.xreadgroup(
+            GROUP, self.consumer, {s: ">" for s in self.streams}, count=100, block=block_ms
+        )
+        return await self._handle_all(found)
+
+    async def claim(self) -> int:
+        """Take over requests another applier read and never acknowledged (it died)."""
+        handled = 0
+        for stream in self.streams:
+            reply = await self.plane.redis.xautoclaim(
+                stream, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=100
+            )
+            entries = [e for e in (reply[1] if len(reply) > 1 else []) if e and e[1]]
+            self.stats.claimed += len(entries)
+            handled += await self._handle_all({stream: entries})
+        return handled
+
+    async def _handle_all(self, found: Any) -> int:
+        if not found:
+            return 0
+        groups = found.items() if isinstance(found, dict) else [(g[0], g[1]) for g in found]
+        now_ms: int | None = None
+        handled = 0
+        for stream, entries in groups:
+            stream_name = codec.lenient_text(stream)
+            for entry_id, fields in entries or []:
+                if now_ms is None:
+                    seconds, micros = await self.plane.redis.time()
+                    now_ms = int(seconds) * 1000 + int(micros) // 1000
+                await self.handle(stream_name, codec.lenient_text(entry_id), fields, now_ms)
+                handled += 1
+        return handled
+
+    async def handle(self, stream: str, entry_id: str, fields: dict[Any, Any], now_ms: int) -> None:
+        """Apply one request (or answer why not), then acknowledge it."""
+        got = {codec.lenient_text(k): codec.lenient_text(v) for k, v in fields.items()}
+        change_id = got.get("change_id", "")
+        actor_name = self.streams.get(stream)
+        reply: list[Any]
+        try:
+            if actor_name is None:
+                raise PermissionDenied(f"{stream}: not an operator's request stream")
+            actor = Operator(actor_name, self.people[actor_name])
+            request = self._decode(got)
+            sent_ms = int(entry_id.split("-", 1)[0])
+            wait = min(MAX_WAIT, max(0.0, float(got.get("wait") or 0)))
+            if now_ms > sent_ms + wait * 1000:
+                self.stats.expired += 1
+                reply = ["refused", f"expired: {actor_name} stopped waiting after {wait:g} s"]
+            else:
+                reply = await self.apply(actor, request)
+        except (PermissionDenied, InvalidValue) as exc:
+            reply = ["invalid" if isinstance(exc, InvalidValue) else "refused", str(exc)]
+        except ValueError as exc:
+            reply = ["invalid", f"unreadable request: {exc}"]
+        except ControlError as exc:
+            if isinstance(exc, Unavailable):
+                raise  # Redis is gone: leave it pending; this or another applier retries
+            reply = ["refused", str(exc)]
+        status = codec.lenient_text(reply[0])
+        if status in ("ok", "again"):
+            self.stats.applied += 1
+        elif status == "refused" or status == "invalid":
+            self.stats.refused += 1
+        self.stats.recent = [
+            *self.stats.recent[-19:],
+            f"{actor_name} {got.get('action')}: {status}",
+        ]
+        await self._answer(stream, entry_id, change_id, reply)
+
+    def _decode(self, got: dict[str, str]) -> ChangeRequest:
+        from agentconsole.control.plane import ChangeRequest
+
+        change_id = got.get("change_id", "")
+        if not _CHANGE_ID.fullmatch(change_id):
+            raise ValueError("change_id must be 1 to 64 letters, digits, '.', '_' or '-'")
+        action = got.get("action", "")
+        entity = entity_of(action)
+        if entity is None:
+            raise PermissionDenied(f"{action[:60]!r}: not a change the applier makes")
+        if got.get("entity") != entity:
+            raise PermissionDenied(f"{action} changes a {entity}, not a {got.get('entity')!r}")
+        raw_doc = got.get("doc", "")
+        doc = json.loads(raw_doc) if raw_doc else None
+        if doc is not None and not isinstance(doc, dict):
+            raise ValueError("the document must be a JSON object")
+        expected = got.get("expected", "")
+        return ChangeRequest(
+            entity=entity,
+            field=got.get("field", ""),
+            action=action,
+            new_doc=doc,
+            expected_version=int(expected) if expected else None,
+            reason=got.get("reason", "")[:REASON_MAX],
+            change_id=change_id,
+            approval=got.get("approval", ""),
+        )
+
+    async def apply(self, actor: Operator, request: ChangeRequest) -> list[Any]:
+        """The checks the requester's own client may have skipped, then the atomic change."""
+        from agentconsole.control import approvals
+
+        actor.require(request.action)
+        if not request.field:
+            raise InvalidValue(f"{request.action}: names nothing")
+        await approvals.enforce(self.plane, actor, request)
+        key = hash_key(self.plane.keys, request.entity)
+        return await self.plane.run_change(key, request, actor)
+
+    async def _answer(self, stream: str, entry_id: str, change_id: str, reply: list[Any]) -> None:
+        redis = self.plane.redis
+        if _CHANGE_ID.fullmatch(change_id):
+            result = self.plane.keys.change_result(change_id)
+            async with redis.pipeline(transaction=False) as pipe:  # one slot; order suffices
+                pipe.xadd(result, encode_result(reply), maxlen=1)
+                pipe.expire(result, RESULT_TTL)
+                await pipe.execute()
+        await redis.xack(stream, GROUP, entry_id)
+        with contextlib.suppress(Exception):  # a handled request need not stay in the stream
+            await redis.xdel(stream, entry_id)

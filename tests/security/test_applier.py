@@ -1,0 +1,367 @@
+"""Applier mode: per-person credentials that can only send requests, one applier that writes.
+
+Raw redis-py as a person proves what Redis refuses; a real ``Applier`` (the admin credential)
+proves that a request is applied once, as the stream's owner, with the same rules the
+operations table and the four-eyes policy set, whatever the requester's client skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shlex
+import uuid
+
+import pytest
+import redis
+from redis.exceptions import NoPermissionError, ResponseError
+
+from agentconsole.control import ControlPlane, Operator, PermissionDenied
+from agentconsole.control.acl import person_password_env
+from agentconsole.control.applier import Applier, decode_result
+from agentconsole.control.errors import Unavailable
+from agentconsole.control.keys import Keys
+from tests.security.conftest import PREFIX
+
+KEYS = Keys(PREFIX)
+PEOPLE = {"alice": "responder", "bob": "responder", "vera": "viewer", "ada": "admin"}
+FORGED = json.dumps({"name": "bar-off", "enabled": True, "version": 99})
+# every key that holds operator-controlled state or history
+CONTROL_STATE = (
+    KEYS.flags,
+    KEYS.breakers,
+    KEYS.kills,
+    KEYS.budgets,
+    KEYS.silences,
+    KEYS.incidents,
+    KEYS.approvals,
+)
+
+
+@pytest.fixture(scope="module")
+def people(acl_redis):
+    """Per-person Redis users as ``acl generate --people`` prints them; name -> password."""
+    from agentconsole.control.acl import generate
+
+    passwords = {p: secrets.token_hex(12) for p in PEOPLE}
+    env = {person_password_env(p): pw for p, pw in passwords.items()}
+    with acl_redis.root() as root:
+        for line in generate(KEYS, env=env, roles=(), people=PEOPLE).lines:
+            root.execute_command(*shlex.split(line))
+    return passwords
+
+
+def _raw(acl_redis, people, person: str) -> redis.Redis:
+    return redis.Redis.from_url(acl_redis.server.url, username=person, password=people[person])
+
+
+def _refused(call) -> None:
+    with pytest.raises((NoPermissionError, ResponseError)) as info:
+        call()
+    text = str(info.value)
+    assert "NOPERM" in text or "no permissions" in text or "can't" in text, text
+
+
+def _settings(acl_redis, people, person: str, **approvals):
+    from agentconsole.config import Secret, Settings
+
+    s = Settings()
+    s.redis.url, s.redis.prefix = acl_redis.server.url, PREFIX
+    s.redis.username, s.redis.password = person, Secret(people[person])
+    s.operator.name, s.operator.role = person, PEOPLE[person]
+    s.control.writes = "applier"
+    s.control.applier_timeout_seconds = 10.0
+    for key, value in approvals.items():
+        setattr(s.approvals, key, value)
+    return s
+
+
+@pytest.fixture
+async def applier(acl_redis):
+    """A running applier with the admin credential (its own settings: the role table)."""
+    made: list[Applier] = []
+
+    async def start(**approvals) -> Applier:
+        s = acl_redis.settings("admin")
+        s.control.operators = dict(PEOPLE)
+        for key, value in approvals.items():
+            setattr(s.approvals, key, value)
+        plane = ControlPlane.from_settings(s, Operator("applier", "admin"))
+        await plane.check_schema()
+        applier = Applier(plane, f"test-{uuid.uuid4().hex[:6]}")
+        applier.task = asyncio.create_task(applier.run(block_ms=200))
+        made.append(applier)
+        return applier
+
+    yield start
+    for a in made:
+        a.stop()
+        await asyncio.wait_for(a.task, 10)
+        await a.plane.close()
+
+
+@pytest.fixture
+async def person(acl_redis, people):
+    made: list[ControlPlane] = []
+
+    async def make(name: str, **approvals) -> ControlPlane:
+        s = _settings(acl_redis, people, name, **approvals)
+        plane = ControlPlane.from_settings(s, Operator(name, PEOPLE[name]))
+        await plane.check_schema()
+        made.append(plane)
+        return plane
+
+    yield make
+    for plane in made:
+        await plane.close()
+
+
+def _name(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:6]}"
+
+
+async def _audit_of(plane: ControlPlane, target: str) -> list:
+    return [e for e in await plane.audit.tail(500) if e.target == target]
+
+
+# --- what Redis refuses a person ----------------------------------------------------------
+
+
+def test_a_person_cannot_write_control_state_run_scripts_or_forge_the_audit(acl_redis, people):
+    alice = _raw(acl_redis, people, "alice")
+    forge = "return redis.call('HSET', KEYS[1], 'bar-off', ARGV[1])"
+    _refused(lambda: alice.eval(forge, 1, KEYS.flags, FORGED))
+    _refused(lambda: alice.script_load(forge))
+    sha = acl_redis.root().script_load(forge)  # even a script someone else loaded
+    _refused(lambda: alice.evalsha(sha, 1, KEYS.flags, FORGED))
+    for key in CONTROL_STATE:
+        _refused(lambda key=key: alice.hset(key, "x", FORGED))
+        _refused(lambda key=key: alice.hdel(key, "all"))
+    for key in (KEYS.version, KEYS.schema, KEYS.epoch, KEYS.change("c1")):
+        _refused(lambda key=key: alice.set(key, "1"))
+    _refused(lambda: alice.xadd(KEYS.audit, {"actor": "bob", "action": "kill.lift"}))
+    _refused(lambda: alice.xadd(KEYS.requests("bob"), {"action": "kill.lift"}))
+    _refused(lambda: alice.xadd(KEYS.change_result("c1"), {"status": "ok"}))
+    _refused(lambda: alice.publish(KEYS.events, "{}"))
+    library = "#!lua name=forge\nredis.register_function('f', function(k, a) return 1 end)"
+    _refused(lambda: alice.execute_command("FUNCTION", "LOAD", library))
+    _refused(lambda: alice.execute_command("FCALL", "f", 0))
+    # what it may do: read, and append to its own stream
+    assert alice.hgetall(KEYS.flags) is not None
+    assert alice.xadd(KEYS.requests("alice"), {"hello": "1"})
+
+
+def test_a_viewer_person_cannot_even_send_requests(acl_redis, people):
+    vera = _raw(acl_redis, people, "vera")
+    _refused(lambda: vera.xadd(KEYS.requests("vera"), {"action": "kill.all"}))
+
+
+# --- what the applier does ------------------------------------------------------------------
+
+
+async def test_a_change_through_the_applier_is_applied_once_as_its_sender(applier, person):
+    await applier()
+    alice = await person("alice")
+    flag = _name("via-applier")
+    admin_flag = await person("ada")
+    await admin_flag.flags.create(flag)  # an admin person: flag.create is admin's
+    before = await alice.version()
+    flag_doc = await alice.flags.enable(flag, reason="through the applier")
+    assert flag_doc.enabled
+    assert await alice.version() == before + 1
+    entries = await _audit_of(alice, flag)
+    assert [(e.actor, e.role, e.action) for e in entries] == [
+        ("ada", "admin", "flag.create"),
+        ("alice", "responder", "flag.enable"),
+    ]
+
+
+async def test_the_requester_cannot_choose_the_actor_and_a_redelivery_is_one_change(
+    acl_redis, people, applier, person
+):
+    app = await applier()
+    alice_plane = await person("alice")
+    await (await person("ada")).flags.create(flag := _name("actor"))
+    alice = _raw(acl_redis, people, "alice")
+    change_id = uuid.uuid4().hex
+    doc = {"name": flag, "enabled": True, "type": "release", "rollout_bp": 10000}
+    fields = {
+        "change_id": change_id,
+        "entity": "flag",
+        "field": flag,
+        "action": "flag.enable",
+        "doc": json.dumps(doc),
+        "expected": "1",
+        "reason": "",
+        "wait": "10",
+        "actor": "bob",  # ignored: the stream says who
+        "role": "admin",
+    }
+    alice.xadd(KEYS.requests("alice"), fields)
+    alice.xadd(KEYS.requests("alice"), fields)  # sent twice (a lost reply)
+    result = await _result(alice_plane, change_id)
+    assert result[0] in ("ok", "again")
+    await _until(lambda: app.stats.applied >= 2)
+    entries = await _audit_of(alice_plane, flag)
+    assert [(e.actor, e.role, e.action) for e in entries][1:] == [
+        ("alice", "responder", "flag.enable")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        (
+            {"entity": "flag", "action": "flag.enable", "doc": {"name": "other", "enabled": True}},
+            "own name",
+        ),
+        (
+            {"entity": "flag", "action": "flag.enable", "doc": {"name": "F", "enabled": "yes"}},
+            "true or false",
+        ),
+        ({"entity": "budget", "action": "kill.lift", "doc": {"run_max_steps": 1}}, "changes a"),
+        ({"entity": "budget", "action": "budget.set", "doc": {"run_max_steps": 1}}, "admin"),
+        ({"entity": "agent", "action": "agent.reap", "doc": {}}, "not a change"),
+        ({"entity": "flag", "action": "flag.delete", "doc": None}, "admin"),
+        (
+            {"entity": "kill", "action": "kill.all", "doc": {"target": "all", "scope": "god"}},
+            "kill scope",
+        ),
+    ],
+)
+async def test_a_forged_request_is_refused_and_nothing_is_written(
+    acl_redis, people, applier, person, fields, why
+):
+    await applier()
+    alice_plane = await person("alice")
+    alice = _raw(acl_redis, people, "alice")
+    field = {"flag": "F", "budget": "limits"}.get(fields["entity"], "all")
+    before = (await alice_plane.version(), await alice_plane.redis.xlen(KEYS.audit))
+    change_id = uuid.uuid4().hex
+    doc = fields["doc"]
+    alice.xadd(
+        KEYS.requests("alice"),
+        {
+            "change_id": change_id,
+            "entity": fields["entity"],
+            "field": field,
+            "action": fields["action"],
+            "doc": "" if doc is None else json.dumps(doc),
+            "expected": "",
+            "wait": "10",
+        },
+    )
+    status, message, *_ = await _result(alice_plane, change_id)
+    assert status in ("refused", "invalid") and why in message, message
+    assert (await alice_plane.version(), await alice_plane.redis.xlen(KEYS.audit)) == before
+
+
+async def test_no_applier_running_is_a_clear_error_and_nothing_applies_later(
+    acl_redis, people, person, applier
+):
+    alice = await person("alice")
+    alice.settings.control.applier_timeout_seconds = 0.5
+    with pytest.raises(Unavailable, match=r"no applier answered within 0.5 s: is `agentconsole"):
+        await alice.kills.kill(tenant="nobody-" + uuid.uuid4().hex[:4], reason="test")
+    before = await alice.version()
+    app = await applier()  # a late applier: the request expired, it is not applied
+    await _until(lambda: app.stats.expired >= 1)
+    assert await alice.version() == before
+
+
+# --- four eyes, enforced by the applier --------------------------------------------------------
+
+
+async def test_four_eyes_through_the_applier(acl_redis, people, applier, person):
+    from agentconsole.control import approvals, operations
+
+    policy = {"operations": ["kill.tenant"]}
+    await applier(**policy)
+    alice = await person("alice", **policy)
+    bob = await person("bob", **policy)
+    tenant = "t-" + uuid.uuid4().hex[:6]
+    op = operations.get("kill.tenant")
+    held = await op.run(alice, op.call({"tenant": tenant}, reason="runaway"))
+    request_id = held.data["approval"]["id"]
+    assert not held.data["applied"]
+    with pytest.raises(PermissionDenied, match="different operator"):
+        await approvals.approve(alice, request_id)  # self-approval: refused by the client ...
+    outcome = await approvals.approve(bob, request_id, reason="agreed")
+    assert "approved alice's request" in outcome.text
+    kills, _ = await bob.kills.list()
+    assert f"tenant:{tenant}" in kills
+    entries = await bob.audit.tail(50)
+    actions = [(e.actor, e.action) for e in entries if request_id in e.target + e.reason]
+    assert ("alice", "approval.request") in actions and ("bob", "approval.approve") in actions
+
+
+async def test_the_applier_enforces_four_eyes_for_a_client_that_skips_it(
+    acl_redis, people, applier, person
+):
+    from agentconsole.control import approvals, operations
+
+    policy = {"operations": ["kill.tenant"]}
+    await applier(**policy)
+    alice = await person("alice")  # her client has no approvals policy: it skips the gate
+    tenant = "t-" + uuid.uuid4().hex[:6]
+    with pytest.raises(PermissionDenied, match="needs a second operator"):
+        await alice.kills.kill(tenant=tenant, reason="no one asked")
+    # ... nor can she approve her own request with a client that skips that check
+    op = operations.get("kill.tenant")
+    gated = await person("alice", **policy)
+    held = await op.run(gated, op.call({"tenant": tenant}, reason="runaway"))
+    stored = await approvals.get(gated, held.data["approval"]["id"])
+    decided = approvals._decided(gated, stored, approvals.APPROVED, "me")
+    with pytest.raises(PermissionDenied, match="different operator"):
+        await gated.apply(
+            hash_key=KEYS.approvals,
+            field=stored.id,
+            entity="approval",
+            action="approval.approve",
+            new_doc=decided.doc(),
+            expected_version=stored.version,
+        )
+    # ... nor file a request that claims to be approved already, nor carry it out herself
+    forged = approvals.Request(**{**stored.__dict__, "id": "f" + stored.id[1:]})
+    forged.status, forged.decided_by = approvals.APPROVED, "bob"
+    with pytest.raises(PermissionDenied, match="a new request is pending"):
+        await gated.apply(
+            hash_key=KEYS.approvals,
+            field=forged.id,
+            entity="approval",
+            action="approval.request",
+            new_doc=forged.doc(),
+            expected_version=None,
+        )
+    call = op.call({"tenant": tenant}, reason="runaway")
+    call.approved = stored.id  # pending: not approved by anyone
+    with pytest.raises(PermissionDenied, match="does not allow alice"):
+        await _carrying(op, gated, call)
+    assert f"tenant:{tenant}" not in (await gated.kills.list())[0]
+
+
+async def _carrying(op, plane, call):
+    from agentconsole.control import approvals
+
+    with approvals.carrying(call):
+        return await op.execute(plane, call)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+async def _result(plane: ControlPlane, change_id: str, timeout: float = 30.0) -> list:
+    key = plane.keys.change_result(change_id)
+    found = await plane.redis.xread({key: "0-0"}, count=1, block=int(timeout * 1000))
+    assert found, "no answer from the applier"
+    entries = found.values() if isinstance(found, dict) else [g[1] for g in found]
+    first = next(iter(entries))[0]
+    return decode_result(first[1])
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
