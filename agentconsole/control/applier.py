@@ -118,7 +118,7 @@ async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
                 raise
             if attempt == 2 or not isinstance(err, Unavailable) or not _maybe_sent(exc):
                 raise err from None
-    reply = await _await_result(plane, request.change_id, wait + MARGIN)
+    reply = await wait_for_result(plane, request.change_id, wait + MARGIN)
     if reply is None:
         raise Unavailable(
             f"no applier answered within {wait:g} s: is `agentconsole applier` running? "
@@ -127,7 +127,7 @@ async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
     return reply
 
 
-async def _await_result(plane: ControlPlane, change_id: str, limit: float) -> list[Any] | None:
+async def wait_for_result(plane: ControlPlane, change_id: str, limit: float) -> list[Any] | None:
     """Block on the result stream (absent until the applier answers), in slices shorter
     than the client's socket timeout."""
     key = plane.keys.change_result(change_id)

@@ -12,6 +12,8 @@ import pytest
 from tests.fixtures.redis import RedisServer, start_redis
 
 PREFIX = "sec"
+# applier mode's people (control.operators) and their roles
+PEOPLE = {"alice": "responder", "bob": "responder", "vera": "viewer", "ada": "admin"}
 
 
 @dataclass
@@ -58,6 +60,20 @@ def acl_redis() -> Iterator[AclRedis]:
             apply_acl(client, PREFIX, passwords)
             client.set(f"{{{PREFIX}}}:schema", 1)
         yield env
+
+
+@pytest.fixture(scope="module")
+def people(acl_redis: AclRedis) -> dict[str, str]:
+    """Per-person Redis users as ``acl generate --people`` prints them; name -> password."""
+    from agentconsole.control.acl import generate, person_password_env
+    from agentconsole.control.keys import Keys
+
+    passwords = {p: secrets.token_hex(12) for p in PEOPLE}
+    env = {person_password_env(p): pw for p, pw in passwords.items()}
+    with acl_redis.root() as root:
+        for line in generate(Keys(PREFIX), env=env, roles=(), people=PEOPLE).lines:
+            root.execute_command(*shlex.split(line))
+    return passwords
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
-"""Raw redis-py with a responder's or an agent's credential, trying to forge control state.
+"""Raw redis-py with an operator's or an agent's credential, trying to forge control state.
 
-What Redis refuses is asserted here. What it cannot refuse is asserted too, so that
-docs/security.md ("What each credential can still do") stays true: Redis checks every
-command inside a script or function against the *caller's* permissions, so a role that
-may change flags through ``apply_change`` may also write the flags hash directly.
+Applier mode (``control.writes: applier``) closes forgery: a person's Redis user may append
+only to its own request stream, and every other write, script and function is refused by
+Redis (the first tests). Direct mode is for trusted operators only, and what it cannot
+refuse is asserted too, so that docs/security.md ("What each credential can still do")
+stays true: Redis checks every command inside a script or function against the *caller's*
+permissions, so the responder role that may change flags through ``apply_change`` may also
+write the flags hash directly.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from redis.exceptions import NoPermissionError, ResponseError
 
 from agentconsole.control.acl import script_sha
 from agentconsole.control.keys import Keys
-from tests.security.conftest import PREFIX
+from tests.security.conftest import PEOPLE, PREFIX
 
 KEYS = Keys(PREFIX)
 FORGED = json.dumps({"name": "bar-off", "enabled": True, "version": 99})
@@ -38,6 +41,52 @@ def _refused(call) -> None:
 
 
 CONTROL_STATE = (KEYS.flags, KEYS.breakers, KEYS.kills, KEYS.budgets)
+# every key that holds operator-controlled state
+OPERATOR_STATE = (*CONTROL_STATE, KEYS.silences, KEYS.incidents, KEYS.approvals)
+
+
+def _person(acl_redis, people, name: str) -> redis.Redis:
+    assert name in PEOPLE
+    return redis.Redis.from_url(acl_redis.server.url, username=name, password=people[name])
+
+
+# --- applier mode: closed -------------------------------------------------------------------
+
+
+def test_a_person_cannot_write_control_state_run_scripts_or_forge_the_audit(acl_redis, people):
+    alice = _person(acl_redis, people, "alice")
+    forge = "return redis.call('HSET', KEYS[1], 'bar-off', ARGV[1])"
+    _refused(lambda: alice.eval(forge, 1, KEYS.flags, FORGED))
+    _refused(lambda: alice.script_load(forge))
+    sha = acl_redis.root().script_load(forge)  # even a script someone else loaded
+    _refused(lambda: alice.evalsha(sha, 1, KEYS.flags, FORGED))
+    _refused(lambda: alice.evalsha(script_sha("apply_change"), 0))  # ours neither
+    for key in OPERATOR_STATE:
+        _refused(lambda key=key: alice.hset(key, "bar-off", FORGED))
+        _refused(lambda key=key: alice.hdel(key, "all"))
+    for key in (KEYS.version, KEYS.schema, KEYS.epoch, KEYS.change("c1")):
+        _refused(lambda key=key: alice.set(key, "1"))
+    _refused(lambda: alice.xadd(KEYS.audit, {"actor": "bob", "action": "kill.lift"}))
+    _refused(lambda: alice.xadd(KEYS.requests("bob"), {"action": "kill.lift"}))  # bob's
+    _refused(lambda: alice.xadd(KEYS.change_result("c1"), {"status": "ok"}))
+    _refused(lambda: alice.publish(KEYS.events, "{}"))
+    library = "#!lua name=forge\nredis.register_function('f', function(k, a) return 1 end)"
+    _refused(lambda: alice.execute_command("FUNCTION", "LOAD", library))
+    _refused(lambda: alice.execute_command("FCALL", "f", 0))
+    _refused(lambda: alice.execute_command("FCALL", "f", 1, KEYS.flags, FORGED))
+    # what it may do: read, and append to its own stream (the applier decides the rest)
+    assert alice.hgetall(KEYS.flags) is not None
+    assert alice.xadd(KEYS.requests("alice"), {"hello": "1"})
+
+
+def test_a_viewer_person_cannot_even_send_requests(acl_redis, people):
+    vera = _person(acl_redis, people, "vera")
+    _refused(lambda: vera.xadd(KEYS.requests("vera"), {"action": "kill.all"}))
+    for key in OPERATOR_STATE:
+        _refused(lambda key=key: vera.hset(key, "x", FORGED))
+
+
+# --- direct mode (trusted operators only) and the agent ---------------------------------------
 
 
 @pytest.mark.parametrize("role", ["responder", "agent"])
@@ -87,8 +136,9 @@ def test_agent_cannot_change_controls_or_touch_the_audit(acl_redis):
     _refused(lambda: client.evalsha(script_sha("apply_change"), 0))
 
 
-def test_what_the_responder_can_still_do_is_what_docs_security_says(acl_redis):
-    """Not a wish: the gap docs/security.md names. If Redis ever refuses these, update it."""
+def test_in_direct_mode_the_responder_can_still_write_raw_as_docs_security_says(acl_redis):
+    """Not a wish: why direct mode is for trusted operators only (docs/security.md). Applier
+    mode gives people no such credential (the tests above)."""
     client = _as(acl_redis, "responder")
     root = acl_redis.root()
     try:
