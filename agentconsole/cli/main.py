@@ -21,6 +21,7 @@ COMMANDS = (
     "breakers",
     "agents",
     "budgets",
+    "spend",
     "audit",
     "status",
     "simulate",

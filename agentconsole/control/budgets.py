@@ -187,16 +187,25 @@ class Budgets:
             **{k: v for k, v in (change.doc or {}).items() if k in Limits.__annotations__}
         )
 
-    async def tenant_caps(self, tenants: list[str]) -> dict[str, float]:
-        """The daily caps of these tenants set with ``budget tenant`` (one HMGET: the cost
-        grows with the tenants asked about, the top N on screen, never with all of them)."""
-        if not tenants:
+    async def tenant_caps(self, tenants: list[str] | None = None) -> dict[str, float]:
+        """The daily caps set with ``budget tenant`` for these tenants (one HMGET: the cost
+        grows with the tenants asked about, the top N on screen), or for every tenant that
+        has one (``None``: the budgets hash holds only the limits and these caps)."""
+        key = self.plane.keys.budgets
+        if tenants is None:
+            raw_all = await self.plane.redis.hgetall(key)
+            pairs: list[tuple[str, Any]] = [
+                (name[len(TENANT_CAP) :], value)
+                for name, value in ((codec.lenient_text(k), v) for k, v in raw_all.items())
+                if name.startswith(TENANT_CAP)
+            ]
+        elif tenants:
+            values = await self.plane.redis.hmget(key, [tenant_cap_field(t) for t in tenants])
+            pairs = list(zip(tenants, values, strict=True))
+        else:
             return {}
-        raw = await self.plane.redis.hmget(
-            self.plane.keys.budgets, [tenant_cap_field(t) for t in tenants]
-        )
         caps = {}
-        for tenant, value in zip(tenants, raw, strict=True):
+        for tenant, value in pairs:
             doc = codec.document(value, f"daily cap of tenant {tenant}") if value else None
             usd = (doc or {}).get("usd")
             if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:

@@ -14,6 +14,7 @@ that spent most today (``topk``), the registry only the N most expensive agents.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from agentconsole.metrics.service import MetricsService
 
 DAY = 86400.0
+MAX_CAPPED = 50  # tenants with their own cap always considered, however little they spend
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 # $ per hour per tenant now, and $ since 00:00 UTC per tenant (exact without counter
 # resets, never going down within a day: the spend_today panel's definition, by tenant)
 RATE_BY_TENANT = "sum by (tenant) (rate(agent_cost_usd_total[$interval])) * 3600"
@@ -44,6 +47,7 @@ class Forecast:
     state: str
     text: str
     crosses_at: float | None = None
+    short: str = ""  # for a table cell: "crosses 14:20 UTC (in 35m)", "OVER CAP (105 %)"
 
     @property
     def rank(self) -> tuple[int, float]:
@@ -54,7 +58,10 @@ def money(value: float) -> str:
     """Dollars as a sentence says them: '$4,000', '$12.50', '$0.0072'."""
     if abs(value) >= 100:
         return f"${value:,.0f}"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    cents, fine = f"{value:.2f}", f"{value:.4f}".rstrip("0")
+    return "$" + (fine if len(fine) > len(cents) else cents)
 
 
 def hm(ts: float) -> str:
@@ -81,50 +88,43 @@ def forecast(
     burn = f"{money(rate_per_hour)}/h over the last {window}" if rate_per_hour else ""
     if not cap or cap <= 0:
         if spent is None and rate_per_hour is None:
-            return Forecast("no_data", f"{who}: no spend recorded today; no daily cap set")
-        so_far = money(spent or 0.0)
-        return Forecast(
-            "no_cap",
-            f"{who}: no daily cap set; {so_far} today" + (f" at {burn}" if burn else ""),
-        )
+            said = f"{who}: no spend recorded today; no daily cap set"
+            return Forecast("no_data", said, short="no data")
+        said = f"{who}: no daily cap set; {money(spent or 0.0)} today"
+        return Forecast("no_cap", said + (f" at {burn}" if burn else ""), short="no cap set")
     limit = money(cap)
     if spent is None:
         if not rate_per_hour:
-            return Forecast("no_data", f"{who}: no spend recorded today (daily cap {limit})")
+            said = f"{who}: no spend recorded today (daily cap {limit})"
+            return Forecast("no_data", said, short="no data")
         spent = 0.0  # burning, but too new for a day's figure: count from nothing
     if spent >= cap:
         share = spent / cap * 100
-        return Forecast(
-            "over",
-            f"{who} is over its {limit} daily cap: {money(spent)} spent today ({share:.0f} %)"
-            + (f", still {burn}" if burn else ""),
-        )
+        said = f"{who} is over its {limit} daily cap: {money(spent)} spent today ({share:.0f} %)"
+        said += f", still {burn}" if burn else ""
+        return Forecast("over", said, short=f"OVER CAP ({share:.0f} %)")
     if rate_per_hour is None:
-        return Forecast(
-            "no_rate",
+        said = (
             f"{who}: {money(spent)} of its {limit} daily cap; no burn rate (no samples in "
-            f"the last {window})",
+            f"the last {window})"
         )
+        return Forecast("no_rate", said, short=f"no burn rate ({window})")
     if rate_per_hour <= 0:
-        return Forecast(
-            "idle",
-            f"{who} spends nothing now: within its {limit} daily cap today ({money(spent)} spent)",
-        )
+        said = f"{who} spends nothing now: within its {limit} daily cap today "
+        said += f"({money(spent)} spent)"
+        return Forecast("idle", said, short="idle: within cap")
     at = now + (cap - spent) / rate_per_hour * 3600
     midnight = end_of_day(now)
     if at < midnight:
         within = "within a minute" if at - now < 60 else f"in {_short(at - now)}"
-        return Forecast(
-            "crossing",
-            f"{who} crosses its {limit} daily cap at {hm(at)} UTC ({within}) at {burn}",
-            crosses_at=at,
-        )
+        said = f"{who} crosses its {limit} daily cap at {hm(at)} UTC ({within}) at {burn}"
+        return Forecast("crossing", said, at, short=f"crosses {hm(at)} UTC ({within})")
     by_midnight = spent + rate_per_hour * (midnight - now) / 3600
-    return Forecast(
-        "within",
+    said = (
         f"{who} stays within its {limit} daily cap today: {money(by_midnight)} by 24:00 UTC "
-        f"at {burn}",
+        f"at {burn}"
     )
+    return Forecast("within", said, short=f"within cap: {money(by_midnight)} by 24:00")
 
 
 def _short(seconds: float) -> str:
@@ -202,7 +202,9 @@ async def spend_report(
     now = time.time() if now is None else now
     window = window or (metrics.rate_interval if metrics is not None else "2m")
     report = SpendReport(window=window, now=now)
-    caps_task = asyncio.ensure_future(_caps_and_agents(plane, top))
+    # Redis first: the tenants with their own cap are part of the question asked Prometheus
+    caps, default_cap, agents, redis_error = await _caps_and_agents(plane, top)
+    report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
     rates: dict[str, float] = {}
     spent: dict[str, float] = {}
     if metrics is None:
@@ -213,7 +215,11 @@ async def spend_report(
         )
     else:
         rate_q, today_q = render(RATE_BY_TENANT, window, now), render(TODAY_BY_TENANT, window, now)
-        chosen = f"(topk({top}, {rate_q}) or on (tenant) topk({top}, {today_q}))"
+        chosen = f"topk({top}, {rate_q}) or on (tenant) topk({top}, {today_q})"
+        capped = sorted(caps)[:MAX_CAPPED]
+        if capped:  # a tenant with its own cap may be over it while spending little
+            chosen += f" or on (tenant) {_only(today_q, capped)}"
+        chosen = f"({chosen})"
         rate_r, today_r = await asyncio.gather(
             metrics.query(f"{rate_q} and on (tenant) {chosen}", by="tenant"),
             metrics.query(f"{today_q} and on (tenant) {chosen}", by="tenant"),
@@ -224,16 +230,8 @@ async def spend_report(
             report.metrics_error = f"Prometheus {kind}: {text.clean(failed.error, 120)}"
         else:
             rates, spent = _values(rate_r), _values(today_r)
-    default_cap, agents, redis_error = await caps_task
-    report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
     if report.metrics_error:
         return report
-    caps: dict[str, float] = {}
-    if redis_error is None and plane is not None:
-        try:
-            caps = await plane.budgets.tenant_caps(sorted(set(rates) | set(spent)))
-        except Exception as exc:
-            redis_error = report.redis_error = _redis_problem(exc)
     rows = []
     for tenant in set(rates) | set(spent):
         cap = caps.get(tenant, default_cap) if redis_error is None else None
@@ -242,7 +240,9 @@ async def spend_report(
         if redis_error is not None:
             so_far = f"{money(today)} today" if today is not None else "no spend today"
             outlook = Forecast(
-                "unknown", f"{text.clean(tenant, 40)}: {so_far}; cap unknown ({redis_error})"
+                "unknown",
+                f"{text.clean(tenant, 40)}: {so_far}; cap unknown ({redis_error})",
+                short="cap unknown",
             )
         rows.append(TenantSpend(tenant, today, rate, cap or None, outlook, tenant in caps))
     rows.sort(key=lambda r: (r.forecast.rank, -(r.rate or 0.0), -(r.today or 0.0), r.tenant))
@@ -252,20 +252,90 @@ async def spend_report(
 
 async def _caps_and_agents(
     plane: ControlPlane | None, top: int
-) -> tuple[float, list[AgentSpend], str | None]:
-    """The default tenant cap and the ``top`` agents by cost (Redis)."""
+) -> tuple[dict[str, float], float, list[AgentSpend], str | None]:
+    """The tenants' own caps, the default tenant cap and the ``top`` agents by cost."""
     if plane is None:
-        return 0.0, [], "control plane unavailable"
+        return {}, 0.0, [], "control plane unavailable"
     try:
-        limits = await plane.budgets.get()
-        records = await plane.agents.list(order="cost", limit=top)
+        limits, caps, records = await asyncio.gather(
+            plane.budgets.get(),
+            plane.budgets.tenant_caps(),
+            plane.agents.list(order="cost", limit=top),
+        )
     except Exception as exc:
-        return 0.0, [], _redis_problem(exc)
+        return {}, 0.0, [], _redis_problem(exc)
     agents = [AgentSpend(r.id, r.tenant, r.cost, r.steps, r.status, r.model) for r in records]
-    return float(limits.tenant_daily_cost_usd or 0.0), agents, None
+    return caps, float(limits.tenant_daily_cost_usd or 0.0), agents, None
+
+
+def _only(query: str, tenants: list[str]) -> str:
+    """``query`` over these tenants' series only (an exact-match regex, RE2-escaped)."""
+    alternatives = "|".join(
+        "".join("\\" + c if c in _RE2_SPECIAL else c for c in t) for t in tenants
+    )
+    matcher = "agent_cost_usd_total{tenant=~" + json.dumps(alternatives) + "}"
+    return query.replace("agent_cost_usd_total", matcher)
 
 
 def _redis_problem(exc: Exception) -> str:
     from agentconsole.control.plane import translate
 
     return text.clean(str(translate(exc) or exc), 120)
+
+
+# --- the one table: the console's Spend view and `agentconsole spend` show these cells ------
+
+TENANT_HEADERS = ("tenant", "today", "burn", "cap", "used", "forecast")
+AGENT_HEADERS = ("agent", "tenant", "cost", "steps", "status")
+
+
+def tenant_cells(row: TenantSpend) -> tuple[str, ...]:
+    """TENANT, TODAY ($ since 00:00 UTC), BURN ($/h now), CAP (* its own), USED, FORECAST."""
+    cap = "none" if not row.cap else money(row.cap) + ("*" if row.own_cap else "")
+    if row.forecast.state == "unknown":
+        cap = "?"
+    used = "-" if row.share is None else f"{row.share * 100:.0f} %"
+    return (
+        text.clean(row.tenant, 40),
+        "-" if row.today is None else money(row.today),
+        "-" if row.rate is None else f"{money(row.rate)}/h",
+        cap,
+        used,
+        row.forecast.short,
+    )
+
+
+def agent_cells(agent: AgentSpend) -> tuple[str, ...]:
+    return (
+        text.clean(agent.id, 40),
+        text.clean(agent.tenant, 30),
+        money(agent.cost),
+        str(agent.steps),
+        text.clean(agent.status, 12),
+    )
+
+
+def as_dict(report: SpendReport) -> dict[str, Any]:
+    """The report as data (``--json``)."""
+    return {
+        "window": report.window,
+        "now": report.now,
+        "headline": report.headline,
+        "metrics_error": report.metrics_error,
+        "redis_error": report.redis_error,
+        "default_cap": report.default_cap or None,
+        "tenants": [
+            {
+                "tenant": t.tenant,
+                "today": t.today,
+                "rate_per_hour": t.rate,
+                "cap": t.cap,
+                "own_cap": t.own_cap,
+                "state": t.forecast.state,
+                "crosses_at": t.forecast.crosses_at,
+                "forecast": t.forecast.text,
+            }
+            for t in report.tenants
+        ],
+        "agents": [vars(a) for a in report.agents],
+    }

@@ -165,3 +165,18 @@ async def test_a_tenants_own_cap_replaces_the_default_for_that_tenant(metrics, p
     assert await plane.budgets.tenant_caps(["beta", "acme"]) == {}
     actions = [e.action for e in await plane.audit.tail(5)]
     assert actions.count("budget.tenant") == 2
+
+
+async def test_a_tenant_with_its_own_cap_is_shown_however_little_it_spends(metrics, plane):
+    """top 1 by burn and by spend is acme; beta, over its own cap, still comes first."""
+    await plane.budgets.set_tenant_cap("beta", 0.01, reason="test")
+    await plane.budgets.set_tenant_cap('we"ird|te.nant', 5, reason="a name to escape")
+    report = await spend_report(metrics, plane, top=1)
+    assert [(t.tenant, t.forecast.state) for t in report.tenants] == [("beta", "over")]
+
+
+def test_only_escapes_tenant_names_for_promql_and_re2() -> None:
+    from agentconsole.metrics.forecast import _only
+
+    q = _only("sum(agent_cost_usd_total)", ["a.b|c", 'd"e'])
+    assert q == 'sum(agent_cost_usd_total{tenant=~"a\\\\.b\\\\|c|d\\"e"})'

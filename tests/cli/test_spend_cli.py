@@ -1,0 +1,42 @@
+"""`agentconsole spend`: the Spend view's table and forecast, printed."""
+
+from __future__ import annotations
+
+from agentconsole.control.registry import AgentRecord
+from agentconsole.metrics import forecast as fc
+from tests.fixtures.procs import free_port
+
+
+async def test_spend_prints_the_forecast_the_tenants_and_the_agents(
+    acli, plane, prometheus, monkeypatch
+) -> None:
+    monkeypatch.setenv("AGENTCONSOLE_PROMETHEUS_URL", prometheus.url)
+    await plane.budgets.set_tenant_cap("beta", 0.01, reason="test")
+    await plane.agents.heartbeat(AgentRecord(id="big", tenant="acme", cost=9.5, steps=3))
+    result = await acli("spend")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("beta is over its $0.01 daily cap: $")
+    at = next(i for i, line in enumerate(lines) if line.startswith("TENANT"))
+    assert lines[at].split() == [h.upper() for h in fc.TENANT_HEADERS]
+    beta, acme = lines[at + 1], lines[at + 2]  # over its cap first
+    assert beta.startswith("beta ") and "$0.01*" in beta and "OVER CAP" in beta
+    assert acme.startswith("acme ")
+    assert "no cap set" in acme and "/h" in acme  # the 2m rate of a young Prometheus
+    assert any(line.startswith("big ") and "$9.50" in line for line in lines)
+
+    data = (await acli("spend", "--json", "--top", "1")).json()  # beta: its own cap
+    assert [t["tenant"] for t in data["tenants"]] == ["beta"]
+    assert data["tenants"][0]["state"] == "over" and data["agents"][0]["id"] == "big"
+
+
+async def test_spend_with_prometheus_down_says_why_and_fails(acli, monkeypatch) -> None:
+    monkeypatch.setenv("AGENTCONSOLE_PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")
+    result = await acli("spend")
+    assert result.code == 1
+    assert result.out.startswith("no forecast: Prometheus unreachable")
+
+
+def test_spend_refuses_a_bad_top(cli) -> None:
+    result = cli("spend", "--top", "0")
+    assert result.code == 2 and "--top must be between 1 and 100" in result.err
