@@ -8,8 +8,6 @@ from typing import Any
 
 from agentconsole.cli.common import EXIT_OK, Context, add_output_options, clean, emit, table
 
-# Bookkeeping fields every document carries; a change summary leaves them out.
-_NOISE = {"changed_by", "changed_at", "reason", "version", "at", "id", "requester", "role"}
 _BLOCK_MS = 1000
 
 
@@ -24,42 +22,13 @@ def register(subparsers: Any) -> None:
 
 
 def summarise(entry: Any) -> str:
-    """What changed, in a few words: 'enabled: false -> true', 'created', 'deleted'."""
-    before, after = entry.before, entry.after
-    if entry.entity == "flag" and (before or after):
-        from agentconsole.control.flag_diff import diff
+    """What changed, in a few words: 'rollout: 100% → 25%', 'mode: forced_open → auto',
+    'created' (the one reading of a change: ``control/audit_diff.py``)."""
+    from agentconsole.control import audit_diff
 
-        try:
-            return "; ".join(diff(before, after)) or "no field changed"
-        except Exception:  # an entry of another version: the generic summary below
-            pass
-    if before is None and after is not None:
+    if entry.before is None and entry.after is not None and entry.entity != "flag":
         return "created"
-    if after is None:
-        return "deleted" if before is not None else "-"
-    parts = []
-    for key in sorted(set(before) | set(after)):
-        if key in _NOISE or before.get(key) == after.get(key):
-            continue
-        old, new = before.get(key), after.get(key)
-        if key == "until" or key.endswith("_at"):
-            old, new = _clock(old), _clock(new)
-        parts.append(f"{key}: {_short(old)} -> {_short(new)}")
-    return "; ".join(parts) or "no field changed"
-
-
-def _clock(value: Any) -> Any:
-    """Epoch seconds as a UTC time of day, so a change summary reads like a log."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        from datetime import UTC, datetime
-
-        return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%SZ")
-    return value
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 30 else text[:29] + "…"
+    return "; ".join(audit_diff.lines(entry.entity, entry.before, entry.after)) or "-"
 
 
 def _when(ts: float) -> str:

@@ -121,7 +121,7 @@ async def test_audit_view_is_live_and_filterable(plane, plane_as, app_factory, s
         assert any(t.startswith("flag f1 enable by bob at") for t in app.toasts)
         newest = table.get_row_at(0)
         assert newest[1].plain == "bob" and newest[3].plain == "flag.enable"
-        assert "enabled: false→true" in newest[5].plain
+        assert "enabled: off → on" in newest[5].plain
         await pilot.press("slash", *"create", "enter")
         await wait_until(pilot, lambda: len(table.painted) == 1)
         assert table.get_row_at(0)[3].plain == "flag.create"
@@ -168,3 +168,42 @@ async def test_the_same_toast_is_not_repeated(app_factory):
         app._toast_last["flag f1 enable by bob"] = (0.0, 12)  # the window has passed
         app.toast("flag f1 enable by bob")
         assert app.toasts[-1] == "flag f1 enable by bob (again; 12 times in a row before)"
+
+
+async def test_enter_on_an_audit_row_shows_before_and_after_in_words(plane, app_factory):
+    """No JSON, no epoch seconds: the flag diff for flags, field by field for the rest."""
+    from agentconsole.tui.audit_diff import AuditDiffScreen
+
+    await plane.flags.create("planner-v2", enabled=True, rollout=5)
+    await plane.flags.set_rollout("planner-v2", 50, reason="canary looks fine")
+    await plane.breakers.trip("openai", for_seconds=900, reason="provider down")
+    entries = {e.action: e for e in await plane.audit.tail(3)}
+    app = _app(app_factory, "audit")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("audit").table
+        await wait_until(pilot, lambda: len(table.painted) == 3)
+        # the trip's row: the column shows the first whole fields, never a JSON document
+        trip = entries["breaker.trip"]
+        assert "{" not in table.get_cell(trip.id, "change").plain
+        table.move_cursor(row=table.get_row_index(entries["flag.rollout"].id))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, AuditDiffScreen))
+        shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "flag.rollout planner-v2" in shown and "reason: canary looks fine" in shown
+        assert "rollout: 5% → 50%" in shown and "by alice (admin)" in shown
+        assert "Before" in shown and "After" in shown and "rollout: 50%" in shown
+        assert "{" not in shown and "rollout_bp" not in shown and "changed_at" not in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, AuditDiffScreen))
+        table.move_cursor(row=table.get_row_index(trip.id))
+        await pilot.press("d")  # the same from its key
+        await wait_until(pilot, lambda: isinstance(app.screen, AuditDiffScreen))
+        shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        until = time.strftime("%H:%M:%S", time.gmtime(trip.after["until"]))
+        assert "created" in shown and "mode: forced_open" in shown
+        assert f"until: {until} UTC (15m later)" in shown and "(did not exist)" in shown
+        assert str(int(trip.after["until"])) not in shown  # no epoch seconds
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, AuditDiffScreen))
+        painted = app.paint_counts["audit"]
+        await app.wait_for_paint("audit", painted + 1)  # refresh resumed after the dialog

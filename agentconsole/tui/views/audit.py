@@ -1,14 +1,15 @@
-"""Audit: the audit stream as a live timeline, newest first, filterable with `/`."""
+"""Audit: the audit stream as a live timeline, newest first, filterable with `/`; Enter on
+a row shows that change's before and after in words (``tui/audit_diff.py``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
 from textual.widgets import Static
 
+from agentconsole.control import audit_diff
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
 from agentconsole.tui.table import Column, LiveTable, Row
@@ -29,31 +30,6 @@ COLUMNS = [
     Column("version", "CP V", 5, numeric=True),
 ]
 
-# fields that change on every write and say nothing to a reader of the timeline
-_NOISE = {"version", "changed_at", "changed_by", "reason", "at", "id", "role"}
-
-
-def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    """What changed, in one line: ``enabled: true→false, rollout_bp: 500→2500``."""
-    if before is None and after is None:
-        return ""
-    if before is None:
-        return "created " + json.dumps({k: v for k, v in (after or {}).items() if k not in _NOISE})
-    if after is None:
-        return "removed"
-    return ", ".join(change_parts(before, after)) or "no change"
-
-
-def change_parts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """One ``key: old→new`` per changed field (a column shows whole ones, never a cut one)."""
-    parts = []
-    for key in sorted(set(before) | set(after)):
-        if key in _NOISE:
-            continue
-        if before.get(key) != after.get(key):
-            parts.append(f"{key}: {json.dumps(before.get(key))}→{json.dumps(after.get(key))}")
-    return parts
-
 
 def audit_row(entry: AuditEntry) -> Row:
     ms, _, seq = entry.id.partition("-")
@@ -61,11 +37,11 @@ def audit_row(entry: AuditEntry) -> Row:
         order: Any = (int(ms), int(seq or 0))
     except ValueError:
         order = (0, 0)
-    change = describe_change(entry.before, entry.after)
-    if entry.before is not None and entry.after is not None:
-        shown = fmt.fit_parts(change_parts(entry.before, entry.after), 40) or change
-    else:
-        shown = fmt.fit(change, 40)
+    parts = audit_diff.lines(entry.entity, entry.before, entry.after)
+    if parts[:1] == ["created"]:  # the action says so; the fields that matter, not the target
+        parts = [p for p in parts[1:] if p.partition(": ")[2] != entry.target] or ["created"]
+    change = ", ".join(parts)
+    shown = fmt.fit_parts(parts, 40) or fmt.fit(change, 40)  # whole fields; Enter shows all
     cells = (
         cell(fmt.hms(entry.ts), 8, sort_key=order),
         cell(entry.actor, 12),
@@ -83,14 +59,22 @@ def audit_row(entry: AuditEntry) -> Row:
 @dataclass
 class AuditData:
     rows: list[Row]
+    entries: dict[str, AuditEntry]  # row key (the stream id) -> its entry, for Enter
 
 
 class AuditView(View):
     view_id = "audit"
     title = "Audit"
     aliases: ClassVar[tuple[str, ...]] = ("audit", "au", "log", "history")
-    BINDINGS: ClassVar[list[Binding]] = [Binding("s", "sort", "Sort", id="audit.sort")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("s", "sort", "Sort", id="audit.sort"),
+        Binding("d", "diff", "Before/after (enter)", id="audit.diff", show=False),
+    ]
     LIMIT = 500
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entries: dict[str, AuditEntry] = {}
 
     def compose(self):
         yield Static("", id="audit-summary", markup=False)
@@ -105,11 +89,12 @@ class AuditView(View):
 
         async def load(backend: Backend) -> AuditData:
             entries = await backend.plane().audit.tail(limit)
-            return AuditData([audit_row(e) for e in entries])
+            return AuditData([audit_row(e) for e in entries], {e.id: e for e in entries})
 
         return load
 
     def paint(self, data: AuditData) -> None:
+        self.entries = data.entries
         self.table.set_rows(data.rows)
         text = f"last {len(data.rows)} audit entries, newest first"
         if self.table.filter_text:
@@ -118,3 +103,17 @@ class AuditView(View):
 
     def action_sort(self) -> None:
         self.table.sort_by()
+
+    def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        event.stop()
+        self.action_diff()
+
+    def action_diff(self) -> None:
+        """Before and after of the change under the cursor; refresh waits while it is up."""
+        from agentconsole.tui.audit_diff import AuditDiffScreen
+
+        entry = self.entries.get(self.table.cursor_key or "")
+        if entry is None:
+            self.console.toast("no audit entry selected", severity="warning")
+            return
+        self.app.push_screen(AuditDiffScreen(entry), lambda _=None: self.console.resume_refresh())

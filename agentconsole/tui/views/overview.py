@@ -160,12 +160,13 @@ RECENT_CHANGES = 4
 
 def recent_changes(entries: list[Any], width: int = 62) -> list[str]:
     """The last audited changes, newest first, as a person says them: "22:41:07 alice
-    breaker.trip openai: mode: "auto"→"forced_open" — provider down" (no JSON, no epochs)."""
-    from agentconsole.tui.views.audit import change_parts
+    breaker.trip openai: mode: auto → forced_open — provider down" (no JSON, no epochs)."""
+    from agentconsole.control import audit_diff
 
     lines = []
     for e in reversed(entries):
-        parts = change_parts(e.before or {}, e.after or {}) if e.before and e.after else []
+        changed = e.before is not None and e.after is not None  # the action says the rest
+        parts = audit_diff.parts(e.before, e.after) if changed else []
         what = fmt.fit_parts(parts, 30) if parts else ""
         why = f" — {e.reason}" if e.reason else ""
         line = f"{fmt.hms(e.ts)} {e.actor} {e.action} {e.target}"
