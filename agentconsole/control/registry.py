@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from agentconsole.control import codec
+from agentconsole.control import codec, pages
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
@@ -343,6 +343,46 @@ class Registry:
             if len(found) >= limit:
                 break
         return found[:limit]
+
+    async def page(
+        self,
+        order: str,
+        size: int,
+        *,
+        where: pages.Where = "first",
+        cut: tuple[int, ...] = (),
+        descending: bool = True,
+        tenant: str | None = None,
+        status: str | None = None,
+    ) -> pages.Page:
+        """One page of ``order`` (ids only), ``where`` relative to a previous page's cut.
+
+        Unfiltered: one ZRANGE of ``size`` per partition, wherever the page is (a cut past
+        the end, after the fleet shrank, gives the last page). A tenant or status: its
+        ranked ids (costs the tenant or the status), sliced. See ``control/pages.py``.
+        """
+        if tenant is not None or status is not None:
+            ranked = await self._ranked(order, tenant, status)
+            return pages.slice_ranked(where, cut, size, ranked if descending else ranked[::-1])
+        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
+        parts = self.plane.keys.all_partitions()
+        wanted = pages.ranges(where, cut, size, len(parts))
+        async with self._pipe() as pipe:
+            for part, span in zip(parts, wanted, strict=True):
+                pipe.zcard(getattr(part, attr))
+                if span is not None:
+                    key = getattr(part, attr)
+                    pipe.zrange(key, span[0], span[1], desc=descending, withscores=True)
+            raw = iter(await pipe.execute())
+        sizes, slices = [], []
+        for span in wanted:
+            sizes.append(int(next(raw)))
+            rows = next(raw) if span is not None else []
+            slices.append([(codec.lenient_text(i), float(s)) for i, s in rows])
+        found = pages.merge(where, cut, size, slices, sizes, descending)
+        if not found.ids and found.position and where != "last":
+            return await self.page(order, size, where="last", descending=descending)
+        return found
 
     async def _top(self, order: str, limit: int) -> builtins.list[tuple[str, float]]:
         if limit <= 0:

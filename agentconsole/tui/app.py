@@ -68,7 +68,7 @@ class AppOptions:
     start_view: str = "overview"
     live_events: bool = True
     ack_timeout: float = 2.0
-    agent_limit: int = 20_000
+    agent_limit: int = 1_000  # the Agents view's page of the fleet (rows held and diffed)
     gc_freeze: bool = True  # see ConsoleApp._settle_heap
     welcome: str = ""  # a first screen over the overview (the demo explains itself)
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from agentconsole.tui.safe import Cell, CellSpec, to_cell
@@ -237,13 +238,45 @@ def _internals() -> tuple[type, type] | None:
 
 
 class LiveTable(DataTable):
-    """Keyed rows, a mark column, a filter and a sort, all kept across refreshes."""
+    """Keyed rows, a mark column, a filter and a sort, all kept across refreshes.
+
+    A ``paged`` table holds one page of a longer order (the Agents view: a page of the
+    fleet): moving past its first or last row, Home, End, ``[`` and ``]`` post
+    :class:`PageRequested` for the view to load that page; the table itself never holds
+    more than the page.
+    """
 
     DEFAULT_CSS = "LiveTable { height: 1fr; }"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("home", "first_row", "First row", show=False),
         Binding("end", "last_row", "Last row", show=False),
+        Binding(
+            "right_square_bracket", "page('next')", "Next page", id="table.next_page", show=False
+        ),
+        Binding(
+            "left_square_bracket",
+            "page('previous')",
+            "Previous page",
+            id="table.previous_page",
+            show=False,
+        ),
     ]
+
+    class PageRequested(Message):
+        """The operator moved past the loaded page: ``first``, ``previous``, ``next``, ``last``."""
+
+        def __init__(self, table: LiveTable, where: str) -> None:
+            super().__init__()
+            self.table, self.where = table, where
+
+    class FilterChanged(Message):
+        """A paged table's filter changed: the view reads the page again (from the top)."""
+
+        def __init__(self, table: LiveTable) -> None:
+            super().__init__()
+            self.table = table
+
+    paged = False
     fast = False  # the internals fast path (set in __init__, once DataTable exists)
     # render caches that hold cell content (DataTable keys them by its update counter)
     _CONTENT_CACHES = (
@@ -264,6 +297,8 @@ class LiveTable(DataTable):
         self.marked: set[str] = set()
         self.filter_text = ""
         self._match: Match | None = None
+        # pattern -> row matcher; a view whose filter also names an index swaps it
+        self.filter_builder: Callable[[str], Match | None] = build_filter
         self.sort_column: str | None = None
         self.sort_reverse = False
         # the table's own key objects, by our str keys: StringKey hashes in Python
@@ -324,9 +359,12 @@ class LiveTable(DataTable):
         self.apply(make_plan(rows, self.plan_base()))
 
     def set_filter(self, pattern: str) -> None:
+        changed = pattern != self.filter_text
         self.filter_text = pattern
-        self._match = build_filter(pattern)
+        self._match = self.filter_builder(pattern)
         self.set_rows(list(self.all_rows.values()))
+        if changed and self.paged:
+            self.post_message(self.FilterChanged(self))
 
     def apply(self, plan: Plan) -> None:
         """Paint a plan; a plan made against an older screen is recomputed here."""
@@ -482,10 +520,52 @@ class LiveTable(DataTable):
     def action_first_row(self) -> None:
         if self.row_count:
             self.move_cursor(row=0)
+        if self.paged:
+            self.post_message(self.PageRequested(self, "first"))
 
     def action_last_row(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
+        if self.paged:
+            self.post_message(self.PageRequested(self, "last"))
+
+    def action_page(self, where: str) -> None:
+        if self.paged:
+            self.post_message(self.PageRequested(self, where))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "page":
+            return self.paged  # an unpaged table has no such keys (nor footer entries)
+        return super().check_action(action, parameters)
+
+    def _at_edge(self, last: bool) -> bool:
+        return self.paged and (
+            not self.row_count or self.cursor_row == (self.row_count - 1 if last else 0)
+        )
+
+    def action_cursor_down(self) -> None:
+        if self._at_edge(last=True):
+            self.post_message(self.PageRequested(self, "next"))
+        else:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self._at_edge(last=False):
+            self.post_message(self.PageRequested(self, "previous"))
+        else:
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self._at_edge(last=True):
+            self.post_message(self.PageRequested(self, "next"))
+        else:
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self._at_edge(last=False):
+            self.post_message(self.PageRequested(self, "previous"))
+        else:
+            super().action_page_up()
 
     def toggle_mark(self) -> None:
         key = self.cursor_key

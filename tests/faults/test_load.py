@@ -33,7 +33,7 @@ async def test_console_under_1000_heartbeating_agents(settings, plane):
             view = app.view("agents")
             await wait_until(pilot, lambda: view.total == AGENTS, timeout=30, what="all agents")
             summary = str(view.query_one("#agents-summary").render())
-            assert summary.startswith(f"{AGENTS} agents")
+            assert summary.startswith(f"{AGENTS:,} agents")
             await keys_answer(pilot, app)
             await kill_dialog_cancelled(pilot, app)
             await keys_answer(pilot, app)

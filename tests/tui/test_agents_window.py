@@ -21,7 +21,67 @@ async def test_a_fleet_larger_than_the_window_shows_its_most_expensive_agents(pl
         await wait_until(pilot, lambda: len(view.table.painted) == 10, what="a window of rows")
         assert set(view.table.painted) == {f"w{i:03d}" for i in range(50, 60)}
         summary = str(view.query_one("#agents-summary").render())
-        assert summary.startswith("60 agents · showing the 10 with the most cost")
+        assert summary.startswith("60 agents · rows 1–10 by most cost")
         await pilot.press("s")  # next sort column: the window follows only indexed orders
         await pilot.pause()
         assert len(view.table.painted) <= 10
+
+
+def summary_of(view) -> str:
+    return str(view.query_one("#agents-summary").render())
+
+
+async def test_down_past_the_page_loads_the_next_page_and_brackets_page(plane, app_factory):
+    records = [AgentRecord(id=f"w{i:03d}", task="t", cost=i / 10) for i in range(25)]
+    await plane.agents.write_many(records)
+    app = app_factory(start_view="agents", clock=time.time, agent_limit=10)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("agents")
+        table = view.table
+        await wait_until(pilot, lambda: len(table.painted) == 10, what="the first page")
+        await pilot.press("pagedown", "pagedown")  # to the page's last row, then past it
+        await wait_until(pilot, lambda: "w014" in table.painted, what="the second page")
+        assert set(table.painted) == {f"w{i:03d}" for i in range(5, 15)}
+        assert table.cursor_key == "w014"  # the page's first row: the next agent by cost
+        assert "rows 11–20 by most cost" in summary_of(view)
+        await pilot.press("up")  # past the page's first row: back to the first page
+        await wait_until(pilot, lambda: "w024" in table.painted, what="the first page again")
+        assert table.cursor_key == "w015"
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_until(pilot, lambda: "w000" in table.painted, what="the third page")
+        assert len(table.painted) == 5 and "rows 21–25" in summary_of(view)
+        await pilot.press("left_square_bracket")
+        await wait_until(pilot, lambda: "w014" in table.painted, what="the second page again")
+        assert table.cursor_key == "w005"  # a page back: its last row
+
+
+async def test_end_reaches_the_last_agent_of_100001_and_home_the_first(plane, app_factory):
+    plane.settings.registry.dead_after_seconds = 3600  # a busy machine fills slowly
+    n, batch = 100_001, 2000
+    for start in range(0, n, batch):
+        rows = [
+            AgentRecord(id=f"s{i:06d}", tenant=f"t{i // 250:04d}", cost=i / 1000)
+            for i in range(start, min(n, start + batch))
+        ]
+        await plane.agents.write_many(rows)
+    app = app_factory(start_view="agents", clock=time.time, agent_limit=200)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("agents")
+        table = view.table
+        await wait_until(pilot, lambda: table.cursor_key == "s100000", 30, "the first page")
+        assert summary_of(view).startswith("100,001 agents · rows 1–200 by most cost")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.cursor_key == "s000000", 30, "the last agent")
+        assert len(table.painted) == 200
+        assert "rows 99,802–100,001 by most cost" in summary_of(view)
+        await pilot.press("pageup")  # from the last row: a screen up, within the page
+        await pilot.press("home")
+        await wait_until(pilot, lambda: table.cursor_key == "s100000", 30, "the first agent")
+        await pilot.press("slash", *"tenant:t0123", "enter")
+        expected = {f"s{i:06d}" for i in range(123 * 250, 124 * 250)}
+        await wait_until(pilot, lambda: set(table.painted) <= expected, 30, "the tenant")
+        assert len(table.painted) == 200  # a page of the tenant's 250, read from its index
+        assert summary_of(view).startswith("250 agents with tenant t0123 · rows 1–200")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.cursor_key == "s030750", 30, "the tenant's last")
+        assert set(table.painted) <= expected

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
 from textual.widgets import Static
 
+from agentconsole.control.pages import Page, Where
 from agentconsole.control.runaway import runaway_reasons
 from agentconsole.tui import fmt
 from agentconsole.tui.safe import cell
-from agentconsole.tui.table import Column, LiveTable, Plan, Row, make_plan
+from agentconsole.tui.table import Column, LiveTable, Match, Plan, Row, build_filter, make_plan
 from agentconsole.tui.views.base import Loader, View
 
 if TYPE_CHECKING:
@@ -56,17 +57,79 @@ class AgentBrief:
 class AgentsData:
     plan: Plan  # the diff against the screen, computed on the I/O thread
     briefs: dict[str, AgentBrief]
-    total: int  # agents in the registry (its indexes' sizes), not the rows loaded
+    total: int  # agents in the order paged (the fleet, a tenant, a status)
     loaded: int = 0
     order: str = "heartbeat"
     kills: set[str] = field(default_factory=set)  # kill targets in force (one HGETALL)
+    page: Page | None = None
+    request: PageRequest | None = None  # what this page answered
 
 
-# The table's sort columns that a registry index orders: the loaded window is the top of
-# that index, so sorting by cost shows the fleet's most expensive agents, not the most
-# expensive of the freshest ones. Other columns sort the window of freshest agents.
+@dataclass(frozen=True)
+class PageRequest:
+    """Where the next refresh reads: a page relative to a cut of one order and filter."""
+
+    order: str
+    descending: bool
+    tenant: str | None
+    status: str | None
+    where: Where = "first"
+    cut: tuple[int, ...] = ()
+    moved: bool = False  # the operator asked for it: the cursor goes to the new page's edge
+    seq: int = 0
+
+    def same_order(self, other: PageRequest) -> bool:
+        return (self.order, self.descending, self.tenant, self.status) == (
+            other.order,
+            other.descending,
+            other.tenant,
+            other.status,
+        )
+
+
+# The table's sort columns that a registry index orders: the page is a page of that index,
+# so sorting by cost pages through the fleet's agents by cost. Other columns sort the page
+# (a page of the freshest agents). The heartbeat column shows "seconds ago": its
+# descending sort (stalest first) is the index ascending.
 INDEXED_ORDER = {"cost": "cost", "tokens": "tokens", "heartbeat": "heartbeat"}
-WINDOW_TEXT = {"cost": "with the most cost", "tokens": "with the most tokens"}
+ORDER_TEXT = {
+    ("cost", True): "by most cost",
+    ("cost", False): "by least cost",
+    ("tokens", True): "by most tokens",
+    ("tokens", False): "by fewest tokens",
+    ("heartbeat", True): "freshest first",
+    ("heartbeat", False): "stalest first",
+}
+FILTER_TERMS = ("tenant", "status")
+
+
+def index_terms(pattern: str) -> tuple[dict[str, str], str]:
+    """``tenant:acme status:running rest`` -> ({tenant: acme, status: running}, "rest")."""
+    terms: dict[str, str] = {}
+    rest = []
+    for word in pattern.split():
+        name, sep, value = word.partition(":")
+        if sep and value and name.lower() in FILTER_TERMS:
+            terms[name.lower()] = value
+        else:
+            rest.append(word)
+    return terms, " ".join(rest)
+
+
+def agents_filter(pattern: str) -> Match | None:
+    """The `/` filter of the Agents view: ``tenant:X`` and ``status:Y`` match exactly (and
+    the loader reads that index), the rest is the table's regex filter."""
+    terms, rest = index_terms(pattern)
+    regex = build_filter(rest)
+    if not terms:
+        return regex
+    needles = [f" {name}:{value.lower()} " for name, value in terms.items()]
+
+    def match(search: str) -> bool:
+        padded = f" {search} "
+        return all(n in padded for n in needles) and (regex is None or regex(search))
+
+    return match
 
 
 def agent_row(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -> Row:
@@ -88,7 +151,9 @@ def agent_row(rec: AgentRecord, limits: Limits, now: float, dead_after: float) -
         cell(fmt.ago(beat), 9, "red" if "stale" in reasons else "", sort_key=beat or 0.0),
         cell(rec.task, 30),
     )
-    search = " ".join((rec.id, rec.task, rec.user, rec.tenant, rec.model, status, *reasons)).lower()
+    words = (rec.id, rec.task, rec.user, rec.tenant, rec.model, status, *reasons)
+    index = f"tenant:{rec.tenant} status:{rec.status}"  # what agents_filter's terms match
+    search = " ".join((*words, index)).lower()
     return Row(rec.id, cells, search)
 
 
@@ -117,36 +182,67 @@ class AgentsView(View):
         self.kills: set[str] = set()
         self.loaded = 0
         self.order = "heartbeat"
+        self.page: Page | None = None
+        self.request: PageRequest | None = None  # the next refresh's page
+        self._seq = 0
 
     def compose(self):
         yield Static("", id="agents-summary", markup=False)
         yield LiveTable(COLUMNS, markable=True, id="agents-table")
 
     def on_mount(self) -> None:
-        self.table.sort_column = "cost"  # most expensive first: where incidents show
-        self.table.sort_reverse = True
+        table = self.table
+        table.sort_column = "cost"  # most expensive first: where incidents show
+        table.sort_reverse = True
+        table.paged = True
+        table.filter_builder = agents_filter
+
+    def wanted(self) -> PageRequest:
+        """The page the next refresh reads: the operator's last move, or the page on screen;
+        from the top when the sort or the filter's index changed."""
+        table = self.table
+        column = table.sort_column or ""
+        order = INDEXED_ORDER.get(column, "heartbeat")
+        descending = column not in INDEXED_ORDER or table.sort_reverse != (column == "heartbeat")
+        terms, _ = index_terms(table.filter_text)
+        fresh = PageRequest(order, descending, terms.get("tenant"), terms.get("status"))
+        current = self.request
+        if current is None or not current.same_order(fresh):
+            return fresh
+        return current
 
     def loader(self) -> Loader:
         clock = self.console.options.clock
-        limit = self.console.options.agent_limit
+        size = max(1, self.console.options.agent_limit)
         dead_after = self.console.settings.registry.dead_after_seconds
         base = self.table.plan_base()
-        order = INDEXED_ORDER.get(self.table.sort_column or "", "heartbeat")
+        request = self.request = self.wanted()
 
         async def load(backend: Backend) -> AgentsData:
-            # A window of at most ``limit`` agents, the top of the index the table is
-            # sorted by: a fleet of 100,000 is never read, diffed or laid out whole.
+            # One page of the order the table is sorted by: a fleet of 100,000 is never
+            # read, diffed or laid out whole; any page costs the same.
             plane = backend.plane()
-            records = await plane.agents.list(order=order, limit=limit)
-            total = await plane.agents.count() if len(records) >= limit else len(records)
+            page = await plane.agents.page(
+                request.order,
+                size,
+                where=request.where,
+                cut=request.cut,
+                descending=request.descending,
+                tenant=request.tenant,
+                status=request.status,
+            )
+            records = await plane.agents.get_many(page.ids)
+            if request.status is not None:  # derived statuses (killing, dead) are read here
+                records = [r for r in records if r.status == request.status]
             limits = await plane.budgets.get()
             now = clock()
             rows = [agent_row(r, limits, now, dead_after) for r in records]
             briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
             plan = make_plan(rows, base)
             kills, _ = await plane.kills.list()
-            total = max(total, len(records))
-            return AgentsData(plan, briefs, total, len(records), order, set(kills))
+            return AgentsData(
+                plan, briefs, page.total, len(records), request.order, set(kills), page, request
+            )
 
         return load
 
@@ -154,22 +250,72 @@ class AgentsView(View):
         table = self.table
         if table is None:  # a refresh landing while the console closes
             return
-        table.retire(self.briefs)  # 10,000 objects: freed by the next loader
+        table.retire(self.briefs)  # many objects: freed by the next loader
         self.briefs = data.briefs
         self.total, self.loaded, self.order = data.total, data.loaded, data.order
         self.kills = data.kills
         table.apply(data.plan)
+        request, page = data.request, data.page
+        if request is not None and page is not None:
+            self.page = page
+            if self.request is None or self.request.seq == request.seq:
+                # the next refresh reads this page again, wherever the move came from
+                self.request = replace(request, where="at", cut=page.start, moved=False)
+            if request.moved and table.row_count:
+                edge = 0 if request.where in ("first", "at") else table.row_count - 1
+                table.move_cursor(row=edge, animate=False)
         self.update_summary()
+
+    def on_live_table_page_requested(self, message: LiveTable.PageRequested) -> None:
+        message.stop()
+        page, request = self.page, self.wanted()
+        if page is None:
+            return
+        where: Where
+        if message.where == "next":
+            if not page.has_next:
+                return
+            where, cut = "at", page.next_start
+        elif message.where == "previous":
+            if not page.has_previous:
+                return
+            where, cut = "before", page.start
+        elif message.where == "first":
+            if not page.has_previous:
+                return  # already on the first page: the cursor moved there
+            where, cut = "first", ()
+        else:
+            if not page.has_next:
+                return
+            where, cut = "last", ()
+        self._seq += 1
+        self.request = replace(request, where=where, cut=cut, moved=True, seq=self._seq)
+        self.console.poll_now()
+
+    def on_live_table_filter_changed(self, message: LiveTable.FilterChanged) -> None:
+        message.stop()
+        if self.request is not None and not self.request.same_order(self.wanted()):
+            self.console.poll_now()  # the filter names another index: read it now
 
     def update_summary(self) -> None:
         table = self.table
         shown = len(table.painted)
-        parts = [f"{self.total} agents"]
+        parts = [f"{self.total:,} agents"]
+        request = self.request
+        if request is not None:
+            named = [
+                f"{n} {v}" for n, v in (("tenant", request.tenant), ("status", request.status)) if v
+            ]
+            if named:
+                parts[0] += " with " + ", ".join(named)
         if self.kills:
             parts.append(f"{len(self.kills)} kill{'s' * (len(self.kills) != 1)} in force")
-        if self.loaded < self.total:
-            window = WINDOW_TEXT.get(self.order, "freshest")
-            parts.append(f"showing the {self.loaded:,} {window}")
+        page = self.page
+        if page is not None and (page.has_next or page.has_previous):
+            first = page.position + 1
+            last = page.position + len(page.ids)
+            text = ORDER_TEXT.get((request.order, request.descending), "") if request else ""
+            parts.append(f"rows {first:,}–{last:,} {text}".rstrip())
         if table.filter_text:
             parts.append(f"{shown} match /{table.filter_text}")
         if table.marked:
