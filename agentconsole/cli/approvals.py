@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -27,12 +28,8 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--all", action="store_true", help="decided and expired ones too")
     add_output_options(ls)
     ls.set_defaults(func=list_requests)
-    for name, helptext in (("approve", "approve and run it"), ("reject", "refuse it")):
-        q = sub.add_parser(name, help=helptext)
-        q.add_argument("id", help="the request id (from `approvals list`)")
-        q.add_argument("--reason", default="", help="why (recorded in the audit log)")
-        add_output_options(q)
-        q.set_defaults(func=decide, decision=name)
+    dispatch.add(sub, "approval.approve", help="approve and run it")
+    dispatch.add(sub, "approval.reject", help="refuse it")
 
 
 async def list_requests(args: argparse.Namespace, ctx: Context) -> int:
@@ -52,21 +49,3 @@ async def list_requests(args: argparse.Namespace, ctx: Context) -> int:
         lambda: table(headers, rows) if rows else "no pending requests",
     )
     return EXIT_FAILED if problems else EXIT_OK
-
-
-async def decide(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.cli.common import clean
-    from agentconsole.control import approvals
-
-    plane = await ctx.plane()
-    if args.decision == "approve":
-        outcome = await approvals.approve(plane, args.id, reason=args.reason)
-        emit(args, outcome.data, lambda: clean(outcome.text, 2000))
-        return EXIT_OK
-    request = await approvals.reject(plane, args.id, reason=args.reason)
-    emit(
-        args,
-        request.doc(),
-        lambda: f"rejected {request.requested_by}'s request {request.id}: {request.line}",
-    )
-    return EXIT_OK

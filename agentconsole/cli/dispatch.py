@@ -38,7 +38,11 @@ def add(
     p = sub.add_parser(command or op.words[-1], help=_literal(help or op.summary))
     for param in op.params:
         metavar, text = param.kind.label, _literal(param.help)
-        if param.keyword:
+        if param.switch:
+            p.add_argument(
+                f"--{param.keyword}", dest=param.name, action="store_const", const="on", help=text
+            )
+        elif param.keyword:
             p.add_argument(f"--{param.keyword}", dest=param.name, metavar=metavar, help=text)
         elif param.many:
             p.add_argument(param.name, nargs="+", metavar=metavar, help=text)

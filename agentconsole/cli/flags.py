@@ -10,7 +10,6 @@ from agentconsole.cli import dispatch, flag_values
 from agentconsole.cli.common import (
     EXIT_OK,
     Context,
-    add_change_options,
     add_output_options,
     ago,
     clean,
@@ -19,9 +18,6 @@ from agentconsole.cli.common import (
     table,
     utc,
 )
-
-FLAG_TYPES = ("release", "experiment", "operational", "kill-switch")
-STICKINESS = ("user", "tenant", "agent")
 
 
 def register(subparsers: Any) -> None:
@@ -52,40 +48,8 @@ def register(subparsers: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=eval_flag)
 
-    p = sub.add_parser("create", help="a new flag (admin)")
-    p.add_argument("name")
-    p.add_argument("--type", choices=FLAG_TYPES, default="release")
-    p.add_argument("--enabled", action="store_true", help="create it switched on")
-    p.add_argument("--rollout", default="100", help="percentage, in steps of 0.01 (default 100)")
-    p.add_argument("--stickiness", choices=STICKINESS, default="user", help="bucketing key")
-    p.add_argument("--group", default="", help="bucketing group (default: the flag name)")
-    p.add_argument("--default", choices=("on", "off"), default="off", help="without a snapshot")
-    p.add_argument("--description", default="")
-    p.add_argument("--owner", default="", help="default: you")
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=create_flag)
-
-    for name in ("flag.enable", "flag.disable", "flag.rollout"):
+    for name in ("flag.create", "flag.enable", "flag.disable", "flag.rollout", "flag.update"):
         dispatch.add(sub, name)
-
-    p = sub.add_parser("update", help="allow/deny lists, description, owner, default")
-    p.add_argument("name")
-    p.add_argument("--allow", help="comma-separated keys always on (replaces the list)")
-    p.add_argument("--deny", help="comma-separated keys always off (replaces the list)")
-    p.add_argument("--description")
-    p.add_argument("--owner")
-    p.add_argument("--default", choices=("on", "off"))
-    p.add_argument("--stickiness", choices=STICKINESS)
-    p.add_argument(
-        "--tracked",
-        choices=("on", "off"),
-        help="agents count this flag's runs by variant (docs/metrics.md)",
-    )
-    _expect(p)
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=update_flag)
 
     flag_values.register(sub, _expect)
 
@@ -127,17 +91,6 @@ def _variants(flag: Any) -> str:
 
 def _onoff(value: bool) -> str:
     return "on" if value else "off"
-
-
-def _changed(args: argparse.Namespace, flag: Any, verb: str) -> None:
-    emit(
-        args,
-        flag_dict(flag),
-        lambda: (
-            f"flag {clean(flag.name)} {verb}: {_onoff(flag.enabled)}, rollout "
-            f"{flag.rollout}, version {flag.version}"
-        ),
-    )
 
 
 async def list_flags(args: argparse.Namespace, ctx: Context) -> int:
@@ -296,48 +249,3 @@ def _payload(value: Any) -> str:
     import json
 
     return "-" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-async def create_flag(args: argparse.Namespace, ctx: Context) -> int:
-    plane = await ctx.plane()
-    flag = await plane.flags.create(
-        args.name,
-        type=args.type,
-        enabled=args.enabled,
-        rollout=args.rollout,
-        stickiness=args.stickiness,
-        group=args.group,
-        default=args.default == "on",
-        description=args.description,
-        owner=args.owner,
-        reason=args.reason,
-    )
-    _changed(args, flag, "created")
-    return EXIT_OK
-
-
-def _keys(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-async def update_flag(args: argparse.Namespace, ctx: Context) -> int:
-    changes: dict[str, Any] = {}
-    if args.allow is not None:
-        changes["allow"] = _keys(args.allow)
-    if args.deny is not None:
-        changes["deny"] = _keys(args.deny)
-    for name in ("description", "owner", "stickiness"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    if args.default is not None:
-        changes["default"] = args.default == "on"
-    if args.tracked is not None:
-        changes["tracked"] = args.tracked == "on"
-    if not changes:
-        return fail("nothing to update: give --allow, --deny, --description, ... (see --help)", 2)
-    plane = await ctx.plane()
-    flag = await plane.flags.update(
-        args.name, reason=args.reason, expected_version=args.expect_version, **changes
-    )
-    _changed(args, flag, "updated")
-    return EXIT_OK

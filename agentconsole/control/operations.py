@@ -137,6 +137,34 @@ def _constraint(raw: Any, what: str) -> Any:
     return raw if isinstance(raw, Constraint) else parse_constraint(str(raw))
 
 
+def _on_off(raw: Any, what: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value not in ("on", "off"):
+        raise text.Invalid(f"{what} must be on or off, got {text.quoted(raw)}")
+    return value == "on"
+
+
+def _keys(raw: Any, what: str) -> list[str]:
+    """Comma-separated keys (``u1, u2``); a lone ``,`` is the empty list."""
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return [text.name(item.strip(), what) for item in items if item.strip()]
+
+
+TEXT_MAX = 500
+
+
+def _free_text(raw: Any, what: str) -> str:
+    """A description: printable text, at most ``TEXT_MAX`` characters."""
+    value = str(raw).strip()
+    if len(value) > TEXT_MAX:
+        raise text.Invalid(f"{what} is longer than {TEXT_MAX} characters")
+    if not value.isprintable():
+        raise text.Invalid(f"{what} holds control characters: {text.quoted(value)}")
+    return value
+
+
 def _raw(raw: Any, what: str) -> str:
     """A payload as typed; the flag's value type parses it when the operation runs."""
     return str(raw)
@@ -162,6 +190,15 @@ VALUE_TYPE = Kind(
 )
 STICKY = Kind("STICKINESS", _choice("user", "tenant", "agent"), choices=("user", "tenant", "agent"))
 PAYLOAD = Kind("VALUE", _raw)
+NEW_FLAG = Kind("FLAG", _flag_name)  # a name not taken yet: no completion from the flags
+FLAG_TYPE = Kind(
+    "TYPE",
+    _choice("release", "experiment", "operational", "kill-switch"),
+    choices=("release", "experiment", "operational", "kill-switch"),
+)
+ON_OFF = Kind("on|off", _on_off, choices=("on", "off"))
+KEYS = Kind("KEY,KEY...", _keys)
+TEXT = Kind("TEXT", _free_text)
 CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint)
 STEPS = Kind("STEPS", rollout_ops.steps)
 GUARD = Kind("METRIC:LIMIT", rollout_ops.guard)
@@ -187,6 +224,7 @@ class Param:
     keyword: str | None = None
     subject: str | None = None
     many: bool = False
+    switch: bool = False  # an ON_OFF keyword the CLI writes as a bare ``--KEYWORD`` (on)
 
     def parse(self, raw: Any) -> Any:
         what = self.name.replace("_", " ")
@@ -286,13 +324,7 @@ class Operation:
 
     @property
     def usage(self) -> str:
-        parts = [self.verb]
-        for p in self.params:
-            shown = p.kind.label + (" ..." if p.many else "")
-            if p.keyword:
-                shown = f"{p.keyword} {shown}"
-            parts.append(f"[{shown}]" if p.optional else shown)
-        return " ".join(parts)
+        return f"{self.verb} {usage(self.params)}".rstrip()
 
     def parse_args(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Typed arguments from raw values (strings from a command line, or values)."""
@@ -336,6 +368,17 @@ class Operation:
             outcome.text = f"EMERGENCY OVERRIDE of the four-eyes rule (audited): {outcome.text}"
             outcome.warning = True
         return outcome
+
+
+def usage(params: Iterable[Param]) -> str:
+    """How parameters are written after the verb: ``DEPENDENCY [for DURATION]``."""
+    parts = []
+    for p in params:
+        shown = p.kind.label + (" ..." if p.many else "")
+        if p.keyword:
+            shown = f"{p.keyword} {shown}"
+        parts.append(f"[{shown}]" if p.optional else shown)
+    return " ".join(parts)
 
 
 def _values(args: Mapping[str, Any], p: Param) -> list[Any]:
@@ -644,9 +687,13 @@ async def _preview_breaker(plane: ControlPlane, call: Call) -> Preview:
     return Preview(title, [dep], detail, confirm=True)
 
 
-def _flag_outcome(flag: Flag) -> Outcome:
+def _flag_outcome(flag: Flag, verb: str = "") -> Outcome:
+    """``flag f is now on, rollout 5% (v3)`` or ``flag f created: off, rollout 100%, version 1``"""
     state = "on" if flag.enabled else "off"
     data = flag.to_doc() | {"rollout": flag.rollout}
+    if verb:
+        said = f"{verb}: {state}, rollout {flag.rollout}, version {flag.version}"
+        return Outcome(f"flag {flag.name} {said}", data)
     return Outcome(
         f"flag {flag.name} is now {state}, rollout {flag.rollout} (v{flag.version})", data
     )
@@ -689,6 +736,39 @@ async def _rollout(plane: ControlPlane, call: Call) -> Outcome:
         expected_version=call.expected_version,
     )
     return _flag_outcome(flag)
+
+
+async def _create_flag(plane: ControlPlane, call: Call) -> Outcome:
+    a = call.args
+    flag = await plane.flags.create(
+        a["flag"],
+        type=a.get("type", "release"),
+        enabled=a.get("enabled", False),
+        rollout=text.format_percent(a.get("rollout", text.FULL_BP)),
+        stickiness=a.get("stickiness", "user"),
+        group=a.get("group", ""),
+        default=a.get("default", False),
+        description=a.get("description", ""),
+        owner=a.get("owner", ""),
+        reason=call.reason,
+    )
+    return _flag_outcome(flag, "created")
+
+
+UPDATABLE = ("allow", "deny", "description", "owner", "default", "stickiness", "type", "tracked")
+
+
+def _check_update(args: dict[str, Any]) -> None:
+    if not any(name in args for name in UPDATABLE):
+        raise InvalidValue(f"nothing to update: give one of {', '.join(UPDATABLE)}")
+
+
+async def _update_flag(plane: ControlPlane, call: Call) -> Outcome:
+    changes = {k: v for k, v in call.args.items() if k in UPDATABLE}
+    flag = await plane.flags.update(
+        call.args["flag"], reason=call.reason, expected_version=call.expected_version, **changes
+    )
+    return _flag_outcome(flag, "updated")
 
 
 async def _delete_flag(plane: ControlPlane, call: Call) -> Outcome:
@@ -874,6 +954,40 @@ OPERATIONS: tuple[Operation, ...] = (
         (DEP_PARAM,),
         _reset,
         aliases=("reset",),
+    ),
+    Operation(
+        "flag.create",
+        "a new flag (admin)",
+        (
+            Param("flag", NEW_FLAG, "the new flag's name"),
+            Param("type", FLAG_TYPE, "release (default), experiment, ...", True, "type"),
+            Param("enabled", ON_OFF, "create it switched on", True, "enabled", switch=True),
+            Param("rollout", PERCENT, "percentage in 0.01 steps (100)", True, "rollout"),
+            Param("stickiness", STICKY, "bucketing key (user)", True, "stickiness"),
+            Param("group", NAME, "bucketing group (the flag's name)", True, "group"),
+            Param("default", ON_OFF, "for agents without a snapshot (off)", True, "default"),
+            Param("description", TEXT, "what it is for", True, "description"),
+            Param("owner", NAME, "who owns it (you)", True, "owner"),
+        ),
+        _create_flag,
+    ),
+    Operation(
+        "flag.update",
+        "allow/deny lists, description, owner, default, stickiness, type, tracking",
+        (
+            FLAG_PARAM,
+            Param("allow", KEYS, "keys always on (replaces the list)", True, "allow"),
+            Param("deny", KEYS, "keys always off (replaces the list)", True, "deny"),
+            Param("description", TEXT, "what it is for", True, "description"),
+            Param("owner", NAME, "who owns it", True, "owner"),
+            Param("default", ON_OFF, "for agents without a snapshot", True, "default"),
+            Param("stickiness", STICKY, "bucketing key", True, "stickiness"),
+            Param("type", FLAG_TYPE, "release, experiment, operational, kill-switch", True, "type"),
+            Param("tracked", ON_OFF, "agents count its runs by variant", True, "tracked"),
+        ),
+        _update_flag,
+        check=_check_update,
+        versioned=True,
     ),
     Operation(
         "flag.enable",

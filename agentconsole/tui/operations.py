@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 FIELD_IDS = {"for": "duration"}  # widget ids the tests and keymaps know
 LINE = "line"  # the field id of "the rest of the parameters, as on the : line"
+MAX_FIELDS = 3  # more parameters to ask than this: one line (a dialog fits 24 rows)
 
 
 class Notice(Message):
@@ -210,6 +211,8 @@ class ConsoleOperations:
             if hidden:
                 detail = f"{hidden} of them hidden by the current filter or not loaded. " + detail
         asks = [p for p in op.params if p.name not in given and not p.subject]
+        if ask.line is None and len(asks) > MAX_FIELDS:  # flag create: one line, as on `:`
+            ask = dataclasses.replace(ask, line="", line_help=ops.usage(asks))
         if ask.line is not None:
             fields: tuple[Field, ...] = (Field(LINE, ask.line_help, ask.line),)
         else:

@@ -103,10 +103,10 @@ def test_unknown_flag(cli):
 
 
 def test_bad_names_and_usage(cli):
-    r = cli("flags", "create", "bad name!")
-    assert r.code == 1 and "invalid flag name" in r.err
+    r = cli("flags", "create", "bad name!")  # the grammar refuses: a usage error
+    assert r.code == 2 and "invalid flag 'bad name!'" in r.err
     r = cli("flags", "create", "x", "--type", "nonsense")
-    assert r.code == 2 and "invalid choice" in r.err
+    assert r.code == 2 and "type must be one of release, experiment" in r.err
     assert_one_line(r)
     cli("flags", "create", "x")
     r = cli("flags", "update", "x")
