@@ -1,12 +1,20 @@
-"""Kill propagation: from the kill command to every agent's task being cancelled.
+"""Kill propagation: from the kill command to every agent's task being cancelled, and to
+every run having left its ``async with`` acknowledged in the registry.
 
 A private redis-server on loopback; ``--procs`` agent processes (one AgentRuntime each)
 hold ``--agents`` runs in total, each blocked inside a guarded LLM call. The operator side
-(this process) issues a global stop with ``ControlPlane.kills.kill(everything=True)`` and
-each agent records the wall-clock time at which its task saw ``AgentKilled``. Repeated for
-``--rounds`` rounds with fresh agents. All processes share one clock (same machine).
+(this process) issues a global stop the way the CLI and the console do
+(``operations.kill_and_wait``: store, publish, list the affected agents, wait for their
+acknowledgements) and each agent records the wall-clock times at which its task saw
+``AgentKilled`` and at which it was back out of ``async with`` (acknowledged by then).
+Repeated for ``--rounds`` rounds with fresh agents, for each acknowledgement path:
+``batched`` (what the SDK does: one ``kill_ack`` call per registry partition for every run
+the kill stopped in the process) and ``per run`` (the previous path, kept here to compare:
+each killed run writes its whole row, coalesced only within one loop iteration). All
+processes share one clock (same machine).
 
     .venv/bin/python bench/bench_kill_propagation.py [--agents 1000] [--procs 2] [--rounds 5]
+        [--paths batched,per-run]
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -32,8 +41,10 @@ from agentconsole.sim.benchkit import (  # noqa: E402
     table,
 )
 
+PATHS = ("batched", "per-run")
 
-async def worker(url: str, prefix: str, agents: int, id_prefix: str) -> None:
+
+async def worker(url: str, prefix: str, agents: int, id_prefix: str, path: str) -> None:
     """One agent process: N runs blocked in a call; prints READY, then the kill times."""
     from prometheus_client import CollectorRegistry
 
@@ -42,6 +53,8 @@ async def worker(url: str, prefix: str, agents: int, id_prefix: str) -> None:
 
     logger.setLevel(logging.ERROR)  # a deployment ships logs; stderr here would be the cost
     rt = await AgentRuntime(settings_for(url, prefix), registry=CollectorRegistry()).start()
+    if path == "per-run":  # the previous acknowledgement: each killed run's whole row
+        rt.acknowledge = rt.write_record  # type: ignore[method-assign]
     observed: list[float] = []
     acked: list[float] = []
     registered = 0
@@ -63,7 +76,7 @@ async def worker(url: str, prefix: str, agents: int, id_prefix: str) -> None:
                 except AgentKilled:
                     observed.append(time.time())  # the moment the task sees the kill
                     raise
-        acked.append(time.time())  # run() has written "killed" to the registry by now
+        acked.append(time.time())  # out of run(): its acknowledgement is in the registry
 
     tasks = [asyncio.create_task(agent(i)) for i in range(agents)]
     await asyncio.wait_for(all_in.wait(), 60)
@@ -74,22 +87,24 @@ async def worker(url: str, prefix: str, agents: int, id_prefix: str) -> None:
     await rt.close()
 
 
-async def operator(url: str, agents: int, procs: int, rounds: int) -> None:
+async def operator(url: str, agents: int, procs: int, rounds: int, path: str) -> list[tuple]:
     from agentconsole.control import ControlPlane
+    from agentconsole.control.operations import kill_and_wait
 
-    settings = settings_for(url, "killbench")
+    prefix = f"killbench-{path}"
+    settings = settings_for(url, prefix)
     plane = ControlPlane.from_settings(settings)
     await plane.check_schema()
-    from_issue: list[float] = []
-    from_return: list[float] = []
-    acks: list[float] = []
-    command: list[float] = []
+    interrupted: list[float] = []
+    exited: list[float] = []
+    returned: list[float] = []
+    lines: list[str] = []
     missing = 0
     for r in range(rounds):
         share = [agents // procs + (1 if p < agents % procs else 0) for p in range(procs)]
         children = [
             subprocess.Popen(
-                [sys.executable, __file__, "--worker", url, "killbench", str(n), f"r{r}p{p}"],
+                [sys.executable, __file__, "--worker", url, prefix, str(n), f"r{r}p{p}", path],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -102,58 +117,59 @@ async def operator(url: str, agents: int, procs: int, rounds: int) -> None:
                 sys.exit(f"agent process failed to start: {line!r}")
         await asyncio.sleep(0.5)  # let the heartbeats of registration settle
         t0 = time.time()
-        outcome = await plane.kills.kill(everything=True, reason="benchmark")
-        t1 = time.time()
+        outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
+        returned.append(time.time() - t0)
+        lines.append(outcome.text)
+        missing += len(outcome.data["not_acknowledged"])
         for child in children:
             out, _ = child.communicate(timeout=60)
             doc = json.loads(out.strip().splitlines()[-1])
             missing += doc["missing"]
-            from_issue += [t - t0 for t in doc["observed"]]
-            from_return += [max(0.0, t - t1) for t in doc["observed"]]
-            acks += [max(0.0, t - t1) for t in doc["acked"]]
-        # every agent must show as killed and acknowledged in the registry
-        report = await plane.kills.wait_for_acks(outcome.agents, since=t0, timeout=10)
-        missing += len(report.missing)
-        command.append(t1 - t0)
+            interrupted += [t - t0 for t in doc["observed"]]
+            exited += [t - t0 for t in doc["acked"]]
         await plane.kills.lift("all")
     await plane.close()
+    print(f"# {path}: what the operator read, round by round: " + " | ".join(lines))
 
     def ms(values: list[float], q: float) -> str:
         return f"{percentile(values, q) * 1000:.1f}"
 
-    print(f"# kill propagation ({machine()})")
-    print(f"# {agents} agents in {procs} processes, global stop, {rounds} rounds")
-    rows = [
-        (
-            "task cancelled, from kill issued",
-            len(from_issue),
-            *(ms(from_issue, q) for q in (0.5, 0.99, 1.0)),
-        ),
-        (
-            "task cancelled, after kill returned",
-            len(from_return),
-            *(ms(from_return, q) for q in (0.5, 0.99, 1.0)),
-        ),
-        (
-            "registry shows killed, after kill returned",
-            len(acks),
-            *(ms(acks, q) for q in (0.5, 0.99, 1.0)),
-        ),
-        ("kill command duration", len(command), *(ms(command, q) for q in (0.5, 0.99, 1.0))),
+    def row(measure: str, values: list[float]) -> tuple:
+        return (path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0)))
+
+    return [
+        row("task interrupted", interrupted),
+        row("out of async with, acknowledged", exited),
+        row("kill_and_wait returned (polls acks every 20 ms)", returned),
+        (path, "runs never stopped or acknowledged", missing, "", "", ""),
     ]
-    print(table(["measure", "samples", "p50 ms", "p99 ms", "max ms"], rows))
-    print(f"# agents that never stopped or acknowledged: {missing}")
 
 
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _, _, url, prefix, n, id_prefix = sys.argv
-        asyncio.run(worker(url, prefix, int(n), id_prefix))
-        sys.exit(0)
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--paths", default=",".join(PATHS), help="batched,per-run")
     args = parser.parse_args()
+    paths = [p for p in args.paths.split(",") if p]
+    if not set(paths) <= set(PATHS):
+        sys.exit(f"--paths: choose from {', '.join(PATHS)}")
+    rows: list[tuple] = []
+    load_before = os.getloadavg()[0]
     with redis_server() as redis_url:
-        asyncio.run(operator(redis_url, args.agents, args.procs, args.rounds))
+        for path in paths:
+            rows += asyncio.run(operator(redis_url, args.agents, args.procs, args.rounds, path))
+    load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print(f"# kill propagation ({machine()}; {load})")
+    print(f"# {args.agents} agents in {args.procs} processes, global stop, {args.rounds} rounds")
+    print("# times from the kill being issued (kill_and_wait called)")
+    print(table(["path", "measure", "samples", "p50 ms", "p99 ms", "max ms"], rows))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _, _, url, prefix, n, id_prefix, path = sys.argv
+        asyncio.run(worker(url, prefix, int(n), id_prefix, path))
+        sys.exit(0)
+    main()

@@ -431,7 +431,7 @@ class Run:
                 trace_id=self.trace_id,
                 deadline=self.runtime.kill_deadline,
             )
-            self.runtime.spawn(self.runtime.write_record(self.record))
+            self.runtime.spawn(self._write_final())
         if self._recancels < RECANCEL_TIMES:
             self._recancels += 1
             self._task.cancel(msg="deadline passed")
@@ -471,12 +471,19 @@ class Run:
                 await asyncio.sleep(0)
         self._account_end(exc if stop is None else stop)
         with contextlib.suppress(asyncio.CancelledError):
-            await self.runtime.write_record(self.record)  # the batch itself is shielded
+            await self._write_final()  # the batch itself is shielded
         if external:
             return exc
         if stop is not None:
             return stop
         return exc
+
+    async def _write_final(self) -> bool:
+        """A kill's acknowledgement goes with the others the same kill stopped (one
+        pipeline per process); any other ending is the run's whole final row."""
+        if self.record.status == "killed":
+            return await self.runtime.acknowledge(self.record)
+        return await self.runtime.write_record(self.record)
 
     def _account_end(self, exc: BaseException | None) -> None:
         rt, m = self.runtime, self.runtime.metrics

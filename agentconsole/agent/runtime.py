@@ -167,6 +167,7 @@ class AgentRuntime:
         self._unsent: dict[str, AgentRecord] = {}
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._writer = _Batcher(self._write_records)
+        self._acks = _Batcher(self._write_acks)
         self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
@@ -193,6 +194,7 @@ class AgentRuntime:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(first_sync_timeout):
                 await self.sync()
+                await self.plane.agents.load_scripts()  # the first kill waits for none
         loop = asyncio.get_running_loop()
         for job in (self._listen, self._sync_loop, self._heartbeat_loop, self._report_loop):
             self._tasks.append(loop.create_task(job(), name=f"agentconsole.{job.__name__}"))
@@ -581,6 +583,26 @@ class AgentRuntime:
             self._unsent[record.id] = record
             return False
         return True
+
+    async def acknowledge(self, record: AgentRecord) -> bool:
+        """A killed run's acknowledgement, batched with every run the same kill stopped in
+        this process: one pipeline of the acknowledgement fields and indexes, which is what
+        the run's ``async with`` waits for. The whole row (counters, TTL) follows with the
+        next heartbeat; until it is written it stays queued, so a Redis outage delays the
+        acknowledgement but never loses it.
+        """
+        never_written = not record.started_at or record.id in self._unsent
+        self._unsent[record.id] = record  # the whole row, acknowledgement included
+        if never_written:  # no row in Redis to add fields to: write it whole, with its TTL
+            return await self.write_record(record)
+        try:
+            await self._acks.write(record)
+        except Exception:
+            return False
+        return True
+
+    async def _write_acks(self, records: list[AgentRecord]) -> None:
+        await self.control.agents.acknowledge_many(records)
 
     async def _report_loop(self) -> None:
         while not self.closed:

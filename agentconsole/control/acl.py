@@ -91,7 +91,7 @@ SCRIPTS = ("evalsha", "script|load", "script|exists")
 # and EVAL (any script at all) is not granted.
 ROLE_SCRIPTS = {
     "responder": ("apply_change",),
-    "agent": ("budget_reserve", "budget_commit", "breaker_transition"),
+    "agent": ("budget_reserve", "budget_commit", "breaker_transition", "kill_ack"),
 }
 
 
@@ -109,13 +109,13 @@ def lock_script_shas() -> tuple[str, ...]:
     return tuple(hashlib.sha1(text.encode()).hexdigest() for text in scripts)
 
 
-def _scripts(role: str, everything: str) -> Grant:
+def _scripts(role: str, everything: str, *more_keys: str) -> Grant:
     shas = tuple(f"evalsha|{script_sha(name)}" for name in ROLE_SCRIPTS[role])
     if role == "responder":
         shas += tuple(f"evalsha|{sha}" for sha in lock_script_shas())
     return Grant(
         ("script|load", "script|exists", *shas),
-        keys=(f"~{everything}",),
+        keys=(f"~{everything}", *(f"~{k}" for k in more_keys)),
         why=f"run only {', '.join(ROLE_SCRIPTS[role])} (EVALSHA pinned to their SHA-1); a script "
         "must name its keys, the commands inside are checked against the rest",
     )
@@ -314,7 +314,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             channels=(events,),
             why="read the controls; write its registry entry, breaker state and budget usage",
         ),
-        (_scripts("agent", everything),),
+        (_scripts("agent", everything, _registry(keys)),),  # kill_ack names agents' rows
         summary="reads controls; writes registry, breaker state, budget usage/reservations; "
         "cannot change flags, kills, operator breaker modes, budget limits or the audit",
     )

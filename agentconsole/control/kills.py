@@ -203,9 +203,12 @@ class Kills:
         """Poll until every agent acknowledged, finished, or left, or the timeout passed.
 
         The acknowledgements come from the ack indexes of ``kill_ids`` (default: every kill in
-        force), new ones only on each poll, so waiting for 100,000 agents costs a few
-        commands per partition per poll, not a read of every pending agent.
+        force), new ones only on each poll (``Registry.new_acknowledgements``), so waiting
+        for 100,000 agents costs a few commands per partition per poll, not a read of
+        every pending agent.
         """
+        from agentconsole.control.registry import AckCursor
+
         if kill_ids is None:
             kills, _ = await self.list()
             kill_ids = [str(doc["id"]) for doc in kills.values() if doc.get("id")]
@@ -214,12 +217,11 @@ class Kills:
         deadline = time.monotonic() + timeout
         pending = set(agent_ids)
         acked: dict[str, float] = {}
-        seen_from = dict.fromkeys(kill_ids, 0.0)
+        cursors = [AckCursor(kill_id) for kill_id in kill_ids]
         while pending:
-            for kill_id in kill_ids:
-                fresh = await self.plane.agents.acknowledged(kill_id, seen_from[kill_id])
+            for cursor in cursors:
+                fresh = await self.plane.agents.new_acknowledgements(cursor)
                 for agent_id, at in fresh.items():
-                    seen_from[kill_id] = max(seen_from[kill_id], at)
                     if agent_id in pending:
                         pending.discard(agent_id)
                         acked[agent_id] = max(0.0, at - since)

@@ -12,16 +12,20 @@ Cluster spreads it over its masters (docs/scaling.md).
 from __future__ import annotations
 
 import builtins
+import functools
 import heapq
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from agentconsole.control import codec, pages
+from redis.exceptions import NoScriptError
+
+from agentconsole.control import codec, lua, pages
 
 if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
     from redis.typing import EncodableT, FieldT
 
     from agentconsole.control.connection import RedisClient
@@ -44,7 +48,8 @@ HEARTBEAT_FIELDS = (
     "applied_version",
     "model",
 )
-ACK_FIELDS = ("status", "kill_ack_at", "kill_id", "killed_by", "kill_reason")
+# kill_ack.lua's status indexes: killed (entered), then the ones an acknowledged agent leaves
+_ACK_STATUSES = ("killed", *(s for s in STORED_STATUSES if s != "killed"))
 MIGRATE_CHUNK = 1000
 
 
@@ -105,6 +110,24 @@ class AgentRecord:
             kill_reason=codec.lenient_text(get.get("kill_reason")),
             kill_ack_at=codec.number(get.get("kill_ack_at")),
         )
+
+
+@dataclass
+class AckCursor:
+    """Where a wait for one kill's acknowledgements is, partition by partition."""
+
+    kill_id: str
+    last: dict[int, float] = field(default_factory=dict)  # highest score read
+    seen: dict[int, set[str]] = field(default_factory=dict)
+
+    def take(self, n: int, rows: Iterable[tuple[Any, Any]], fresh: dict[str, float]) -> None:
+        seen = self.seen.setdefault(n, set())
+        for raw_id, score in rows:
+            agent_id, at = codec.lenient_text(raw_id), float(score)
+            self.last[n] = max(self.last.get(n, 0.0), at)
+            if agent_id not in seen:
+                seen.add(agent_id)
+                fresh[agent_id] = at
 
 
 async def stamped_partitions(redis: RedisClient, keys: Keys) -> int | None:
@@ -255,8 +278,12 @@ class Registry:
         for version, members in by_version.items():
             pipe.zadd(part.applied(version), members)
             pipe.expire(part.applied(version), self.applied_ttl)
-        if not with_status:
-            return
+        if with_status:
+            self._index_status(pipe, part, group)
+
+    def _index_status(self, pipe: Any, part: PartitionKeys, group: list[AgentRecord]) -> None:
+        """The status indexes and the kills' acknowledgement indexes: a few commands per
+        partition, however many agents the group holds."""
         by_status: dict[str, dict[str, float]] = defaultdict(dict)
         by_kill: dict[str, dict[str, float]] = defaultdict(dict)
         for r in group:
@@ -284,7 +311,52 @@ class Registry:
         record.kill_id = str(kill.get("id", ""))
         record.killed_by = str(kill.get("requester", ""))
         record.kill_reason = str(kill.get("reason", ""))
-        await self.write_many([record], ACK_FIELDS)
+        await self.acknowledge_many([record])
+
+    async def acknowledge_many(self, records: list[AgentRecord]) -> None:
+        """Kill acknowledgements of registered agents in one round trip: one ``kill_ack``
+        script call per partition and kill, however many agents (the acknowledgement
+        fields, the kill's acknowledgement index, the status indexes). Nothing else is
+        written (heartbeat, counters, TTL), so a thousand runs' exit waits for little; the
+        SDK writes the whole rows afterwards. Values are absolute: a retry is harmless.
+        """
+        if not records:
+            return
+        keys = self.plane.keys
+        groups: dict[tuple[int, str], list[AgentRecord]] = defaultdict(list)
+        for record in records:
+            groups[keys.partition_of(record.id), record.kill_id].append(record)
+        sha = self._kill_ack.sha
+        for attempt in (1, 2):
+            async with self._pipe() as pipe:
+                for (n, kill_id), group in groups.items():
+                    part = keys.partition(n)
+                    head = (part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES))
+                    args: list[EncodableT] = [
+                        kill_id,
+                        group[0].killed_by,
+                        group[0].kill_reason,
+                        self.ttl,
+                    ]
+                    for r in group:
+                        args += (r.id, r.kill_ack_at)
+                    hashes = [part.agent(r.id) for r in group]
+                    pipe.evalsha(sha, len(head) + len(hashes), *head, *hashes, *args)
+                try:
+                    await pipe.execute()
+                    return
+                except NoScriptError:  # a restarted or flushed Redis: load it, send again
+                    if attempt == 2:
+                        raise
+            await self.load_scripts()
+
+    async def load_scripts(self) -> None:
+        """Load ``kill_ack`` ahead of the first kill (an agent process calls it at start)."""
+        await self.plane.redis.script_load(self._kill_ack.script)
+
+    @functools.cached_property
+    def _kill_ack(self) -> AsyncScript:
+        return lua.register(self.plane.redis, "kill_ack")
 
     # --- read by operators -----------------------------------------------------------
 
@@ -448,6 +520,38 @@ class Registry:
                 pipe.zrangebyscore(part.acks(kill_id), after, "+inf", withscores=True)
             rows = await pipe.execute()
         return {codec.lenient_text(i): float(s) for row in rows for i, s in row}
+
+    async def new_acknowledgements(self, cursor: AckCursor) -> dict[str, float]:
+        """Acknowledgements of ``cursor.kill_id`` it has not seen yet -> when.
+
+        Per partition, the ones scored from the last score seen on, plus a ZCARD: scores
+        are the agents' acknowledgement times, not arrival order (another process, or one
+        back from a Redis outage, lands later with an earlier time), so a partition whose
+        count says some landed below that score is read again whole. Waiting for 100,000
+        agents costs a few commands per partition per poll, not a read of every agent.
+        """
+        parts = self.plane.keys.all_partitions()
+        async with self._pipe() as pipe:
+            for n, part in enumerate(parts):
+                pipe.zcard(part.acks(cursor.kill_id))
+                pipe.zrangebyscore(
+                    part.acks(cursor.kill_id), cursor.last.get(n, 0.0), "+inf", withscores=True
+                )
+            raw = await pipe.execute()
+        fresh: dict[str, float] = {}
+        behind: list[int] = []
+        for n in range(len(parts)):
+            count, rows = int(raw[2 * n]), raw[2 * n + 1]
+            cursor.take(n, rows, fresh)
+            if count > len(cursor.seen.get(n, ())):
+                behind.append(n)
+        if behind:
+            async with self._pipe() as pipe:
+                for n in behind:
+                    pipe.zrange(parts[n].acks(cursor.kill_id), 0, -1, withscores=True)
+                for n, rows in zip(behind, await pipe.execute(), strict=True):
+                    cursor.take(n, rows, fresh)
+        return fresh
 
     async def settled(self, ids: builtins.list[str]) -> set[str]:
         """Of ``ids``, the ones that finished, failed or left the registry (not waited for)."""

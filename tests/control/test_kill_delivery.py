@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from agentconsole.control.events import ChangeEvent, subscribe
 from agentconsole.control.kills import AckReport, matches
@@ -64,6 +65,28 @@ async def test_wait_for_acks_reports_who_stopped_and_who_did_not(plane):
     assert list(report.acknowledged) == ["a0"] and report.missing == ["a2"]
     assert report.summary().startswith("killed 2 agents, 1 acknowledged within ")
     assert report.summary().endswith("; not acknowledged: a2")
+
+
+async def test_an_acknowledgement_landing_late_with_an_earlier_time_is_counted(plane):
+    """Another process (or one back from an outage) may land its acknowledgement after a
+    newer one was read: the wait counts it all the same."""
+    records = [AgentRecord(id=f"same-part-{i}", tenant="acme") for i in range(40)]
+    await plane.agents.write_many(records)
+    outcome = await plane.kills.kill(tenant="acme")
+    part = plane.keys.partition_of
+    first, late = next(
+        (a, b) for a in records for b in records if a is not b and part(a.id) == part(b.id)
+    )
+    for rec, at in ((first, time.time()), (late, time.time() - 5)):
+        rec.status, rec.kill_id, rec.kill_ack_at = "killed", outcome.kill["id"], at
+    waiting = asyncio.create_task(
+        plane.kills.wait_for_acks([first.id, late.id], time.time() - 60, timeout=30)
+    )
+    await plane.agents.acknowledge_many([first])
+    await asyncio.sleep(0.2)  # the wait has read the first one by now
+    await plane.agents.acknowledge_many([late])
+    report = await waiting
+    assert sorted(report.acknowledged) == sorted([first.id, late.id]) and not report.missing
 
 
 def test_ack_report_summary_wording():

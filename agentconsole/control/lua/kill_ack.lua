@@ -1,0 +1,23 @@
+-- Kill acknowledgements of many agents of one registry partition, for one kill: what one
+-- agent process writes when a kill stops its runs (one call per partition, not per agent).
+-- KEYS: 1 the kill's acknowledgement index, 2 status:killed, 3 status:running,
+--       4 status:finished, 5 status:failed, then one agent hash per agent
+-- ARGV: 1 kill id, 2 killed_by, 3 kill reason, 4 the acknowledgement index's TTL (s),
+--       then per agent: id, acknowledged at (s)
+-- An agent hash that is gone (reaped) is not recreated: the SDK writes the whole row later,
+-- with its TTL. Values are absolute, so a retried call is harmless.
+local kill_id, by, reason = ARGV[1], ARGV[2], ARGV[3]
+for i = 1, #KEYS - 5 do
+  local key, id, at = KEYS[5 + i], ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'status', 'killed', 'kill_ack_at', at, 'kill_id', kill_id,
+               'killed_by', by, 'kill_reason', reason)
+  end
+  redis.call('ZADD', KEYS[1], at, id)
+  redis.call('ZADD', KEYS[2], at, id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[5], id)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return #KEYS - 5

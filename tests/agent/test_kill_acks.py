@@ -1,0 +1,151 @@
+"""Kill acknowledgements at scale: what one kill stops in a process is acknowledged together.
+
+A killed run leaves its ``async with`` only once its acknowledgement is in the registry;
+the runs one kill stops in one process share one round trip (one ``kill_ack`` call per
+registry partition, not a write per run); the whole row follows; and an acknowledgement
+that Redis could not take is written when it is back, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import pytest
+
+from agentconsole.agent import AgentKilled
+from agentconsole.control.operations import kill_and_wait
+from tests.fixtures.redis import checked_plane, settings_for
+
+
+async def _evalsha_calls(redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def _blocked_runs(runtime, n: int, **kw) -> list[asyncio.Task]:
+    started = 0
+    all_in = asyncio.Event()
+
+    async def agent(i: int) -> None:
+        nonlocal started
+        async with runtime.run(task="t", tenant=f"t{i % 3}", **kw) as run:
+            started += 1
+            if started == n:
+                all_in.set()
+            await run.call("llm", asyncio.Event().wait)
+
+    tasks = [asyncio.create_task(agent(i)) for i in range(n)]
+    await asyncio.wait_for(all_in.wait(), 30)
+    return tasks
+
+
+async def test_runs_leave_their_async_with_acknowledged_in_one_call_per_partition(
+    plane, runtime
+):
+    tasks = await _blocked_runs(runtime, 120)
+    ids = list(runtime._runs)
+    before = await _evalsha_calls(plane.redis)
+    await plane.kills.kill(tenant="nobody", reason="what a kill costs by itself")
+    own = await _evalsha_calls(plane.redis) - before
+    before = await _evalsha_calls(plane.redis)
+    outcome = await plane.kills.kill(everything=True, reason="stop the fleet")
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    assert all(isinstance(r, AgentKilled) for r in results)
+    # every run is back in the caller's hands, so every acknowledgement is in already
+    acked = await plane.agents.acknowledged(outcome.kill["id"])
+    assert set(acked) == set(ids)
+    records = await plane.agents.get_many(ids)
+    assert {(r.status, r.kill_id, r.killed_by) for r in records} == {
+        ("killed", outcome.kill["id"], "alice")
+    }
+    assert (await plane.agents.status_counts())["killed"] == 120
+    calls = await _evalsha_calls(plane.redis) - before - own
+    assert 1 <= calls <= plane.keys.partitions  # one per partition, not one per run
+
+
+async def test_kill_and_wait_counts_every_acknowledgement(plane, runtime):
+    tasks = await _blocked_runs(runtime, 40)
+    out = await kill_and_wait(plane, [{"tenant": "t1"}], reason="abuse", wait=30)
+    assert out.text.startswith("killed 13 agents, 13 acknowledged within ")
+    assert not out.warning and not out.data["not_acknowledged"]
+    results = await asyncio.gather(*tasks[1::3], return_exceptions=True)
+    assert all(isinstance(r, AgentKilled) for r in results)
+    assert runtime.active_runs == 27  # the other tenants' runs go on
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_whole_row_follows_the_acknowledgement(plane, make_runtime):
+    plane.settings.prices = {}
+    runtime = await make_runtime(heartbeat_interval=0.1)
+    started = asyncio.Event()
+
+    async def agent() -> None:
+        async with runtime.run(task="t", tenant="acme") as run:
+            run.step()
+            run.step()
+            started.set()
+            await run.call("llm", asyncio.Event().wait)
+
+    task = asyncio.create_task(agent())
+    await asyncio.wait_for(started.wait(), 30)
+    (run,) = runtime._runs.values()
+    await plane.kills.kill(agent=run.id, reason="stuck")
+    with pytest.raises(AgentKilled):
+        await asyncio.wait_for(task, 30)
+    deadline = time.monotonic() + 30
+    while runtime._unsent and time.monotonic() < deadline:  # the next heartbeat sends it
+        await asyncio.sleep(0.02)
+    record = await plane.agents.get(run.id)
+    assert record.status == "killed" and record.steps == 2 and record.kill_reason == "stuck"
+    assert await plane.redis.ttl(plane.keys.partition_for(run.id).agent(run.id)) > 0
+
+
+async def test_an_acknowledgement_redis_could_not_take_is_written_when_it_is_back(
+    durable_redis, make_runtime
+):
+    settings = settings_for(durable_redis.url, "ackdown", connect_timeout=0.3)
+    runtime = await make_runtime(
+        settings=settings, heartbeat_interval=0.1, resync_interval=0.3, kill_deadline=60
+    )
+    seen, release = asyncio.Event(), asyncio.Event()
+
+    async def agent() -> None:
+        async with runtime.run(task="t", tenant="acme") as run:
+            try:
+                await run.call("llm", asyncio.Event().wait)
+            except AgentKilled:
+                seen.set()
+                await asyncio.shield(release.wait())  # holds on while Redis goes away
+                raise
+
+    async with checked_plane(settings) as plane:
+        task = asyncio.create_task(agent())
+        while not runtime._runs:
+            await asyncio.sleep(0.01)
+        (run,) = runtime._runs.values()
+        outcome = await plane.kills.kill(agent=run.id, reason="runaway")
+        await asyncio.wait_for(seen.wait(), 30)
+    durable_redis.kill()
+    release.set()
+    with pytest.raises(AgentKilled):  # the run is not held hostage by the outage
+        await asyncio.wait_for(task, 30)
+    assert run.id in runtime._unsent
+    durable_redis.start()
+    async with checked_plane(settings) as plane:
+        report = await plane.kills.wait_for_acks(
+            [run.id], since=time.time() - 60, timeout=30, kill_ids=[outcome.kill["id"]]
+        )
+        assert list(report.acknowledged) == [run.id] and not report.missing
+        deadline = time.monotonic() + 30
+        record = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                record = await plane.agents.get(run.id)
+            if record is not None and record.status == "killed":
+                break
+            await asyncio.sleep(0.05)
+        assert record is not None and record.status == "killed" and record.kill_reason == "runaway"
