@@ -41,9 +41,7 @@ async def _blocked_runs(runtime, n: int, **kw) -> list[asyncio.Task]:
     return tasks
 
 
-async def test_runs_leave_their_async_with_acknowledged_in_one_call_per_partition(
-    plane, runtime
-):
+async def test_runs_leave_their_async_with_acknowledged_in_one_call_per_partition(plane, runtime):
     tasks = await _blocked_runs(runtime, 120)
     ids = list(runtime._runs)
     before = await _evalsha_calls(plane.redis)
