@@ -12,6 +12,7 @@ import getpass
 import ipaddress
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -143,6 +144,46 @@ class UISettings:
     keymap: dict[str, str] = field(default_factory=dict)
 
 
+TRACE_FIELDS = ("trace_id", "agent_id", "tenant", "user")  # what a trace URL may name
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+@dataclass
+class TracesSettings:
+    """Where a run's trace opens (Jaeger, Tempo, Langfuse, ...): ``url_template`` names
+    ``{trace_id}`` and may name ``{agent_id}``, ``{tenant}``, ``{user}``; other braces
+    (a Grafana URL's JSON) are left as they are. Empty: the console copies the trace id."""
+
+    url_template: str = ""
+
+    def url(self, **values: str) -> str:
+        """The template with each placeholder replaced by its URL-quoted value."""
+        from urllib.parse import quote
+
+        return _PLACEHOLDER.sub(lambda m: quote(values.get(m[1], ""), safe=""), self.url_template)
+
+
+def _check_trace_template(template: str) -> None:
+    if not template:
+        return
+    if urlsplit(template).scheme not in ("http", "https"):
+        raise ConfigError(
+            f"traces.url_template: expected an http:// or https:// URL, got {template!r}"
+        )
+    expected = ", ".join("{" + f + "}" for f in TRACE_FIELDS)
+    for name in _PLACEHOLDER.findall(template):
+        if name not in TRACE_FIELDS:
+            import difflib
+
+            near = difflib.get_close_matches(name, TRACE_FIELDS, n=1, cutoff=0.6)
+            hint = f"; did you mean {{{near[0]}}}?" if near else ""
+            raise ConfigError(
+                f"traces.url_template: unknown placeholder {{{name}}}{hint} (expected {expected})"
+            )
+    if "{trace_id}" not in template:
+        raise ConfigError(f"traces.url_template: names no {{trace_id}} (expected {expected})")
+
+
 @dataclass
 class ApprovalSettings:
     """Four-eyes: operations that need a second operator (control/approvals.py)."""
@@ -186,6 +227,7 @@ class Settings:
     panels: list[dict[str, Any]] | None = None
     runbooks_dir: str = "runbooks"
     ui: UISettings = field(default_factory=UISettings)
+    traces: TracesSettings = field(default_factory=TracesSettings)
     source: Path | None = None
 
     @property
@@ -359,6 +401,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ENVIRONMENT": ("environment", "name", str),
     "CONTROL_WRITES": ("control", "writes", str),
     "REFRESH_SECONDS": ("ui", "refresh_seconds", float),
+    "TRACES_URL_TEMPLATE": ("traces", "url_template", str),
 }
 
 
@@ -438,6 +481,7 @@ def _check(settings: Settings) -> None:
         )
     if not math.isfinite(settings.ui.refresh_seconds) or settings.ui.refresh_seconds <= 0:
         raise ConfigError("ui.refresh_seconds: expected a number above 0")
+    _check_trace_template(settings.traces.url_template)
     _check_control(settings.control)
 
 

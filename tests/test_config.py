@@ -276,6 +276,17 @@ def test_password_in_redis_url_is_refused_without_echoing_it(home):
         ("redis:\n  url: http://x\n", "redis.url: expected a redis://"),
         ("redis:\n  url: http://x\n", "(set in the config file or with $AGENTCONSOLE_REDIS_URL)"),
         ("prometheus:\n  url: ftp://x\n", "prometheus.url: expected an http://"),
+        (
+            "traces:\n  url_template: 'https://j.example/trace/{traceid}'\n",
+            "traces.url_template: unknown placeholder {traceid}; did you mean {trace_id}? "
+            "(expected {trace_id}, {agent_id}, {tenant}, {user})",
+        ),
+        ("traces:\n  url_template: 'https://j/{tenant}'\n", "names no {trace_id}"),
+        ("traces:\n  url_template: 'file:///{trace_id}'\n", "expected an http:// or https://"),
+        (
+            "traces:\n  url_template: 'https://j/{span}/{trace_id}'\n",
+            "(set in the config file or with $AGENTCONSOLE_TRACES_URL_TEMPLATE)",
+        ),
         ("- just\n- a list\n", "expected a mapping at the top level"),
         ("redis: {url: [\n", ":"),  # YAML syntax error: file and line
     ],
@@ -306,3 +317,15 @@ def test_cli_exit_code_2_and_no_traceback(home, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "agentconsole.yaml: registry.dead_after_seconds: expected a number" in err
+
+
+def test_trace_url_template_fills_and_quotes_its_placeholders(home):
+    """Jaeger, Tempo (a Grafana URL with JSON braces of its own) and Langfuse templates."""
+    env = {**home, "AGENTCONSOLE_TRACES_URL_TEMPLATE": "https://jaeger.example/trace/{trace_id}"}
+    traces = load_settings(env=env).traces
+    assert traces.url(trace_id="4bf92f35") == "https://jaeger.example/trace/4bf92f35"
+    grafana = 'https://g.example/explore?left={"queries":[{"query":"{trace_id}"}]}&t={tenant}'
+    _write(Path("agentconsole.yaml"), f"traces:\n  url_template: '{grafana}'\n")
+    traces = load_settings(env=home).traces
+    url = traces.url(trace_id="abc", tenant="globex corp")
+    assert url == 'https://g.example/explore?left={"queries":[{"query":"abc"}]}&t=globex%20corp'

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentconsole import text
 from agentconsole.agent import snapshot as snapmod
+from agentconsole.agent import tracing
 from agentconsole.agent.breaker import BreakerBoard, BreakerConfig
 from agentconsole.agent.budget import BudgetGuard
 from agentconsole.agent.flags import FlagClient
@@ -328,7 +329,8 @@ class AgentRuntime:
             if value:
                 text.name(value, what)  # raises text.Invalid (a ValueError)
         agent_id = agent_id or self.new_agent_id()
-        return Run(self, agent_id, task, user, tenant, trace_id or uuid.uuid4().hex, model)
+        trace_id = trace_id or tracing.new_trace_id()  # the caller's OpenTelemetry trace
+        return Run(self, agent_id, task, user, tenant, trace_id, model)
 
     def track(self, run: Run) -> None:
         """A run has started: heartbeat it and apply kills to it."""
