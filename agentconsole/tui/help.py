@@ -63,7 +63,7 @@ def _allowed(node: Any, action: str) -> bool:
     return node.check_action(name, params) is not False
 
 
-ENTER = Binding("enter", "select", "open the selected row (alert: its runbook; audit: the diff)")
+ENTER = Binding("enter", "select", "open the row: an alert's runbook, an agent, a change's diff")
 
 
 def sections(app: ConsoleApp) -> list[Section]:

@@ -334,6 +334,15 @@ class AgentsView(View):
         self.table.sort_by()
         self.update_summary()
 
+    def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        """Enter: the agent's detail, with its trace (``tui/agent_detail.py``)."""
+        from agentconsole.tui.agent_detail import open_detail
+
+        event.stop()
+        key = self.table.cursor_key
+        if key:
+            open_detail(self.app, key)
+
     def action_copy(self) -> None:
         key = self.table.cursor_key
         if key:

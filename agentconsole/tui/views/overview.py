@@ -396,3 +396,8 @@ class OverviewView(View):
         if event.data_table.id == "alerts-table":
             event.stop()
             self.action_runbook()
+        elif event.data_table.id == "top-table" and self.runaway_table.cursor_key:
+            from agentconsole.tui.agent_detail import open_detail
+
+            event.stop()
+            open_detail(self.app, self.runaway_table.cursor_key)
