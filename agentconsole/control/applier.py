@@ -54,6 +54,8 @@ _ENTITY_BY_PREFIX = {
     "rollout": "flag",
     "breaker": "breaker",
     "kill": "kill",
+    "drain": "hold",  # drains and pauses (control/holds.py)
+    "pause": "hold",
     "budget": "budget",
     "silence": "silence",
     "approval": "approval",
@@ -72,6 +74,7 @@ def hash_key(keys: Keys, entity: str) -> str:
         "flag": keys.flags,
         "breaker": keys.breakers,
         "kill": keys.kills,
+        "hold": keys.holds,
         "budget": keys.budgets,
         "silence": keys.silences,
         "approval": keys.approvals,

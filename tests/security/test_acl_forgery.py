@@ -40,7 +40,7 @@ def _refused(call) -> None:
     ), text
 
 
-CONTROL_STATE = (KEYS.flags, KEYS.breakers, KEYS.kills, KEYS.budgets)
+CONTROL_STATE = (KEYS.flags, KEYS.breakers, KEYS.kills, KEYS.holds, KEYS.budgets)
 # every key that holds operator-controlled state
 OPERATOR_STATE = (*CONTROL_STATE, KEYS.silences, KEYS.incidents, KEYS.approvals)
 

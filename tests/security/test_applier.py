@@ -110,6 +110,18 @@ async def test_a_change_through_the_applier_is_applied_once_as_its_sender(applie
     ]
 
 
+async def test_drain_and_pause_go_through_the_applier_like_kills(applier, person):
+    await applier()
+    alice = await person("alice")
+    tenant = _name("held")
+    out = await alice.holds.hold("drain", tenant=tenant, reason="via the applier")
+    assert out.created and out.hold["requester"] == "alice"
+    await alice.holds.hold("pause", tenant=tenant)
+    await alice.holds.lift("pause", f"tenant:{tenant}")
+    holds, _ = await alice.holds.list()
+    assert f"drain:tenant:{tenant}" in holds and f"pause:tenant:{tenant}" not in holds
+
+
 async def test_the_requester_cannot_choose_the_actor_and_a_redelivery_is_one_change(
     acl_redis, people, applier, person
 ):
