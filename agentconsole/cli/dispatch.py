@@ -67,7 +67,7 @@ def add_options(p: argparse.ArgumentParser, op: ops.Operation) -> None:
             metavar="N",
             help="change only if it is still at version N (else: conflict, exit 1)",
         )
-    if op.name.startswith("kill.") and op.name != "kill.lift":
+    if op.words[0] in ("kill", "pause") and op.words[-1] != "lift":
         p.add_argument(
             "--wait",
             type=float,

@@ -20,6 +20,7 @@ COMMANDS = (
     "rollouts",
     "breakers",
     "agents",
+    "holds",  # `drain ...`, `pause ...`
     "budgets",
     "spend",
     "audit",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
 from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, NotFound
-from agentconsole.control.kills import ALL, target_for
+from agentconsole.control.kills import ALL, BRIEF_FIELDS, target_for
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -172,7 +172,7 @@ class Holds:
         pending = builtins.list(agent_ids)
         done: builtins.list[str] = []
         while pending:
-            records = await self.plane.agents.get_many(pending, ("status",))
+            records = await self.plane.agents.get_many(pending, BRIEF_FIELDS)
             by_id = {r.id: r.status for r in records}
             still = []
             for agent_id in pending:

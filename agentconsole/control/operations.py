@@ -627,11 +627,20 @@ def _lift_target(args: Mapping[str, Any]) -> str:
     return target_for(tenant=args.get("name"))
 
 
-def _check_lift(args: dict[str, Any]) -> None:
-    if args["scope"] == "all" and args.get("name"):
-        raise InvalidValue("kill lift all takes no name")
-    if args["scope"] != "all" and not args.get("name"):
-        raise InvalidValue(f"kill lift {args['scope']} needs a NAME")
+def _scope_and_name(verb: str) -> Callable[[dict[str, Any]], None]:
+    """The rule of every lift (``kill lift``, ``drain lift``, ``pause lift``): a name for an
+    agent or a tenant, none for all."""
+
+    def check(args: dict[str, Any]) -> None:
+        if args["scope"] == "all" and args.get("name"):
+            raise InvalidValue(f"{verb} all takes no name")
+        if args["scope"] != "all" and not args.get("name"):
+            raise InvalidValue(f"{verb} {args['scope']} needs a NAME")
+
+    return check
+
+
+_check_lift = _scope_and_name("kill lift")
 
 
 async def _lift(plane: ControlPlane, call: Call) -> Outcome:
@@ -641,6 +650,172 @@ async def _lift(plane: ControlPlane, call: Call) -> Outcome:
         f"kill of {_describe_kill(target)} lifted: new agents of that scope may run",
         {"target": target, "lifted": True},
     )
+
+
+# --- the ladder before a kill: drain, pause (control/holds.py) --------------------------------
+
+# How each hold reads in a preview and an outcome: (what its runs do, what one run does,
+# what new runs do).
+_HOLD_TEXT = {
+    "drain": ("will finish", "will finish", "new runs refused"),
+    "pause": (
+        "hold at their next step until resumed",
+        "holds at its next step until resumed",
+        "new runs hold too",
+    ),
+}
+_LIFT_VERB = {"drain": "undrain", "pause": "resume"}
+_DOING = {"drain": "draining", "pause": "pausing"}
+
+
+def _runs(kind: str, n: int) -> str:
+    """``19 running runs will finish, new runs refused``."""
+    many, one, new = _HOLD_TEXT[kind]
+    return f"{n} running run{'s' * (n != 1)} {one if n == 1 else many}, {new}"
+
+
+async def _hold(plane: ControlPlane, call: Call) -> Outcome:
+    """Drain or pause each target, then say what its running runs do; a pause waits (up to
+    ``call.wait``) for the runs to report ``paused``: the agents' own acknowledgement."""
+    from agentconsole.control.holds import STATUS, describe
+
+    kind = call.op.name.split(".", 1)[0]
+    since = time.monotonic()
+    outcomes = [
+        await plane.holds.hold(kind, **kw, reason=call.reason) for kw in _kill_targets(call)
+    ]
+    agents = sorted({a for o in outcomes for a in o.agents})
+    shown = ", ".join(describe(o.target) for o in outcomes[:3]) + (
+        " …" if len(outcomes) > 3 else ""
+    )
+    head = ""
+    already = [o for o in outcomes if not o.created]
+    if already:
+        first = already[0].hold
+        head = (
+            f"a {kind} of {describe(already[0].target)} was already in force since "
+            f"{text.ago(first.get('at'))} (by {first.get('requester', '?')}: "
+            f"{first.get('reason') or 'no reason'}); "
+        )
+    body = f"{_DOING[kind]} {shown}: {_runs(kind, len(agents))}"
+    missing: list[str] = []
+    if kind == "pause" and agents and call.wait > 0:
+        done, missing = await plane.holds.wait_for_status(agents, (STATUS[kind],), call.wait)
+        body += f"; {len(done)} reported paused within {(time.monotonic() - since) * 1000:.0f} ms"
+        if missing:
+            more = " ..." if len(missing) > 5 else ""
+            body += f"; not yet: {', '.join(missing[:5])}{more}"
+    undo = f"{_LIFT_VERB[kind]} {_lift_words(outcomes[0].target)}" if outcomes else ""
+    data = {
+        "kind": kind,
+        "target": outcomes[0].target if len(outcomes) == 1 else [o.target for o in outcomes],
+        "created": all(o.created for o in outcomes),
+        "hold": outcomes[0].hold if len(outcomes) == 1 else [o.hold for o in outcomes],
+        "agents": agents,
+        "not_reported": missing,
+    }
+    return Outcome(text.clean(f"{head}{body} ({undo} lifts it)", 2000), data, bool(missing))
+
+
+def _lift_words(target: str) -> str:
+    """``tenant:acme`` -> ``tenant acme``, as typed after ``resume`` / ``undrain``."""
+    scope, _, name = target.partition(":")
+    return f"{scope} {quote(name)}" if name else scope
+
+
+async def _preview_hold(plane: ControlPlane, call: Call) -> Preview:
+    from agentconsole.control.kills import target_for
+
+    kind = call.op.name.split(".", 1)[0]
+    kws = _kill_targets(call)
+    detail = f"In force until lifted ({_LIFT_VERB[kind]}); a kill still stops these runs."
+    if call.op.name.endswith(".agent"):
+        ids = list(call.args["agent"])
+        n = len(ids)
+        return Preview(
+            f"{kind.capitalize()} {n} agent{'s' * (n != 1)}: {_runs(kind, n)}",
+            ids,
+            detail,
+            confirm=True,
+        )
+    target = target_for(**kws[0])
+    ids = await plane.holds.running(target)
+    what = "every agent" if target == "all" else f"tenant {call.args['tenant']}"
+    title = f"{kind.capitalize()} {what}: {_runs(kind, len(ids))}"
+    return Preview(title, ids, detail, confirm=True)
+
+
+async def _lift_hold(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control.holds import describe
+
+    kind = call.op.name.split(".", 1)[0]
+    target = _lift_target(call.args)
+    await plane.holds.lift(kind, target, reason=call.reason)
+    then = "new runs may start" if kind == "drain" else "held runs continue"
+    word = "drain" if kind == "drain" else "pause"
+    return Outcome(
+        f"{word} of {describe(target)} lifted: {then}",
+        {"kind": kind, "target": target, "lifted": True},
+    )
+
+
+def _hold_rows(kind: str, summary: dict[str, str]) -> tuple[Operation, ...]:
+    """The four rows of one hold: its agent, tenant and all scopes, and its lift."""
+    lift = _LIFT_VERB[kind]
+    return (
+        Operation(
+            f"{kind}.agent",
+            summary["agent"],
+            (Param("agent", AGENT, "agent id", subject="agent", many=True),),
+            _hold,
+            destructive=True,
+            aliases=(kind,),
+            preview_fn=_preview_hold,
+        ),
+        Operation(
+            f"{kind}.tenant",
+            summary["tenant"],
+            (Param("tenant", TENANT, "the tenant", subject="tenant"),),
+            _hold,
+            destructive=True,
+            preview_fn=_preview_hold,
+        ),
+        Operation(
+            f"{kind}.all",
+            summary["all"],
+            (),
+            _hold,
+            destructive=True,
+            preview_fn=_preview_hold,
+        ),
+        Operation(
+            f"{kind}.lift",
+            summary["lift"],
+            (Param("scope", SCOPE, "agent, tenant or all"), Param("name", NAME, "", optional=True)),
+            _lift_hold,
+            aliases=(lift,),
+            check=_scope_and_name(f"{kind} lift"),
+        ),
+    )
+
+
+_HOLD_OPERATIONS = _hold_rows(
+    "drain",
+    {
+        "agent": "no new runs for these agents; running ones finish",
+        "tenant": "no new runs for a tenant; running ones finish",
+        "all": "no new runs anywhere; running ones finish",
+        "lift": "lift a drain (undrain) so new runs of that scope may start",
+    },
+) + _hold_rows(
+    "pause",
+    {
+        "agent": "hold these agents' runs at their next step until resumed",
+        "tenant": "hold a tenant's runs at their next step until resumed",
+        "all": "hold every run at its next step until resumed",
+        "lift": "lift a pause (resume) so held runs continue",
+    },
+)
 
 
 # --- breakers, flags, budgets, registry -----------------------------------------------------
@@ -930,6 +1105,7 @@ OPERATIONS: tuple[Operation, ...] = (
         aliases=("lift",),
         check=_check_lift,
     ),
+    *_HOLD_OPERATIONS,
     Operation(
         "breaker.trip",
         "force a breaker open: agents stop calling the dependency",
