@@ -25,7 +25,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from agentconsole.config import Settings, env_name
 from agentconsole.control import operations as ops
@@ -33,6 +33,7 @@ from agentconsole.control.errors import InvalidValue
 from agentconsole.control.roles import Operator
 from agentconsole.tui import fmt, rollout_panel
 from agentconsole.tui.backend import Backend, Health
+from agentconsole.tui.footer import ConsoleFooter
 from agentconsole.tui.header import HeaderBar, HeaderState
 from agentconsole.tui.operations import ConsoleOperations, Notice, OperationRequested
 from agentconsole.tui.safe import clean
@@ -239,7 +240,7 @@ class ConsoleApp(App[int]):
         with Horizontal(id="cmdbar"):
             yield Static(":", id="cmd-prompt", markup=False)
             yield CommandLine(id="cmdline", suggester=CommandSuggester(self))
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         if self.options.gc_freeze:

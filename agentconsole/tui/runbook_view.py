@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentconsole.runbook.context import AlertContext
@@ -245,6 +245,7 @@ class RunbookScreen(Screen[None]):
     header_title = "Runbook"  # what the shared header names this screen
 
     def compose(self) -> ComposeResult:
+        from agentconsole.tui.footer import ConsoleFooter
         from agentconsole.tui.header import HeaderBar
 
         # the environment badge and the connections' health stay in sight while working
@@ -255,7 +256,7 @@ class RunbookScreen(Screen[None]):
         yield Static("", id="rb-steps")
         yield VerticalScroll(id="rb-body")
         yield Static("", id="rb-status")
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         state = getattr(self.app, "header_state", None)

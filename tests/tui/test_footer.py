@@ -1,0 +1,47 @@
+"""The footer shows what matters at the current width, and never a key cut in half."""
+
+import pytest
+
+from agentconsole.tui.footer import ConsoleFooter
+from tests.tui.conftest import make_app, wait_until
+
+
+def _footer(app) -> tuple[str, int]:
+    footer = app.screen.query_one(ConsoleFooter)
+    text = " ".join(str(w.render()).strip() for w in footer.children)
+    right = max((w.region.right for w in footer.children), default=0)
+    return " ".join(text.split()), right
+
+
+@pytest.mark.parametrize(
+    "view,keys",
+    [
+        ("overview", ["w Window", "b Runbook", "k Kill runaway"]),
+        ("agents", ["k Kill", "t Kill tenant", "S Global stop", "l Lift kill"]),
+        ("flags", ["e Toggle", "o Rollout %"]),
+        ("breakers", ["t Trip", "f Force close", "r Reset"]),
+    ],
+)
+async def test_at_80_columns_the_views_keys_help_and_quit_fit(settings, view, keys):
+    app = make_app(settings, start_view=view)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_for_paint(view)
+        await pilot.pause()
+        text, right = _footer(app)
+        assert right <= 80, text  # nothing cut: every key ends inside the screen
+        for key in [*keys, "? Help", "q Quit"]:
+            assert key in text, (key, text)
+        assert "1 Overview" not in text  # the six views take one label, or wait in `?`
+
+
+async def test_wide_it_shows_every_view_and_narrowing_recomposes(settings):
+    app = make_app(settings, start_view="overview")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.wait_for_paint("overview")
+        await pilot.pause()
+        text, right = _footer(app)
+        assert "1 Overview" in text and "6 Runbooks" in text and "/ Filter" in text
+        assert "^p palette" in text and right <= 160
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: "1-6 views" in _footer(app)[0], what="narrow footer")
+        assert _footer(app)[1] <= 80
