@@ -52,14 +52,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tenant", help="every agent of this tenant")
     p.add_argument("--all", dest="everything", action="store_true", help="every agent")
     dispatch.add_options(p, operations.get("kill.agent"))
-    p.set_defaults(func=kill)
+    p.set_defaults(func=kill, operations=("kill.agent", "kill.tenant", "kill.all"))
 
     p = sub.add_parser("lift", help="lift a kill so agents of that scope may run again")
     p.add_argument("id", nargs="?", help="agent id")
     p.add_argument("--tenant", help="the tenant")
     p.add_argument("--all", dest="everything", action="store_true", help="the global stop")
     dispatch.add_options(p, operations.get("kill.lift"))
-    p.set_defaults(func=lift)
+    p.set_defaults(func=lift, operations=("kill.lift",))
 
     dispatch.add(sub, "agent.reap")
     dispatch.add(sub, "registry.upgrade", command="upgrade")

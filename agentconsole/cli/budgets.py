@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=show)
 
     dispatch.add(sub, "budget.set", help="change one limit, live (admin)")
+    dispatch.add(sub, "budget.tenant", command="tenant")
 
 
 async def show(args: argparse.Namespace, ctx: Context) -> int:

@@ -50,7 +50,7 @@ def add(
             nargs = "?" if param.optional else None
             p.add_argument(param.name, nargs=nargs, metavar=metavar, help=text)
     add_options(p, op)
-    p.set_defaults(func=lambda args, ctx: run(args, ctx, op, _raw(args, op)))
+    p.set_defaults(func=lambda args, ctx: run(args, ctx, op, _raw(args, op)), operations=(name,))
     return p
 
 

@@ -40,20 +40,20 @@ def register(sub: Any, expect: Any) -> None:
     )
     p.add_argument("--variant-stickiness", choices=("user", "tenant", "agent"))
     _change(p, expect)
-    p.set_defaults(func=set_variants)
+    p.set_defaults(func=set_variants, operations=("flag.variants",))
 
     p = sub.add_parser("weights", help="change variant weights, e.g. standard=90 cheap=10")
     p.add_argument("name")
     p.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
     _change(p, expect)
-    p.set_defaults(func=set_weights)
+    p.set_defaults(func=set_weights, operations=("flag.weights",))
 
     p = sub.add_parser("payload", help="change one variant's payload (checked against the type)")
     p.add_argument("name")
     p.add_argument("variant")
     p.add_argument("value", help="text, a number, or JSON, as the flag's value type says")
     _change(p, expect)
-    p.set_defaults(func=set_payload)
+    p.set_defaults(func=set_payload, operations=("flag.payload",))
 
     p = sub.add_parser(
         "override",
@@ -65,7 +65,7 @@ def register(sub: Any, expect: Any) -> None:
     p.add_argument("variant", nargs="?", help="the variant to serve (omit with --clear)")
     p.add_argument("--clear", action="store_true", help="remove the override: back to the weights")
     _change(p, expect)
-    p.set_defaults(func=set_override)
+    p.set_defaults(func=set_override, operations=("flag.override", "flag.override_clear"))
 
     p = sub.add_parser(
         "constrain", help="set a flag's constraints (replaces them): 'region IN eu,us' ..."
@@ -74,7 +74,7 @@ def register(sub: Any, expect: Any) -> None:
     p.add_argument("constraints", nargs="*", metavar="'FIELD [NOT] OP VALUES'")
     p.add_argument("--clear", action="store_true", help="remove every constraint")
     _change(p, expect)
-    p.set_defaults(func=set_constraints)
+    p.set_defaults(func=set_constraints, operations=("flag.constrain", "flag.unconstrain"))
 
     p = sub.add_parser("export", help="flags as YAML (to keep in git)")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these flags (default: all)")

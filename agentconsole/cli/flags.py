@@ -54,6 +54,7 @@ def register(subparsers: Any) -> None:
     flag_values.register(sub, _expect)
 
     dispatch.add(sub, "flag.delete", help="remove a flag (admin; asks first)")
+    dispatch.add(sub, "tenant.move", command="move", help="move a tenant to a variant (asks first)")
 
     # guarded rollout plans, next to the other flag commands (built in cli/rollouts.py)
     from agentconsole.cli.rollouts import VERBS, add_plan_parser

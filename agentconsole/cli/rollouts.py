@@ -87,7 +87,7 @@ def add_plan_parser(sub: Any, name: str) -> argparse.ArgumentParser:
     p.add_argument("--start", action="store_true", help="start the plan right away")
     add_change_options(p)
     add_output_options(p)
-    p.set_defaults(func=create_plan)
+    p.set_defaults(func=create_plan, operations=("rollout.create",))
     return p
 
 

@@ -60,15 +60,17 @@ T = TypeVar("T")
 class Kind:
     """A type of parameter value: how it is written (``label``) and parsed.
 
-    ``parse(raw, what)`` returns the typed value or raises ``text.Invalid``. ``complete``
-    names where the console finds candidates ("agent", "tenant", "dependency", "flag") or
-    lists them (``choices``).
+    ``parse(raw, what)`` returns the typed value or raises ``text.Invalid``; ``show(value)``
+    writes a typed value back as it is typed (``command_line``: the one spelling reads back
+    as the same call). ``complete`` names where the console finds candidates ("agent",
+    "tenant", "dependency", "flag") or lists them (``choices``).
     """
 
     label: str
     parse: Callable[[Any, str], Any]
     complete: str | None = None
     choices: tuple[str, ...] = ()
+    show: Callable[[Any], str] | None = None  # a parsed value written back (it parses again)
 
 
 def _choice(*values: str) -> Callable[[Any, str], str]:
@@ -165,6 +167,22 @@ def _free_text(raw: Any, what: str) -> str:
     return value
 
 
+def _show_steps(bp: list[int]) -> str:
+    return ",".join(text.format_percent(b).rstrip("%") for b in bp)
+
+
+def _show_variant(spec: tuple[str, int, str | None]) -> str:
+    name, weight, payload = spec
+    return f"{name}={weight}" + ("" if payload is None else f":{payload}")
+
+
+def _show_constraint(c: Any) -> str:
+    op = ("NOT " if c.inverted else "") + c.operator + ("/i" if c.case_insensitive else "")
+    from agentconsole.control.targeting import VALUE_OPERATORS
+
+    return f"{c.context} {op} {c.value if c.operator in VALUE_OPERATORS else ','.join(c.values)}"
+
+
 def _raw(raw: Any, what: str) -> str:
     """A payload as typed; the flag's value type parses it when the operation runs."""
     return str(raw)
@@ -183,8 +201,8 @@ SCOPE = Kind("SCOPE", _choice("agent", "tenant", "all"), choices=("agent", "tena
 BUDGET = Kind("LIMIT", _budget, complete="budget")
 CONTEXT_FIELD = Kind("FIELD", _field_name, choices=("tenant", "user", "agent"))
 VARIANT = Kind("VARIANT", _field_name, complete="variant")
-WEIGHT = Kind("VARIANT=WEIGHT", _weight)
-VARIANT_SPEC = Kind("VARIANT=WEIGHT[:PAYLOAD]", _variant_spec)
+WEIGHT = Kind("VARIANT=WEIGHT", _weight, show=lambda w: f"{w[0]}={w[1]}")
+VARIANT_SPEC = Kind("VARIANT=WEIGHT[:PAYLOAD]", _variant_spec, show=_show_variant)
 VALUE_TYPE = Kind(
     "TYPE", _choice("boolean", "string", "number", "json"), choices=("string", "number", "json")
 )
@@ -196,12 +214,12 @@ FLAG_TYPE = Kind(
     _choice("release", "experiment", "operational", "kill-switch"),
     choices=("release", "experiment", "operational", "kill-switch"),
 )
-ON_OFF = Kind("on|off", _on_off, choices=("on", "off"))
-KEYS = Kind("KEY,KEY...", _keys)
+ON_OFF = Kind("on|off", _on_off, choices=("on", "off"), show=lambda on: "on" if on else "off")
+KEYS = Kind("KEY,KEY...", _keys, show=lambda keys: ",".join(keys) or ",")
 TEXT = Kind("TEXT", _free_text)
-CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint)
-STEPS = Kind("STEPS", rollout_ops.steps)
-GUARD = Kind("METRIC:LIMIT", rollout_ops.guard)
+CONSTRAINT = Kind("'FIELD [NOT] OP VALUES'", _constraint, show=_show_constraint)
+STEPS = Kind("STEPS", rollout_ops.steps, show=_show_steps)
+GUARD = Kind("METRIC:LIMIT", rollout_ops.guard, show=lambda g: g.text())
 RUNS = Kind("RUNS", rollout_ops.runs)
 CONFIDENCE = Kind("CONFIDENCE", rollout_ops.confidence)
 REGRESSION = Kind("ACTION", rollout_ops.regression, choices=("pause", "rollback", "last-good"))
@@ -406,6 +424,8 @@ def command_line(op: Operation, args: Mapping[str, Any]) -> str:
 
 
 def _show(kind: Kind, value: Any) -> str:
+    if kind.show is not None:
+        return quote(kind.show(value))
     if kind is DURATION:
         return text.format_duration(float(value))
     if kind is PERCENT:

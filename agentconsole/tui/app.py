@@ -654,8 +654,8 @@ class ConsoleApp(App[int]):
         if not words:
             return
         verb, args = words[0].lower().lstrip(":"), words[1:]
-        for cls in VIEW_CLASSES:
-            if verb in cls.aliases:
+        for cls in VIEW_CLASSES:  # `:flag` shows a view; `:flag create x` is an operation
+            if verb in cls.aliases and (not args or ops.match([verb, *args]) is None):
                 self.action_show(cls.view_id)
                 return
         if verb in ("q", "q!", "quit", "exit"):

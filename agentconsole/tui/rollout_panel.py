@@ -161,6 +161,8 @@ def plan_problem(flag: str, spec: str) -> str | None:
 
 async def ask(plane: ControlPlane, call: Call) -> Ask:
     """``N``: a new plan for a flag with none active, asked as one line (``PLAN_HELP``)."""
+    if "steps" in call.args:
+        return Ask()  # written in full (the : line, the palette): nothing more to ask
     flag = await plane.flags.get(call.args["flag"])
     plan = plan_of(flag)
     if plan is not None and plan.active:

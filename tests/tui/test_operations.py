@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from agentconsole.control import operations as ops
 from agentconsole.control.registry import AgentRecord
 from agentconsole.tui.modals import ConfirmScreen
 from tests.tui.conftest import seed_agents, wait_until
@@ -150,34 +149,3 @@ async def test_an_sdk_tenant_with_a_space_is_killed_from_the_console_and_lifted(
     assert (await plane.kills.list())[0] == {}
     actions = [(e.action, e.target) for e in await plane.audit.tail(5)]
     assert actions == [("kill.tenant", "tenant:Acme Corp"), ("kill.lift", "tenant:Acme Corp")]
-
-
-def test_every_operation_is_written_the_same_in_every_front_end():
-    """Each row: the : line, a runbook action and the CLI's `do` read one spelling alike."""
-    from agentconsole.cli.main import build_parser
-    from agentconsole.runbook.actions import parse_line as runbook_line
-    from agentconsole.runbook.actions import render
-    from agentconsole.runbook.template import Values
-
-    samples = {
-        "NAME": "Acme Corp",
-        "AGENT_ID": "sim-0001",
-        "TENANT": "müller-gmbh",
-        "DEPENDENCY": "a.b",
-        "FLAG": "planner-v2",
-        "DURATION": "15m",
-        "PERCENT": "12.5",
-        "NUMBER": "100",
-        "SCOPE": "tenant",
-        "LIMIT": "request_tokens",
-    }
-    # rows whose kinds need a sample of their own are walked by their owners' tests
-    for op in [o for o in ops.OPERATIONS if all(p.kind.label in samples for p in o.params)]:
-        raw = {p.name: samples[p.kind.label] for p in op.params}
-        line = ops.command_line(op, op.call(raw).args)
-        colon = ops.parse_line(line)
-        rendered = render(runbook_line(line), Values("A"))
-        assert (colon.op.name, rendered.action) == (op.name, op.name), line
-        assert rendered.args == colon.args and rendered.text == line
-        args = build_parser().parse_args(["do", line])
-        assert args.words == [line]
