@@ -319,7 +319,8 @@ class ConsoleApp(App[int]):
             asks = [r.ask() for r in await approvals.pending(plane)]  # four-eyes requests
             problems = diagnostics.problems(plane, time.monotonic() - PROBLEM_WINDOW)
             kills, _ = await plane.kills.list()  # few: one per agent, tenant or all killed
-            return counts, reset, problems, asks, sorted(kills)
+            holds, _ = await plane.holds.list()  # drains and pauses, as few (header line 4)
+            return counts, reset, problems, asks, sorted(kills) + sorted(holds)
 
         return load
 
@@ -674,10 +675,10 @@ class ConsoleApp(App[int]):
             self.poll_now()
         elif verb in ("refresh", "r"):
             self.action_refresh()
-        elif verb == "pause":
+        elif verb == "pause" and not args:  # `pause tenant acme` is the operation
             self.paused = False
             self.action_pause()
-        elif verb == "resume":
+        elif verb == "resume" and not args:
             self.paused = True
             self.action_pause()
         elif verb == "window" and args and args[0] in WINDOWS:

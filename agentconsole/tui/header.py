@@ -38,7 +38,8 @@ class HeaderState:
     reset: str | None = None  # a control-plane reset in progress (docs/reliability.md)
     problems: list[str] = field(default_factory=list)  # keys skipped as unreadable
     asks: list[str] = field(default_factory=list)  # pending four-eyes requests
-    kills: list[str] = field(default_factory=list)  # kill targets in force
+    # kill targets in force, then drains and pauses as their holds fields (drain:tenant:acme)
+    kills: list[str] = field(default_factory=list)
 
 
 def health_text(h: Health) -> Text:
@@ -87,11 +88,18 @@ def render_header(s: HeaderState, width: int = 160) -> Text:
         at, live, version = s.applied
         style = "green" if at == live else "yellow"
         out.append(f"{at}/{live} agents at v{version}", style)
-    if s.kills:
+    held = [k for k in s.kills if k.startswith(("drain:", "pause:"))]
+    kills = [k for k in s.kills if k not in held]
+    if kills:
         # a kill stays in force (new runs of its scope are stopped too) until lifted
-        shown = ", ".join(clean(k, 40) for k in s.kills[:3])
-        more = f" +{len(s.kills) - 3} more" if len(s.kills) > 3 else ""
+        shown = ", ".join(clean(k, 40) for k in kills[:3])
+        more = f" +{len(kills) - 3} more" if len(kills) > 3 else ""
         out.append(f"\n⛔ kills in force: {shown}{more} (2 Agents, l lifts)", "bold red")
+    if held:
+        # the ladder's first steps: liftable from the Agents view (u undrains, r resumes)
+        shown = ", ".join(clean(h.replace(":", " ", 1), 40) for h in held[:3])
+        more = f" +{len(held) - 3} more" if len(held) > 3 else ""
+        out.append(f"\n⏸ in force: {shown}{more} (2 Agents, u undrains, r resumes)", "bold yellow")
     if s.reset:
         out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
     for ask in s.asks[:2]:

@@ -37,6 +37,8 @@ COLUMNS = [
 STATUS_STYLE = {
     "running": "green",
     "killing": "bold yellow",
+    "paused": "bold cyan",
+    "draining": "yellow",
     "killed": "red",
     "finished": "dim",
     "failed": "red",
@@ -63,6 +65,7 @@ class AgentsData:
     kills: set[str] = field(default_factory=set)  # kill targets in force (one HGETALL)
     page: Page | None = None
     request: PageRequest | None = None  # what this page answered
+    holds: set[str] = field(default_factory=set)  # drains, pauses in force: drain:tenant:a
 
 
 @dataclass(frozen=True)
@@ -161,13 +164,25 @@ class AgentsView(View):
     view_id = "agents"
     title = "Agents"
     aliases: ClassVar[tuple[str, ...]] = ("agents", "agent", "ag", "a", "po")
-    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {"lift": ("kill.lift",)}
+    ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "lift": ("kill.lift",),
+        "undrain": ("drain.lift",),
+        "resume": ("pause.lift",),
+    }
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
         Binding("k", "op('kill.agent')", "Kill", id="agents.kill"),
         Binding("t", "op('kill.tenant')", "Kill tenant", id="agents.kill_tenant"),
         Binding("S", "op('kill.all')", "Global stop", id="agents.global_stop"),
         Binding("l", "lift", "Lift kill", id="agents.lift"),
+        # the ladder before a kill: drain (no new runs), pause (hold at the next step); in
+        # ? help and the palette, not the footer (it is full at 130 columns)
+        Binding("d", "op('drain.tenant')", "Drain tenant", id="agents.drain_tenant", show=False),
+        Binding("D", "op('drain.agent')", "Drain agent", id="agents.drain", show=False),
+        Binding("z", "op('pause.agent')", "Pause", id="agents.pause", show=False),
+        Binding("Z", "op('pause.tenant')", "Pause tenant", id="agents.pause_tenant", show=False),
+        Binding("u", "undrain", "Undrain", id="agents.undrain", show=False),
+        Binding("r", "resume", "Resume", id="agents.resume", show=False),
         Binding(
             "v", "op('tenant.move')", "Move tenant to variant", id="agents.move_tenant", show=False
         ),
@@ -180,6 +195,7 @@ class AgentsView(View):
         self.briefs: dict[str, AgentBrief] = {}
         self.total = 0
         self.kills: set[str] = set()
+        self.holds: set[str] = set()
         self.loaded = 0
         self.order = "heartbeat"
         self.page: Page | None = None
@@ -240,8 +256,17 @@ class AgentsView(View):
             briefs = {r.id: AgentBrief(r.id, r.tenant, r.status) for r in records}
             plan = make_plan(rows, base)
             kills, _ = await plane.kills.list()
+            holds, _ = await plane.holds.list()
             return AgentsData(
-                plan, briefs, page.total, len(records), request.order, set(kills), page, request
+                plan,
+                briefs,
+                page.total,
+                len(records),
+                request.order,
+                set(kills),
+                page,
+                request,
+                set(holds),
             )
 
         return load
@@ -253,7 +278,7 @@ class AgentsView(View):
         table.retire(self.briefs)  # many objects: freed by the next loader
         self.briefs = data.briefs
         self.total, self.loaded, self.order = data.total, data.loaded, data.order
-        self.kills = data.kills
+        self.kills, self.holds = data.kills, data.holds
         table.apply(data.plan)
         request, page = data.request, data.page
         if request is not None and page is not None:
@@ -310,6 +335,10 @@ class AgentsView(View):
                 parts[0] += " with " + ", ".join(named)
         if self.kills:
             parts.append(f"{len(self.kills)} kill{'s' * (len(self.kills) != 1)} in force")
+        for kind in ("drain", "pause"):
+            n = sum(1 for h in self.holds if h.startswith(f"{kind}:"))
+            if n:
+                parts.append(f"{n} {kind}{'s' * (n != 1)} in force")
         page = self.page
         if page is not None and (page.has_next or page.has_previous):
             first = page.position + 1
@@ -361,11 +390,11 @@ class AgentsView(View):
         from agentconsole.tui.operations import OperationRequested
 
         table = self.table
-        if name == "kill.agent" and table.marked:
+        if name in ("kill.agent", "drain.agent", "pause.agent") and table.marked:
             args = {"agent": sorted(table.marked)}
             self.post_message(OperationRequested(name, args, after=table.clear_marks))
             return
-        tenant_op = name in ("kill.tenant", "tenant.move")
+        tenant_op = name in ("kill.tenant", "tenant.move", "drain.tenant", "pause.tenant")
         if tenant_op and self.selection().get("agent") and not self.selection().get("tenant"):
             self.tell("the selected agent has no tenant")
             return
@@ -373,6 +402,18 @@ class AgentsView(View):
 
     def action_lift(self) -> None:
         """Lift the kill that stops the selected agent: its own, its tenant's, or the fleet's."""
+        self._lift("kill.lift", "kill", self.kills, "")
+
+    def action_undrain(self) -> None:
+        """Lift the drain that refuses the selected agent's new runs."""
+        self._lift("drain.lift", "drain", self.holds, "drain:")
+
+    def action_resume(self) -> None:
+        """Lift the pause that holds the selected agent's run."""
+        self._lift("pause.lift", "pause", self.holds, "pause:")
+
+    def _lift(self, op: str, what: str, in_force: set[str], prefix: str) -> None:
+        """The narrowest ``what`` in force over the selection (agent, tenant, all) is lifted."""
         from agentconsole.tui.operations import OperationRequested
 
         chosen = self.selection()
@@ -381,8 +422,8 @@ class AgentsView(View):
             return
         scopes = [("agent", chosen["agent"]), ("tenant", chosen.get("tenant")), ("all", None)]
         for scope, name in scopes:
-            target = "all" if scope == "all" else f"{scope}:{name}"
-            if (name or scope == "all") and target in self.kills:
-                self.post_message(OperationRequested("kill.lift", {"scope": scope, "name": name}))
+            target = prefix + ("all" if scope == "all" else f"{scope}:{name}")
+            if (name or scope == "all") and target in in_force:
+                self.post_message(OperationRequested(op, {"scope": scope, "name": name}))
                 return
-        self.tell(f"no kill in force for agent {chosen['agent']}, its tenant or the fleet")
+        self.tell(f"no {what} in force for agent {chosen['agent']}, its tenant or the fleet")

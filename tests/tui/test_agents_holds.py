@@ -1,0 +1,85 @@
+"""The ladder in the Agents view: drain (d), pause (z), resume (r), undrain (u), against a
+real Redis and a real SDK runtime whose run obeys them."""
+
+import asyncio
+import time
+
+from agentconsole.tui.modals import ConfirmScreen
+from tests.tui.conftest import confirm, wait_until
+
+SIZE = (160, 45)
+
+
+async def test_drain_pause_resume_undrain_from_the_agents_view(plane, app_factory, make_runtime):
+    runtime = await make_runtime()
+    started, go = asyncio.Event(), asyncio.Event()
+    calls = []
+
+    async def work():
+        calls.append(1)
+
+    async def agent():
+        async with runtime.run(task="long job", user="u1", tenant="acme") as run:
+            started.set()
+            await go.wait()
+            await run.call("llm", work)  # where a pause holds it
+
+    task = asyncio.create_task(agent())
+    await asyncio.wait_for(started.wait(), 30)
+    (run,) = runtime._runs.values()
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("agents")
+        table = view.table
+
+        def status() -> str:
+            brief = view.briefs.get(run.id)
+            return brief.status if brief else ""
+
+        def header() -> str:
+            return str(app.query_one("#header").render())
+
+        await wait_until(pilot, lambda: run.id in table.painted, what="agent row")
+        table.move_cursor(row=table.get_row_index(run.id))
+
+        await pilot.press("d")  # drain its tenant
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert "Drain tenant acme: 1 running run will finish, new runs refused" in title
+        await confirm(pilot, reason="noisy tenant")
+        await wait_until(pilot, lambda: any(t.startswith("draining") for t in app.toasts))
+        assert app.toasts[-1] == (
+            "draining tenant acme: 1 running run will finish, new runs refused "
+            "(undrain tenant acme lifts it)"
+        )
+        await wait_until(pilot, lambda: status() == "draining", 30, what="draining row")
+        await wait_until(pilot, lambda: "⏸ in force: drain tenant:acme" in header(), 30)
+        summary = str(app.query_one("#agents-summary").render())
+        assert "1 drain in force" in summary
+
+        await pilot.press("z")  # pause the agent
+        await confirm(pilot, reason="look first")
+        await wait_until(pilot, lambda: any(t.startswith("pausing") for t in app.toasts))
+        assert "1 reported paused within" in app.toasts[-1]
+        await wait_until(pilot, lambda: status() == "paused", 30, what="paused row")
+        go.set()
+        await asyncio.sleep(0.2)
+        assert not calls and not task.done()  # held at its next guarded call
+
+        await pilot.press("r")  # resume: asks for a reason like every change
+        await confirm(pilot, reason="seen enough")
+        await asyncio.wait_for(task, 30)
+        assert calls == [1]
+        await wait_until(pilot, lambda: any("held runs continue" in t for t in app.toasts))
+
+        await pilot.press("u")  # the run finished; undrain names its tenant's drain
+        await confirm(pilot, reason="calm")
+        await wait_until(pilot, lambda: any("new runs may start" in t for t in app.toasts))
+        await wait_until(pilot, lambda: "⏸ in force" not in header(), 30, what="header clear")
+    actions = [(e.action, e.reason) for e in await plane.audit.tail(10)]
+    assert actions == [
+        ("drain.tenant", "noisy tenant"),
+        ("pause.agent", "look first"),
+        ("pause.lift", "seen enough"),
+        ("drain.lift", "calm"),
+    ]
