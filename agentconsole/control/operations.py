@@ -1026,11 +1026,18 @@ async def _tenant_cap(plane: ControlPlane, call: Call) -> Outcome:
 
 
 async def _preview_tenant_cap(plane: ControlPlane, call: Call) -> Preview:
-    tenant = call.args["tenant"]
+    tenant, value = call.args["tenant"], call.args.get("value")
     cap = (await plane.budgets.tenant_caps([tenant])).get(tenant)
     default = (await plane.budgets.get()).tenant_daily_cost_usd
+    now = _cap_text(cap, default)
+    if value is None:
+        title = f"Daily spend cap of tenant {tenant} (now {now})"
+    elif value == 0:
+        title = f"Remove the daily spend cap of tenant {tenant} (now {now})"
+    else:
+        title = f"Cap tenant {tenant} at {_cap_text(value, 0)} a day (now {now})"
     return Preview(
-        f"Daily spend cap of tenant {tenant} (now {_cap_text(cap, default)})",
+        title,
         [tenant],
         "USD per UTC day; 0 removes the tenant's own cap. The spend view forecasts against it.",
     )

@@ -47,7 +47,7 @@ class Forecast:
     state: str
     text: str
     crosses_at: float | None = None
-    short: str = ""  # for a table cell: "crosses 14:20 UTC (in 35m)", "OVER CAP (105 %)"
+    short: str = ""  # a table cell (times UTC): "crosses 14:20 in 35m", "OVER CAP (105 %)"
 
     @property
     def rank(self) -> tuple[int, float]:
@@ -112,19 +112,24 @@ def forecast(
     if rate_per_hour <= 0:
         said = f"{who} spends nothing now: within its {limit} daily cap today "
         said += f"({money(spent)} spent)"
-        return Forecast("idle", said, short="idle: within cap")
+        return Forecast("idle", said, short="idle, within cap")
     at = now + (cap - spent) / rate_per_hour * 3600
     midnight = end_of_day(now)
     if at < midnight:
         within = "within a minute" if at - now < 60 else f"in {_short(at - now)}"
         said = f"{who} crosses its {limit} daily cap at {hm(at)} UTC ({within}) at {burn}"
-        return Forecast("crossing", said, at, short=f"crosses {hm(at)} UTC ({within})")
+        return Forecast(
+            "crossing",
+            said,
+            at,
+            short=f"crosses {hm(at)} " + ("now" if at - now < 60 else f"in {_short(at - now)}"),
+        )
     by_midnight = spent + rate_per_hour * (midnight - now) / 3600
     said = (
         f"{who} stays within its {limit} daily cap today: {money(by_midnight)} by 24:00 UTC "
         f"at {burn}"
     )
-    return Forecast("within", said, short=f"within cap: {money(by_midnight)} by 24:00")
+    return Forecast("within", said, short=f"ok: {money(by_midnight)} by 24:00")
 
 
 def _short(seconds: float) -> str:

@@ -45,6 +45,7 @@ from agentconsole.tui.views.breakers import BreakersView
 from agentconsole.tui.views.flags import FlagsView
 from agentconsole.tui.views.overview import WINDOWS, OverviewView
 from agentconsole.tui.views.runbooks import RunbooksView
+from agentconsole.tui.views.spend import SpendView
 
 VIEW_CLASSES: tuple[type[View], ...] = (
     OverviewView,
@@ -53,6 +54,7 @@ VIEW_CLASSES: tuple[type[View], ...] = (
     BreakersView,
     AuditView,
     RunbooksView,
+    SpendView,
 )
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PROBLEM_WINDOW = 30.0  # seconds a wrong-typed key stays on the problems line after last seen
@@ -165,6 +167,7 @@ class ConsoleApp(App[int]):
         Binding("4", "show('breakers')", "Breakers", id="view.breakers"),
         Binding("5", "show('audit')", "Audit", id="view.audit"),
         Binding("6", "show('runbooks')", "Runbooks", id="view.runbooks"),
+        Binding("7,dollar_sign", "show('spend')", "Spend", id="view.spend", show=False),
         Binding("colon", "command", "Command", id="app.command"),
         Binding("slash", "filter", "Filter", id="app.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),

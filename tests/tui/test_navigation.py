@@ -72,12 +72,13 @@ async def test_help_lists_this_apps_keys_by_view(app_factory):
         groups = _help(app)
         titles = list(groups)
         assert titles[:3] == ["Agents (here)", "Everywhere", "Tables (every view)"]
-        assert set(titles[3:]) == {"Overview", "Flags", "Breakers", "Audit", "Runbooks"}
+        assert set(titles[3:]) == {"Overview", "Flags", "Breakers", "Audit", "Runbooks", "Spend"}
         assert groups["Agents (here)"]["k"] == "Kill" and groups["Agents (here)"]["c"] == "Copy id"
         everywhere = groups["Everywhere"]
         assert everywhere["?"] == "Help" and everywhere[":"] == "Command"
         assert everywhere["^r"] == "Refresh" and everywhere["p"] == "Pause"  # not in the footer
         assert groups["Breakers"]["t"] == "Trip" and groups["Tables (every view)"]["home"]
+        assert groups["Spend"]["c"] == "Cap now" and groups["Spend"]["t"] == "Stop tenant"
         text = app.screen.text().plain
         for foreign in ("super+c", "^q", "ctrl+q", "ctrl+c", "Quit the app", "Copy selected"):
             assert foreign not in text

@@ -1,0 +1,126 @@
+"""The Spend view: who is burning money, and capping or stopping that tenant from the
+overview in three keys and a reason (issue 14's "who is burning money")."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agentconsole.tui.modals import ConfirmScreen
+from tests.tui.conftest import fleet, make_app, seed_agents, wait_until
+from tests.tui.test_operator_tasks import Keys, wait_for_reason_field
+
+SIZE = (160, 45)
+
+
+def spend_app(settings, prometheus):
+    settings.prometheus.url = prometheus.url
+    settings.ui.refresh_seconds = 0.5
+    return make_app(settings, start_view="overview", clock=time.time, metrics=True)
+
+
+async def open_spend(app, pilot, keys: Keys) -> None:
+    """$ from the overview; the known traffic's tenants painted, acme (burning most) first."""
+    await keys.press("dollar_sign")
+    view = app.view("spend")
+    await wait_until(pilot, lambda: app.current == "spend", what="the Spend view")
+    await wait_until(pilot, lambda: {"acme", "beta"} <= set(view.table.painted), 30, what="rows")
+    await wait_until(pilot, lambda: view.table.cursor_key == "acme", what="cursor on acme")
+
+
+async def test_cap_the_tenant_burning_most_from_the_overview_in_three_keys(
+    settings, plane, prometheus
+):
+    """$, c (cap at what it spent today), a reason, ctrl+y."""
+    app = spend_app(settings, prometheus)
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        await open_spend(app, pilot, keys)
+        view = app.view("spend")
+        today = next(t.today for t in view.report.tenants if t.tenant == "acme")
+        await keys.press("c")
+        await wait_for_reason_field(app, pilot)
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert title.startswith("Cap tenant acme at $") and "(now none)" in title
+        await keys.type("burning money")
+        await keys.press("ctrl+y")
+        await wait_until(
+            pilot, lambda: any("daily cap of tenant acme" in t for t in app.toasts), 30
+        )
+        assert keys.count <= 3
+        # the next refresh measures acme against its own cap: over it (spend kept growing)
+        await wait_until(
+            pilot,
+            lambda: (
+                view.report.tenants[0].tenant == "acme"
+                and view.report.tenants[0].forecast.state == "over"
+            ),
+            30,
+            what="acme over its new cap",
+        )
+    caps = await plane.budgets.tenant_caps(["acme"])
+    assert caps["acme"] >= today and caps["acme"] == int(caps["acme"])
+    (entry,) = [e for e in await plane.audit.tail(5) if e.action == "budget.tenant"]
+    assert entry.reason == "burning money" and entry.target == "tenant:acme"
+
+
+async def test_stop_the_tenant_from_the_overview_in_three_keys(settings, plane, prometheus):
+    """$, t (the existing tenant kill), a reason, ctrl+y."""
+    await seed_agents(plane, fleet())  # agent-001 and agent-002 run for acme
+    app = spend_app(settings, prometheus)
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        await open_spend(app, pilot, keys)
+        await keys.press("t")
+        await wait_for_reason_field(app, pilot)
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert title.startswith("Kill tenant acme: 2 running agents")
+        await keys.type("cost explosion")
+        await keys.press("ctrl+y")
+        await wait_until(pilot, lambda: any("acknowledged" in t for t in app.toasts), 30)
+        assert keys.count <= 3
+    kills, _ = await plane.kills.list()
+    assert "tenant:acme" in kills
+
+
+async def test_c_with_prometheus_down_says_why_and_opens_nothing(settings, plane):
+    from tests.fixtures.procs import free_port
+
+    settings.prometheus.url = f"http://127.0.0.1:{free_port()}"
+    settings.prometheus.timeout = 1.0
+    settings.ui.refresh_seconds = 0.5
+    app = make_app(settings, start_view="spend", clock=time.time, metrics=True)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("spend")
+        await wait_until(pilot, lambda: view.report is not None, 30, what="a report")
+        assert view.report.headline.startswith("no forecast: Prometheus unreachable")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: any("no tenant selected" in t for t in app.toasts), 10)
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_the_spend_view_is_readable_at_80x24_and_160x45(size, settings, plane, prometheus):
+    """Every column fits (no horizontal scroll), the headline is whole, rows are rows."""
+    await plane.budgets.set("tenant_daily_cost_usd", 1e6, reason="a cap for the forecast")
+    await seed_agents(plane, fleet())
+    settings.prometheus.url = prometheus.url
+    app = make_app(settings, start_view="spend", clock=time.time, metrics=True)
+    async with app.run_test(size=size) as pilot:
+        view = app.view("spend")
+        await wait_until(pilot, lambda: len(view.table.painted) == 2, 30, what="tenants")
+        await wait_until(pilot, lambda: len(view.agents_table.painted) == 3, 30)
+        await pilot.pause()
+        for table in (view.table, view.agents_table):
+            assert table.virtual_size.width <= table.size.width, table.id
+        assert view.table.size.height >= 3  # header and both tenants
+        assert view.agents_table.size.height >= 3
+        headline = view.query_one("#spend-headline")
+        assert headline.size.height * headline.size.width >= len(view.report.headline)
+        assert str(headline.render()) == view.report.headline
+        assert view.report.headline.startswith("acme stays within its $1,000,000 daily cap")
+        header = str(app.query_one("#header").render()).splitlines()
+        assert "[Spend]" in header[0], header
+        footer = " ".join(str(w.render()) for w in app.screen.query("FooterKey"))
+        assert "Cap now" in footer and "Stop tenant" in footer
