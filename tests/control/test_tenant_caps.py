@@ -45,7 +45,11 @@ async def test_bad_values_and_roles_are_refused_before_anything_is_written(plane
 async def test_the_preview_names_the_cap_in_force(plane) -> None:
     await plane.budgets.set("tenant_daily_cost_usd", 4000, reason="t")
     cap = ops.get("budget.tenant")
-    call = cap.call({"tenant": "globex", "value": "100"})
-    preview = await cap.preview(plane, call)
-    assert preview.title == "Daily spend cap of tenant globex (now $4,000 (tenant_daily_cost_usd))"
+    preview = await cap.preview(plane, cap.call({"tenant": "globex", "value": "100"}))
+    assert preview.title == "Cap tenant globex at $100 a day (now $4,000 (tenant_daily_cost_usd))"
     assert preview.targets == ["globex"] and not preview.confirm
+    asked = ops.Call(cap, {"tenant": "globex"})  # the console's C: the value is asked
+    preview = await cap.preview(plane, asked)
+    assert preview.title == "Daily spend cap of tenant globex (now $4,000 (tenant_daily_cost_usd))"
+    removed = await cap.preview(plane, cap.call({"tenant": "globex", "value": "0"}))
+    assert removed.title.startswith("Remove the daily spend cap of tenant globex")
