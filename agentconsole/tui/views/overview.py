@@ -57,6 +57,7 @@ class OverviewData:
     now: float
     notes: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # the last audited changes, readable
+    runaway_why: set[str] = field(default_factory=set)  # the listed agents' reasons
 
 
 def panel_text(result: Any, now: float, width: int = 34) -> Text:
@@ -134,15 +135,18 @@ async def _metrics_part(backend: Backend, window: str) -> tuple[Any, Any, str | 
     return panels, alerts, None
 
 
-async def _agents_part(backend: Backend, now: float, dead_after: float) -> list[Row]:
+async def _agents_part(
+    backend: Backend, now: float, dead_after: float
+) -> tuple[list[Row], set[str]]:
     plane = backend.plane()
     records = await plane.agents.list(order="cost", limit=50)
     limits = await plane.budgets.get()
-    rows = []
+    rows, reasons = [], set()
     for rec in records:
         why = runaway_reasons(rec, limits, now, dead_after)
         if not why:
             continue
+        reasons.update(why)
         cells = (
             cell(rec.id, 16, "bold red"),
             cell(rec.tenant, 12),
@@ -152,7 +156,42 @@ async def _agents_part(backend: Backend, now: float, dead_after: float) -> list[
             cell(",".join(why), 20, "red"),
         )
         rows.append(Row(rec.id, cells, rec.id.lower()))
-    return rows[:8]
+    return rows[:8], reasons
+
+
+RUNAWAY_ALERT = "AgentRunaway"  # deploy/prometheus/alerts.yml
+RUNAWAY_PANEL = "runaway_stopped"  # the preset's "Runaway runs stopped" (the alert's first leg)
+ALERT_LEGS = {"steps"}  # what the alert's second leg sees of the list's reasons
+
+
+def runaway_note(
+    alerts: dict[str, Any] | None, panels: list[Any] | None, listed: int, why: set[str]
+) -> str:
+    """Why AgentRunaway and the list below can disagree, in one line (or nothing).
+
+    The list is the rule of ``control/runaway.py`` applied to running agents now; the alert
+    fires on runs the guard already stopped in the last 5 minutes (those are gone from the
+    list) or on a run's step count, and knows nothing of budgets, runtime or silence.
+    """
+    if alerts is None:  # no alerts source: nothing to compare with
+        return ""
+    firing = any(a.name == RUNAWAY_ALERT and a.state == "firing" for a in alerts.values())
+    stopped = next(
+        (p.value for p in panels or [] if p.panel.id == RUNAWAY_PANEL and p.value is not None),
+        None,
+    )
+    runs = f"{stopped:.0f} run{'s' * (round(stopped) != 1)}" if stopped else ""
+    if firing and not listed:
+        if runs:
+            return f"{RUNAWAY_ALERT} fires for the {runs} the guard stopped in 5m; none near now"
+        # the step leg: a fixed count in the rules, while the list reads the live limit
+        return f"{RUNAWAY_ALERT} fires on a step count fixed in its rule; none near its limit now"
+    if firing:
+        return f"{RUNAWAY_ALERT} fires" + (f"; the guard also stopped {runs} in 5m" if runs else "")
+    if listed and not why & ALERT_LEGS:
+        shown = ", ".join(sorted(why))
+        return f"no {RUNAWAY_ALERT}: it watches steps and guard stops, these are listed for {shown}"
+    return ""
 
 
 RECENT_CHANGES = 4
@@ -206,6 +245,7 @@ class OverviewView(View):
     OverviewView.compact .panel.hidden { display: none; }
     OverviewView.compact #top-box { width: 40%; }
     OverviewView.compact #alerts-box { width: 1fr; }
+    OverviewView #runaway-note { height: auto; max-height: 2; color: $warning; }
     OverviewView #recent-changes { height: auto; max-height: 4; color: $text-muted; }
     OverviewView.compact #recent-changes, OverviewView.compact #recent-title {
         display: none; }
@@ -226,6 +266,7 @@ class OverviewView(View):
                 yield LiveTable(ALERT_COLUMNS, id="alerts-table")
             with Vertical(id="top-box"):
                 yield Static("TOP RUNAWAY AGENTS", classes="section", markup=False)
+                yield Static("", id="runaway-note", markup=False)
                 yield LiveTable(TOP_COLUMNS, id="top-table")
                 yield Static("RECENT CHANGES", classes="section", id="recent-title", markup=False)
                 yield Static("", id="recent-changes", markup=False)
@@ -251,13 +292,15 @@ class OverviewView(View):
             now = clock()
             metrics_task = asyncio.ensure_future(_metrics_part(backend, window))
             redis_error = None
+            runaway_why: set[str] = set()
             try:
-                top_rows = await _agents_part(backend, now, dead_after)
+                top_rows, runaway_why = await _agents_part(backend, now, dead_after)
                 changes = recent_changes(await backend.plane().audit.tail(RECENT_CHANGES))
             except Exception as exc:
                 from agentconsole.control.plane import translate
 
                 top_rows, redis_error, changes = [], str(translate(exc) or exc), []
+                runaway_why = set()
             try:
                 panels, alerts_result, problem = await metrics_task
             except Exception as exc:  # the metrics layer promises not to raise; be safe
@@ -286,6 +329,7 @@ class OverviewView(View):
                 window,
                 now,
                 changes=changes,
+                runaway_why=runaway_why,
             )
 
         return load
@@ -322,6 +366,10 @@ class OverviewView(View):
                     card.set_class(status == result.status and not result.error_kind, status)
         self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
         self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
+        alerts = data.alerts if data.alerts or data.panels is not None else None
+        note = runaway_note(alerts, data.panels, len(data.top_rows), data.runaway_why)
+        self.query_one("#runaway-note", Static).update(note)
+        self.query_one("#runaway-note", Static).display = bool(note)
         recent = "\n".join(data.changes) if data.changes else "no change audited yet"
         self.query_one("#recent-changes", Static).update(recent)
 
