@@ -124,8 +124,9 @@ async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
     reply = await wait_for_result(plane, request.change_id, wait + MARGIN)
     if reply is None:
         raise Unavailable(
-            f"no applier answered within {wait:g} s: is `agentconsole applier` running? "
-            f"(the request expired unapplied: {request.action} {request.field})"
+            f"no applier answered within {wait:g} s: is `agentconsole applier` running, "
+            f"with {requester(plane)} in its control.operators? (the request expired "
+            f"unapplied: {request.action} {request.field})"
         )
     return reply
 

@@ -235,7 +235,7 @@ async def test_no_applier_running_is_a_clear_error_and_nothing_applies_later(
 ):
     alice = await person("alice")
     alice.settings.control.applier_timeout_seconds = 0.5
-    with pytest.raises(Unavailable, match=r"no applier answered within 0.5 s: is `agentconsole"):
+    with pytest.raises(Unavailable, match=r"no applier answered within 0.5 s: is `agentconsole applier` running, with alice"):
         await alice.kills.kill(tenant="nobody-" + uuid.uuid4().hex[:4], reason="test")
     before = await alice.version()
     app = await applier()  # a late applier: the request expired, it is not applied
