@@ -102,12 +102,11 @@ class Request:
         return "expired" if self.expired() else self.status
 
     def ask(self) -> str:
-        """What every console shows: "alice asks: kill all (runaway) — approve with ..."."""
+        """What every console shows: "alice asks: kill all (runaway) — y approves, ...".
+
+        It ends with the request's id: the console's completion and keys read it there."""
         why = f" ({self.reason})" if self.reason else ""
-        return (
-            f"{self.requested_by} asks: {self.line}{why} — approve: agentconsole approvals "
-            f"approve {self.id}"
-        )
+        return f"{self.requested_by} asks: {self.line}{why} — y approves, x rejects: {self.id}"
 
 
 def required(plane: ControlPlane, operation: str) -> bool:

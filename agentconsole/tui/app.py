@@ -177,6 +177,8 @@ class ConsoleApp(App[int]):
         Binding("p", "pause", "Pause", id="app.pause", show=False),
         Binding("plus", "faster", "Faster", id="app.faster", show=False),
         Binding("minus", "slower", "Slower", id="app.slower", show=False),
+        Binding("y", "decide('approval.approve')", "Approve request", id="app.approve", show=False),
+        Binding("x", "decide('approval.reject')", "Reject request", id="app.reject", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
     GC_EVERY: ClassVar[int] = 300  # paints between explicit cyclic collections
@@ -774,6 +776,16 @@ class ConsoleApp(App[int]):
         if kind.complete == "request":  # pending four-eyes requests: each ask ends with its id
             return [ask.rsplit(" ", 1)[-1] for ask in self.asks]
         return []
+
+    def action_decide(self, name: str) -> None:
+        """y / x: approve or reject the oldest pending four-eyes request (the ⚑ line) that
+        someone else asked for, through its row of the operations table (it confirms)."""
+        theirs = [a for a in self.asks if not a.startswith(f"{self.operator.name} asks: ")]
+        if not theirs:
+            mine = " (yours need another operator)" if self.asks else ""
+            self.toast(f"no four-eyes request to decide{mine}", severity="warning")
+            return
+        self.post_message(OperationRequested(name, {"request": theirs[0].rsplit(" ", 1)[-1]}))
 
     def action_help(self) -> None:
         from agentconsole.tui import help

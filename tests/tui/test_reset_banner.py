@@ -62,8 +62,39 @@ async def test_a_pending_four_eyes_request_is_shown_to_every_console(settings, p
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_until(pilot, lambda: app.asks, what="the request line")
         header = str(app.query_one("#header").render())
-        ask = "⚑ alice asks: kill all (runaway) — approve: agentconsole approvals approve"
+        ask = "⚑ alice asks: kill all (runaway) — y approves, x rejects:"
         assert ask in header
+
+
+async def test_y_approves_and_x_rejects_the_pending_request(settings, plane_as):
+    """bob's console (settings: bob) decides alice's requests with one key and a reason."""
+    from agentconsole.control import approvals, operations
+    from tests.tui.conftest import confirm
+
+    settings.ui.refresh_seconds = 0.2
+    settings.approvals.operations = ["kill.tenant"]
+    settings.operator.name = "bob"
+    alice = plane_as("alice", "responder")
+    await alice.check_schema()
+    asked = []
+    for tenant in ("t-approve", "t-reject"):
+        call = operations.parse_line(f"kill tenant {tenant}")
+        call.reason, call.wait = "runaway", 0
+        asked.append((await call.op.run(alice, call)).data["approval"]["id"])
+    app = make_app(settings, start_view="agents", clock=time.time)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.asks) == 2, what="the request lines")
+        await pilot.press("y")
+        await confirm(pilot, reason="agreed")
+        await wait_until(pilot, lambda: len(app.asks) == 1, what="the approved one to go")
+        await pilot.press("x")
+        await confirm(pilot, reason="not this one")
+        await wait_until(pilot, lambda: not app.asks, what="the rejected one to go")
+    first, second = [await approvals.get(alice, i) for i in asked]
+    assert (first.status, first.decided_by) == (approvals.APPROVED, "bob")
+    assert (second.status, second.decided_by) == (approvals.REJECTED, "bob")
+    kills, _ = await alice.kills.list()
+    assert "tenant:t-approve" in kills and "tenant:t-reject" not in kills
 
 
 async def test_redis_restarted_empty_under_agents_and_the_console(redis_prefix):
