@@ -63,10 +63,15 @@ _ENTITY_BY_PREFIX = {
 }
 
 
+_ENTITY_BY_ACTION = {"budget.tenant": "tenant_cap"}  # one tenant's cap: budgets "tenant:<t>"
+# changes made with the admin credential directly, never as a request
+NOT_REQUESTS = frozenset({"agent.reap", "registry.upgrade", "control.restore", "control.accept"})
+
+
 def entity_of(action: str) -> str | None:
-    if action not in REQUIRED_ROLE:
+    if action not in REQUIRED_ROLE or action in NOT_REQUESTS:
         return None
-    return _ENTITY_BY_PREFIX.get(action.split(".", 1)[0])
+    return _ENTITY_BY_ACTION.get(action) or _ENTITY_BY_PREFIX.get(action.split(".", 1)[0])
 
 
 def hash_key(keys: Keys, entity: str) -> str:
@@ -76,6 +81,7 @@ def hash_key(keys: Keys, entity: str) -> str:
         "kill": keys.kills,
         "hold": keys.holds,
         "budget": keys.budgets,
+        "tenant_cap": keys.budgets,  # the field is checked in apply_change.lua
         "silence": keys.silences,
         "approval": keys.approvals,
         "incident": keys.incidents,

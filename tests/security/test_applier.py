@@ -196,6 +196,7 @@ async def test_a_request_left_by_a_dead_applier_is_applied_once_by_the_other(
         ({"entity": "budget", "action": "kill.lift", "doc": {"run_max_steps": 1}}, "changes a"),
         ({"entity": "budget", "action": "budget.set", "doc": {"run_max_steps": 1}}, "admin"),
         ({"entity": "agent", "action": "agent.reap", "doc": {}}, "not a change"),
+        ({"entity": "tenant_cap", "action": "budget.tenant", "doc": None}, "tenant cap is"),
         ({"entity": "flag", "action": "flag.delete", "doc": None}, "admin"),
         (
             {"entity": "kill", "action": "kill.all", "doc": {"target": "all", "scope": "god"}},
@@ -209,7 +210,7 @@ async def test_a_forged_request_is_refused_and_nothing_is_written(
     await applier()
     alice_plane = await person("alice")
     alice = _raw(acl_redis, people, "alice")
-    field = {"flag": "F", "budget": "limits"}.get(fields["entity"], "all")
+    field = {"flag": "F", "budget": "limits", "tenant_cap": "limits"}.get(fields["entity"], "all")
     before = (await alice_plane.version(), await alice_plane.redis.xlen(KEYS.audit))
     change_id = uuid.uuid4().hex
     doc = fields["doc"]
@@ -235,7 +236,10 @@ async def test_no_applier_running_is_a_clear_error_and_nothing_applies_later(
 ):
     alice = await person("alice")
     alice.settings.control.applier_timeout_seconds = 0.5
-    with pytest.raises(Unavailable, match=r"no applier answered within 0.5 s: is `agentconsole applier` running, with alice"):
+    with pytest.raises(
+        Unavailable,
+        match=r"no applier answered within 0.5 s: is `agentconsole applier` running, with alice",
+    ):
         await alice.kills.kill(tenant="nobody-" + uuid.uuid4().hex[:4], reason="test")
     before = await alice.version()
     app = await applier()  # a late applier: the request expired, it is not applied
@@ -335,3 +339,13 @@ async def _until(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+def test_every_action_has_a_decided_entity_or_is_not_a_request():
+    """A new action in the roles table is refused by the applier until someone decides
+    which document it writes (control/applier.py)."""
+    from agentconsole.control.applier import NOT_REQUESTS, entity_of
+    from agentconsole.control.roles import REQUIRED_ROLE
+
+    undecided = {a for a in REQUIRED_ROLE if entity_of(a) is None} - NOT_REQUESTS
+    assert not undecided

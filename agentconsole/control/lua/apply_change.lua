@@ -30,6 +30,14 @@ end
 -- (the allowed values below are rendered from the Python tables when the script is loaded).
 --[[RULES]]
 local function invalid(why) return {'invalid', why} end
+-- which fields of the budgets hash an entity may name, deletes included
+local is_cap = string.sub(ARGV[1], 1, 7) == 'tenant:' and string.len(ARGV[1]) > 7
+if ARGV[8] == 'tenant_cap' and not is_cap then
+  return invalid('a tenant cap is the field tenant:<name>')
+end
+if ARGV[8] == 'budget' and ARGV[1] ~= 'limits' then
+  return invalid('budgets are one document, limits')
+end
 if ARGV[4] ~= '' then
   local ok, d = pcall(cjson.decode, ARGV[4])
   if not ok or type(d) ~= 'table' then return invalid('the document is not a JSON object') end
@@ -60,8 +68,15 @@ if ARGV[4] ~= '' then
     if ARGV[1] ~= tostring(get('kind')) .. ':' .. tostring(get('target')) then
       return invalid('a hold names its own kind and target')
     end
+  elseif e == 'tenant_cap' then
+    local usd = get('usd')
+    if type(usd) ~= 'number' or usd < 0 or usd ~= usd or usd == math.huge then
+      return invalid('usd must be a number, zero or more')
+    end
+    if get('tenant') ~= string.sub(ARGV[1], 8) then
+      return invalid('a tenant cap names its own tenant')
+    end
   elseif e == 'budget' then
-    if ARGV[1] ~= 'limits' then return invalid('budgets are one document, limits') end
     for k, v in pairs(d) do
       if LIMITS[k] and (type(v) ~= 'number' or v < 0 or v ~= v or v == math.huge) then
         return invalid(k .. ' must be a number, zero or more')
