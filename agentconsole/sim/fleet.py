@@ -76,6 +76,7 @@ class FleetStats:
     runs: dict[str, int] = field(default_factory=dict)
     llm_calls: int = 0
     rejected: int = 0
+    refused: int = 0  # runs not started: a drain in force, or safe mode
     tokens: int = 0
     cost: float = 0.0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
@@ -233,6 +234,7 @@ class Fleet:
             f"ok={100 * s.runs.get('success', 0) / total:.1f}% "
             f"killed={s.runs.get('killed', 0)} runaway={s.runs.get('runaway', 0)} "
             f"budget={s.runs.get('budget_exceeded', 0)} breaker_rejected={s.rejected} "
+            f"refused={s.refused} "
             f"run_p50={p50:.2f}s run_p99={p99:.2f}s tokens/run={s.tokens / total:.0f} "
             f"cost/run=${s.cost / total:.4f} control=v{version} redis={connected}"
         )
@@ -250,7 +252,8 @@ class Fleet:
                 await self._one_run(rng, tenant, agent_id, kind)
             except AgentKilled:
                 pause = max(pause, 5 * self.time_scale)  # a killed agent waits before retrying
-            except NewRunsRefused:
+            except NewRunsRefused:  # drained (or safe mode): try again later
+                self.stats.refused += 1
                 pause = max(pause, 1.0)
             except Exception:  # an agent's bug must not stop the fleet
                 self.stats.count("failure")

@@ -129,3 +129,57 @@ async def test_run_simulation_in_process_serves_metrics(settings):
     stats = await asyncio.wait_for(task, 10)
     assert stats.runs.get("success", 0) > 0
     assert "agent_tokens_total" in body and "agent_control_version" in body
+
+
+async def _fleet_running(settings, agents: int, seed: int):
+    fleet = Fleet(
+        settings, agents, "steady", time_scale=0.02, registry=CollectorRegistry(), seed=seed
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(fleet.run(stop, out=None))
+    for _ in range(1500):
+        if fleet.runtime is not None and fleet.runtime.active_runs >= agents // 2:
+            break
+        await asyncio.sleep(0.02)
+    return fleet, stop, task
+
+
+def _tenant_runs(fleet, tenant: str) -> list:
+    return [r for r in fleet.runtime._runs.values() if r.tenant == tenant]
+
+
+async def test_fleet_obeys_a_tenant_drain_and_a_pause(plane, settings):
+    """Drained: the tenant's simulated agents start nothing new (their runs are refused) and
+    the others go on; paused: every run holds, and runs again once resumed."""
+    fleet, stop, task = await _fleet_running(settings, 10, seed=3)
+    try:
+        await plane.holds.hold("drain", tenant="acme", reason="test")
+        for _ in range(1500):  # the runs going finish; none of acme starts again
+            if not _tenant_runs(fleet, "acme") and fleet.stats.refused:
+                break
+            await asyncio.sleep(0.02)
+        assert not _tenant_runs(fleet, "acme") and fleet.stats.refused >= 1
+        others = fleet.stats.runs.get("success", 0)
+        await asyncio.sleep(0.3)
+        assert fleet.stats.runs.get("success", 0) > others  # the other tenants run on
+
+        await plane.holds.hold("pause", everything=True, reason="freeze")
+        assert await fleet.runtime.wait_for_version(await plane.version(), 30)
+        calls = fleet.stats.llm_calls
+        await asyncio.sleep(0.3)
+        assert fleet.stats.llm_calls <= calls + fleet.runtime.active_runs  # a call in flight
+        held = fleet.stats.llm_calls
+        await asyncio.sleep(0.3)
+        assert fleet.stats.llm_calls == held  # nobody calls the model while paused
+        assert all(r.record.status == "paused" for r in fleet.runtime._runs.values())
+
+        await plane.holds.lift("pause", "all")
+        for _ in range(1500):
+            if fleet.stats.llm_calls > held:
+                break
+            await asyncio.sleep(0.02)
+        assert fleet.stats.llm_calls > held
+        assert not _tenant_runs(fleet, "acme")  # still drained
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
