@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -57,13 +57,11 @@ class AuditDiffScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     AuditDiffScreen { align: center middle; }
-    AuditDiffScreen > Vertical { width: 110; max-width: 100%; height: auto; max-height: 90%;
-        border: thick $accent; background: $surface; padding: 0 1; }
-    AuditDiffScreen #diff-changes { margin: 1 0; height: auto; }
-    AuditDiffScreen VerticalScroll { height: auto; max-height: 24; }
+    AuditDiffScreen > VerticalScroll { width: 110; max-width: 100%; height: auto;
+        max-height: 100%; border: thick $accent; background: $surface; padding: 0 1; }
+    AuditDiffScreen #diff-changes { margin: 1 0 0 0; height: auto; }
     AuditDiffScreen Horizontal { height: auto; }
     AuditDiffScreen #diff-before, AuditDiffScreen #diff-after { width: 1fr; height: auto; }
-    AuditDiffScreen .hint { color: $text-muted; }
     """
 
     def __init__(self, entry: AuditEntry) -> None:
@@ -71,13 +69,14 @@ class AuditDiffScreen(ModalScreen[None]):
         self.entry = entry
 
     def compose(self):
-        with Vertical():
+        # one scroll for all of it: a long document still fits 80x24, the heading on top
+        with VerticalScroll() as scroll:
+            scroll.border_subtitle = "esc closes"
             yield Static(heading(self.entry), id="diff-heading")
             yield Static(changes(self.entry), id="diff-changes")
-            with VerticalScroll(), Horizontal():
+            with Horizontal():
                 yield Static(document("Before", self.entry.before, self.entry), id="diff-before")
                 yield Static(document("After", self.entry.after, self.entry), id="diff-after")
-            yield Static("esc closes", classes="hint", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
