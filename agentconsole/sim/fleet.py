@@ -85,6 +85,8 @@ class FleetStats:
     finished: deque[tuple[float, str, float, float]] = field(
         default_factory=lambda: deque(maxlen=50_000)
     )
+    # (monotonic end time, tenant, cost) of the same runs: the spend forecast's truth
+    charged: deque[tuple[float, str, float]] = field(default_factory=lambda: deque(maxlen=50_000))
 
     def count(self, outcome: str) -> None:
         self.runs[outcome] = self.runs.get(outcome, 0) + 1
@@ -334,6 +336,7 @@ class Fleet:
                 ended = time.monotonic()
                 stats.durations.append(ended - started)
                 stats.finished.append((ended, run.outcome or outcome, ended - started, cost))
+                stats.charged.append((ended, tenant, cost))
                 stats.tokens += tokens
                 stats.cost += cost
 

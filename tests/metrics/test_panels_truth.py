@@ -21,7 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agentconsole.metrics.service import MetricsService
-from agentconsole.sim.fleet import Fleet
+from agentconsole.sim.fleet import TENANTS, Fleet
 from agentconsole.tui.views.overview import panel_text
 from tests.fixtures.procs import free_port
 from tests.fixtures.prometheus import start_prometheus
@@ -62,6 +62,35 @@ def truth(fleet: Fleet, seconds: float) -> dict[str, float | None]:
     }
 
 
+async def check_spend_forecast(fleet: Fleet, metrics, plane, r, why: str):
+    """Spend by tenant against the fleet's own record: the tenants' days add up to the spend
+    today panel, the fastest burner's rate is what it spent over the window; with a cap
+    half an hour away at that rate, the forecast names that time."""
+    from agentconsole.metrics.forecast import end_of_day, spend_report
+
+    report = await spend_report(metrics, plane, top=len(TENANTS))
+    assert report.metrics_error is None and report.tenants, why
+    days = sum(t.today or 0.0 for t in report.tenants)
+    assert days == pytest.approx(r["spend_today"].value, rel=0.05, abs=0.01), why
+    top = max(report.tenants, key=lambda t: t.rate or 0.0)
+    start = time.monotonic() - WINDOW
+    spent = sum(
+        c for end, tenant, c in fleet.stats.charged if end >= start and tenant == top.tenant
+    )
+    assert top.rate == pytest.approx(spent / WINDOW * 3600, rel=0.4, abs=2.0), f"{why} {top}"
+    if not top.rate or end_of_day(report.now) - report.now < 3600:
+        return top, None  # nothing burns, or the crossing would fall after midnight UTC
+    cap = (top.today or 0.0) + top.rate / 2  # half an hour of burn left
+    await plane.budgets.set("tenant_daily_cost_usd", cap, reason="truth test")
+    capped = await spend_report(metrics, plane, top=len(TENANTS))
+    await plane.budgets.set("tenant_daily_cost_usd", 0, reason="truth test")
+    first = capped.tenants[0]
+    assert first.forecast.state in ("crossing", "over"), f"{why} {first}"
+    if first.tenant == top.tenant and first.forecast.state == "crossing":
+        assert first.forecast.crosses_at == pytest.approx(capped.now + 1800, abs=300), why
+    return top, first
+
+
 def check_cards(results, now: float) -> None:
     for r in results:
         text = panel_text(r, now).plain
@@ -70,7 +99,7 @@ def check_cards(results, now: float) -> None:
         assert not re.search(r"\d (count|usd)\b", value_line), (r.panel.id, text)
 
 
-async def test_every_panel_tells_the_truth_in_every_scenario(settings, fleet_and_prometheus):
+async def test_every_panel_tells_the_truth_in_every_scenario(settings, plane, fleet_and_prometheus):
     fleet, prom = fleet_and_prometheus
     settings.prometheus.url = prom.url
     metrics = MetricsService(settings, interval=f"{WINDOW:.0f}s")
@@ -104,6 +133,7 @@ async def test_every_panel_tells_the_truth_in_every_scenario(settings, fleet_and
             spent = fleet.stats.cost - fleet.spent_before_prometheus
             assert spend_today[-1] == pytest.approx(spent, rel=0.15), why
             assert 0 <= r["active_agents"].value <= AGENTS, why
+            seen[name]["spend"] = await check_spend_forecast(fleet, metrics, plane, r, why)
     finally:
         await metrics.close()
 
@@ -122,6 +152,12 @@ async def test_every_panel_tells_the_truth_in_every_scenario(settings, fleet_and
     if seen["latency-spike"]["truth"]["p50_ok"] > 1.5 * seen["steady"]["truth"]["p50_ok"]:
         assert spike["p50_latency"].value > steady["p50_latency"].value
     assert seen["runaway"]["panels"]["runaway_stopped"].value > 0
+    # the cost explosion: globex burns most and the forecast says when it crosses its cap
+    burning, capped = seen["cost-explosion"]["spend"]
+    assert burning.tenant == "globex" and burning.rate > 3 * seen["steady"]["spend"][0].rate
+    if capped is not None:  # "globex crosses its $41.20 daily cap at 14:20 UTC (in 30m) at …"
+        assert capped.tenant == "globex" and capped.forecast.state == "crossing", capped
+        assert capped.forecast.text.startswith("globex crosses its $"), capped
     cost = seen["cost-explosion"]["panels"]
     assert cost["cost_per_request"].status == "breach"
     assert cost["spend_per_hour"].value > 3 * steady["spend_per_hour"].value
