@@ -41,7 +41,7 @@ class BudgetGuard:
 
     def limits(self) -> Limits:
         snap = self._rt.snapshot
-        return snap.limits if snap is not None else self._rt.control.budgets.defaults()
+        return snap.limits if snap is not None else self._rt.limit_defaults
 
     def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
         p = self._rt.settings.prices.get(model)

@@ -137,8 +137,11 @@ class AgentMetrics:
             self.budget_rejections.labels(limit)
         for limit in ("steps", "seconds"):
             self.runaway.labels(limit)
-        for kind in ("kill_switch", "global_stop", "tenant_stop", "drain", "pause"):
-            self.controls_engaged.labels(kind)
+        # looked up once: every snapshot applied sets them (labels() costs more than set())
+        self.engaged = {
+            kind: self.controls_engaged.labels(kind)
+            for kind in ("kill_switch", "global_stop", "tenant_stop", "drain", "pause")
+        }
 
     def flag_run(
         self, flag: str, variant: str | bool, outcome: str, seconds: float, tokens: int, cost: float

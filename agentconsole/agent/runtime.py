@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from agentconsole.config import Settings
     from agentconsole.control import ControlPlane
+    from agentconsole.control.budgets import Limits
     from agentconsole.control.connection import RedisClient
     from agentconsole.control.events import ChangeEvent
     from agentconsole.control.keys import Keys
@@ -350,6 +351,11 @@ class AgentRuntime:
             raise RuntimeError("the agent runtime is not started: await runtime.start() first")
         return self.plane
 
+    @functools.cached_property
+    def limit_defaults(self) -> Limits:
+        """The configured budget limits (what a snapshot without budgets falls back on)."""
+        return self.control.budgets.defaults()
+
     @property
     def active_runs(self) -> int:
         return len(self._runs)
@@ -413,7 +419,7 @@ class AgentRuntime:
         """Read and apply the whole snapshot now (one round trip)."""
         before = self.snapshot  # an event may apply a newer version while we read
         plane = self.control
-        snap = await snapmod.fetch(plane.redis, plane.keys, plane.budgets.defaults())
+        snap = await snapmod.fetch(plane.redis, plane.keys, self.limit_defaults)
         snap = await self.keeper.admit(self.snapshot, snap, before)
         await self._apply(snap)
         return snap
@@ -423,7 +429,7 @@ class AgentRuntime:
         snap = self.snapshot
         new = None
         if snap is not None and not self.keeper.holding:
-            new = snapmod.patched(snap, event, self.control.budgets.defaults())
+            new = snapmod.patched(snap, event, self.limit_defaults)
         if new is None:
             self._dirty.set()
         elif new is not snap:
@@ -445,13 +451,11 @@ class AgentRuntime:
             self._apply_holds(snap)
         m = self.metrics
         m.control_version.set(snap.version)
-        m.controls_engaged.labels("kill_switch").set(
+        m.engaged["kill_switch"].set(
             sum(1 for f in snap.flags.values() if f.is_kill_switch and not f.enabled)
         )
-        m.controls_engaged.labels("global_stop").set(1 if ALL in snap.kills else 0)
-        m.controls_engaged.labels("tenant_stop").set(
-            sum(1 for t in snap.kills if t.startswith("tenant:"))
-        )
+        m.engaged["global_stop"].set(1 if ALL in snap.kills else 0)
+        m.engaged["tenant_stop"].set(sum(1 for t in snap.kills if t.startswith("tenant:")))
         self.guard.publish_states(set(snap.modes) | set(snap.observed))
         self.applied_version = snap.version
         for run in self._runs.values():
@@ -471,7 +475,7 @@ class AgentRuntime:
                 self.spawn(self.write_record(run.record))
         for kind in (DRAIN, PAUSE):
             engaged = sum(1 for name in snap.holds if name.startswith(f"{kind}:"))
-            self.metrics.controls_engaged.labels(kind).set(engaged)
+            self.metrics.engaged[kind].set(engaged)
 
     def _install_gauges(self) -> None:
         m = self.metrics
