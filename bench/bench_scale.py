@@ -12,9 +12,12 @@ agents), then each operator read and action is timed through the public API:
 - Redis memory (``used_memory`` after the fill minus before), per agent
 
 Then heartbeat throughput: the SDK's batched heartbeat (``write_many`` with the heartbeat
-fields, 250 records per pipeline, no TTL renewal) twice over the whole fleet, reported as
-heartbeats per second of Redis CPU (``used_cpu_user + used_cpu_sys`` before and after): how
-many one Redis core absorbs. On a cluster the CPU is summed over the masters.
+fields, 250 records per pipeline, no TTL renewal) five times over the whole fleet, reported
+as heartbeats per second of Redis CPU (``used_cpu_user + used_cpu_sys`` before and after):
+how many one Redis core absorbs. Measured both ways in the same run: every field and index
+member each beat, and only what changed (the SDK's ``WriteMemo``), with a tenth of the
+agents having made a model call since their last beat. On a cluster the CPU is summed over
+the masters, and so are the commands.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000,10000,100000] [--repeat 5] [--cluster]
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -86,6 +90,50 @@ async def timed(coro_fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+async def heartbeats(plane, rows: list) -> dict[str, float]:
+    """The SDK's batched heartbeat, both ways in the same run: every field and index member
+    each beat (the previous write), and only what changed (``WriteMemo``, what the SDK
+    does). Each round is stamped one heartbeat interval after the last, as a live fleet's
+    are, and a tenth of the agents (a different tenth each round) took a step and a model
+    call since the last beat; the rest only report that they are alive."""
+    from agentconsole.agent.runtime import WRITE_CHUNK
+    from agentconsole.control.registry import HEARTBEAT_FIELDS, WriteMemo
+
+    n = len(rows)
+    beat = plane.settings.registry.heartbeat_seconds
+    memo = WriteMemo()
+    clock = time.time()
+    out: dict[str, float] = {}
+    for label, use in (("all", None), ("changed", memo)):
+        for start in range(0, n, WRITE_CHUNK):  # whole rows first, as the SDK registers
+            await plane.agents.write_many(rows[start : start + WRITE_CHUNK], memo=memo)
+        cpu_before = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys")
+        calls_before = await commands(plane)
+        started = time.perf_counter()
+        for k in range(BEAT_ROUNDS):
+            clock += beat
+            for r in rows[k % 10 :: 10]:
+                r.steps, r.tokens_in, r.cost = r.steps + 1, r.tokens_in + 500, r.cost + 0.01
+            for start in range(0, n, WRITE_CHUNK):
+                chunk = rows[start : start + WRITE_CHUNK]
+                # between TTL renewals, as the SDK's heartbeat loop writes
+                await plane.agents.write_many(
+                    chunk, HEARTBEAT_FIELDS, refresh_ttl=False, at=clock, memo=use
+                )
+        wall = time.perf_counter() - started
+        cpu = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys") - cpu_before
+        calls = await commands(plane) - calls_before
+        out[f"beats_per_cpu_s_{label}"] = BEAT_ROUNDS * n / cpu if cpu > 0 else float("inf")
+        out[f"beats_per_wall_s_{label}"] = BEAT_ROUNDS * n / wall
+        out[f"commands_per_beat_{label}"] = calls / (BEAT_ROUNDS * n)
+    return out
+
+
+async def commands(plane) -> float:
+    """Commands Redis has run (every master's, on a cluster)."""
+    return await used(plane, "stats", "total_commands_processed")
+
+
 async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
     from agentconsole.control import ControlPlane
     from agentconsole.sim.benchkit import settings_for
@@ -122,22 +170,7 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
         stop_ms = (time.perf_counter() - started) * 1000
         await plane.kills.lift("all", reason="bench")
 
-        from agentconsole.agent.runtime import WRITE_CHUNK
-        from agentconsole.control.registry import HEARTBEAT_FIELDS
-
-        cpu_before = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys")
-        started = time.perf_counter()
-        beat = plane.settings.registry.heartbeat_seconds
-        first = time.time()
-        for k in range(BEAT_ROUNDS):
-            for start in range(0, n, WRITE_CHUNK):
-                chunk = rows[start : start + WRITE_CHUNK]
-                # as the SDK's heartbeat loop does between its TTL renewals; each round
-                # stamped one heartbeat interval after the last, as a live fleet's are
-                at = first + (k + 1) * beat
-                await plane.agents.write_many(chunk, HEARTBEAT_FIELDS, refresh_ttl=False, at=at)
-        beat_wall = time.perf_counter() - started
-        cpu = await used(plane, "cpu", "used_cpu_user", "used_cpu_sys") - cpu_before
+        beats = await heartbeats(plane, rows)
         return {
             "agents": n,
             "fill_s": fill_s,
@@ -153,8 +186,7 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, object]:
             "top": len(top),  # type: ignore[arg-type]
             "mem_mb": (mem_after - mem_before) / 1e6,
             "bytes_per_agent": (mem_after - mem_before) / n,
-            "beats_per_cpu_s": BEAT_ROUNDS * n / cpu if cpu > 0 else float("inf"),
-            "beats_per_wall_s": BEAT_ROUNDS * n / beat_wall,
+            **beats,
         }
     finally:
         await plane.close()
@@ -171,8 +203,9 @@ def report(title: str, results: list[dict[str, object]]) -> None:
         "top 50 by cost",
         "Redis memory",
         "per agent",
-        "heartbeats / Redis CPU s",
-        "heartbeats / s (1 client)",
+        "heartbeats / Redis CPU s: all, what changed",
+        "commands / heartbeat: all, changed",
+        "heartbeats / s (1 client): all, changed",
     ]
     rows = []
     for r in results:
@@ -186,8 +219,9 @@ def report(title: str, results: list[dict[str, object]]) -> None:
                 f"{r['top_ms']:.1f} ms",
                 f"{r['mem_mb']:.1f} MB",
                 f"{r['bytes_per_agent']:.0f} B",
-                f"{r['beats_per_cpu_s']:,.0f}",
-                f"{r['beats_per_wall_s']:,.0f}",
+                f"{r['beats_per_cpu_s_all']:,.0f}, {r['beats_per_cpu_s_changed']:,.0f}",
+                f"{r['commands_per_beat_all']:.2f}, {r['commands_per_beat_changed']:.2f}",
+                f"{r['beats_per_wall_s_all']:,.0f}, {r['beats_per_wall_s_changed']:,.0f}",
             ]
         )
     print(table(headers, rows))
@@ -208,7 +242,7 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_true", help="also on a 3-master cluster")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    print(f"bench_scale on {machine()}")
+    print(f"bench_scale on {machine()}, load average {os.getloadavg()[0]:.2f}")
     with redis_server() as url:
         report("one redis-server", asyncio.run(run_all(url, sizes, args.repeat)))
     if args.cluster:

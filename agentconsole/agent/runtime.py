@@ -45,7 +45,7 @@ from agentconsole.agent.snapshot import Snapshot
 from agentconsole.agent.sync import LoopThread, SyncRun
 from agentconsole.control.holds import DRAIN, PAUSE
 from agentconsole.control.kills import ALL
-from agentconsole.control.registry import HEARTBEAT_FIELDS
+from agentconsole.control.registry import HEARTBEAT_FIELDS, WriteMemo
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -170,6 +170,7 @@ class AgentRuntime:
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._writer = _Batcher(self._write_records)
         self._acks = _Batcher(self._write_acks)
+        self._written = WriteMemo()  # what Redis holds of our rows: heartbeats send changes
         self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
@@ -495,6 +496,7 @@ class AgentRuntime:
             nonlocal delay
             delay = 0.05
             self._dirty.set()  # anything published before we listened
+            self._written.clear()  # (re)connected: Redis may have lost rows; send them whole
 
         while not self.closed:
             # one subscription per process: runtimes in it share the read and the decode
@@ -552,6 +554,7 @@ class AgentRuntime:
                 await self._write_records(records, HEARTBEAT_FIELDS, refresh_ttl=renew)
                 if renew:
                     next_ttl = time.monotonic() + ttl_every
+                    self._written.retain(self._runs)
             if time.monotonic() >= next_prune:  # the fleet keeps the registry's indexes tidy
                 next_prune = time.monotonic() + PRUNE_EVERY
                 with contextlib.suppress(Exception):
@@ -574,7 +577,9 @@ class AgentRuntime:
         for start in range(0, len(rows), WRITE_CHUNK):
             chunk = rows[start : start + WRITE_CHUNK]
             try:
-                await self.control.agents.write_many(chunk, fields, refresh_ttl=refresh_ttl)
+                await self.control.agents.write_many(
+                    chunk, fields, refresh_ttl=refresh_ttl, memo=self._written
+                )
             except Exception:
                 self._unsent.update({r.id: r for r in rows[start:]})
                 raise

@@ -16,7 +16,7 @@ import functools
 import heapq
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -110,6 +110,62 @@ class AgentRecord:
             kill_reason=codec.lenient_text(get.get("kill_reason")),
             kill_ack_at=codec.number(get.get("kill_ack_at")),
         )
+
+
+@dataclass
+class _Written:
+    """One agent's row as one write sent it (the hash fields, the index values)."""
+
+    id: str
+    partition: int
+    fields: dict[str, str]
+    tokens: float
+    cost: float
+    tenant: str
+    coarse: float  # liveness score in the tenant and applied-version indexes
+    version: int
+    final: bool  # finished, failed or killed: no more heartbeats to compare with
+    previous: _Written | None = None
+
+
+@dataclass
+class WriteMemo:
+    """What one writer (an SDK process) last wrote for each of its agents.
+
+    Why: most heartbeats change only the heartbeat time; re-sending every field and every
+    index member cost one Redis core half its heartbeats (docs/performance.md).
+    """
+
+    rows: dict[str, _Written] = field(default_factory=dict)
+    expired: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    def update(self, written: Iterable[_Written]) -> None:
+        for w in written:
+            if w.final:
+                self.rows.pop(w.id, None)
+                continue
+            if w.previous is not None:  # a heartbeat's fields: merge into the whole row
+                w.fields = {**w.previous.fields, **w.fields}
+                w.previous = None
+            self.rows[w.id] = w
+
+    def expire_due(self, partition: int, version: int, now: float, ttl: float) -> bool:
+        """Renew a version's applied set's TTL about four times per TTL, not every beat."""
+        if now - self.expired.get((partition, version), -ttl) < ttl / 4:
+            return False
+        self.expired[partition, version] = now
+        return True
+
+    def retain(self, ids: Collection[str]) -> None:
+        """Drop what is remembered of agents no longer written (a run that ended while a
+        heartbeat of it was in flight)."""
+        for agent_id in [i for i in self.rows if i not in ids]:
+            del self.rows[agent_id]
+
+    def clear(self) -> None:
+        """Forget everything (Redis may have lost it): the next writes are whole."""
+        self.rows.clear()
+        self.expired.clear()
 
 
 @dataclass
@@ -219,6 +275,7 @@ class Registry:
         *,
         at: float | None = None,
         refresh_ttl: bool = True,
+        memo: WriteMemo | None = None,
     ) -> None:
         """Records in one pipeline: the SDK's batched registration, heartbeat, acknowledgement.
 
@@ -228,6 +285,14 @@ class Registry:
         a Redis outage is harmless. ``at`` is the heartbeat time written (default: now).
         ``refresh_ttl=False`` skips the per-agent EXPIRE: a heartbeat need not renew a TTL of
         minutes every two seconds (the SDK renews it once every quarter of the TTL).
+
+        ``memo`` (the SDK's, one per process) remembers what this writer last wrote for
+        each agent, so a heartbeat (``fields`` given, no TTL renewal) sends only what
+        changed: the heartbeat index always, the hash fields (with ``heartbeat_at``) and
+        the other index members only when a value moved, so an agent that is only alive
+        costs one member of one ``ZADD`` (readers take ``heartbeat_at`` from that index).
+        A write that renews the TTL, or a whole row, writes everything: what a lost write
+        or a wiped Redis left out comes back within a quarter of the TTL at the latest.
         """
         if not records:
             return
@@ -235,49 +300,101 @@ class Registry:
         for record in records:
             record.started_at = record.started_at or now
             record.heartbeat_at = now
-        await self._write(records, fields, refresh_ttl or fields is None)
+        refresh_ttl = refresh_ttl or fields is None
+        skip = memo if memo is not None and fields is not None and not refresh_ttl else None
+        written = await self._write(records, fields, refresh_ttl, skip)
+        if memo is not None:
+            memo.update(written)
 
     async def _write(
-        self, records: list[AgentRecord], fields: tuple[str, ...] | None, refresh_ttl: bool = True
-    ) -> None:
+        self,
+        records: list[AgentRecord],
+        fields: tuple[str, ...] | None,
+        refresh_ttl: bool,
+        memo: WriteMemo | None,
+    ) -> list[_Written]:
+        """Write, skipping what ``memo`` says Redis holds already; returns what was written."""
         keys = self.plane.keys
         with_status = fields is None or "status" in fields
         groups: dict[int, list[AgentRecord]] = defaultdict(list)
         for record in records:
             groups[keys.partition_of(record.id)].append(record)
+        written: list[_Written] = []
         async with self._pipe() as pipe:
             for n, group in groups.items():
                 part = keys.partition(n)
-                for record in group:
-                    # vars() rather than fields(): asdict() deep-copies, too slow for 1,000 rows
-                    values = vars(record)
-                    if fields is not None:
-                        values = {f: values[f] for f in fields}
+                rows = [self._row(n, r, fields) for r in group]
+                for record, row in zip(group, rows, strict=True):
+                    before = memo.rows.get(record.id) if memo is not None else None
+                    mapping = row.fields
+                    if before is not None and before.partition == n:
+                        mapping = {f: v for f, v in mapping.items() if before.fields.get(f) != v}
+                        if mapping.keys() <= {"heartbeat_at"}:
+                            mapping = {}  # only alive: the heartbeat index says so
+                    else:
+                        before = None
                     key = part.agent(record.id)
-                    pipe.hset(key, mapping={f: str(v) for f, v in values.items()})
+                    if mapping:
+                        pipe.hset(key, mapping=mapping)
                     if refresh_ttl:
                         pipe.expire(key, self.ttl)
-                self._index(pipe, part, group, with_status)
+                    row.previous = before
+                self._index(pipe, n, group, rows, with_status, memo)
+                written += rows
             await pipe.execute()
+        return written
+
+    def _row(self, n: int, record: AgentRecord, fields: tuple[str, ...] | None) -> _Written:
+        # vars() rather than fields(): asdict() deep-copies, too slow for 1,000 rows
+        values = vars(record)
+        if fields is not None:
+            values = {f: values[f] for f in fields}
+        return _Written(
+            record.id,
+            n,
+            {f: str(v) for f, v in values.items()},
+            float(record.tokens),
+            record.cost,
+            record.tenant,
+            self._coarse(record.heartbeat_at),
+            record.applied_version,
+            record.status not in GOING,
+        )
 
     def _index(
-        self, pipe: Any, part: PartitionKeys, group: list[AgentRecord], with_status: bool
+        self,
+        pipe: Any,
+        n: int,
+        group: list[AgentRecord],
+        rows: list[_Written],
+        with_status: bool,
+        memo: WriteMemo | None,
     ) -> None:
+        part = self.plane.keys.partition(n)
         pipe.zadd(part.by_heartbeat, {r.id: r.heartbeat_at for r in group})
-        pipe.zadd(part.by_tokens, {r.id: r.tokens for r in group})
-        pipe.zadd(part.by_cost, {r.id: r.cost for r in group})
+        moved = [w for w in rows if w.previous is None or w.previous.tokens != w.tokens]
+        if moved:
+            pipe.zadd(part.by_tokens, {w.id: w.tokens for w in moved})
+        moved = [w for w in rows if w.previous is None or w.previous.cost != w.cost]
+        if moved:
+            pipe.zadd(part.by_cost, {w.id: w.cost for w in moved})
         by_tenant: dict[str, dict[str, float]] = defaultdict(dict)
         by_version: dict[int, dict[str, float]] = defaultdict(dict)
-        for r in group:
-            coarse = self._coarse(r.heartbeat_at)
-            by_tenant[r.tenant][r.id] = coarse
-            by_version[r.applied_version][r.id] = coarse
+        for w in rows:
+            old = w.previous
+            if old is None or (old.tenant, old.coarse) != (w.tenant, w.coarse):
+                by_tenant[w.tenant][w.id] = w.coarse
+            if old is None or (old.version, old.coarse) != (w.version, w.coarse):
+                by_version[w.version][w.id] = w.coarse
         for tenant, members in by_tenant.items():
             pipe.zadd(part.by_tenant(tenant), members)
-        pipe.zadd(part.tenants, {t: max(m.values()) for t, m in by_tenant.items()})
+        if by_tenant:
+            pipe.zadd(part.tenants, {t: max(m.values()) for t, m in by_tenant.items()})
+        now = time.monotonic()
         for version, members in by_version.items():
             pipe.zadd(part.applied(version), members)
-            pipe.expire(part.applied(version), self.applied_ttl)
+            if memo is None or memo.expire_due(n, version, now, self.applied_ttl):
+                pipe.expire(part.applied(version), self.applied_ttl)
         if with_status:
             self._index_status(pipe, part, group)
 
@@ -576,21 +693,32 @@ class Registry:
     async def get_many(
         self, ids: builtins.list[str], fields: tuple[str, ...] | None = None
     ) -> builtins.list[AgentRecord]:
+        """The agents' rows. ``heartbeat_at`` is the later of the row's and the heartbeat
+        index's: a heartbeat that changed nothing else writes only the index."""
         if not ids:
             return []
         kills = await self._kill_targets()
+        beats = self._by_partition(ids) if fields is None or "heartbeat_at" in fields else {}
         async with self._pipe() as pipe:
             for agent_id in ids:
                 key = self._part(agent_id).agent(agent_id)
                 pipe.hmget(key, fields) if fields else pipe.hgetall(key)
-            rows = await pipe.execute()
+            for n, members in beats.items():
+                pipe.zmscore(self.plane.keys.partition(n).by_heartbeat, members)
+            raw_all = await pipe.execute()
+        rows, scores = raw_all[: len(ids)], raw_all[len(ids) :]
+        latest: dict[str, float] = {}
+        for members, found in zip(beats.values(), scores, strict=True):
+            latest.update((i, float(at)) for i, at in zip(members, found, strict=True) if at)
         now = time.time()
         records = []
         for agent_id, raw in zip(ids, rows, strict=True):
             if fields:
                 raw = {f: v for f, v in zip(fields, raw, strict=True) if v is not None}
             if raw:
-                records.append(self._derive(AgentRecord.from_hash(agent_id, raw), kills, now))
+                rec = AgentRecord.from_hash(agent_id, raw)
+                rec.heartbeat_at = max(rec.heartbeat_at, latest.get(agent_id, 0.0))
+                records.append(self._derive(rec, kills, now))
         return records
 
     async def get(self, agent_id: str) -> AgentRecord | None:
@@ -763,7 +891,7 @@ class Registry:
                 for agent_id, raw in zip(ids, rows, strict=True)
                 if raw
             ]
-            await self._write(records, None)
+            await self._write(records, None, True, None)
             async with self._pipe() as pipe:
                 pipe.zrem(legacy_heartbeat, *ids)
                 for agent_id in ids:

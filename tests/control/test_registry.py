@@ -40,9 +40,9 @@ async def test_ordered_listing_reads_only_the_top_n(plane):
 
 async def test_dead_and_killing_are_derived(plane, settings):
     settings.registry.dead_after_seconds = 30
-    await plane.agents.register(AgentRecord(id="quiet", tenant="t"))
+    # silent for a minute: its last heartbeat (row and heartbeat index) is that old
+    await plane.agents.write_many([AgentRecord(id="quiet", tenant="t")], at=time.time() - 60)
     await plane.agents.register(AgentRecord(id="busy", tenant="acme"))
-    await plane.redis.hset(plane.keys.agent("quiet"), "heartbeat_at", str(time.time() - 60))
     await plane.kills.kill(tenant="acme")
     by_id = {r.id: r.status for r in await plane.agents.get_many(["quiet", "busy", "gone"])}
     assert by_id == {"quiet": "dead", "busy": "killing"}
