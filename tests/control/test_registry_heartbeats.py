@@ -75,7 +75,9 @@ async def test_an_idle_agent_costs_no_command_of_its_own(plane):
     start = (time.time() // step) * step + 0.5  # two beats within one liveness step
     await plane.agents.write_many(rows, memo=memo, at=start)
     before = await _commands(plane)
-    await plane.agents.write_many(rows, HEARTBEAT_FIELDS, refresh_ttl=False, memo=memo, at=start + 2)
+    await plane.agents.write_many(
+        rows, HEARTBEAT_FIELDS, refresh_ttl=False, memo=memo, at=start + 2
+    )
     idle = await _commands(plane) - before
     assert idle <= plane.keys.partitions + 1  # a ZADD per partition, nothing per agent
     before = await _commands(plane)
