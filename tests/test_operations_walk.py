@@ -70,6 +70,8 @@ ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
     "flag.create": lambda i: {"flag": f"new-flag-{i}"},
     "flag.update": lambda i: {"flag": f"flag-{i}", "allow": f"{tenant(i)}, vip", "tracked": "on"},
     "kill.lift": lambda i: {"scope": "tenant", "name": tenant(i)},
+    "drain.lift": lambda i: {"scope": "tenant", "name": tenant(i)},
+    "pause.lift": lambda i: {"scope": "tenant", "name": tenant(i)},
 }
 
 
@@ -100,6 +102,22 @@ async def _plan(plane, i: int, *then: str) -> None:
 
 async def _kill_tenant(plane, i: int) -> None:
     await _run(plane, f'kill tenant "{tenant(i)}"')
+
+
+def _hold_tenant(kind: str) -> Callable[[Any, int], Awaitable[None]]:
+    async def hold(plane, i: int) -> None:
+        await _run(plane, f'{kind} tenant "{tenant(i)}"')
+
+    return hold
+
+
+def _lift_hold_all(kind: str) -> Callable[[Any, int], Awaitable[None]]:
+    async def lift(plane, i: int) -> None:
+        holds, _ = await plane.holds.list()
+        if f"{kind}:all" in holds:
+            await _run(plane, f"{kind} lift all")
+
+    return lift
 
 
 async def _override(plane, i: int) -> None:
@@ -149,6 +167,10 @@ async def _request(plane, i: int) -> None:
 BEFORE: dict[str, Callable[[Any, int], Awaitable[None]]] = {
     "kill.lift": _kill_tenant,
     "kill.all": _lift_all,
+    "drain.lift": _hold_tenant("drain"),
+    "pause.lift": _hold_tenant("pause"),
+    "drain.all": _lift_hold_all("drain"),
+    "pause.all": _lift_hold_all("pause"),
     "flag.override_clear": _override,
     "rollout.start": lambda plane, i: _plan(plane, i),
     "rollout.pause": lambda plane, i: _plan(plane, i, "start"),
@@ -160,7 +182,11 @@ BEFORE: dict[str, Callable[[Any, int], Awaitable[None]]] = {
     "approval.approve": _request,
     "approval.reject": _request,
 }
-AFTER: dict[str, Callable[[Any, int], Awaitable[None]]] = {"kill.all": _lift_all}
+AFTER: dict[str, Callable[[Any, int], Awaitable[None]]] = {
+    "kill.all": _lift_all,
+    "drain.all": _lift_hold_all("drain"),
+    "pause.all": _lift_hold_all("pause"),
+}
 
 
 def sample_args(op: ops.Operation, i: int) -> dict[str, Any]:
