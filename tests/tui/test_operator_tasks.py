@@ -293,15 +293,26 @@ async def test_kills_in_force_are_visible_and_liftable(settings, plane):
 
 
 async def test_recent_changes_on_the_overview_read_as_sentences(settings, plane):
+    from agentconsole.tui.audit_diff import AuditDiffScreen
+
     await plane.flags.create("new-planner", enabled=True, rollout=0)
     await plane.flags.set_rollout("new-planner", 5, reason="canary")
     app = make_app(settings, start_view="overview", clock=time.time)
     async with app.run_test(size=SIZE) as pilot:
+        table = app.view("overview").query_one("#recent-table")
 
-        def recent() -> str:
-            return str(app.view("overview").query_one("#recent-changes").render())
+        def recent() -> list[str]:
+            return [table.get_row_at(i)[0].plain for i in range(table.row_count)]
 
-        await wait_until(pilot, lambda: "flag.rollout" in recent(), 30, what="changes")
-        first = recent().splitlines()[0]  # newest first
+        await wait_until(pilot, lambda: any("flag.rollout" in r for r in recent()), 30)
+        first = recent()[0]  # newest first
         assert "alice flag.rollout new-planner" in first and first.endswith("— canary")
-        assert "{" not in recent() and "flag.create new-planner" in recent()
+        assert "{" not in "".join(recent()) and "flag.create new-planner" in recent()[1]
+        # enter on a change: its before and after, as in the Audit view
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, AuditDiffScreen))
+        assert app.screen.entry.action == "flag.rollout"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, AuditDiffScreen))

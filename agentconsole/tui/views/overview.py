@@ -56,7 +56,8 @@ class OverviewData:
     window: str
     now: float
     notes: list[str] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)  # the last audited changes, readable
+    changes: list[Row] = field(default_factory=list)  # the last audited changes, readable
+    change_entries: dict[str, Any] = field(default_factory=dict)  # row key -> AuditEntry
     runaway_why: set[str] = field(default_factory=set)  # the listed agents' reasons
 
 
@@ -194,7 +195,8 @@ def runaway_note(
     return ""
 
 
-RECENT_CHANGES = 4
+RECENT_CHANGES = 4  # the newest audited changes the overview lists
+RECENT_COLUMNS = [Column("change", "CHANGE", 62)]
 
 
 def recent_changes(entries: list[Any], width: int = 62) -> list[str]:
@@ -213,6 +215,16 @@ def recent_changes(entries: list[Any], width: int = 62) -> list[str]:
         # too long: the reason (why) outlives the detail (what), which the Audit view has
         lines.append(fmt.fit(full if len(full) <= width else line + why, width))
     return lines
+
+
+def recent_rows(entries: list[Any]) -> list[Row]:
+    """The recent changes as rows keyed by their audit id: enter shows one's before/after."""
+    rows = []
+    for entry, line in zip(reversed(entries), recent_changes(entries), strict=True):
+        ms, _, seq = entry.id.partition("-")
+        order = (int(ms), int(seq or 0)) if ms.isdigit() and seq.isdigit() else (0, 0)
+        rows.append(Row(entry.id, (cell(line, 62, sort_key=order),), line.lower()))
+    return rows
 
 
 class OverviewView(View):
@@ -247,7 +259,10 @@ class OverviewView(View):
     OverviewView.compact #alerts-box { width: 1fr; }
     OverviewView #runaway-note { height: auto; max-height: 2; color: $warning; }
     OverviewView #recent-changes { height: auto; max-height: 4; color: $text-muted; }
-    OverviewView.compact #recent-changes, OverviewView.compact #recent-title {
+    OverviewView #recent-table { height: auto; max-height: 4; }
+    OverviewView #recent-table.empty, OverviewView #recent-changes.filled { display: none; }
+    OverviewView.compact #recent-table, OverviewView.compact #recent-changes,
+    OverviewView.compact #recent-title {
         display: none; }
     """
 
@@ -256,6 +271,7 @@ class OverviewView(View):
         self.window = WINDOWS[0]
         self.alerts: dict[str, Any] = {}
         self._cards: dict[str, Static] = {}
+        self.change_entries: dict[str, Any] = {}  # recent change row -> its AuditEntry
 
     def compose(self):
         yield Static("", id="overview-note", markup=False)
@@ -270,6 +286,7 @@ class OverviewView(View):
                 yield LiveTable(TOP_COLUMNS, id="top-table")
                 yield Static("RECENT CHANGES", classes="section", id="recent-title", markup=False)
                 yield Static("", id="recent-changes", markup=False)
+                yield LiveTable(RECENT_COLUMNS, id="recent-table")
 
     def on_mount(self) -> None:
         if self.console.settings.ui.window in WINDOWS:
@@ -278,6 +295,8 @@ class OverviewView(View):
         alerts.sort_column, alerts.sort_reverse = "severity", False
         top = self.query_one("#top-table", LiveTable)
         top.sort_column, top.sort_reverse = "cost", True
+        recent = self.query_one("#recent-table", LiveTable)
+        recent.sort_column, recent.sort_reverse, recent.show_header = "change", True, False
 
     @property
     def table(self) -> LiveTable:
@@ -292,10 +311,12 @@ class OverviewView(View):
             now = clock()
             metrics_task = asyncio.ensure_future(_metrics_part(backend, window))
             redis_error = None
+            change_entries: dict[str, Any] = {}
             runaway_why: set[str] = set()
             try:
                 top_rows, runaway_why = await _agents_part(backend, now, dead_after)
-                changes = recent_changes(await backend.plane().audit.tail(RECENT_CHANGES))
+                entries = await backend.plane().audit.tail(RECENT_CHANGES)
+                changes, change_entries = recent_rows(entries), {e.id: e for e in entries}
             except Exception as exc:
                 from agentconsole.control.plane import translate
 
@@ -329,6 +350,7 @@ class OverviewView(View):
                 window,
                 now,
                 changes=changes,
+                change_entries=change_entries,
                 runaway_why=runaway_why,
             )
 
@@ -370,8 +392,13 @@ class OverviewView(View):
         note = runaway_note(alerts, data.panels, len(data.top_rows), data.runaway_why)
         self.query_one("#runaway-note", Static).update(note)
         self.query_one("#runaway-note", Static).display = bool(note)
-        recent = "\n".join(data.changes) if data.changes else "no change audited yet"
-        self.query_one("#recent-changes", Static).update(recent)
+        self.change_entries = data.change_entries
+        recent = self.query_one("#recent-table", LiveTable)
+        recent.set_rows(data.changes)
+        recent.set_class(not data.changes, "empty")  # classes, not display: compact hides both
+        empty = self.query_one("#recent-changes", Static)
+        empty.update("no change audited yet")
+        empty.set_class(bool(data.changes), "filled")
 
     # 80x24 and the like: a 2x2 grid of two-line cards (title, value against target), the
     # panels in trouble first, so the alerts and the runaway list keep their rows
@@ -444,6 +471,15 @@ class OverviewView(View):
         if event.data_table.id == "alerts-table":
             event.stop()
             self.action_runbook()
+        elif event.data_table.id == "recent-table":
+            from agentconsole.tui.audit_diff import AuditDiffScreen
+
+            event.stop()
+            entry = self.change_entries.get(event.data_table.cursor_key or "")
+            if entry is not None:
+                self.app.push_screen(
+                    AuditDiffScreen(entry), lambda _=None: self.console.resume_refresh()
+                )
         elif event.data_table.id == "top-table" and self.runaway_table.cursor_key:
             from agentconsole.tui.agent_detail import open_detail
 
