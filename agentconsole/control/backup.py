@@ -1,6 +1,7 @@
 """Backups of the control state, and the operator's decision after a reset.
 
-A backup is one consistent read (MULTI) of flags, breakers, kills, budgets, the schema, the
+A backup is one consistent read (MULTI) of flags, breakers, kills, budgets, holds (drains
+and pauses; absent from older backups), the schema, the
 epoch and the version, as a JSON file. ``restore`` writes it back under a new epoch in one
 script with one audit entry; ``accept`` keeps what Redis holds and only writes the new
 epoch. Either way the agents that held their last snapshot through a reset (see
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 FORMAT = "agentconsole-backup"
 FORMAT_VERSION = 1
-HASHES = ("flags", "breakers", "kills", "budgets")  # order = the script's hash index 1-4
+# order = the script's hash index 1-5; kills (3) and holds (5) are added, never replaced
+HASHES = ("flags", "breakers", "kills", "budgets", "holds")
 
 
 @dataclass
@@ -137,12 +139,13 @@ async def _decide(
     try:
         version, kept = await script(
             keys=[
-                *(getattr(keys, name) for name in HASHES),
+                *(getattr(keys, name) for name in HASHES[:4]),
                 keys.schema,
                 keys.epoch,
                 keys.version,
                 keys.audit,
                 keys.reset_holders,
+                keys.holds,
             ],
             args=[
                 how,

@@ -33,6 +33,7 @@ async def arm(plane) -> None:
     await plane.budgets.set("run_max_steps", 100000)
     await plane.kills.kill(tenant="evil", reason="abuse")
     await plane.breakers.trip("payments", reason="outage")
+    await plane.holds.hold("drain", tenant="noisy", reason="one at a time")
 
 
 async def wipe(plane, *, stamp: bool = False) -> None:
@@ -54,6 +55,7 @@ def assert_armed(rt) -> None:
     assert not rt.flags.enabled("tool-calls", default=True)  # the kill switch stays engaged
     assert snap.limits.run_max_steps == 100000
     assert "tenant:evil" in snap.kills
+    assert "drain:tenant:noisy" in snap.holds
     assert rt.breakers.effective("payments") == "open"
 
 
@@ -61,7 +63,7 @@ def assert_armed(rt) -> None:
 async def test_agents_hold_their_snapshot_through_a_reset(plane, make_runtime, how):
     await arm(plane)
     rt = await make_runtime(resync_interval=0.2)
-    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    await eventually(lambda: rt.applied_version == 7, what="the armed snapshot")
     assert_armed(rt)
     held = rt.applied_version
 
@@ -89,7 +91,7 @@ async def test_agents_hold_their_snapshot_through_a_reset(plane, make_runtime, h
 async def test_a_normal_command_does_not_restamp_and_only_kills_pass(plane, make_runtime):
     await arm(plane)
     rt = await make_runtime(resync_interval=0.2)
-    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    await eventually(lambda: rt.applied_version == 7, what="the armed snapshot")
     from agentconsole.agent import AgentKilled
 
     with pytest.raises(AgentKilled, match="still works"):
@@ -117,17 +119,20 @@ async def test_restore_brings_the_state_back_and_agents_adopt_it(plane, make_run
     await arm(plane)
     saved = json.loads(json.dumps(await backup.take(plane)))  # as if through a file
     rt = await make_runtime(resync_interval=0.2)
-    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    await eventually(lambda: rt.applied_version == 7, what="the armed snapshot")
     old_epoch = rt.snapshot.epoch.id
     await wipe(plane)
     await eventually(lambda: rt.keeper.holding, what="the runtime to hold")
     await plane.kills.kill(tenant="late", reason="issued during the reset")
+    await plane.holds.hold("pause", tenant="late", reason="issued during the reset")
 
     decision = await backup.restore(plane, saved, reason="wiped by a failover")
-    assert decision.kills_kept == 1 and decision.held == {old_epoch: 6}
+    assert decision.kills_kept == 1 and decision.held == {old_epoch: 7}
     await eventually(lambda: not rt.keeper.holding, what="the runtime to adopt the restore")
     assert_armed(rt)
     assert "tenant:late" in rt.snapshot.kills  # a kill from the reset is never lifted
+    assert "pause:tenant:late" in rt.snapshot.holds  # nor a pause
+    assert set((await plane.holds.list())[0]) == {"drain:tenant:noisy", "pause:tenant:late"}
     assert rt.snapshot.epoch.id == decision.epoch.id and rt.snapshot.epoch.how == "restore"
     assert rt.metrics.registry.get_sample_value("agent_control_reset") == 0
     assert await plane.reset_status() is None
@@ -141,7 +146,7 @@ async def test_restore_brings_the_state_back_and_agents_adopt_it(plane, make_run
 async def test_accept_applies_the_current_state(plane, make_runtime):
     await arm(plane)
     rt = await make_runtime(resync_interval=0.2)
-    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    await eventually(lambda: rt.applied_version == 7, what="the armed snapshot")
     await wipe(plane)
     await eventually(lambda: rt.keeper.holding, what="the runtime to hold")
     await backup.accept(plane, reason="the old state is obsolete")
@@ -175,7 +180,7 @@ def test_a_bad_backup_file_is_refused_before_anything_is_written(bad):
 async def test_a_wrong_type_control_key_keeps_the_last_value_it_read(plane, make_runtime):
     await arm(plane)
     rt = await make_runtime(resync_interval=0.1)
-    await eventually(lambda: rt.applied_version == 6, what="the armed snapshot")
+    await eventually(lambda: rt.applied_version == 7, what="the armed snapshot")
     async with plane.redis.pipeline(transaction=True) as pipe:  # never absent in between
         for key in (plane.keys.kills, plane.keys.flags, plane.keys.budgets, plane.keys.breakers):
             pipe.delete(key)
