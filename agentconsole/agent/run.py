@@ -157,6 +157,8 @@ class Run:
         kill interrupts the wait (``AgentKilled``), like any other await of the run.
         """
         self.check()
+        if self.paused is None:  # the hot path: one attribute read more than check()
+            return
         while self.paused is not None and self._stop is None:
             await self._converting(self._resumed.wait())
         self.check()
@@ -164,6 +166,8 @@ class Run:
     def checkpoint_sync(self) -> None:
         """:meth:`checkpoint` for a sync run's thread: blocks the thread while paused."""
         self.check()
+        if self.paused is None:
+            return
         while self.paused is not None and self._stop is None:
             self._resumed_thread.wait(0.5)
         self.check()

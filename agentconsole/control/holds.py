@@ -162,12 +162,19 @@ class Holds:
         return await self.plane.kills.affected_ids(target)
 
     async def wait_for_status(
-        self, agent_ids: builtins.list[str], statuses: tuple[str, ...], timeout: float
-    ) -> tuple[builtins.list[str], builtins.list[str]]:
-        """(agents that reported one of ``statuses`` or settled, the rest) within ``timeout``.
+        self,
+        agent_ids: builtins.list[str],
+        statuses: tuple[str, ...],
+        timeout: float,
+        since: float | None = None,
+    ) -> tuple[builtins.list[str], builtins.list[str], float]:
+        """(agents that reported one of ``statuses`` or settled, the rest, seconds from
+        ``since`` (``time.monotonic()``) to the last report seen) within ``timeout``.
 
         A pause's proof: each agent writes ``paused`` as it applies the hold.
         """
+        start = time.monotonic() if since is None else since
+        last = 0.0
         deadline = time.monotonic() + timeout
         pending = builtins.list(agent_ids)
         done: builtins.list[str] = []
@@ -179,10 +186,11 @@ class Holds:
                 status = by_id.get(agent_id)
                 if status is None or status in (*statuses, *SETTLED):
                     done.append(agent_id)
+                    last = time.monotonic() - start
                 else:
                     still.append(agent_id)
             pending = still
             if not pending or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.02 if len(pending) < 1000 else 0.1)
-        return done, pending
+        return done, pending, last

@@ -701,9 +701,15 @@ async def _hold(plane: ControlPlane, call: Call) -> Outcome:
 
     kind = call.op.name.split(".", 1)[0]
     since = time.monotonic()
-    outcomes = [
-        await plane.holds.hold(kind, **kw, reason=call.reason) for kw in _kill_targets(call)
-    ]
+    targets = _kill_targets(call)
+    outcomes, failures = [], []
+    for kw in targets:
+        try:
+            outcomes.append(await plane.holds.hold(kind, **kw, reason=call.reason))
+        except NotFound as exc:  # one unknown agent of several: hold the others, say so
+            if len(targets) == 1:
+                raise
+            failures.append(str(exc))
     agents = sorted({a for o in outcomes for a in o.agents})
     shown = ", ".join(describe(o.target) for o in outcomes[:3]) + (
         " …" if len(outcomes) > 3 else ""
@@ -717,15 +723,19 @@ async def _hold(plane: ControlPlane, call: Call) -> Outcome:
             f"{text.ago(first.get('at'))} (by {first.get('requester', '?')}: "
             f"{first.get('reason') or 'no reason'}); "
         )
-    body = f"{_DOING[kind]} {shown}: {_runs(kind, len(agents))}"
+    body = f"{_DOING[kind]} {shown}: {_runs(kind, len(agents))}" if outcomes else "nothing held"
     missing: list[str] = []
     if kind == "pause" and agents and call.wait > 0:
-        done, missing = await plane.holds.wait_for_status(agents, (STATUS[kind],), call.wait)
-        body += f"; {len(done)} reported paused within {(time.monotonic() - since) * 1000:.0f} ms"
+        done, missing, last = await plane.holds.wait_for_status(
+            agents, (STATUS[kind],), call.wait, since
+        )
+        body += f"; {len(done)} reported paused"
+        body += f" within {last * 1000:.0f} ms" if done else ""
         if missing:
             more = " ..." if len(missing) > 5 else ""
             body += f"; not yet: {', '.join(missing[:5])}{more}"
-    undo = f"{_LIFT_VERB[kind]} {_lift_words(outcomes[0].target)}" if outcomes else ""
+    undo = f" ({_LIFT_VERB[kind]} {_lift_words(outcomes[0].target)} lifts it)" if outcomes else ""
+    tail = f"; {len(failures)} failed: {failures[0]}" if failures else ""
     data = {
         "kind": kind,
         "target": outcomes[0].target if len(outcomes) == 1 else [o.target for o in outcomes],
@@ -733,8 +743,9 @@ async def _hold(plane: ControlPlane, call: Call) -> Outcome:
         "hold": outcomes[0].hold if len(outcomes) == 1 else [o.hold for o in outcomes],
         "agents": agents,
         "not_reported": missing,
+        "failed": failures,
     }
-    return Outcome(text.clean(f"{head}{body} ({undo} lifts it)", 2000), data, bool(missing))
+    return Outcome(text.clean(head + body + undo + tail, 2000), data, bool(missing or failures))
 
 
 def _lift_words(target: str) -> str:

@@ -173,3 +173,28 @@ async def test_sync_runs_obey_drain_and_pause(plane, runtime):
     await plane.holds.lift("pause", "tenant:globex")
     await asyncio.wait_for(thread, 30)
     assert steps == [1, 2, 3]
+
+
+async def test_kill_wakes_a_paused_sync_run_and_is_acknowledged(plane, runtime):
+    from agentconsole.agent import AgentKilled
+
+    loop = asyncio.get_running_loop()
+    entered = threading.Event()
+    ids: list[str] = []
+
+    def worker():
+        with runtime.run_sync(task="t", tenant="acme") as run:
+            ids.append(run.id)
+            entered.set()
+            while True:
+                run.step()  # blocks while paused; raises once killed
+
+    await plane.holds.hold("pause", tenant="acme")
+    await _applied(plane, runtime)
+    thread = loop.run_in_executor(None, worker)
+    await loop.run_in_executor(None, entered.wait, 30)
+    await _status(plane, ids[0], "paused")
+    await plane.kills.kill(tenant="acme", reason="stop it")
+    with pytest.raises(AgentKilled):
+        await asyncio.wait_for(thread, 30)
+    await _status(plane, ids[0], "killed")

@@ -125,3 +125,15 @@ async def test_each_row_is_audited_exactly_once(plane):
         entries = await plane.audit.after(before)
         assert [e.action for e in entries] == [name], (line, outcome.text)
         assert entries[0].reason == "walk" and outcome.text
+
+
+async def test_an_unknown_agent_among_several_is_named_and_the_others_held(plane):
+    await _fleet(plane, 1)
+    call = ops.parse_line("drain agent acme-0 ghost")
+    call.reason = "two"
+    outcome = await call.op.run(plane, call)
+    assert outcome.warning and outcome.text.startswith("draining agent acme-0: 1 running run")
+    assert outcome.text.endswith("; 1 failed: no agent with id 'ghost' in the registry")
+    assert set((await plane.holds.list())[0]) == {"drain:agent:acme-0"}
+    with pytest.raises(NotFound):  # alone, an unknown agent is refused outright
+        await call.op.run(plane, ops.parse_line("pause ghost"))
