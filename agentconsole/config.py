@@ -126,8 +126,8 @@ class BudgetDefaults:
     user_daily_cost_usd: float = 5.0
     run_max_steps: int = 50
     run_max_seconds: float = 600.0
-    fleet_daily_cost_usd: float = 0.0  # spend targets of the console's panels (0: none)
-    tenant_daily_cost_usd: float = 0.0
+    fleet_daily_cost_usd: float = 0.0  # spend target of the console's panels (0: none)
+    tenant_daily_cost_usd: float = 0.0  # a tenant's calls are refused past it (0: none)
 
 
 @dataclass

@@ -29,9 +29,9 @@ class BudgetGuard:
         self._rt = runtime
         self.offline_fraction = offline_fraction
         self._offline_usage: dict[str, list[float]] = {}
-        self._offline_commits: list[tuple[str, str, int, int]] = []
-        # usage booked after the fact, per (user, day): [tokens, cost, runs that booked]
-        self._bookings: dict[tuple[str, str], list[Any]] = {}
+        self._offline_commits: list[tuple[str, str, int, int, str]] = []
+        # usage booked after the fact, per (user, tenant, day): [tokens, cost, runs that booked]
+        self._bookings: dict[tuple[str, str, str], list[Any]] = {}
         self._flush: asyncio.TimerHandle | None = None
 
     @property
@@ -57,7 +57,8 @@ class BudgetGuard:
             # At least 1 token and 1 micro-USD held: the commit script negates the held
             # amounts, and Lua's -0 reaches Redis as "-0", which HINCRBY refuses. The
             # commit records the real usage, so the books are exact.
-            return await rt.control.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6))
+            tenant = run.tenant if run is not None else ""
+            return await rt.control.budgets.reserve(user, max(tokens, 1), max(cost, 1e-6), tenant)
         except BudgetExceeded as exc:
             raise self._rejected(exc.limit, exc.value, exc.used, exc.asked, run) from None
         except Exception as exc:
@@ -80,7 +81,8 @@ class BudgetGuard:
             raise self._rejected("user_daily_cost_usd", cap_cost, used[1], cost, run)
         used[0] += tokens
         used[1] += cost
-        return Reservation("offline", user, today(), tokens, round(cost * MICRO))
+        tenant = run.tenant if run is not None else ""
+        return Reservation("offline", user, today(), tokens, round(cost * MICRO), tenant)
 
     async def commit(self, res: Reservation, tokens: int, cost: float) -> None:
         if res.member != "offline":
@@ -90,13 +92,15 @@ class BudgetGuard:
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-        self._offline_commits.append((res.day, res.user, int(tokens), round(cost * MICRO)))
+        self._offline_commits.append(
+            (res.day, res.user, int(tokens), round(cost * MICRO), res.tenant)
+        )
 
     async def report(self) -> None:
         """Send what was spent offline (oldest first; stops at the first failure)."""
         while self._offline_commits:
-            day, user, tokens, cost = self._offline_commits[0]
-            res = Reservation("offline", user, day, tokens, cost)
+            day, user, tokens, cost, tenant = self._offline_commits[0]
+            res = Reservation("offline", user, day, tokens, cost, tenant)
             await self._rt.control.budgets.commit(res, tokens, cost / MICRO)
             self._offline_commits.pop(0)
         self._offline_usage.clear()
@@ -121,7 +125,7 @@ class BudgetGuard:
         Redis round trip per window, not per call. When the day's totals reach a limit,
         each run that booked is marked and its next model call is refused.
         """
-        key = (run.user, today())
+        key = (run.user, run.tenant, today())
         entry = self._bookings.get(key)
         if entry is None:
             entry = self._bookings[key] = [0, 0.0, []]
@@ -137,37 +141,49 @@ class BudgetGuard:
         bookings, self._bookings = self._bookings, {}
         self._rt.spawn(self._commit_bookings(bookings))
 
-    async def _commit_bookings(self, bookings: dict[tuple[str, str], list[Any]]) -> None:
+    async def _commit_bookings(self, bookings: dict[tuple[str, str, str], list[Any]]) -> None:
         try:
-            for (user, day), (tokens, cost, runs) in bookings.items():
-                await self._commit_booking(user, day, tokens, cost, runs)
+            for (user, tenant, day), (tokens, cost, runs) in bookings.items():
+                await self._commit_booking(user, tenant, day, tokens, cost, runs)
         finally:
             for _, _, runs in bookings.values():
                 for run in runs:
                     run.pending_bookings -= 1
 
     async def _commit_booking(
-        self, user: str, day: str, tokens: int, cost: float, runs: list[Run]
+        self, user: str, tenant: str, day: str, tokens: int, cost: float, runs: list[Run]
     ) -> None:
         rt = self._rt
-        res = Reservation("offline", user, day, int(tokens), round(cost * MICRO))
+        res = Reservation("offline", user, day, int(tokens), round(cost * MICRO), tenant)
         totals: tuple[float, float] | None = None
+        tenant_over: TokenBudgetExceeded | None = None
         if rt.connected:
             try:
-                totals = await rt.control.budgets.commit(res, tokens, cost)
+                day_totals = await rt.control.budgets.commit(res, tokens, cost)
             except Exception as exc:
                 if not unreachable(exc):
                     raise
+            else:
+                totals = day_totals.tokens, day_totals.cost_usd
+                if day_totals.tenant_over:
+                    tenant_over = TokenBudgetExceeded(
+                        "tenant_daily_cost_usd",
+                        day_totals.tenant_cap_usd,
+                        day_totals.tenant_cost_usd,
+                        0,
+                    )
         limits = self.limits()
         caps: tuple[float, float] = limits.user_daily_tokens, limits.user_daily_cost_usd
         if totals is None:  # offline: queued, and the offline allowance applies
-            self._offline_commits.append((res.day, res.user, res.tokens, res.cost_micros))
+            self._offline_commits.append(
+                (res.day, res.user, res.tokens, res.cost_micros, res.tenant)
+            )
             used = self._offline_usage.setdefault(user, [0.0, 0.0])
             used[0] += tokens
             used[1] += cost
             totals = used[0], used[1]
             caps = caps[0] * self.offline_fraction, caps[1] * self.offline_fraction
-        over = None
+        over = tenant_over
         if totals[0] >= caps[0]:
             over = TokenBudgetExceeded("user_daily_tokens", caps[0], totals[0], 0)
         elif totals[1] >= caps[1]:

@@ -133,7 +133,12 @@ class AgentMetrics:
             self.runs.labels(outcome)
         for scope in ("agent", "tenant", "all"):
             self.kills.labels(scope)
-        for limit in ("request_tokens", "user_daily_tokens", "user_daily_cost_usd"):
+        for limit in (
+            "request_tokens",
+            "user_daily_tokens",
+            "user_daily_cost_usd",
+            "tenant_daily_cost_usd",
+        ):
             self.budget_rejections.labels(limit)
         for limit in ("steps", "seconds"):
             self.runaway.labels(limit)

@@ -30,8 +30,9 @@ class Limits:
     user_daily_cost_usd: float = 5.0
     run_max_steps: int = 50
     run_max_seconds: float = 600.0
-    # Spend targets (0: none). Nothing refuses a call when one is passed: the console's
-    # spend panels and the spend-by-tenant table measure against them.
+    # Spend caps (0: none). The fleet's is a target the console's panels measure against;
+    # a tenant's refuses its agents' calls once its day's cost reaches it (its own cap,
+    # `budget tenant`, replaces this one for that tenant) and the Spend view forecasts it.
     fleet_daily_cost_usd: float = 0.0
     tenant_daily_cost_usd: float = 0.0
     changed_by: str = ""
@@ -55,7 +56,7 @@ LIMIT_UNITS = {
     "run_max_steps": "steps per run",
     "run_max_seconds": "seconds per run",
     "fleet_daily_cost_usd": "USD per day, whole fleet (panel target; 0 = none)",
-    "tenant_daily_cost_usd": "USD per tenant per day (panel target; 0 = none)",
+    "tenant_daily_cost_usd": "USD per tenant per day (calls refused past it; 0 = none)",
 }
 
 
@@ -90,6 +91,21 @@ class Reservation:
     day: str
     tokens: int
     cost_micros: int
+    tenant: str = ""  # its day's cost counts against the tenant's daily cap
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """After a commit: the user's day, and the tenant's day against its cap (0: none)."""
+
+    tokens: int
+    cost_usd: float
+    tenant_cost_usd: float = 0.0
+    tenant_cap_usd: float = 0.0
+
+    @property
+    def tenant_over(self) -> bool:
+        return self.tenant_cap_usd > 0 and self.tenant_cost_usd >= self.tenant_cap_usd
 
 
 def today() -> str:
@@ -216,9 +232,9 @@ class Budgets:
         self, tenant: str, usd: float, *, reason: str = ""
     ) -> tuple[float | None, float | None]:
         """Give ``tenant`` its own daily spend cap in USD; 0 removes it (the tenant is then
-        measured against ``tenant_daily_cost_usd``). Like that limit it is a target: the
-        spend view and its forecast measure against it; nothing refuses a call. Returns
-        (cap before, cap after), None for none."""
+        held to ``tenant_daily_cost_usd``). Its agents' calls are refused once the tenant's
+        day reaches it (budget_reserve.lua); the Spend view forecasts it. Returns (cap
+        before, cap after), None for none."""
         self.plane.operator.require("budget.tenant")
         if usd != usd or usd in (float("inf"), float("-inf")) or usd < 0:
             raise InvalidValue(f"a tenant's daily cap must be finite, 0 or more, got {usd}")
@@ -252,8 +268,12 @@ class Budgets:
             raise lost_race("tenant cap", tenant, exc) from None
         return (float(before) if before else None), (float(usd) if usd > 0 else None)
 
-    async def reserve(self, user: str, tokens: int, cost_usd: float) -> Reservation:
-        """Hold ``tokens`` and ``cost_usd`` for ``user`` today or raise BudgetExceeded."""
+    async def reserve(
+        self, user: str, tokens: int, cost_usd: float, tenant: str = ""
+    ) -> Reservation:
+        """Hold ``tokens`` and ``cost_usd`` for ``user`` today or raise BudgetExceeded; with
+        ``tenant``, also refused once the tenant's day has reached its daily cap (its own,
+        ``budget tenant``, or ``tenant_daily_cost_usd``)."""
         if tokens < 0 or cost_usd < 0:
             raise InvalidValue("a reservation cannot be negative")
         d, k = self.defaults(), self.plane.keys
@@ -272,26 +292,36 @@ class Budgets:
                 d.request_tokens,
                 d.user_daily_tokens,
                 round(d.user_daily_cost_usd * MICRO),
+                tenant,
+                round(d.tenant_daily_cost_usd * MICRO),
             ],
         )
         status = codec.text(status, "budget status") or ""  # the script always answers
         if status == "ok":
             member = f"{rid}|{user}|{tokens}|{cost_micros}"
-            return Reservation(member, user, day, tokens, cost_micros)
+            return Reservation(member, user, day, tokens, cost_micros, tenant)
         if status == "user_daily_cost":
             raise BudgetExceeded("user_daily_cost_usd", limit / MICRO, used / MICRO, cost_usd)
+        if status == "tenant_daily_cost":
+            raise BudgetExceeded("tenant_daily_cost_usd", limit / MICRO, used / MICRO, cost_usd)
         raise BudgetExceeded(status, limit, used, tokens)
 
-    async def commit(
-        self, reservation: Reservation, tokens: int, cost_usd: float
-    ) -> tuple[int, float]:
-        """Settle with what was really used; returns the user's day totals (tokens, USD)."""
+    async def commit(self, reservation: Reservation, tokens: int, cost_usd: float) -> DayTotals:
+        """Settle with what was really used; returns the day's totals (user, tenant)."""
         k = self.plane.keys
         totals = await self._commit(
-            keys=[k.usage(reservation.day), k.reservations(reservation.day)],
-            args=[reservation.member, reservation.user, int(tokens), round(cost_usd * MICRO)],
+            keys=[k.usage(reservation.day), k.reservations(reservation.day), k.budgets],
+            args=[
+                reservation.member,
+                reservation.user,
+                int(tokens),
+                round(cost_usd * MICRO),
+                reservation.tenant,
+                round(self.defaults().tenant_daily_cost_usd * MICRO),
+            ],
         )
-        return int(totals[0]), int(totals[1]) / MICRO
+        values = [int(v) for v in totals] + [0, 0]
+        return DayTotals(values[0], values[1] / MICRO, values[2] / MICRO, values[3] / MICRO)
 
     async def release(self, reservation: Reservation) -> None:
         """Give a reservation back unused (the call failed before using anything)."""

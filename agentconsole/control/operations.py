@@ -1031,7 +1031,7 @@ async def _tenant_cap(plane: ControlPlane, call: Call) -> Outcome:
     default = (await plane.budgets.get()).tenant_daily_cost_usd
     return Outcome(
         f"daily cap of tenant {text.clean(tenant, 60)}: {_cap_text(before, default)} -> "
-        f"{_cap_text(after, default)} (a spend target; kill tenant stops its agents)",
+        f"{_cap_text(after, default)} (its agents' calls are refused once its day reaches it)",
         {"tenant": tenant, "before": before, "value": after, "default": default},
     )
 
@@ -1050,7 +1050,8 @@ async def _preview_tenant_cap(plane: ControlPlane, call: Call) -> Preview:
     return Preview(
         title,
         [tenant],
-        "USD per UTC day; 0 removes the tenant's own cap. The spend view forecasts against it.",
+        "USD per UTC day: its agents' model calls are refused once its day reaches it; 0 removes "
+        "its own cap (tenant_daily_cost_usd applies again).",
     )
 
 

@@ -369,7 +369,7 @@ def write_demo_config(stack: DemoStack) -> Path:
         "alertmanager": {"url": stack.alertmanager_url},
         "operator": {"name": "demo-operator", "role": "admin"},
         "ui": {"refresh_seconds": 2},
-        # spend targets of the panels: steady traffic spends ~$200/h, the cost explosion
+        # spend caps: steady traffic spends ~$200/h, the cost explosion
         # ~$5,000/h; $500/h is the fleet's daily budget spread over the day
         "budgets": {"fleet_daily_cost_usd": 12000, "tenant_daily_cost_usd": 4000},
         "rollouts": dict(rollout_demo.CONTROLLER),

@@ -15,7 +15,8 @@ async def test_set_lower_and_remove_a_tenants_cap(plane) -> None:
     line.reason = "burning"
     first = await cap.run(plane, line)
     assert first.text == (
-        "daily cap of tenant globex: none -> $500 (a spend target; kill tenant stops its agents)"
+        "daily cap of tenant globex: none -> $500 (its agents' calls are refused once its day "
+        "reaches it)"
     )
     again = await cap.run(plane, cap.call({"tenant": "globex", "value": "250.5"}, reason="lower"))
     assert again.data["before"] == 500 and again.data["value"] == 250.5
