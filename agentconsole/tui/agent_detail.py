@@ -111,10 +111,11 @@ class AgentDetailScreen(ModalScreen[None]):
         max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, agent_id: str) -> None:
+    def __init__(self, agent_id: str, *, open_trace: bool = False) -> None:
         super().__init__()
         self.agent_id = agent_id
         self.detail: Detail | None = None
+        self.open_trace = open_trace  # `o` in the Agents view: open it once loaded
 
     @property
     def console(self) -> ConsoleApp:
@@ -126,6 +127,8 @@ class AgentDetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.refresh_detail()
+        # live while open (steps, cost, heartbeat move): one agent's hash per refresh
+        self.set_interval(max(1.0, self.console.interval), self.refresh_detail)
 
     @work(exclusive=True, group="agent-detail", exit_on_error=False)
     async def refresh_detail(self) -> None:
@@ -141,6 +144,9 @@ class AgentDetailScreen(ModalScreen[None]):
             return
         self.detail = detail
         self.query_one("#agent-detail", Static).update(detail_text(detail, now, self.hint()))
+        if self.open_trace:
+            self.open_trace = False
+            self.action_open_trace()
 
     def hint(self) -> str:
         where = "opens and copies" if can_open_browser() else "copies"
@@ -181,6 +187,7 @@ class AgentDetailScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def open_detail(app: Any, agent_id: str) -> None:
+def open_detail(app: Any, agent_id: str, *, open_trace: bool = False) -> None:
     """Push the detail; refresh of the view underneath waits while it is up."""
-    app.push_screen(AgentDetailScreen(agent_id), lambda _=None: app.resume_refresh())
+    screen = AgentDetailScreen(agent_id, open_trace=open_trace)
+    app.push_screen(screen, lambda _=None: app.resume_refresh())

@@ -115,3 +115,28 @@ async def test_enter_on_a_runaway_of_the_overview_opens_its_detail(plane, app_fa
 def test_a_browser_only_on_the_operators_own_desktop():
     assert not can_open_browser({"SSH_CONNECTION": "1 2 3 4", "DISPLAY": ":0"})
     assert can_open_browser({"DISPLAY": ":0"}) and can_open_browser({"WAYLAND_DISPLAY": "w"})
+
+
+async def test_o_in_the_agents_view_opens_the_selected_agents_trace(
+    plane, settings, app_factory, desktop
+):
+    settings.traces.url_template = "https://jaeger.example/trace/{trace_id}"
+    await seed_agents(plane, [AgentRecord(id="agent-007", tenant="acme", trace_id=TRACE)])
+    app = app_factory(start_view="agents")
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "agents", "agent-007")
+        await pilot.press("o")
+        url = f"https://jaeger.example/trace/{TRACE}"
+        await wait_until(pilot, lambda: app.clipboard == url, what="copied")
+        assert isinstance(app.screen, AgentDetailScreen) and app.toasts[-1] == f"copied {url}"
+
+
+async def test_the_detail_stays_live(plane, settings, app_factory):
+    settings.ui.refresh_seconds = 0.2
+    await seed_agents(plane, [AgentRecord(id="agent-007", tenant="acme", steps=3)])
+    app = app_factory(start_view="agents")
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(app, pilot)
+        assert app.screen.detail.record.steps == 3
+        await seed_agents(plane, [AgentRecord(id="agent-007", tenant="acme", steps=9)])
+        await wait_until(pilot, lambda: app.screen.detail.record.steps == 9, 10, what="live")

@@ -188,6 +188,7 @@ class AgentsView(View):
         ),
         Binding("s", "sort", "Sort", id="agents.sort"),
         Binding("c", "copy", "Copy id", id="agents.copy", show=False),
+        Binding("o", "trace", "Open trace", id="agents.trace", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -371,6 +372,14 @@ class AgentsView(View):
         key = self.table.cursor_key
         if key:
             open_detail(self.app, key)
+
+    def action_trace(self) -> None:
+        """The selected agent's trace (``traces.url_template``), from its detail."""
+        from agentconsole.tui.agent_detail import open_detail
+
+        key = self.table.cursor_key
+        if key:
+            open_detail(self.app, key, open_trace=True)
 
     def action_copy(self) -> None:
         key = self.table.cursor_key
