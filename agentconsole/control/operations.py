@@ -260,6 +260,12 @@ class Param:
             raise InvalidValue(str(exc)) from None
 
 
+def option(name: str, kind: Kind, help: str = "", keyword: str = "", **kw: Any) -> Param:
+    """An optional parameter written ``KEYWORD VALUE`` (``--KEYWORD`` in the CLI); the
+    keyword is the name (dashes for underscores) unless given."""
+    return Param(name, kind, help, True, keyword or name.replace("_", "-"), **kw)
+
+
 # --- operations ---------------------------------------------------------------------------
 
 
@@ -1089,7 +1095,13 @@ async def _silence(plane: ControlPlane, call: Call) -> Outcome:
 
 # --- the table ------------------------------------------------------------------------------
 
-FOR = Param("for", DURATION, "revert after this long (90s, 15m, 2h, 1d)", True, "for")
+FOR = option("for", DURATION, "revert after this long (90s, 15m, 2h, 1d)")
+DESCRIPTION = option("description", TEXT, "what it is for")
+REQUEST_PARAM = Param("request", REQUEST, "the request id (approvals list)", subject="request")
+OVERRIDDEN = (  # who an override is for: a context field and its value
+    Param("context", CONTEXT_FIELD, "tenant, user, agent or a custom field"),
+    Param("value", NAME, "the tenant, user or agent id (any printable text)"),
+)
 FLAG_PARAM = Param("flag", FLAG, "the flag's name", subject="flag")
 DEP_PARAM = Param("dependency", DEPENDENCY, "the dependency", subject="dependency")
 
@@ -1175,14 +1187,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "a new flag (admin)",
         (
             Param("flag", NEW_FLAG, "the new flag's name"),
-            Param("type", FLAG_TYPE, "release (default), experiment, ...", True, "type"),
-            Param("enabled", ON_OFF, "create it switched on", True, "enabled", switch=True),
-            Param("rollout", PERCENT, "percentage in 0.01 steps (100)", True, "rollout"),
-            Param("stickiness", STICKY, "bucketing key (user)", True, "stickiness"),
-            Param("group", NAME, "bucketing group (the flag's name)", True, "group"),
-            Param("default", ON_OFF, "for agents without a snapshot (off)", True, "default"),
-            Param("description", TEXT, "what it is for", True, "description"),
-            Param("owner", NAME, "who owns it (you)", True, "owner"),
+            option("type", FLAG_TYPE, "release (default), experiment, ..."),
+            option("enabled", ON_OFF, "create it switched on", switch=True),
+            option("rollout", PERCENT, "percentage in 0.01 steps (100)"),
+            option("stickiness", STICKY, "bucketing key (user)"),
+            option("group", NAME, "bucketing group (the flag's name)"),
+            option("default", ON_OFF, "for agents without a snapshot (off)"),
+            DESCRIPTION,
+            option("owner", NAME, "who owns it (you)"),
         ),
         _create_flag,
     ),
@@ -1191,14 +1203,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "allow/deny lists, description, owner, default, stickiness, type, tracking",
         (
             FLAG_PARAM,
-            Param("allow", KEYS, "keys always on (replaces the list)", True, "allow"),
-            Param("deny", KEYS, "keys always off (replaces the list)", True, "deny"),
-            Param("description", TEXT, "what it is for", True, "description"),
-            Param("owner", NAME, "who owns it", True, "owner"),
-            Param("default", ON_OFF, "for agents without a snapshot", True, "default"),
-            Param("stickiness", STICKY, "bucketing key", True, "stickiness"),
-            Param("type", FLAG_TYPE, "release, experiment, operational, kill-switch", True, "type"),
-            Param("tracked", ON_OFF, "agents count its runs by variant", True, "tracked"),
+            option("allow", KEYS, "keys always on (replaces the list)"),
+            option("deny", KEYS, "keys always off (replaces the list)"),
+            DESCRIPTION,
+            option("owner", NAME, "who owns it"),
+            option("default", ON_OFF, "for agents without a snapshot"),
+            option("stickiness", STICKY, "bucketing key"),
+            option("type", FLAG_TYPE, "release, experiment, operational, kill-switch"),
+            option("tracked", ON_OFF, "agents count its runs by variant"),
         ),
         _update_flag,
         check=_check_update,
@@ -1234,8 +1246,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "serve one variant to a tenant, user, agent or custom field value",
         (
             FLAG_PARAM,
-            Param("context", CONTEXT_FIELD, "tenant, user, agent or a custom field"),
-            Param("value", NAME, "the tenant, user or agent id (any printable text)"),
+            *OVERRIDDEN,
             Param("variant", VARIANT, "the variant to serve"),
         ),
         flag_ops.override,
@@ -1246,8 +1257,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "remove an override: that value is served by weight again",
         (
             FLAG_PARAM,
-            Param("context", CONTEXT_FIELD, "tenant, user, agent or a custom field"),
-            Param("value", NAME, "the tenant, user or agent id"),
+            *OVERRIDDEN,
         ),
         flag_ops.clear_override,
         permission="flag.override",
@@ -1271,8 +1281,8 @@ OPERATIONS: tuple[Operation, ...] = (
         (
             FLAG_PARAM,
             Param("variants", VARIANT_SPEC, "e.g. standard=100 cheap=0:gpt-4o-mini", many=True),
-            Param("type", VALUE_TYPE, "the payloads' type", optional=True, keyword="type"),
-            Param("sticky", STICKY, "variant stickiness", optional=True, keyword="sticky"),
+            option("type", VALUE_TYPE, "the payloads' type"),
+            option("sticky", STICKY, "variant stickiness"),
         ),
         flag_ops.variants,
         aliases=("variants",),
@@ -1318,10 +1328,10 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("steps", STEPS, "percentages rising to 100, e.g. 1,5,25,50,100"),
             Param("hold", DURATION, "how long each step stays green before the next"),
             Param("guards", GUARD, "e.g. error_rate:+0.5pt p99:+20%", many=True),
-            Param("window", DURATION, "longest history a guard reads", True, "window"),
-            Param("min_runs", RUNS, "runs needed on each side", True, "min-runs"),
-            Param("on_regression", REGRESSION, "pause, rollback, last-good", True, "on-regression"),
-            Param("confidence", CONFIDENCE, "of the rate tests (0.95)", True, "confidence"),
+            option("window", DURATION, "longest history a guard reads"),
+            option("min_runs", RUNS, "runs needed on each side"),
+            option("on_regression", REGRESSION, "pause, rollback, last-good"),
+            option("confidence", CONFIDENCE, "of the rate tests (0.95)"),
         ),
         rollout_ops.create,
         aliases=("plan",),
@@ -1404,14 +1414,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "approval.approve",
         "approve another operator's four-eyes request, which runs it",
-        (Param("request", REQUEST, "the request id (approvals list)", subject="request"),),
+        (REQUEST_PARAM,),
         _approve,
         aliases=("approve",),
     ),
     Operation(
         "approval.reject",
         "refuse another operator's four-eyes request",
-        (Param("request", REQUEST, "the request id (approvals list)", subject="request"),),
+        (REQUEST_PARAM,),
         _reject,
         aliases=("reject",),
     ),
