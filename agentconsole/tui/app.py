@@ -821,7 +821,11 @@ class ConsoleApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette: views, the current view's keys, and every operation available for
         the selected row (derived from the table: absent when the role or mode lacks it)."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":  # Textual's panel lists its own keys: ours instead
+                yield SystemCommand("Keys", "this app's keys, by view (?)", self.action_help)
+            else:
+                yield command
         for cls in VIEW_CLASSES:
             title = cls.title
             yield SystemCommand(

@@ -87,6 +87,16 @@ async def test_help_lists_this_apps_keys_by_view(app_factory):
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_the_palettes_keys_command_is_this_apps_help(app_factory):
+    app = app_factory(start_view="agents")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_paint("agents")
+        keys = [c for c in app.get_system_commands(app.screen) if c.title == "Keys"]
+        assert len(keys) == 1 and keys[0].callback == app.action_help
+        keys[0].callback()
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
 async def test_help_leaves_out_what_read_only_removes(settings, app_factory):
     settings.ui.read_only = True
     app = app_factory(start_view="breakers")
