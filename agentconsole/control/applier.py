@@ -45,6 +45,7 @@ MARGIN = 1.0  # the requester waits this much longer than the applier may still 
 MAX_WAIT = 300.0
 _CHANGE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 REASON_MAX = 2000
+FIELD_MAX = 512  # a name, a target or a request id: far below this
 
 # Which document each action may write: the action decides the entity, never the sender.
 # Actions not here (reaping, restore, registry upgrade) are not applied for anyone.
@@ -337,6 +338,8 @@ class Applier:
             raise PermissionDenied(f"{action[:60]!r}: not a change the applier makes")
         if got.get("entity") != entity:
             raise PermissionDenied(f"{action} changes a {entity}, not a {got.get('entity')!r}")
+        if len(got.get("field", "")) > FIELD_MAX:
+            raise ValueError(f"the field is longer than {FIELD_MAX} characters")
         raw_doc = got.get("doc", "")
         doc = json.loads(raw_doc) if raw_doc else None
         if doc is not None and not isinstance(doc, dict):

@@ -182,8 +182,9 @@ class ControlPlane:
                 f"{self.keys.schema}: holds the wrong type of value (expected a string with "
                 "the schema version); inspect it with redis-cli TYPE"
             )
+        writer = self.settings.control.writes == "direct"  # else only the applier writes
         if raw is None:
-            if self.operator.role != "viewer" and self.reset is None:
+            if self.operator.role != "viewer" and self.reset is None and writer:
                 await self._stamp()
             return SCHEMA_VERSION
         try:
@@ -197,7 +198,7 @@ class ControlPlane:
                 f"the control plane in Redis uses schema v{found}, this agentconsole "
                 f"understands up to v{SCHEMA_VERSION}: upgrade agentconsole"
             )
-        if raw_epoch is None and self.operator.role == "admin":
+        if raw_epoch is None and self.operator.role == "admin" and writer:
             # a control plane written before epochs existed: its admin gives it one, once
             epoch = Epoch.new(self.operator.name, INIT).dump()
             await self.redis.set(self.keys.epoch, epoch, nx=True)

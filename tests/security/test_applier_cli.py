@@ -1,0 +1,111 @@
+"""`agentconsole acl generate --people` and `agentconsole applier` as real commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+import yaml
+
+from agentconsole.cli.main import main
+from agentconsole.control.acl import person_password_env
+from agentconsole.control.keys import Keys
+from tests.security.conftest import PEOPLE, PREFIX
+
+KEYS = Keys(PREFIX)
+
+
+@pytest.fixture
+def config(acl_redis, tmp_path, monkeypatch):
+    """A config file with the people's table; the environment holds no credential yet."""
+    path = tmp_path / "agentconsole.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "redis": {"url": acl_redis.server.url, "prefix": PREFIX},
+                "control": {"operators": dict(PEOPLE)},
+            }
+        )
+    )
+    monkeypatch.setenv("AGENTCONSOLE_CONFIG", str(path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    for var in ("AGENTCONSOLE_REDIS_USERNAME", "AGENTCONSOLE_REDIS_PASSWORD", "AGENTCONSOLE_ROLE"):
+        monkeypatch.delenv(var, raising=False)
+    return path
+
+
+def test_generate_people_prints_one_request_only_user_each(config, monkeypatch, capsys):
+    monkeypatch.setenv(person_password_env("alice"), "alice-secret-value")
+    assert main(["acl", "generate", "--people", "--role", "admin"]) == 0
+    captured = capsys.readouterr()
+    lines = {line.split()[2]: line for line in captured.out.splitlines()}
+    assert set(lines) == {"ac-admin", *PEOPLE}
+    assert "alice-secret-value" not in captured.out + captured.err
+    assert " on #" in lines["alice"] and " off " in lines["bob"]  # bob has no password set
+    assert f'"(-@all +xadd %W~{KEYS.requests("alice")})"' in lines["alice"]
+    assert "xadd" not in lines["vera"] and "evalsha" not in lines["alice"]
+    assert "bob (responder) user is created disabled" in captured.err
+
+
+def test_generate_people_with_nobody_listed_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AGENTCONSOLE_CONFIG", str(tmp_path / "none.yaml"))
+    (tmp_path / "none.yaml").write_text("redis: {prefix: x}\n")
+    assert main(["acl", "generate", "--people"]) == 2
+    assert "control.operators lists nobody" in capsys.readouterr().err
+
+
+def test_the_applier_needs_the_people_and_the_admin_role(config, monkeypatch, capsys):
+    monkeypatch.setenv("AGENTCONSOLE_ROLE", "responder")
+    assert main(["applier", "--seconds", "1"]) == 2
+    assert "needs the admin credential" in capsys.readouterr().err
+    config.write_text(yaml.safe_dump({"redis": {"prefix": PREFIX}}))
+    monkeypatch.setenv("AGENTCONSOLE_ROLE", "admin")
+    assert main(["applier", "--seconds", "1"]) == 2
+    assert "control.operators is empty" in capsys.readouterr().err
+
+
+def test_a_cli_kill_as_a_person_goes_through_a_running_applier(
+    acl_redis, people, config, monkeypatch, capsys
+):
+    env = dict(os.environ)
+    env.update(
+        AGENTCONSOLE_REDIS_USERNAME="ac-admin",
+        AGENTCONSOLE_REDIS_PASSWORD=acl_redis.passwords["admin"],
+        AGENTCONSOLE_ROLE="admin",
+    )
+    applier = subprocess.Popen(
+        [sys.executable, "-m", "agentconsole", "applier", "--name", "cli-test"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert applier.stdout is not None and " applier cli-test " in applier.stdout.readline()
+        monkeypatch.setenv("AGENTCONSOLE_CONTROL_WRITES", "applier")
+        monkeypatch.setenv("AGENTCONSOLE_REDIS_USERNAME", "alice")
+        monkeypatch.setenv("AGENTCONSOLE_REDIS_PASSWORD", people["alice"])
+        monkeypatch.setenv("AGENTCONSOLE_OPERATOR", "alice")
+        monkeypatch.setenv("AGENTCONSOLE_ROLE", "admin")  # claims admin: the applier knows
+        tenant = f"cli-{time.time_ns()}"
+        args = ["agents", "kill", "--tenant", tenant, "--wait", "0", "--yes", "--reason", "cli"]
+        assert main(args) == 0, capsys.readouterr().err
+        assert main(["budgets", "set", "request_tokens", "1"]) == 1
+        err = capsys.readouterr().err
+        assert "refused by the applier" in err and "needs the admin role; alice is responder" in err
+    finally:
+        applier.send_signal(signal.SIGTERM)
+        _, stopped = applier.communicate(timeout=30)
+    assert applier.returncode == 0 and "applier stopped: 1 applied, 1 refused" in stopped
+    with redis.Redis.from_url(acl_redis.server.url) as root:
+        entries = [fields for _, fields in root.xrange(KEYS.audit)]
+    mine = [e for e in entries if e[b"target"] == f"tenant:{tenant}".encode()]
+    assert [(e[b"actor"], e[b"role"], e[b"action"]) for e in mine] == [
+        (b"alice", b"responder", b"kill.tenant")
+    ]
