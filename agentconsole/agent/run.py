@@ -108,6 +108,7 @@ class Run:
         self._deadline: asyncio.TimerHandle | None = None
         self._token: Token[Run | None] | None = None
         self._finishing = False
+        self._ended = 0.0  # time.monotonic() when the run's end was recorded
         self._variants: dict[str, str | None] = {}  # flag -> the variant label this run got
         # a pause (control/holds.py) in force: guarded calls wait on these until it lifts
         self.paused: dict[str, Any] | None = None
@@ -473,9 +474,16 @@ class Run:
             # the accounting and the registry write on the next turn of the loop
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0)
-        self._account_end(exc if stop is None else stop)
+        ending = exc if stop is None else stop
+        self._record_end(ending)
+        if not isinstance(ending, AgentKilled):
+            self._report_end(ending)
         with contextlib.suppress(asyncio.CancelledError):
             await self._write_final()  # the batch itself is shielded
+        if isinstance(ending, AgentKilled):
+            # counted and logged just after the exit: one kill releases many runs in one
+            # turn of the loop, and their metrics and logs must not hold the last one back
+            asyncio.get_running_loop().call_soon(self._report_end, ending)
         if external:
             return exc
         if stop is not None:
@@ -490,7 +498,11 @@ class Run:
         return await self.runtime.write_record(self.record)
 
     def _account_end(self, exc: BaseException | None) -> None:
-        rt, m = self.runtime, self.runtime.metrics
+        self._record_end(exc)
+        self._report_end(exc)
+
+    def _record_end(self, exc: BaseException | None) -> None:
+        """The run's final status (and a kill's acknowledgement) in its record."""
         rec = self.record
         if isinstance(exc, AgentKilled):
             outcome, rec.status = "killed", "killed"
@@ -498,8 +510,23 @@ class Run:
             rec.kill_id = str(self._kill_doc.get("id", ""))
             rec.killed_by = str(self._kill_doc.get("requester", ""))
             rec.kill_reason = str(self._kill_doc.get("reason", ""))
+        elif exc is None:
+            outcome, rec.status = "success", "finished"
+        elif isinstance(exc, RunawayStopped | BudgetExceeded):
+            outcome = "runaway" if isinstance(exc, RunawayStopped) else "budget_exceeded"
+            rec.status = "failed"
+        else:
+            outcome, rec.status = "failure", "failed"
+        self.outcome = outcome
+        self._ended = time.monotonic()
+
+    def _report_end(self, exc: BaseException | None) -> None:
+        """The run's end in the metrics and the logs (after ``_record_end``)."""
+        rt, m = self.runtime, self.runtime.metrics
+        rec, outcome = self.record, self.outcome or "failure"
+        if isinstance(exc, AgentKilled):
             m.kills.labels(self._scope or "all").inc()
-            latency = time.monotonic() - (self.stopped_at or time.monotonic())
+            latency = self._ended - (self.stopped_at or self._ended)
             rt.log.warning(
                 "agent.killed",
                 "agent killed",
@@ -510,17 +537,9 @@ class Run:
                 stop_ms=round(latency * 1000, 2),
                 trace_id=self.trace_id,
             )
-        elif exc is None:
-            outcome, rec.status = "success", "finished"
         elif isinstance(exc, RunawayStopped):
-            outcome, rec.status = "runaway", "failed"
             m.runaway.labels(exc.limit).inc()
-        elif isinstance(exc, BudgetExceeded):
-            outcome, rec.status = "budget_exceeded", "failed"
-        else:
-            outcome, rec.status = "failure", "failed"
-        self.outcome = outcome
-        elapsed = time.monotonic() - self._started
+        elapsed = self._ended - self._started
         m.runs.labels(outcome).inc()
         m.run_duration.labels(outcome).observe(elapsed)
         m.run_steps.observe(rec.steps)
