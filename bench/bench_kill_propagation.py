@@ -7,7 +7,8 @@ hold ``--agents`` runs in total, each blocked inside a guarded LLM call. The ope
 (``operations.kill_and_wait``: store, publish, list the affected agents, wait for their
 acknowledgements) and each agent records the wall-clock times at which its task saw
 ``AgentKilled`` and at which it was back out of ``async with`` (acknowledged by then).
-Repeated for ``--rounds`` rounds with fresh agents, for each acknowledgement path:
+Repeated for ``--rounds`` rounds with fresh agents, alternating between the acknowledgement
+paths round by round:
 ``batched`` (what the SDK does: one ``kill_ack`` call per registry partition for every run
 the kill stopped in the process) and ``per run`` (the previous path, kept here to compare:
 each killed run writes its whole row, coalesced only within one loop iteration). All
@@ -28,6 +29,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,62 +89,79 @@ async def worker(url: str, prefix: str, agents: int, id_prefix: str, path: str) 
     await rt.close()
 
 
-async def operator(url: str, agents: int, procs: int, rounds: int, path: str) -> list[tuple]:
-    from agentconsole.control import ControlPlane
+@dataclass
+class Figures:
+    """One acknowledgement path's samples over every round."""
+
+    interrupted: list[float] = field(default_factory=list)
+    exited: list[float] = field(default_factory=list)
+    returned: list[float] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    missing: int = 0
+
+
+async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str, f: Figures):
     from agentconsole.control.operations import kill_and_wait
 
-    prefix = f"killbench-{path}"
-    settings = settings_for(url, prefix)
-    plane = ControlPlane.from_settings(settings)
-    await plane.check_schema()
-    interrupted: list[float] = []
-    exited: list[float] = []
-    returned: list[float] = []
-    lines: list[str] = []
-    missing = 0
+    prefix = plane.keys.prefix
+    share = [agents // procs + (1 if p < agents % procs else 0) for p in range(procs)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", url, prefix, str(n), f"r{r}p{p}", path],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p, n in enumerate(share)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        line = child.stdout.readline().strip()
+        if line != "READY":
+            sys.exit(f"agent process failed to start: {line!r}")
+    await asyncio.sleep(0.5)  # let the heartbeats of registration settle
+    t0 = time.time()
+    outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
+    f.returned.append(time.time() - t0)
+    f.lines.append(outcome.text)
+    f.missing += len(outcome.data["not_acknowledged"])
+    for child in children:
+        out, _ = child.communicate(timeout=60)
+        doc = json.loads(out.strip().splitlines()[-1])
+        f.missing += doc["missing"]
+        f.interrupted += [t - t0 for t in doc["observed"]]
+        f.exited += [t - t0 for t in doc["acked"]]
+    await plane.kills.lift("all")
+
+
+async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[str]) -> list:
+    """Rounds alternate between the paths (ABBA...), so the machine's load falls on both."""
+    from agentconsole.control import ControlPlane
+
+    planes = {}
+    for path in paths:
+        planes[path] = ControlPlane.from_settings(settings_for(url, f"killbench-{path}"))
+        await planes[path].check_schema()
+    figures = {path: Figures() for path in paths}
     for r in range(rounds):
-        share = [agents // procs + (1 if p < agents % procs else 0) for p in range(procs)]
-        children = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--worker", url, prefix, str(n), f"r{r}p{p}", path],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for p, n in enumerate(share)
-        ]
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline().strip()
-            if line != "READY":
-                sys.exit(f"agent process failed to start: {line!r}")
-        await asyncio.sleep(0.5)  # let the heartbeats of registration settle
-        t0 = time.time()
-        outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
-        returned.append(time.time() - t0)
-        lines.append(outcome.text)
-        missing += len(outcome.data["not_acknowledged"])
-        for child in children:
-            out, _ = child.communicate(timeout=60)
-            doc = json.loads(out.strip().splitlines()[-1])
-            missing += doc["missing"]
-            interrupted += [t - t0 for t in doc["observed"]]
-            exited += [t - t0 for t in doc["acked"]]
-        await plane.kills.lift("all")
-    await plane.close()
-    print(f"# {path}: what the operator read, round by round: " + " | ".join(lines))
+        for path in paths if r % 2 == 0 else paths[::-1]:
+            await one_round(planes[path], url, agents, procs, r, path, figures[path])
+    for plane in planes.values():
+        await plane.close()
 
     def ms(values: list[float], q: float) -> str:
         return f"{percentile(values, q) * 1000:.1f}"
 
-    def row(measure: str, values: list[float]) -> tuple:
-        return (path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0)))
-
-    return [
-        row("task interrupted", interrupted),
-        row("out of async with, acknowledged", exited),
-        row("kill_and_wait returned (polls acks every 20 ms)", returned),
-        (path, "runs never stopped or acknowledged", missing, "", "", ""),
-    ]
+    rows: list[tuple] = []
+    for path, f in figures.items():
+        print(f"# {path}: what the operator read, round by round: " + " | ".join(f.lines))
+        for measure, values in (
+            ("task interrupted", f.interrupted),
+            ("out of async with, acknowledged", f.exited),
+            ("kill_and_wait returned (polls acks every 20 ms)", f.returned),
+        ):
+            rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
+        rows.append((path, "runs never stopped or acknowledged", f.missing, "", "", ""))
+    return rows
 
 
 def main() -> None:
@@ -155,11 +174,9 @@ def main() -> None:
     paths = [p for p in args.paths.split(",") if p]
     if not set(paths) <= set(PATHS):
         sys.exit(f"--paths: choose from {', '.join(PATHS)}")
-    rows: list[tuple] = []
     load_before = os.getloadavg()[0]
     with redis_server() as redis_url:
-        for path in paths:
-            rows += asyncio.run(operator(redis_url, args.agents, args.procs, args.rounds, path))
+        rows = asyncio.run(operator(redis_url, args.agents, args.procs, args.rounds, paths))
     load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     print(f"# kill propagation ({machine()}; {load})")
     print(f"# {args.agents} agents in {args.procs} processes, global stop, {args.rounds} rounds")
