@@ -83,3 +83,24 @@ async def test_drain_pause_resume_undrain_from_the_agents_view(plane, app_factor
         ("pause.lift", "seen enough"),
         ("drain.lift", "calm"),
     ]
+
+
+async def test_pause_a_runaway_from_the_overview(settings, plane):
+    """z on a TOP RUNAWAY AGENTS row pauses that agent: the step before k."""
+    from tests.tui.conftest import fleet, make_app, seed_agents
+
+    await seed_agents(plane, fleet())  # agent-003: 77 steps of 50, a runaway
+    app = make_app(settings, start_view="overview")
+    async with app.run_test(size=SIZE) as pilot:
+        runaway = app.view("overview").runaway_table
+        await wait_until(pilot, lambda: "agent-003" in runaway.painted, what="runaway row")
+        await pilot.press("z")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert title.startswith("Pause 1 agent: 1 running run holds at its next step")
+        await confirm(pilot, reason="look at it first")
+        await wait_until(
+            pilot, lambda: any(t.startswith("pausing agent agent-003") for t in app.toasts)
+        )
+    holds, _ = await plane.holds.list()
+    assert set(holds) == {"pause:agent:agent-003"}

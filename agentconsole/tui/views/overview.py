@@ -236,10 +236,13 @@ class OverviewView(View):
         Binding("b", "runbook", "Runbook", id="overview.runbook"),
         Binding("v", "move_tenant", "Move tenant to variant", id="overview.move", show=False),
         Binding("k", "kill", "Kill runaway", id="overview.kill"),
+        # gentler than k: the runaway's run holds at its next step until resumed (2 Agents, r)
+        Binding("z", "pause_runaway", "Pause runaway", id="overview.pause", show=False),
     ]
     ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {
         "move_tenant": ("tenant.move",),
         "kill": ("kill.agent",),
+        "pause_runaway": ("pause.agent",),
     }
     DEFAULT_CSS = """
     OverviewView #panels { grid-size: 4; grid-gutter: 0 1; height: auto; }
@@ -439,6 +442,12 @@ class OverviewView(View):
             self.tell("no runaway agent to kill")
             return
         self.action_op("kill.agent")
+
+    def action_pause_runaway(self) -> None:
+        if not self.selection():
+            self.tell("no runaway agent to pause")
+            return
+        self.action_op("pause.agent")
 
     def action_window(self) -> None:
         self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
