@@ -384,7 +384,14 @@ class ConsoleApp(App[int]):
         if prom_ok is True and self.prometheus_health.success(now):
             self.toast("Prometheus is back")
         elif prom_ok is False and self.prometheus_health.failure(now, "unreachable"):
-            self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
+            if self.prometheus_health.last_ok:
+                self.toast("Prometheus unreachable — panels greyed, retrying", severity="warning")
+            else:  # never reached: nothing to grey, and the address is the likely fix
+                setting = f"prometheus.url (${env_name('prometheus.url')})"
+                self.toast(
+                    f"Prometheus unreachable — no panel values yet; check {setting}, retrying",
+                    severity="warning",
+                )
         if message.header is not None:
             (
                 self.applied,

@@ -115,6 +115,13 @@ async def test_hanging_prometheus_greys_panels_and_keys_answer(settings):
             await wait_until(pilot, lambda: app.prometheus_health.ok is False)
             cards = app.view("overview").query(".panel")
             assert cards and all("timeout" in str(c.render()) for c in cards)
+            # never reached: no "panels greyed" (there was nothing), where the address is set
+            told = [t for t in app.toasts if t.startswith("Prometheus unreachable")]
+            assert told == [
+                "Prometheus unreachable — no panel values yet; check prometheus.url "
+                "($AGENTCONSOLE_PROMETHEUS_URL), retrying"
+            ]
+            assert "Prometheus ✖ unreachable (retry" in str(app.query_one("#header").render())
 
 
 async def test_overview_with_a_real_prometheus(settings, prometheus):
