@@ -140,7 +140,7 @@ async def _agents_part(
     backend: Backend, now: float, dead_after: float
 ) -> tuple[list[Row], set[str]]:
     plane = backend.plane()
-    records = await plane.agents.list(order="cost", limit=50)
+    records = await plane.agents.list(order="cost", limit=RUNAWAY_SCAN)
     limits = await plane.budgets.get()
     rows, reasons = [], set()
     for rec in records:
@@ -160,6 +160,7 @@ async def _agents_part(
     return rows[:8], reasons
 
 
+RUNAWAY_SCAN = 50  # the costliest agents the list judges (costs grow with the top N only)
 RUNAWAY_ALERT = "AgentRunaway"  # deploy/prometheus/alerts.yml
 RUNAWAY_PANEL = "runaway_stopped"  # the preset's "Runaway runs stopped" (the alert's first leg)
 ALERT_LEGS = {"steps"}  # what the alert's second leg sees of the list's reasons
@@ -184,9 +185,15 @@ def runaway_note(
     runs = f"{stopped:.0f} run{'s' * (round(stopped) != 1)}" if stopped else ""
     if firing and not listed:
         if runs:
-            return f"{RUNAWAY_ALERT} fires for the {runs} the guard stopped in 5m; none near now"
+            return (
+                f"{RUNAWAY_ALERT} fires for the {runs} the guard stopped in 5m; "
+                f"none of the {RUNAWAY_SCAN} costliest running agents is near a limit"
+            )
         # the step leg: a fixed count in the rules, while the list reads the live limit
-        return f"{RUNAWAY_ALERT} fires on a step count fixed in its rule; none near its limit now"
+        return (
+            f"{RUNAWAY_ALERT} fires on a step count fixed in its rule; none of the "
+            f"{RUNAWAY_SCAN} costliest running agents is near its limit"
+        )
     if firing:
         return f"{RUNAWAY_ALERT} fires" + (f"; the guard also stopped {runs} in 5m" if runs else "")
     if listed and not why & ALERT_LEGS:
