@@ -56,6 +56,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     flags, flag_problems = await plane.flags.list()
     breakers, breaker_problems = await plane.breakers.list()
     kills, kill_problems = await plane.kills.list()
+    holds, hold_problems = await plane.holds.list()
     data: dict[str, Any] = {
         "redis": {
             "url": settings.redis.url,
@@ -91,6 +92,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             "operator_override": sum(b.mode.effective() != "auto" for b in breakers),
         },
         "kills": {"in_force": len(kills), "targets": sorted(kills)},
+        "holds": {"in_force": len(holds), "targets": sorted(holds)},  # drain:..., pause:...
         "rollouts": await _rollouts(plane, flags),
         "operator": {
             "name": plane.operator.name,
@@ -104,6 +106,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
         + flag_problems
         + breaker_problems
         + kill_problems
+        + hold_problems
         + diagnostics.problems(plane),
     }
 
@@ -139,6 +142,11 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                 f"{d['breakers']['operator_override']} overridden by an operator)",
             ),
             ("kills", f"{d['kills']['in_force']} in force: {kills_line}"),
+            (
+                "drains, pauses",
+                f"{d['holds']['in_force']} in force: "
+                + (", ".join(d["holds"]["targets"]) or "none"),
+            ),
             ("rollouts", _rollouts_line(d["rollouts"])),
             (
                 "operator",

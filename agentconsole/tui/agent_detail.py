@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -37,6 +37,7 @@ class Detail:
     record: AgentRecord | None
     reasons: list[str]  # the runaway rule's (control/runaway.py), as the lists show it
     kills: list[str]  # kill targets in force that stop this agent
+    holds: list[str] = field(default_factory=list)  # drains, pauses that hold it
 
 
 async def load(backend: Backend, agent_id: str, now: float) -> Detail:
@@ -47,8 +48,10 @@ async def load(backend: Backend, agent_id: str, now: float) -> Detail:
     limits = await plane.budgets.get()
     reasons = runaway_reasons(record, limits, now, plane.settings.registry.dead_after_seconds)
     kills, _ = await plane.kills.list()
+    holds, _ = await plane.holds.list()
     mine = {f"agent:{record.id}", f"tenant:{record.tenant}", "all"}
-    return Detail(record, reasons, sorted(k for k in kills if k in mine))
+    held = sorted(h for h in holds if h.split(":", 1)[1] in mine)
+    return Detail(record, reasons, sorted(k for k in kills if k in mine), held)
 
 
 def can_open_browser(env: Mapping[str, str] | None = None) -> bool:
@@ -89,6 +92,9 @@ def detail_text(d: Detail, now: float, trace_hint: str) -> Text:
         row("runaway", ", ".join(d.reasons), "bold red")
     if d.kills:
         row("kills", ", ".join(d.kills) + " in force (l in the Agents view lifts)", "bold red")
+    if d.holds:
+        shown = ", ".join(h.replace(":", " ", 1) for h in d.holds)
+        row("holds", shown + " in force (u undrains, r resumes in the Agents view)", "bold yellow")
     if rec.kill_id:
         ack = f", acknowledged {text.hms(rec.kill_ack_at)} UTC" if rec.kill_ack_at else ""
         row("killed", f"by {rec.killed_by or '?'}: {rec.kill_reason or '-'}{ack}", "red")

@@ -5,7 +5,10 @@ import asyncio
 import time
 
 from agentconsole.tui.modals import ConfirmScreen
+from tests.cli import conftest as cli_fixtures
 from tests.tui.conftest import confirm, wait_until
+
+cli_env, acli = cli_fixtures.cli_env, cli_fixtures.acli  # the in-process CLI, as fixtures
 
 SIZE = (160, 45)
 
@@ -104,3 +107,29 @@ async def test_pause_a_runaway_from_the_overview(settings, plane):
         )
     holds, _ = await plane.holds.list()
     assert set(holds) == {"pause:agent:agent-003"}
+
+
+async def test_the_detail_and_status_name_the_drains_and_pauses_that_hold_an_agent(
+    plane, app_factory, acli
+):
+    from agentconsole.tui.agent_detail import AgentDetailScreen
+    from tests.tui.conftest import fleet, seed_agents, select_row
+
+    await seed_agents(plane, fleet())
+    record = await plane.agents.get("agent-003")
+    await plane.holds.hold("drain", tenant=record.tenant, reason="noisy")
+    await plane.holds.hold("pause", everything=True, reason="freeze")
+    await plane.holds.hold("pause", tenant="somebody-else")
+    app = app_factory(start_view="agents")
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "agents", "agent-003")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, AgentDetailScreen))
+        await wait_until(pilot, lambda: app.screen.detail is not None, what="detail loaded")
+        shown = str(app.screen.query_one("#agent-detail").render())
+    assert f"drain tenant:{record.tenant}, pause all in force" in shown
+    assert "somebody-else" not in shown
+    status = (await acli("--json", "status")).json()
+    assert status["holds"]["in_force"] == 3
+    assert f"drain:tenant:{record.tenant}" in status["holds"]["targets"]
+    assert "3 in force: drain:tenant:" in (await acli("status")).out
