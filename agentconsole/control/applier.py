@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
-from agentconsole.control.errors import ControlError, InvalidValue, PermissionDenied, Unavailable
+from agentconsole.control.errors import (
+    ControlError,
+    InvalidValue,
+    NoApplier,
+    PermissionDenied,
+    Unavailable,
+)
 from agentconsole.control.roles import REQUIRED_ROLE, Operator
 
 if TYPE_CHECKING:
@@ -130,7 +136,7 @@ async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
                 raise err from None
     reply = await wait_for_result(plane, request.change_id, wait + MARGIN)
     if reply is None:
-        raise Unavailable(
+        raise NoApplier(
             f"no applier answered within {wait:g} s: is `agentconsole applier` running, "
             f"with {requester(plane)} in its control.operators? (the request expired "
             f"unapplied: {request.action} {request.field})"
@@ -304,7 +310,7 @@ class Applier:
             wait = min(MAX_WAIT, max(0.0, float(got.get("wait") or 0)))
             if now_ms > sent_ms + wait * 1000:
                 self.stats.expired += 1
-                reply = ["refused", f"expired: {actor_name} stopped waiting after {wait:g} s"]
+                reply = ["expired", f"the applier took it after its sender's {wait:g} s"]
             else:
                 reply = await self.apply(actor, request)
         except (PermissionDenied, InvalidValue) as exc:

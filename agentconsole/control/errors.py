@@ -59,5 +59,10 @@ class Unavailable(ControlError):
     """Redis could not be reached or did not answer in time. The CLI maps it to exit code 3."""
 
 
+class NoApplier(ControlError):
+    """Applier mode: Redis answers, but no applier took the request in time (exit code 1:
+    the change was not made; Redis is fine, so this is not :class:`Unavailable`)."""
+
+
 class ControlPlaneReset(ControlError):
     """The control plane in Redis was wiped or replaced: an operator must restore or accept."""

@@ -22,6 +22,7 @@ from agentconsole.control.errors import (
     ControlPlaneReset,
     CorruptValue,
     InvalidValue,
+    NoApplier,
     NotFound,
     PermissionDenied,
     SchemaMismatch,
@@ -349,8 +350,10 @@ class ControlPlane:
         if status == "invalid":
             why = codec.lenient_text(raw)
             raise InvalidValue(f"{entity} {field!r}: refused by the control plane: {why}")
-        if status == "refused":
+        if status == "refused":  # the role, the action's entity, the four-eyes rule
             raise PermissionDenied(f"refused by the applier: {codec.lenient_text(raw)}")
+        if status == "expired":  # not applied: a request is never applied late
+            raise NoApplier(f"{action} {field}: not applied: {codec.lenient_text(raw)}")
         if status in ("ok", "again"):
             doc = codec.document(raw, f"{entity} {field}") if raw else None
             return Change(doc, int(rest[0]), repeated=status == "again")

@@ -16,7 +16,7 @@ import redis
 
 from agentconsole.control import ControlPlane, Operator, PermissionDenied
 from agentconsole.control.applier import Applier, wait_for_result
-from agentconsole.control.errors import Unavailable
+from agentconsole.control.errors import NoApplier
 from agentconsole.control.keys import Keys
 from tests.security.conftest import PEOPLE, PREFIX
 
@@ -237,7 +237,7 @@ async def test_no_applier_running_is_a_clear_error_and_nothing_applies_later(
     alice = await person("alice")
     alice.settings.control.applier_timeout_seconds = 0.5
     with pytest.raises(
-        Unavailable,
+        NoApplier,
         match=r"no applier answered within 0.5 s: is `agentconsole applier` running, with alice",
     ):
         await alice.kills.kill(tenant="nobody-" + uuid.uuid4().hex[:4], reason="test")
