@@ -198,3 +198,16 @@ async def test_kill_wakes_a_paused_sync_run_and_is_acknowledged(plane, runtime):
     with pytest.raises(AgentKilled):
         await asyncio.wait_for(thread, 30)
     await _status(plane, ids[0], "killed")
+
+
+async def test_an_unreadable_drain_still_drains_its_target(plane, runtime):
+    """Fail closed, like a kill: a corrupt document in the holds hash still refuses runs."""
+    await plane.redis.hset(plane.keys.holds, "drain:tenant:acme", "{not json")
+    await runtime.sync()
+    with pytest.raises(Drained, match="unreadable hold"):
+        async with runtime.run(task="t", tenant="acme"):
+            pass
+    async with runtime.run(task="t", tenant="globex"):
+        pass
+    holds, problems = await plane.holds.list()
+    assert holds == {} and problems  # the operator's side names it as unreadable
