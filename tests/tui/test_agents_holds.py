@@ -133,3 +133,20 @@ async def test_the_detail_and_status_name_the_drains_and_pauses_that_hold_an_age
     assert status["holds"]["in_force"] == 3
     assert f"drain:tenant:{record.tenant}" in status["holds"]["targets"]
     assert "3 in force: drain:tenant:" in (await acli("status")).out
+
+
+async def test_u_lifts_the_one_drain_in_force_even_when_no_row_is_of_its_tenant(plane, app_factory):
+    """A drained tenant's runs finish and leave: u still reaches its drain (header: u undrains)."""
+    from tests.tui.conftest import fleet, seed_agents
+
+    await seed_agents(plane, fleet())
+    await plane.holds.hold("drain", tenant="gone-tenant", reason="noisy")
+    app = app_factory(start_view="agents")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.view("agents").table
+        await wait_until(pilot, lambda: len(table.painted) > 0, what="rows")
+        await wait_until(pilot, lambda: app.view("agents").holds, what="holds loaded")
+        await pilot.press("u")
+        await confirm(pilot, reason="back to normal")
+        await wait_until(pilot, lambda: any("new runs may start" in t for t in app.toasts))
+    assert (await plane.holds.list())[0] == {}

@@ -426,13 +426,23 @@ class AgentsView(View):
         from agentconsole.tui.operations import OperationRequested
 
         chosen = self.selection()
+        if chosen:
+            scopes = [("agent", chosen["agent"]), ("tenant", chosen.get("tenant")), ("all", None)]
+            for scope, name in scopes:
+                target = prefix + ("all" if scope == "all" else f"{scope}:{name}")
+                if (name or scope == "all") and target in in_force:
+                    self.post_message(OperationRequested(op, {"scope": scope, "name": name}))
+                    return
+        held = sorted(h for h in in_force if prefix and h.startswith(prefix))
+        if len(held) == 1:  # a drained tenant may have no row left: the one in force is meant
+            scope, _, name = held[0][len(prefix) :].partition(":")
+            self.post_message(OperationRequested(op, {"scope": scope, "name": name or None}))
+            return
+        if held:
+            shown = ", ".join(h[len(prefix) :] for h in held[:4])
+            self.tell(f"{len(held)} {what}s in force ({shown}): select an agent of one")
+            return
         if not chosen:
             self.tell("no agent selected")
             return
-        scopes = [("agent", chosen["agent"]), ("tenant", chosen.get("tenant")), ("all", None)]
-        for scope, name in scopes:
-            target = prefix + ("all" if scope == "all" else f"{scope}:{name}")
-            if (name or scope == "all") and target in in_force:
-                self.post_message(OperationRequested(op, {"scope": scope, "name": name}))
-                return
         self.tell(f"no {what} in force for agent {chosen['agent']}, its tenant or the fleet")
