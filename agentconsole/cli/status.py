@@ -57,6 +57,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
     breakers, breaker_problems = await plane.breakers.list()
     kills, kill_problems = await plane.kills.list()
     holds, hold_problems = await plane.holds.list()
+    writes = await _writes(plane)
     data: dict[str, Any] = {
         "redis": {
             "url": settings.redis.url,
@@ -102,7 +103,9 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             else "default (admin of a loopback Redis, viewer elsewhere)",
         },
         "config": str(settings.source) if settings.source else None,
+        "writes": writes,
         "problems": registry_problems
+        + ([writes["problem"]] if writes.get("problem") else [])
         + flag_problems
         + breaker_problems
         + kill_problems
@@ -152,6 +155,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
                 "operator",
                 f"{plane.operator.name} ({plane.operator.role}; {d['operator']['role_source']})",
             ),
+            ("writes", _writes_line(writes)),
             ("config", d["config"] or "none found (defaults and environment)"),
         ]
         if reset:
@@ -165,6 +169,31 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
 
     emit(args, data, human)
     return EXIT_FAILED if schema_problem or reset or data["problems"] else EXIT_OK
+
+
+async def _writes(plane: Any) -> dict[str, Any]:
+    """How this configuration's changes reach Redis, and in applier mode who applies them."""
+    from agentconsole.control.applier import LIVE_SECONDS, live_appliers, requester
+
+    mode = plane.settings.control.writes
+    if mode != "applier":
+        return {"mode": mode}
+    live = await live_appliers(plane)
+    out: dict[str, Any] = {"mode": mode, "as": requester(plane), "appliers": live}
+    if not live:
+        out["problem"] = (
+            f"applier mode, but no applier seen in the last {LIVE_SECONDS:g} s: every change "
+            "fails until `agentconsole applier` runs"
+        )
+    return out
+
+
+def _writes_line(writes: dict[str, Any]) -> str:
+    if writes["mode"] != "applier":
+        return "direct: this credential runs the change script (trusted operators only)"
+    live = writes["appliers"]
+    running = ", ".join(f"{name} {age:.1f} s ago" for name, age in live.items()) or "NONE"
+    return f"through the applier as {writes['as']}: {len(live)} running ({running})"
 
 
 async def _rollouts(plane: Any, flags: list[Any]) -> dict[str, Any]:

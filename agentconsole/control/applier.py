@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 GROUP = "appliers"
 REQUEST_MAXLEN = 1000  # per operator's stream, trimmed by the sender's XADD
 RESULT_TTL = 600  # seconds an answer stays readable
+BEAT_SECONDS = 1.0  # an applier says it is alive this often ({prefix}:appliers)
+LIVE_SECONDS = 5.0  # and counts as running while its last beat is this recent
 CLAIM_IDLE_MS = 3000  # a request pending this long with another applier is taken over
 MARGIN = 1.0  # the requester waits this much longer than the applier may still apply
 MAX_WAIT = 300.0
@@ -98,6 +100,21 @@ def hash_key(keys: Keys, entity: str) -> str:
 def requester(plane: ControlPlane) -> str:
     """Whose stream this process writes to: its Redis user (the stream's only writer)."""
     return plane.settings.redis.username or plane.operator.name
+
+
+async def live_appliers(plane: ControlPlane, now: float | None = None) -> dict[str, float]:
+    """Running appliers by name -> seconds since their last beat (read-only; any role)."""
+    raw = await plane.redis.hgetall(plane.keys.appliers)
+    now = time.time() if now is None else now
+    out = {}
+    for name, value in raw.items():
+        try:
+            age = now - float(codec.lenient_text(value))
+        except ValueError:
+            continue
+        if age <= LIVE_SECONDS:
+            out[codec.lenient_text(name)] = max(0.0, age)
+    return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
 # --- the requester's side ----------------------------------------------------------------
@@ -234,11 +251,16 @@ class Applier:
         read and not acknowledged stays pending and is handled after)."""
         from agentconsole.control.plane import translate
 
-        last_claim, down = 0.0, False
+        last_claim, last_beat, down = 0.0, 0.0, False
         while not self._stop.is_set():
             try:
                 if last_claim == 0.0:
                     await self.setup()
+                if time.monotonic() - last_beat >= BEAT_SECONDS:
+                    await self.plane.redis.hset(
+                        self.plane.keys.appliers, self.consumer, f"{time.time():.3f}"
+                    )
+                    last_beat = time.monotonic()
                 if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
                     await self.claim()
                     last_claim = time.monotonic()
@@ -256,6 +278,8 @@ class Applier:
             if down and say is not None:
                 say("Redis answers again")
             down = False
+        with contextlib.suppress(Exception):  # stopping: no longer counted as running
+            await self.plane.redis.hdel(self.plane.keys.appliers, self.consumer)
 
     async def poll(self, block_ms: int = 1000) -> int:
         """Read and handle what arrived (blocking up to ``block_ms``); how many handled."""

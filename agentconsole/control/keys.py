@@ -121,6 +121,11 @@ class Keys:
         return self._k("result", change_id)
 
     @property
+    def appliers(self) -> str:
+        """Running appliers: consumer name -> when its loop last went round (unix seconds)."""
+        return self._k("appliers")
+
+    @property
     def reset_holders(self) -> str:
         """Agent processes holding their last snapshot through a control-plane reset."""
         return self._k("reset", "holders")

@@ -26,7 +26,8 @@ WRITERS: dict[str, set[str]] = {
     "reset_holders": {"admin", "agent"},
     # applier mode: each person appends to its own (acl.person_policy, not a role's)
     "requests": {"admin"},
-    "change_result": {"admin"},  # the applier's answers  # agents report holding their snapshot
+    "change_result": {"admin"},  # the applier's answers
+    "appliers": {"admin"},  # the running appliers' beats  # agents report holding their snapshot
     "version": {"admin", "responder"},
     "flags": {"admin", "responder"},
     "breakers": {"admin", "responder"},

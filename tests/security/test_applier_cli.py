@@ -93,6 +93,9 @@ def test_a_cli_kill_as_a_person_goes_through_a_running_applier(
         monkeypatch.setenv("AGENTCONSOLE_REDIS_PASSWORD", people["alice"])
         monkeypatch.setenv("AGENTCONSOLE_OPERATOR", "alice")
         monkeypatch.setenv("AGENTCONSOLE_ROLE", "admin")  # claims admin: the applier knows
+        assert main(["status"]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "writes:        through the applier as alice: 1 running (cli-test" in out
         tenant = f"cli-{time.time_ns()}"
         args = ["agents", "kill", "--tenant", tenant, "--wait", "0", "--yes", "--reason", "cli"]
         assert main(args) == 0, capsys.readouterr().err
@@ -109,3 +112,15 @@ def test_a_cli_kill_as_a_person_goes_through_a_running_applier(
     assert [(e[b"actor"], e[b"role"], e[b"action"]) for e in mine] == [
         (b"alice", b"responder", b"kill.tenant")
     ]
+
+
+def test_status_in_applier_mode_says_when_no_applier_runs(people, config, monkeypatch, capsys):
+    monkeypatch.setenv("AGENTCONSOLE_CONTROL_WRITES", "applier")
+    monkeypatch.setenv("AGENTCONSOLE_REDIS_USERNAME", "bob")
+    monkeypatch.setenv("AGENTCONSOLE_REDIS_PASSWORD", people["bob"])
+    monkeypatch.setenv("AGENTCONSOLE_OPERATOR", "bob")
+    monkeypatch.setenv("AGENTCONSOLE_ROLE", "responder")
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert "through the applier as bob: 0 running (NONE)" in out
+    assert "no applier seen in the last 5 s: every change fails" in out
