@@ -36,7 +36,7 @@ lint: venv
 
 # mypy over the modules the rest build on (settings in pyproject's [tool.mypy])
 typecheck: venv
-	$(VENV)/bin/mypy agentconsole/control agentconsole/agent agentconsole/metrics agentconsole/text.py
+	$(VENV)/bin/mypy agentconsole/control agentconsole/agent agentconsole/metrics agentconsole/tui agentconsole/text.py
 
 bench: venv services
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

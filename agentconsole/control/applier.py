@@ -40,8 +40,12 @@ from agentconsole.control.errors import (
 from agentconsole.control.roles import REQUIRED_ROLE, Operator
 
 if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
+
     from agentconsole.control.keys import Keys
     from agentconsole.control.plane import ChangeRequest, ControlPlane
+
+    StreamFields = dict[FieldT, EncodableT]  # what XADD takes
 
 GROUP = "appliers"
 REQUEST_MAXLEN = 1000  # per operator's stream, trimmed by the sender's XADD
@@ -120,7 +124,7 @@ async def live_appliers(plane: ControlPlane, now: float | None = None) -> dict[s
 # --- the requester's side ----------------------------------------------------------------
 
 
-def encode(request: ChangeRequest, wait: float) -> dict[str, str]:
+def encode(request: ChangeRequest, wait: float) -> StreamFields:
     return {
         "change_id": request.change_id,
         "entity": request.entity,
@@ -189,7 +193,7 @@ def _entries(found: Any) -> list[tuple[Any, dict[Any, Any]]]:
     return out
 
 
-def encode_result(reply: list[Any]) -> dict[str, str]:
+def encode_result(reply: list[Any]) -> StreamFields:
     status, raw, *rest = reply
     return {
         "status": codec.lenient_text(status),

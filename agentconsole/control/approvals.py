@@ -258,7 +258,7 @@ async def _store(plane: ControlPlane, request: Request, action: str, expected: i
 
 # --- enforced by the applier (control/applier.py) -------------------------------------------
 
-_FIXED = ("id", "operation", "line", "reason", "requested_by", "requested_role")
+_FIXED: tuple[str, ...] = ("id", "operation", "line", "reason", "requested_by", "requested_role")
 _FIXED += ("requested_at", "expires_at")
 
 

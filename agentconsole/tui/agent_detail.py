@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -106,7 +106,7 @@ def detail_text(d: Detail, now: float, trace_hint: str) -> Text:
 class AgentDetailScreen(ModalScreen[None]):
     """One agent's run in full; `o` opens (or copies) its trace, esc closes."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "open_trace", "Open trace", id="agent.trace"),
         Binding("c", "copy_id", "Copy agent id", id="agent.copy"),
         Binding("escape,q", "close", "Close", id="agent.close"),

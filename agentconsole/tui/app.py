@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -142,7 +142,7 @@ class CommandLine(Input):
     """The `:` line. Tab takes the completion shown in grey, as in k9s or a shell; without
     one it stays put (moving focus away mid-command would send the next keys to a view)."""
 
-    BINDINGS: ClassVar[list[Binding]] = [Binding("tab", "complete", "complete", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("tab", "complete", "complete", show=False)]
 
     def action_complete(self) -> None:
         self.cursor_position = len(self.value)
@@ -160,7 +160,7 @@ class ConsoleApp(App[int]):
     #cmdline { width: 1fr; }
     View > Static { height: auto; color: $text-muted; padding: 0 1; }
     """
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "show('overview')", "Overview", id="view.overview"),
         Binding("2", "show('agents')", "Agents", id="view.agents"),
         Binding("3", "show('flags')", "Flags", id="view.flags"),
@@ -607,9 +607,9 @@ class ConsoleApp(App[int]):
         self.refresh_bindings()
         self.poll_now()
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         bar = self.query_one("#cmdbar")
-        table = self.current_view.table
+        table = self.current_view.found_table
         if bar.has_class("active"):
             self._close_cmdline()
         elif table is not None and table.filter_text:
@@ -623,7 +623,7 @@ class ConsoleApp(App[int]):
         self._open_cmdline("command", "", hint)
 
     def action_filter(self) -> None:
-        table = self.current_view.table
+        table = self.current_view.found_table
         value = table.filter_text if table is not None else ""
         self._open_cmdline("filter", value, "regex filter; !regex inverts")
 
@@ -645,8 +645,9 @@ class ConsoleApp(App[int]):
 
     def _apply_filter(self, value: str) -> None:
         view = self.current_view
-        if view.table is not None:
-            view.table.set_filter(value)
+        table = view.found_table
+        if table is not None:
+            table.set_filter(value)
             update = getattr(view, "update_summary", None)
             if update is not None:
                 update()
@@ -840,8 +841,9 @@ class ConsoleApp(App[int]):
             )
         view = self.current_view
         for binding in view.BINDINGS:
-            local = isinstance(binding, Binding) and not binding.action.startswith("op(")
-            if local and view.check_action(binding.action, ()):
+            if not isinstance(binding, Binding) or binding.action.startswith("op("):
+                continue  # operations are offered below, with the selection's arguments
+            if view.check_action(binding.action, ()):
                 yield SystemCommand(
                     f"{view.title}: {binding.description}",
                     f"{binding.description} ({binding.key})",
@@ -886,7 +888,7 @@ class ConsoleApp(App[int]):
     def agents_painted(self) -> set[str]:
         """Agent ids on screen now (a kill's dialog counts the ones a filter hides)."""
         try:
-            table = self.view("agents").table
+            table = self.view("agents").found_table
         except NoMatches:
             return set()
         return set(table.painted) if table is not None else set()

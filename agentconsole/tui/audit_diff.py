@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -52,7 +52,7 @@ def document(title: str, doc: dict | None, entry: AuditEntry) -> Text:
 class AuditDiffScreen(ModalScreen[None]):
     """One audited change: what changed, then the whole before and after side by side."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="audit.diff.close")
     ]
     DEFAULT_CSS = """

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
@@ -55,7 +55,7 @@ def target_lines(targets: list[str], total: int | None = None) -> Text:
 class ConfirmScreen(ModalScreen[Decision | None]):
     """An operation about to run: the question, the targets, its inputs and a reason."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
         Binding("ctrl+y", "confirm", "Confirm", id="confirm.confirm"),
     ]
@@ -163,7 +163,7 @@ class ChoiceScreen(ModalScreen[int | None]):
     """Pick one of at most nine labelled choices: a digit picks at once, arrows and enter
     work too, escape cancels. Dismisses with the index picked."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="choice.cancel"),
         *(Binding(str(n), f"pick({n})", show=False) for n in range(1, MAX_CHOICES + 1)),
     ]

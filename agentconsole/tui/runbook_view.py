@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
@@ -49,7 +49,7 @@ def _block_text(value: str) -> Content:
 class NoteScreen(ModalScreen[str | None]):
     """Ask for a note (required to skip a step): enter submits, escape cancels."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="runbook.note.cancel")
     ]
     DEFAULT_CSS = """
@@ -85,7 +85,7 @@ class NoteScreen(ModalScreen[str | None]):
 class InputsScreen(ModalScreen[dict[str, str] | None]):
     """Values an action needs from the operator (``{{ input.x }}``), checked on render."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="runbook.inputs.cancel")
     ]
     DEFAULT_CSS = """
@@ -121,7 +121,7 @@ class RunbookScreen(Screen[None]):
     """One runbook, one incident. Keys: n/p step, d done, s skip, a/enter action,
     r re-run queries, escape back."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "next_step", "Next", id="runbook.next"),
         Binding("p", "previous_step", "Previous", id="runbook.previous"),
         Binding("d", "done", "Done", id="runbook.done"),

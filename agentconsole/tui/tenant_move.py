@@ -42,7 +42,7 @@ def choices_for(flags: list[Any], tenant: str) -> list[Choice]:
     """Every variant of the enabled, tenant-sticky flags with variants, at most nine."""
     from agentconsole.control.flag_edits import forced_variant
 
-    out = []
+    out: list[Choice] = []
     for flag in flags:
         if not flag.variants or not flag.enabled or flag.stickiness != "tenant":
             continue

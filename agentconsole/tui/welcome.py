@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -14,7 +14,7 @@ from textual.widgets import Static
 class WelcomeScreen(ModalScreen[None]):
     """Any of Enter, Escape or Space closes it; the console behind starts refreshing."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,escape,space", "close", "Start", id="welcome.close"),
     ]
     DEFAULT_CSS = """

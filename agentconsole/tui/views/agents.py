@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.control.pages import Page, Where
@@ -169,7 +169,7 @@ class AgentsView(View):
         "undrain": ("drain.lift",),
         "resume": ("pause.lift",),
     }
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
         Binding("k", "op('kill.agent')", "Kill", id="agents.kill"),
         Binding("t", "op('kill.tenant')", "Kill tenant", id="agents.kill_tenant"),
@@ -273,7 +273,7 @@ class AgentsView(View):
         return load
 
     def paint(self, data: AgentsData) -> None:
-        table = self.table
+        table = self.found_table
         if table is None:  # a refresh landing while the console closes
             return
         table.retire(self.briefs)  # many objects: freed by the next loader

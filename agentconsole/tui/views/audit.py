@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.control import audit_diff
@@ -66,7 +66,7 @@ class AuditView(View):
     view_id = "audit"
     title = "Audit"
     aliases: ClassVar[tuple[str, ...]] = ("audit", "au", "log", "history")
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sort", "Sort", id="audit.sort"),
         Binding("d", "diff", "Before/after (enter)", id="audit.diff", show=False),
     ]

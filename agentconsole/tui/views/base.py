@@ -42,12 +42,18 @@ class View(Vertical):
         raise NotImplementedError
 
     @property
-    def table(self) -> LiveTable | None:
+    def table(self) -> LiveTable:
+        """The view's main table (every view has one; NoMatches once its widgets are gone)."""
+        return self.query(LiveTable).first()
+
+    @property
+    def found_table(self) -> LiveTable | None:
+        """The main table, or None while the console shuts down (for the app's generic keys)."""
         found = self.query(LiveTable)
         return found.first() if found else None
 
     def focus_main(self) -> None:
-        table = self.table
+        table = self.found_table
         if table is not None:
             table.focus()
 
@@ -56,7 +62,7 @@ class View(Vertical):
         (read-only mode, the role and Redis' refusals remove them from keys and footer)."""
         from agentconsole.control import operations as ops
 
-        names = (str(parameters[0]),) if action == "op" and parameters else ()
+        names: tuple[str, ...] = (str(parameters[0]),) if action == "op" and parameters else ()
         names = names or self.ACTION_OPERATIONS.get(action, ())
         if names:
             return any(self.console.operations.available(ops.get(n)) for n in names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.tui import fmt
@@ -68,7 +68,7 @@ class BreakersView(View):
     view_id = "breakers"
     title = "Breakers"
     aliases: ClassVar[tuple[str, ...]] = ("breakers", "breaker", "br", "b", "cb")
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "op('breaker.trip')", "Trip", id="breakers.trip"),
         Binding("f", "op('breaker.force_close')", "Force close", id="breakers.force_close"),
         Binding("r", "op('breaker.reset')", "Reset", id="breakers.reset"),

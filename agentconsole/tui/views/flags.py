@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.tui import fmt
@@ -71,11 +71,11 @@ class FlagsView(View):
     title = "Flags"
     aliases: ClassVar[tuple[str, ...]] = ("flags", "flag", "fl", "f")
     ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "toggle": ("flag.enable", "flag.disable"),
+        "toggle_flag": ("flag.enable", "flag.disable"),
         "plan_pause": ("rollout.start", "rollout.pause", "rollout.resume"),
     }
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("e", "toggle", "Toggle", id="flags.toggle"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "toggle_flag", "Toggle", id="flags.toggle"),
         Binding("o", "op('flag.rollout')", "Rollout %", id="flags.rollout"),
         Binding("w", "op('flag.weights')", "Variant weights", id="flags.weights", show=False),
         Binding("s", "sort", "Sort", id="flags.sort"),
@@ -166,7 +166,7 @@ class FlagsView(View):
     def action_sort(self) -> None:
         self.table.sort_by()
 
-    def action_toggle(self) -> None:
+    def action_toggle_flag(self) -> None:
         """On or off by the state shown, against the version shown (a conflict otherwise)."""
         from agentconsole.tui.operations import OperationRequested
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Static
 
@@ -238,7 +238,7 @@ class OverviewView(View):
     view_id = "overview"
     title = "Overview"
     aliases: ClassVar[tuple[str, ...]] = ("overview", "ov", "o", "home", "dash")
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "window", "Window", id="overview.window"),
         Binding("b", "runbook", "Runbook", id="overview.runbook"),
         Binding("v", "move_tenant", "Move tenant to variant", id="overview.move", show=False),
@@ -399,9 +399,9 @@ class OverviewView(View):
         self.query_one("#alerts-table", LiveTable).set_rows(data.alert_rows)
         self.query_one("#top-table", LiveTable).set_rows(data.top_rows)
         alerts = data.alerts if data.alerts or data.panels is not None else None
-        note = runaway_note(alerts, data.panels, len(data.top_rows), data.runaway_why)
-        self.query_one("#runaway-note", Static).update(note)
-        self.query_one("#runaway-note", Static).display = bool(note)
+        runaway = runaway_note(alerts, data.panels, len(data.top_rows), data.runaway_why)
+        self.query_one("#runaway-note", Static).update(runaway)
+        self.query_one("#runaway-note", Static).display = bool(runaway)
         self.change_entries = data.change_entries
         recent = self.query_one("#recent-table", LiveTable)
         recent.set_rows(data.changes)
@@ -491,7 +491,9 @@ class OverviewView(View):
             from agentconsole.tui.audit_diff import AuditDiffScreen
 
             event.stop()
-            entry = self.change_entries.get(event.data_table.cursor_key or "")
+            table = event.data_table
+            key = table.cursor_key if isinstance(table, LiveTable) else None
+            entry = self.change_entries.get(key or "")
             if entry is not None:
                 self.app.push_screen(
                     AuditDiffScreen(entry), lambda _=None: self.console.resume_refresh()

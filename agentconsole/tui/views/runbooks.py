@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.tui.safe import cell
@@ -56,7 +56,7 @@ class RunbooksView(View):
     view_id = "runbooks"
     title = "Runbooks"
     aliases: ClassVar[tuple[str, ...]] = ("runbooks", "runbook", "rb", "r")
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", id="runbooks.open"),
     ]
 
@@ -89,4 +89,5 @@ class RunbooksView(View):
 
     def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         event.stop()
-        self.console.open_runbook(event.row_key.value)
+        if event.row_key.value is not None:
+            self.console.open_runbook(event.row_key.value)

@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.metrics import forecast as fc
@@ -84,7 +84,7 @@ class SpendView(View):
     title = "Spend"
     aliases: ClassVar[tuple[str, ...]] = ("spend", "cost", "money", "$")
     ACTION_OPERATIONS: ClassVar[dict[str, tuple[str, ...]]] = {"cap": ("budget.tenant",)}
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cap", "Cap now", id="spend.cap", tooltip="cap at today's spend"),
         Binding("C", "op('budget.tenant')", "Cap at $", id="spend.cap_at"),
         Binding("t", "op('kill.tenant')", "Stop tenant", id="spend.kill_tenant"),
@@ -164,8 +164,8 @@ class SpendView(View):
             agent = next((a for a in report.agents if a.id == key), None)
             if agent is not None:
                 return {"agent": agent.id, "tenant": agent.tenant}
-        key = self.table.cursor_key
-        return {"tenant": key} if key else {}
+        tenant = self.table.cursor_key
+        return {"tenant": tenant} if tenant else {}
 
     def action_cap(self) -> None:
         """Cap the selected tenant at what it has spent today (rounded up to a dollar)."""
