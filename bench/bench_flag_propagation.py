@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -142,6 +143,7 @@ async def fleet(url: str, procs: int, runtimes: int, per_runtime: int, rounds: i
 
 async def main(agents: int, rounds: int, procs: int, per_agent_procs: int) -> None:
     rows = []
+    load = os.getloadavg()[0]
 
     def ms(values: list[float], q: float) -> str:
         return f"{percentile(values, q) * 1000:.1f}"
@@ -172,7 +174,8 @@ async def main(agents: int, rounds: int, procs: int, per_agent_procs: int) -> No
                     *(ms(command, q) for q in (0.5, 0.99, 1.0)),
                 )
             )
-    print(f"# flag propagation ({machine()})")
+    after = os.getloadavg()[0]
+    print(f"# flag propagation ({machine()}; load average {load:.2f} before, {after:.2f} after)")
     print(f"# {agents} agents per shape, {rounds} flips")
     print(table(["fleet", "measure", "samples", "p50 ms", "p99 ms", "max ms"], rows))
 

@@ -3,8 +3,9 @@
 Background tasks (never on the hot path):
 - listener: pub/sub change events carrying the next version's document are applied at
   once; any other event marks the snapshot dirty (bursts coalesce);
-- sync: re-read the whole snapshot in one pipeline when dirty, every ``resync_interval``
-  and after every reconnect, then apply it (kills cancel matching runs at once);
+- sync: re-read the whole snapshot in one pipeline when dirty, at least every
+  ``resync_interval`` (jittered) and after every reconnect, then apply it (kills cancel
+  matching runs at once);
 - heartbeat: one pipeline for every active run every heartbeat interval;
 - reporter: breaker statistics, transitions and offline budget usage that could not be sent.
 
@@ -22,6 +23,7 @@ import contextlib
 import functools
 import itertools
 import os
+import random
 import re
 import socket
 import threading
@@ -516,7 +518,10 @@ class AgentRuntime:
         while not self.closed:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.resync_interval):
+                # jittered: runtimes started together (every one resyncs on subscribing)
+                # would otherwise re-read all at once every interval, and a change event
+                # arriving then would wait behind a process's worth of snapshot reads
+                async with asyncio.timeout(self.resync_interval * random.uniform(0.5, 1.0)):
                     await self._dirty.wait()
             self._dirty.clear()
             try:
