@@ -233,6 +233,7 @@ class Applier:
         self.people = dict(plane.settings.control.operators)
         self.streams = {plane.keys.requests(p): p for p in self.people}
         self.stats = Stats()
+        self.say: Callable[[str], None] | None = None  # where to tell what went wrong
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -255,6 +256,7 @@ class Applier:
         read and not acknowledged stays pending and is handled after)."""
         from agentconsole.control.plane import translate
 
+        self.say = say or self.say
         last_claim, last_beat, down = 0.0, 0.0, False
         while not self._stop.is_set():
             try:
@@ -345,14 +347,21 @@ class Applier:
             reply = ["invalid" if isinstance(exc, InvalidValue) else "refused", str(exc)]
         except ValueError as exc:
             reply = ["invalid", f"unreadable request: {exc}"]
-        except ControlError as exc:
-            if isinstance(exc, Unavailable):
+        except Exception as exc:
+            from agentconsole.control.plane import translate
+
+            err = translate(exc)
+            if isinstance(err, Unavailable):
                 raise  # Redis is gone: leave it pending; this or another applier retries
-            reply = ["refused", str(exc)]
+            if not isinstance(err, ControlError):  # a bug here must not stop every change
+                err = ControlError(f"the applier failed on it: {type(exc).__name__}: {exc}")
+                if self.say is not None:
+                    self.say(f"{actor_name} {got.get('action')}: {err}")
+            reply = ["failed", str(err)]  # not a refusal: nothing to hide from the sender
         status = codec.lenient_text(reply[0])
         if status in ("ok", "again"):
             self.stats.applied += 1
-        elif status == "refused" or status == "invalid":
+        elif status in ("refused", "invalid", "failed"):
             self.stats.refused += 1
         self.stats.recent = [
             *self.stats.recent[-19:],

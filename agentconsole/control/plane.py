@@ -352,6 +352,8 @@ class ControlPlane:
             raise InvalidValue(f"{entity} {field!r}: refused by the control plane: {why}")
         if status == "refused":  # the role, the action's entity, the four-eyes rule
             raise PermissionDenied(f"refused by the applier: {codec.lenient_text(raw)}")
+        if status == "failed":  # the applier could not (a wrong-typed key, its own bug)
+            raise ControlError(f"{action} {field}: not applied: {codec.lenient_text(raw)}")
         if status == "expired":  # not applied: a request is never applied late
             raise NoApplier(f"{action} {field}: not applied: {codec.lenient_text(raw)}")
         if status in ("ok", "again"):

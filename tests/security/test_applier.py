@@ -16,7 +16,7 @@ import redis
 
 from agentconsole.control import ControlPlane, Operator, PermissionDenied
 from agentconsole.control.applier import Applier, wait_for_result
-from agentconsole.control.errors import NoApplier
+from agentconsole.control.errors import ControlError, NoApplier
 from agentconsole.control.keys import Keys
 from tests.security.conftest import PEOPLE, PREFIX
 
@@ -180,6 +180,26 @@ async def test_a_request_left_by_a_dead_applier_is_applied_once_by_the_other(
     assert other.stats.claimed >= 1
     actions = [e.action for e in await _audit_of(alice_plane, flag)]
     assert actions == ["flag.create", "flag.enable"]
+
+
+async def test_a_request_the_applier_fails_on_is_answered_and_the_next_one_applied(
+    acl_redis, people, applier, person, plane_for
+):
+    class Buggy(Applier):
+        async def apply(self, actor, request):
+            if request.reason == "poison":
+                raise KeyError("a bug")
+            return await super().apply(actor, request)
+
+    app = await applier(Buggy)
+    told: list[str] = []
+    app.say = told.append
+    alice = await person("alice")
+    await plane_for("admin").flags.create(flag := _name("poison"))
+    with pytest.raises(ControlError, match="not applied: the applier failed on it: KeyError"):
+        await alice.flags.enable(flag, reason="poison")
+    assert (await alice.flags.enable(flag, reason="fine")).enabled  # the loop goes on
+    assert told and "KeyError" in told[0]
 
 
 @pytest.mark.parametrize(
