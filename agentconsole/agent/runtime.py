@@ -609,7 +609,9 @@ class AgentRuntime:
         """
         never_written = not record.started_at or record.id in self._unsent
         self._unsent[record.id] = record  # the whole row, acknowledgement included
-        if never_written:  # no row in Redis to add fields to: write it whole, with its TTL
+        if never_written or not record.kill_id:
+            # no row in Redis to add fields to (or a kill read unreadable, without an id,
+            # so no acknowledgement index): the whole row, with its TTL
             return await self.write_record(record)
         try:
             await self._acks.write(record)

@@ -9,6 +9,7 @@ import time
 from agentconsole.control.events import ChangeEvent, subscribe
 from agentconsole.control.kills import AckReport, matches
 from agentconsole.control.registry import AgentRecord
+from tests.fixtures.redis import checked_plane, settings_for
 
 
 async def _first_event(plane, action):
@@ -102,3 +103,20 @@ def test_change_event_parse_is_total():
     assert ChangeEvent.parse(good).cp_version == 9
     for junk in (b"\xff", "{}", "[1]", "not json", json.dumps({"entity": "x", "version": "v"})):
         assert ChangeEvent.parse(junk) is None
+
+
+async def test_thousands_acknowledged_in_one_partition_in_one_call(redis_server, redis_prefix):
+    """kill_ack.lua writes its indexes in chunks (Lua's stack bounds one call's arguments)."""
+    settings = settings_for(redis_server.url, f"{redis_prefix}one")
+    settings.registry.partitions = 1
+    async with checked_plane(settings) as plane:
+        assert plane.keys.partitions == 1
+        records = [AgentRecord(id=f"p{i:04d}", tenant="acme") for i in range(2100)]
+        await plane.agents.write_many(records)
+        outcome = await plane.kills.kill(tenant="acme")
+        for rec in records:
+            rec.status, rec.kill_id, rec.kill_ack_at = "killed", outcome.kill["id"], time.time()
+        await plane.agents.acknowledge_many(records)
+        assert len(await plane.agents.acknowledged(outcome.kill["id"])) == 2100
+        counts = await plane.agents.status_counts()
+        assert (counts["killed"], counts["running"]) == (2100, 0)

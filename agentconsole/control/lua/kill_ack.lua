@@ -7,17 +7,26 @@
 -- An agent hash that is gone (reaped) is not recreated: the SDK writes the whole row later,
 -- with its TTL. Values are absolute, so a retried call is harmless.
 local kill_id, by, reason = ARGV[1], ARGV[2], ARGV[3]
-for i = 1, #KEYS - 5 do
+local n = #KEYS - 5
+local scored, ids = {}, {}
+for i = 1, n do
   local key, id, at = KEYS[5 + i], ARGV[3 + 2 * i], ARGV[4 + 2 * i]
   if redis.call('EXISTS', key) == 1 then
     redis.call('HSET', key, 'status', 'killed', 'kill_ack_at', at, 'kill_id', kill_id,
                'killed_by', by, 'kill_reason', reason)
   end
-  redis.call('ZADD', KEYS[1], at, id)
-  redis.call('ZADD', KEYS[2], at, id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('ZREM', KEYS[5], id)
+  scored[2 * i - 1], scored[2 * i] = at, id
+  ids[i] = id
+end
+-- the indexes in a few commands (in chunks: unpack is bounded by Lua's stack)
+local CHUNK = 1000
+for first = 1, n, CHUNK do
+  local last = math.min(first + CHUNK - 1, n)
+  redis.call('ZADD', KEYS[1], unpack(scored, 2 * first - 1, 2 * last))
+  redis.call('ZADD', KEYS[2], unpack(scored, 2 * first - 1, 2 * last))
+  for k = 3, 5 do
+    redis.call('ZREM', KEYS[k], unpack(ids, first, last))
+  end
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-return #KEYS - 5
+return n
