@@ -369,3 +369,32 @@ def test_every_action_has_a_decided_entity_or_is_not_a_request():
 
     undecided = {a for a in REQUIRED_ROLE if entity_of(a) is None} - NOT_REQUESTS
     assert not undecided
+
+
+async def test_the_applier_refuses_an_expired_decision_and_allows_a_loud_override(applier, person):
+    from agentconsole.control import approvals, operations
+
+    policy = {"operations": ["kill.tenant"], "expiry_seconds": 0.3}
+    await applier(**policy)
+    alice = await person("alice", **policy)
+    bob = await person("bob", **policy)
+    op = operations.get("kill.tenant")
+    tenant = "t-" + uuid.uuid4().hex[:6]
+    held = await op.run(alice, op.call({"tenant": tenant}, reason="runaway"))
+    stored = await approvals.get(bob, held.data["approval"]["id"])
+    await asyncio.sleep(0.5)
+    decided = approvals._decided(bob, stored, approvals.APPROVED, "late")
+    with pytest.raises(PermissionDenied, match="expired"):  # bob's client skips its check
+        await bob.apply(
+            hash_key=KEYS.approvals,
+            field=stored.id,
+            entity="approval",
+            action="approval.approve",
+            new_doc=decided.doc(),
+            expected_version=stored.version,
+        )
+    outcome = await op.run(alice, op.call({"tenant": tenant}, reason="fire", override=True))
+    assert outcome.text.startswith("EMERGENCY OVERRIDE")
+    assert f"tenant:{tenant}" in (await alice.kills.list())[0]
+    entries = [(e.actor, e.action) for e in await alice.audit.tail(20)]
+    assert ("alice", "approval.override") in entries and ("alice", "kill.tenant") in entries
