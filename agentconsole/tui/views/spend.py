@@ -3,8 +3,8 @@
 The report is :func:`agentconsole.metrics.forecast.spend_report` (the one `agentconsole
 spend` prints); this view only paints its cells. On a tenant row `c` caps the tenant at
 what it has spent today ("no more today": ``budget.tenant``, the dialog asks only why), `C`
-caps it at a value you type, `t` stops it (``kill.tenant``): all through the operations
-table and its one dialog.
+caps it at a value you type, `d` drains it (no new runs, ``drain.tenant``), `t` stops it
+(``kill.tenant``): all through the operations table and its one dialog.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class SpendView(View):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cap", "Cap now", id="spend.cap", tooltip="cap at today's spend"),
         Binding("C", "op('budget.tenant')", "Cap at $", id="spend.cap_at"),
+        Binding("d", "op('drain.tenant')", "Drain", id="spend.drain_tenant"),
         Binding("t", "op('kill.tenant')", "Stop tenant", id="spend.kill_tenant"),
         Binding("s", "sort", "Sort", id="spend.sort", show=False),
     ]
@@ -141,7 +142,7 @@ class SpendView(View):
         headline.update(Text(data.headline, style=style or "bold"))
         self.query_one("#spend-tenants-title", Static).update(
             f"SPEND BY TENANT (top {TOP}, worst outlook first) · c: cap at today's spend · "
-            "C: cap at a value · t: stop the tenant"
+            "C: cap at a value · d: drain · t: stop"
         )
         self.table.set_rows([tenant_row(t, i) for i, t in enumerate(data.tenants)])
         note = (
