@@ -101,7 +101,7 @@ def forecast(
     if spent >= cap:
         share = spent / cap * 100
         said = f"{who} is over its {limit} daily cap: {money(spent)} spent today ({share:.0f} %)"
-        said += f", still {burn}" if burn else "; its calls are refused"
+        said += f"; its calls are refused ({burn})" if burn else "; its calls are refused"
         return Forecast("over", said, short=f"OVER CAP ({share:.0f} %)")
     if rate_per_hour is None:
         said = (

@@ -344,7 +344,8 @@ def welcome(stack: DemoStack, agents: int, scenario: str) -> str:
         "Try: Enter on an alert opens its runbook at the fix (a runs it, v verifies); "
         "k on TOP RUNAWAY AGENTS kills one; 2 Agents, d drains a tenant, z pauses a run, r "
         "resumes it; 3 Flags, o sets a rollout; 4 Breakers, "
-        "t trips one; 5 Audit shows every change; ? lists every key."
+        "t trips one; 5 Audit shows every change; $ Spend, c caps the tenant burning most; "
+        "? lists every key."
     )
 
 

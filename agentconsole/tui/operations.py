@@ -115,7 +115,10 @@ def field_id(param: ops.Param) -> str:
 
 
 def button_label(op: ops.Operation) -> str:
-    """'Kill' for kill agent/tenant/all, else the last word: 'Trip', 'Force close', 'Lift'."""
+    """'Kill' for kill agent/tenant/all, 'Cap' for budget tenant (its short verb), else the
+    last word: 'Trip', 'Force close', 'Lift'."""
+    if op.name == "budget.tenant":
+        return "Cap"
     word = op.words[0] if op.words[-1] in ("agent", "tenant", "all") else op.words[-1]
     return word.replace("-", " ").capitalize()
 
