@@ -84,6 +84,11 @@ class AgentMetrics:
         self.run_max_steps = Gauge(
             "agent_run_max_steps", "Highest step count among active runs", registry=r
         )
+        # the guard's step limit in force (run_max_steps, live from Redis; 0: none): lets
+        # AgentRunaway judge "near the limit" by the rule the console uses (control/runaway.py)
+        self.run_step_limit = Gauge(
+            "agent_run_step_limit", "run_max_steps in force for this process's runs", registry=r
+        )
         self.controls_engaged = Gauge(
             "agent_controls_engaged",
             "Controls in force: kill_switch flags off, global_stop, tenant_stop, drain, pause",

@@ -486,6 +486,7 @@ class AgentRuntime:
         m.run_max_steps.set_function(
             lambda: max((r.steps for r in list(self._runs.values())), default=0)
         )
+        m.run_step_limit.set_function(lambda: self.budget.limits().run_max_steps)
         m.control_stale.set_function(lambda: self.stale_seconds)
 
     async def _listen(self) -> None:

@@ -81,3 +81,13 @@ def test_runbook_files_exist_for_every_alert() -> None:
     )
     if missing:
         pytest.skip(f"runbooks not written yet: {', '.join(missing)}")
+
+
+def test_agent_runaway_is_near_the_limit_by_the_consoles_rule() -> None:
+    """The alert's step leg and TOP RUNAWAY AGENTS use one rule: NEAR_LIMIT of the live
+    step limit (control/runaway.py), not a count of their own."""
+    from agentconsole.control.runaway import NEAR_LIMIT
+
+    (rule,) = [r for r in alert_rules() if r["alert"] == "AgentRunaway"]
+    expr = " ".join(rule["expr"].split())
+    assert f"max(agent_run_max_steps) >= {NEAR_LIMIT:g} * (max(agent_run_step_limit) > 0)" in expr

@@ -28,6 +28,7 @@ async def test_a_guard_stop_fires_the_alert_and_the_overview_says_why_the_list_i
     rt.serve_metrics(port)
     with start_prometheus(tmp_path / "prom", [f"127.0.0.1:{port}"]) as prom:
         prom.wait_for("agent_runaway_total == 0")  # scraped before: the stop is an increase
+        prom.wait_for("agent_run_step_limit == 3")  # the live limit the alert judges by
         try:
             async with rt.run(task="loop", tenant="acme") as run:
                 for _ in range(5):
@@ -68,7 +69,7 @@ def test_the_note_for_each_disagreement():
     assert runaway_note(None, None, 3, {"budget"}) == ""  # no alerts source: no comparison
     assert runaway_note({}, [], 0, set()) == ""  # both quiet: agree
     assert runaway_note(firing, [], 2, {"steps"}) == "AgentRunaway fires"
-    assert "step count fixed in its rule" in runaway_note(firing, [], 0, set())
+    assert "near its step limit; none of the 50 costliest" in runaway_note(firing, [], 0, set())
     assert runaway_note({}, [], 1, {"budget", "stale"}) == (
         "no AgentRunaway: it watches steps and guard stops, these are listed for budget, stale"
     )

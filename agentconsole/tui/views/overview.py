@@ -171,9 +171,10 @@ def runaway_note(
 ) -> str:
     """Why AgentRunaway and the list below can disagree, in one line (or nothing).
 
-    The list is the rule of ``control/runaway.py`` applied to running agents now; the alert
-    fires on runs the guard already stopped in the last 5 minutes (those are gone from the
-    list) or on a run's step count, and knows nothing of budgets, runtime or silence.
+    The list is the rule of ``control/runaway.py`` applied to the costliest running agents
+    now; the alert fires on runs the guard already stopped in the last 5 minutes (gone from
+    the list) or on any run near its step limit (the same rule: ``agent_run_step_limit``),
+    and knows nothing of budgets, runtime or silence.
     """
     if alerts is None:  # no alerts source: nothing to compare with
         return ""
@@ -189,10 +190,10 @@ def runaway_note(
                 f"{RUNAWAY_ALERT} fires for the {runs} the guard stopped in 5m; "
                 f"none of the {RUNAWAY_SCAN} costliest running agents is near a limit"
             )
-        # the step leg: a fixed count in the rules, while the list reads the live limit
+        # the step leg, by the same rule: that run is not among the costliest the list reads
         return (
-            f"{RUNAWAY_ALERT} fires on a step count fixed in its rule; none of the "
-            f"{RUNAWAY_SCAN} costliest running agents is near its limit"
+            f"{RUNAWAY_ALERT} fires on a run near its step limit; none of the "
+            f"{RUNAWAY_SCAN} costliest running agents is"
         )
     if firing:
         return f"{RUNAWAY_ALERT} fires" + (f"; the guard also stopped {runs} in 5m" if runs else "")
