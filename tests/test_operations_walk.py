@@ -64,6 +64,7 @@ SAMPLES: dict[str, Callable[[int], Any]] = {
     "STEPS": lambda i: "1,5,100",
     "METRIC:LIMIT": lambda i: ["error_rate:+1pt"],
     "SCOPE": lambda i: "tenant",
+    "INCIDENT_ID": lambda i: f"inc-walk-{i}",
 }
 # Samples of one row that differ from its kinds' (a name not taken yet, a lift's scope).
 ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
@@ -164,7 +165,14 @@ async def _request(plane, i: int) -> None:
         await bob.close()
 
 
+async def _incident(plane, i: int) -> None:
+    from agentconsole.control.incidents import Incidents
+
+    await Incidents(plane).open(f"inc-walk-{i}", alert="DependencyBreakerOpen", runbook="demo")
+
+
 BEFORE: dict[str, Callable[[Any, int], Awaitable[None]]] = {
+    "incident.resolve": _incident,
     "kill.lift": _kill_tenant,
     "kill.all": _lift_all,
     "drain.lift": _hold_tenant("drain"),

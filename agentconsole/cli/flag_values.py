@@ -1,6 +1,8 @@
 """`agentconsole flags ...` for valued flags: variants, weights, payloads, overrides,
-constraints, and `export` / `import` of flags as YAML. No logic of its own: the control
-plane checks, writes and audits; this parses arguments and prints what happened."""
+constraints, and `export` / `import` of flags as YAML. No logic of its own: each change is
+a row of the operations table (weights and payload are built from theirs; variants,
+override and constrain keep their own spelling - ``--payload``, ``--clear`` - and run the
+rows through ``dispatch.run``); the control plane checks, writes and audits."""
 
 from __future__ import annotations
 
@@ -42,18 +44,10 @@ def register(sub: Any, expect: Any) -> None:
     _change(p, expect)
     p.set_defaults(func=set_variants, operations=("flag.variants",))
 
-    p = sub.add_parser("weights", help="change variant weights, e.g. standard=90 cheap=10")
-    p.add_argument("name")
-    p.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
-    _change(p, expect)
-    p.set_defaults(func=set_weights, operations=("flag.weights",))
+    from agentconsole.cli import dispatch
 
-    p = sub.add_parser("payload", help="change one variant's payload (checked against the type)")
-    p.add_argument("name")
-    p.add_argument("variant")
-    p.add_argument("value", help="text, a number, or JSON, as the flag's value type says")
-    _change(p, expect)
-    p.set_defaults(func=set_payload, operations=("flag.payload",))
+    dispatch.add(sub, "flag.weights")
+    dispatch.add(sub, "flag.payload")
 
     p = sub.add_parser(
         "override",
@@ -143,24 +137,12 @@ async def set_variants(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, ctx: Context, name: str, raw: dict[str, Any]) -> int:
-    """Run a row of the operations table (its grammar parses ``raw``) and print its outcome."""
+    """Run a row of the operations table (its grammar parses ``raw``) as every subcommand
+    built from the table does (``cli/dispatch.py``)."""
+    from agentconsole.cli import dispatch
     from agentconsole.control import operations as ops
 
-    op = ops.get(name)
-    call = op.call(raw, reason=args.reason, expected_version=args.expect_version)
-    plane = await ctx.plane()
-    outcome = await op.run(plane, call)
-    emit(args, outcome.data | {"text": outcome.text}, lambda: clean(outcome.text, 2000))
-    return EXIT_OK
-
-
-async def set_weights(args: argparse.Namespace, ctx: Context) -> int:
-    return await _dispatch(args, ctx, "flag.weights", {"flag": args.name, "weights": args.weights})
-
-
-async def set_payload(args: argparse.Namespace, ctx: Context) -> int:
-    raw = {"flag": args.name, "variant": args.variant, "value": args.value}
-    return await _dispatch(args, ctx, "flag.payload", raw)
+    return await dispatch.run(args, ctx, ops.get(name), raw)
 
 
 async def set_override(args: argparse.Namespace, ctx: Context) -> int:

@@ -22,10 +22,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("id", help="incident id (from `incidents list`)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=export_cmd)
-    p = sub.add_parser("resolve", help="mark an incident resolved (its end time)")
-    p.add_argument("id")
-    p.add_argument("--note", default="", help="what resolved it (audited)")
-    p.set_defaults(func=resolve_cmd)
+    from agentconsole.cli import dispatch
+
+    dispatch.add(sub, "incident.resolve", command="resolve")
 
 
 def _when(ts: float | None) -> str:
@@ -75,12 +74,4 @@ async def export_cmd(args: argparse.Namespace, ctx: Context) -> int:
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
-    return EXIT_OK
-
-
-async def resolve_cmd(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.incidents import Incidents
-
-    incident = await Incidents(await ctx.plane()).resolve(args.id, note=args.note)
-    print(f"incident {incident.id} resolved at {_when(incident.ended_at)} UTC")
     return EXIT_OK

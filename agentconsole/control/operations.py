@@ -190,6 +190,7 @@ def _raw(raw: Any, what: str) -> str:
 
 NAME = Kind("NAME", text.name)
 REQUEST = Kind("REQUEST_ID", text.name, complete="request")
+INCIDENT = Kind("INCIDENT_ID", text.name)
 AGENT = Kind("AGENT_ID", text.name, complete="agent")
 TENANT = Kind("TENANT", text.name, complete="tenant")
 DEPENDENCY = Kind("DEPENDENCY", text.name, complete="dependency")
@@ -1106,6 +1107,16 @@ FLAG_PARAM = Param("flag", FLAG, "the flag's name", subject="flag")
 DEP_PARAM = Param("dependency", DEPENDENCY, "the dependency", subject="dependency")
 
 
+async def _resolve_incident(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control.incidents import Incidents
+
+    note = call.args.get("note") or call.reason
+    incident = await Incidents(plane).resolve(call.args["incident"], note=note)
+    return Outcome(
+        f"incident {incident.id} resolved at {text.hms(incident.ended_at)} UTC", incident.to_doc()
+    )
+
+
 async def _approve(plane: ControlPlane, call: Call) -> Outcome:
     from agentconsole.control import approvals
 
@@ -1410,6 +1421,16 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("for", DURATION, "how long (at most 30 days)", keyword="for"),),
         _silence,
         aliases=("silence",),
+    ),
+    Operation(
+        "incident.resolve",
+        "mark an incident resolved (its end time)",
+        (
+            Param("incident", INCIDENT, "the incident id (incidents list)", subject="incident"),
+            option("note", TEXT, "what resolved it (audited; default: the reason)"),
+        ),
+        _resolve_incident,
+        permission="runbook.step",  # its audit entry is a step of the incident's runbook
     ),
     Operation(
         "approval.approve",
