@@ -11,6 +11,7 @@ Cluster spreads it over its masters (docs/scaling.md).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import functools
 import heapq
@@ -26,7 +27,7 @@ from agentconsole.control import codec, lua, pages
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
-    from redis.typing import EncodableT, FieldT
+    from redis.typing import EncodableT, FieldT, KeyT
 
     from agentconsole.control.connection import RedisClient
     from agentconsole.control.keys import Keys, PartitionKeys
@@ -443,22 +444,26 @@ class Registry:
         groups: dict[tuple[int, str], list[AgentRecord]] = defaultdict(list)
         for record in records:
             groups[keys.partition_of(record.id), record.kill_id].append(record)
+        calls: list[tuple[list[KeyT], list[EncodableT]]] = []
+        for (n, kill_id), group in groups.items():
+            part = keys.partition(n)
+            head = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
+            args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
+            for r in group:
+                args += (r.id, r.kill_ack_at)
+            calls.append((head + [part.agent(r.id) for r in group], args))
+        from redis.asyncio.cluster import RedisCluster
+
+        if isinstance(self.plane.redis, RedisCluster):
+            # a cluster pipeline refuses EVALSHA: one call per partition, all at once (each
+            # goes to its partition's node; the script object reloads itself on NOSCRIPT)
+            await asyncio.gather(*(self._kill_ack(keys=k, args=a) for k, a in calls))
+            return
         sha = self._kill_ack.sha
         for attempt in (1, 2):
             async with self._pipe() as pipe:
-                for (n, kill_id), group in groups.items():
-                    part = keys.partition(n)
-                    head = (part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES))
-                    args: list[EncodableT] = [
-                        kill_id,
-                        group[0].killed_by,
-                        group[0].kill_reason,
-                        self.ttl,
-                    ]
-                    for r in group:
-                        args += (r.id, r.kill_ack_at)
-                    hashes = [part.agent(r.id) for r in group]
-                    pipe.evalsha(sha, len(head) + len(hashes), *head, *hashes, *args)
+                for k, a in calls:
+                    pipe.evalsha(sha, len(k), *k, *a)
                 try:
                     await pipe.execute()
                     return

@@ -170,6 +170,9 @@ async def test_sdk_kills_and_flags_propagate_on_the_cluster(cluster_settings, cl
         for task in killed:
             with pytest.raises(AgentKilled):
                 await asyncio.wait_for(task, 30)
+        # out of their async with, so acknowledged already (not by a later heartbeat)
+        acked = await cluster_plane.agents.acknowledged(outcome.kill["id"])
+        assert set(acked) == {r.id for i, r in enumerate(runs) if r.tenant == "t0"}
         report = await cluster_plane.kills.wait_for_acks(
             outcome.agents, since - 1, timeout=30, kill_ids=[outcome.kill["id"]]
         )
