@@ -51,8 +51,21 @@ def _keys(
             app.get_key_display(replace(binding, key=key.strip(), key_display=None))
             for key in binding.key.split(",")
         )
-        rows.append((binding.key_display or shown, binding.description))
+        rows.append((binding.key_display or shown, _described(binding)))
     return rows
+
+
+def _described(binding: Binding) -> str:
+    """A key bound to an operation says what the operations table says it does."""
+    from textual.actions import parse
+
+    from agentconsole.control import operations as ops
+
+    _, name, params = parse(binding.action)
+    if name != "op" or not params:
+        return binding.description
+    op = ops.get(str(params[0]))
+    return f"{binding.description}: {op.summary}" + (" (asks first)" if op.destructive else "")
 
 
 def _allowed(node: Any, action: str) -> bool:
