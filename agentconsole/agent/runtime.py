@@ -621,7 +621,16 @@ class AgentRuntime:
         return True
 
     async def _write_acks(self, records: list[AgentRecord]) -> None:
-        await self.control.agents.acknowledge_many(records)
+        try:
+            await self.control.agents.acknowledge_many(records)
+        except Exception as exc:  # once per batch, not once per run
+            self.log.warning(
+                "agent.ack_deferred",
+                "kill acknowledgements not written: sent with the rows when Redis answers",
+                runs=len(records),
+                error=type(exc).__name__,
+            )
+            raise
 
     async def _report_loop(self) -> None:
         while not self.closed:

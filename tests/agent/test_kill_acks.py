@@ -103,7 +103,7 @@ async def test_the_whole_row_follows_the_acknowledgement(plane, make_runtime):
 
 
 async def test_an_acknowledgement_redis_could_not_take_is_written_when_it_is_back(
-    durable_redis, make_runtime
+    durable_redis, make_runtime, caplog
 ):
     settings = settings_for(durable_redis.url, "ackdown", connect_timeout=0.3)
     runtime = await make_runtime(
@@ -132,6 +132,10 @@ async def test_an_acknowledgement_redis_could_not_take_is_written_when_it_is_bac
     with pytest.raises(AgentKilled):  # the run is not held hostage by the outage
         await asyncio.wait_for(task, 30)
     assert run.id in runtime._unsent
+    said = [r.getMessage() for r in caplog.records if r.name == "agentconsole.agent"]
+    assert (
+        said.count("kill acknowledgements not written: sent with the rows when Redis answers") == 1
+    )
     durable_redis.start()
     async with checked_plane(settings) as plane:
         report = await plane.kills.wait_for_acks(
