@@ -45,3 +45,17 @@ async def test_wide_it_shows_every_view_and_narrowing_recomposes(settings):
         await pilot.resize_terminal(80, 24)
         await wait_until(pilot, lambda: "1-6 views" in _footer(app)[0], what="narrow footer")
         assert _footer(app)[1] <= 80
+
+
+@pytest.mark.parametrize("width", [100, 130])
+async def test_every_view_fits_at_the_other_tested_widths(settings, width):
+    """100x30 and 130 columns too: help and quit always there, nothing past the edge."""
+    from agentconsole.tui.app import VIEW_CLASSES
+
+    for cls in VIEW_CLASSES:
+        app = make_app(settings, start_view=cls.view_id)
+        async with app.run_test(size=(width, 30)) as pilot:
+            await app.wait_for_paint(cls.view_id)
+            await pilot.pause()
+            text, right = _footer(app)
+            assert right <= width and "? Help" in text and "q Quit" in text, (cls.title, text)
