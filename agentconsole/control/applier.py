@@ -121,6 +121,16 @@ async def live_appliers(plane: ControlPlane, now: float | None = None) -> dict[s
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
+async def missing(plane: ControlPlane) -> str | None:
+    """What a console says when its changes would find no applier (None: fine)."""
+    if plane.settings.control.writes != "applier" or await live_appliers(plane):
+        return None
+    return (
+        f"✖ no applier running (none seen in {LIVE_SECONDS:g} s): changes fail until "
+        "`agentconsole applier` runs"
+    )
+
+
 # --- the requester's side ----------------------------------------------------------------
 
 

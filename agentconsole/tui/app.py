@@ -209,6 +209,7 @@ class ConsoleApp(App[int]):
         self.reset_banner: str | None = None  # "control plane reset at ..." (red, line 3)
         self.key_problems: list[str] = []  # wrong-typed keys met lately (skipped)
         self.asks: list[str] = []  # pending four-eyes requests ("alice asks: ...")
+        self.no_applier: str | None = None  # applier mode with no applier running
         self.kills_in_force: list[str] = []  # kill targets still in force (header)
         self.current = self.options.start_view
         self.history: list[str] = []
@@ -314,8 +315,8 @@ class ConsoleApp(App[int]):
     def _header_loader(self):
         async def load(
             backend: Backend,
-        ) -> tuple[Any, str | None, list[str], list[str], list[str]]:
-            from agentconsole.control import approvals, diagnostics
+        ) -> tuple[Any, str | None, list[str], list[str], list[str], str | None]:
+            from agentconsole.control import applier, approvals, diagnostics
 
             plane = backend.plane()
             plane.reset = await plane.reset_status()  # also refuses this console's changes
@@ -325,7 +326,14 @@ class ConsoleApp(App[int]):
             problems = diagnostics.problems(plane, time.monotonic() - PROBLEM_WINDOW)
             kills, _ = await plane.kills.list()  # few: one per agent, tenant or all killed
             holds, _ = await plane.holds.list()  # drains and pauses, as few (header line 4)
-            return counts, reset, problems, asks, sorted(kills) + sorted(holds)
+            return (
+                counts,
+                reset,
+                problems,
+                asks,
+                sorted(kills) + sorted(holds),
+                await applier.missing(plane),  # applier mode and no applier: changes fail
+            )
 
         return load
 
@@ -399,6 +407,7 @@ class ConsoleApp(App[int]):
                 self.key_problems,
                 self.asks,
                 self.kills_in_force,
+                self.no_applier,
             ) = message.header
         with self.batch_update():
             if message.error is None and data is not None:
@@ -499,6 +508,7 @@ class ConsoleApp(App[int]):
             problems=self.key_problems,
             asks=self.asks,
             kills=self.kills_in_force,
+            no_applier=self.no_applier,
             events_ok=self.events_ok,
         )
 

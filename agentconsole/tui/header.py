@@ -40,6 +40,7 @@ class HeaderState:
     asks: list[str] = field(default_factory=list)  # pending four-eyes requests
     # kill targets in force, then drains and pauses as their holds fields (drain:tenant:acme)
     kills: list[str] = field(default_factory=list)
+    no_applier: str | None = None  # applier mode and no applier running: changes fail
 
 
 def health_text(h: Health) -> Text:
@@ -102,6 +103,8 @@ def render_header(s: HeaderState, width: int = 160) -> Text:
         out.append(f"\n⏸ in force: {shown}{more} (2 Agents, u undrains, r resumes)", "bold yellow")
     if s.reset:
         out.append(f"\n {clean(s.reset, 160)} ", "bold white on red")
+    if s.no_applier:
+        out.append(f"\n {clean(s.no_applier, 160)} ", "bold white on red")
     for ask in s.asks[:2]:
         out.append(f"\n⚑ {clean(ask, 160)}", "bold black on yellow")
     if len(s.asks) > 2:

@@ -33,6 +33,8 @@ async def test_no_applier_is_one_toast_then_a_started_applier_applies(settings, 
         await wait_until(pilot, lambda: bool(said()), what=f"the toast (have {app.toasts})")
         assert "is `agentconsole applier` running, with alice in its control.operators" in said()[0]
         assert app.redis_health.ok  # Redis answered: only the applier is missing
+        await wait_until(pilot, lambda: app.no_applier is not None, what="the header line")
+        assert "✖ no applier running" in str(app.query_one("#header").render())
         assert "tenant:acme" not in (await plane.kills.list())[0]
 
         own = copy.deepcopy(settings)  # the applier's own config: direct, with the people
@@ -43,6 +45,7 @@ async def test_no_applier_is_one_toast_then_a_started_applier_applies(settings, 
             app.run_command_line("kill tenant acme")
             await _confirm(pilot, "runaway again")
             await wait_until(pilot, lambda: "tenant:acme" in app.view("agents").kills, timeout=30)
+            await wait_until(pilot, lambda: app.no_applier is None, what="the line to go")
         finally:
             applier.stop()
             await asyncio.wait_for(task, 10)
