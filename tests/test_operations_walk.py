@@ -65,6 +65,7 @@ SAMPLES: dict[str, Callable[[int], Any]] = {
     "METRIC:LIMIT": lambda i: ["error_rate:+1pt"],
     "SCOPE": lambda i: "tenant",
     "INCIDENT_ID": lambda i: f"inc-walk-{i}",
+    "FILE": lambda i: BACKUPS.get(i, "/var/backups/agentconsole backup.json"),
 }
 # Samples of one row that differ from its kinds' (a name not taken yet, a lift's scope).
 ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
@@ -165,6 +166,22 @@ async def _request(plane, i: int) -> None:
         await bob.close()
 
 
+BACKUPS: dict[int, str] = {}
+
+
+async def _backup(plane, i: int) -> None:
+    """A backup of what front-end i sees, for `control restore FILE` to write back."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from agentconsole.control import backup
+
+    path = Path(tempfile.mkdtemp(prefix="walk-")) / f"backup-{i}.json"
+    path.write_text(json.dumps(await backup.take(plane)), encoding="utf-8")
+    BACKUPS[i] = str(path)
+
+
 async def _incident(plane, i: int) -> None:
     from agentconsole.control.incidents import Incidents
 
@@ -173,6 +190,7 @@ async def _incident(plane, i: int) -> None:
 
 BEFORE: dict[str, Callable[[Any, int], Awaitable[None]]] = {
     "incident.resolve": _incident,
+    "control.restore": _backup,
     "kill.lift": _kill_tenant,
     "kill.all": _lift_all,
     "drain.lift": _hold_tenant("drain"),

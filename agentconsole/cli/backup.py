@@ -14,17 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     Context,
-    add_change_options,
     add_output_options,
-    confirm,
     emit,
-    fail,
-    utc,
 )
+from agentconsole.control import operations
 
 
 def register(subparsers: Any) -> None:
@@ -49,9 +47,8 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="keep the state Redis holds now (even empty) and let the agents apply it",
     )
-    add_change_options(r, destructive=True)
-    add_output_options(r)
-    r.set_defaults(func=restore)
+    dispatch.add_options(r, operations.get("control.restore"))
+    r.set_defaults(func=restore, operations=("control.restore", "control.accept"))
 
 
 async def backup(args: argparse.Namespace, ctx: Context) -> int:
@@ -89,60 +86,7 @@ async def backup(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def restore(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control import backup as backups
-
-    plane = await ctx.plane()
-    status = await plane.reset_status()
-    held = status.held_versions if status else {}
+    """The table's ``control.accept`` or ``control.restore FILE`` (asks first, naming it)."""
     if args.accept:
-        data = None
-        question = "accept the state Redis holds now as the control plane"
-        if status:
-            question += f" ({status.agents} agents holding their last snapshot apply it)"
-    else:
-        try:
-            data = backups.validate(json.loads(Path(args.file).read_text(encoding="utf-8")))
-        except OSError as exc:
-            return fail(f"cannot read {args.file}: {exc.strerror or exc}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return fail(f"{args.file} is not a JSON backup: {exc}")
-        source = (data.get("epoch") or {}).get("id", "")
-        question = (
-            f"restore {args.file} (epoch {source or 'none'} version {data['version']}, "
-            f"taken {utc(data.get('taken_at'))} by {data.get('taken_by', '?')})"
-        )
-        newer = held.get(source, -1) > data["version"]
-        if newer:
-            question += (
-                f" - the agents hold version {held[source]}, newer than this backup: "
-                "changes since it are lost"
-            )
-    if not confirm(args, question + "?"):
-        return fail("not restored")
-    if data is None:
-        decision = await backups.accept(plane, reason=args.reason)
-    else:
-        decision = await backups.restore(plane, data, reason=args.reason)
-
-    def human() -> str:
-        what = "accepted the current state" if args.accept else f"restored {args.file}"
-        lines = [f"{what}: new epoch {decision.epoch.id}, control plane version {decision.version}"]
-        if decision.kills_kept:
-            lines.append(f"kept {decision.kills_kept} kills already in force")
-        if status:
-            lines.append(f"{status.agents} agents held their last snapshot: they now apply it")
-        return "\n".join(lines)
-
-    emit(
-        args,
-        {
-            "how": decision.how,
-            "epoch": decision.epoch.id,
-            "version": decision.version,
-            "restored": decision.restored,
-            "kills_kept": decision.kills_kept,
-            "held": decision.held,
-        },
-        human,
-    )
-    return EXIT_OK
+        return await dispatch.run(args, ctx, operations.get("control.accept"), {})
+    return await dispatch.run(args, ctx, operations.get("control.restore"), {"file": args.file})

@@ -98,6 +98,18 @@ def validate(data: Any) -> dict[str, Any]:
     return data
 
 
+def load(path: str) -> dict[str, Any]:
+    """A backup file, read and checked (InvalidValue says why it cannot be restored)."""
+    from pathlib import Path
+
+    try:
+        return validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise InvalidValue(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidValue(f"{path} is not a JSON backup: {exc}") from None
+
+
 async def restore(plane: ControlPlane, data: dict[str, Any], reason: str = "") -> Decision:
     """Write the backup back under a new epoch (admin, audited, one atomic step)."""
     plane.operator.require("control.restore")

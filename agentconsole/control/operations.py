@@ -191,6 +191,7 @@ def _raw(raw: Any, what: str) -> str:
 NAME = Kind("NAME", text.name)
 REQUEST = Kind("REQUEST_ID", text.name, complete="request")
 INCIDENT = Kind("INCIDENT_ID", text.name)
+PATH = Kind("FILE", _free_text)
 AGENT = Kind("AGENT_ID", text.name, complete="agent")
 TENANT = Kind("TENANT", text.name, complete="tenant")
 DEPENDENCY = Kind("DEPENDENCY", text.name, complete="dependency")
@@ -1117,6 +1118,57 @@ async def _resolve_incident(plane: ControlPlane, call: Call) -> Outcome:
     )
 
 
+async def _preview_decide(plane: ControlPlane, call: Call) -> Preview:
+    """After a reset: what a restore (from FILE) or an accept makes the truth, and who adopts it."""
+    from agentconsole.control import backup
+
+    status = await plane.reset_status()
+    held = status.held_versions if status else {}
+    holding = f"{status.agents} agents holding their last snapshot apply it" if status else ""
+    if call.op.name == "control.accept":
+        title = "Accept the state Redis holds now as the control plane"
+        return Preview(title, ["current state"], holding, confirm=True)
+    path = call.args["file"]
+    data = backup.load(path)
+    source = (data.get("epoch") or {}).get("id", "")
+    title = (
+        f"Restore {path} (epoch {source or 'none'} version {data['version']}, taken "
+        f"{text.utc(data.get('taken_at'))} by {data.get('taken_by', '?')})"
+    )
+    if held.get(source, -1) > data["version"]:
+        holding += (
+            f"; the agents hold version {held[source]}, newer than this backup: changes "
+            "since it are lost"
+        )
+    return Preview(title, [path], holding.lstrip("; "), confirm=True)
+
+
+async def _decide(plane: ControlPlane, call: Call) -> Outcome:
+    from agentconsole.control import backup
+
+    if call.op.name == "control.accept":
+        decision = await backup.accept(plane, reason=call.reason)
+        what = "accepted the current state"
+    else:
+        data = backup.load(call.args["file"])
+        decision = await backup.restore(plane, data, reason=call.reason)
+        what = f"restored {call.args['file']}"
+    said = [f"{what}: new epoch {decision.epoch.id}, control plane version {decision.version}"]
+    if decision.kills_kept:
+        said.append(f"kept {decision.kills_kept} kills already in force")
+    if decision.held:
+        said.append("the agents that held their last snapshot now apply it")
+    data = {
+        "how": decision.how,
+        "epoch": decision.epoch.id,
+        "version": decision.version,
+        "restored": decision.restored,
+        "kills_kept": decision.kills_kept,
+        "held": decision.held,
+    }
+    return Outcome("; ".join(said), data)
+
+
 async def _approve(plane: ControlPlane, call: Call) -> Outcome:
     from agentconsole.control import approvals
 
@@ -1421,6 +1473,22 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("for", DURATION, "how long (at most 30 days)", keyword="for"),),
         _silence,
         aliases=("silence",),
+    ),
+    Operation(
+        "control.restore",
+        "after a reset: write a backup (agentconsole backup) back under a new epoch",
+        (Param("file", PATH, "a file written by `agentconsole backup`"),),
+        _decide,
+        destructive=True,
+        preview_fn=_preview_decide,
+    ),
+    Operation(
+        "control.accept",
+        "after a reset: keep the state Redis holds now (even empty) under a new epoch",
+        (),
+        _decide,
+        destructive=True,
+        preview_fn=_preview_decide,
     ),
     Operation(
         "incident.resolve",
