@@ -447,7 +447,7 @@ class Registry:
         calls: list[tuple[list[KeyT], list[EncodableT]]] = []
         for (n, kill_id), group in groups.items():
             part = keys.partition(n)
-            head = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
+            head: list[KeyT] = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
             args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
             for r in group:
                 args += (r.id, r.kill_ack_at)
