@@ -406,7 +406,10 @@ class Run:
             return
         self._stop, self._scope = exc, scope
         self.stopped_at = time.monotonic()
-        self._resumed_thread.set()  # a paused sync run's thread wakes to see the stop
+        # a paused run wakes to see the stop: its thread, and a wait on the loop that is not
+        # the run's own task (a sync run's reserve or charge, awaited for its thread)
+        self._resumed_thread.set()
+        self.runtime.call_on_loop(self._resumed.set)
         if cancel and self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel(msg=str(exc))
             self._cancels += 1

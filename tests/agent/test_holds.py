@@ -211,3 +211,30 @@ async def test_an_unreadable_drain_still_drains_its_target(plane, runtime):
         pass
     holds, problems = await plane.holds.list()
     assert holds == {} and problems  # the operator's side names it as unreadable
+
+
+async def test_kill_wakes_a_sync_run_held_in_a_reservation(plane, runtime):
+    """The wait of a sync run's reserve runs on the loop, outside the run's task: the kill
+    must wake it too, not only cancel the task."""
+    from agentconsole.agent import AgentKilled
+
+    loop = asyncio.get_running_loop()
+    entered = threading.Event()
+    ids: list[str] = []
+
+    def worker():
+        with runtime.run_sync(task="t", tenant="acme") as run:
+            ids.append(run.id)
+            entered.set()
+            with run.reserve(model="gpt-4o", input_tokens=10, max_output_tokens=10):
+                pass
+
+    await plane.holds.hold("pause", tenant="acme")
+    await _applied(plane, runtime)
+    runtime_run = loop.run_in_executor(None, worker)
+    await loop.run_in_executor(None, entered.wait, 30)
+    await _status(plane, ids[0], "paused")
+    await asyncio.sleep(0.2)  # the thread is waiting in reserve, on the loop
+    await plane.kills.kill(tenant="acme", reason="stop it")
+    with pytest.raises(AgentKilled):
+        await asyncio.wait_for(runtime_run, 30)
