@@ -143,6 +143,13 @@ async def show_agent(args: argparse.Namespace, ctx: Context) -> int:
     if rec is None:
         raise NotFound(f"no agent with id {args.id!r} in the registry")
 
+    traces = ctx.settings.traces
+    trace_url = (
+        traces.url(trace_id=rec.trace_id, agent_id=rec.id, tenant=rec.tenant, user=rec.user)
+        if traces.url_template and rec.trace_id
+        else ""
+    )
+
     def human() -> str:
         lines = [
             ("id", rec.id),
@@ -152,6 +159,7 @@ async def show_agent(args: argparse.Namespace, ctx: Context) -> int:
             ("tenant", rec.tenant),
             ("model", rec.model),
             ("trace id", rec.trace_id or "-"),
+            *([("trace", trace_url)] if trace_url else []),  # traces.url_template
             ("host/pid", f"{rec.host or '-'}/{rec.pid}"),
             ("started", f"{utc(rec.started_at)} ({ago(rec.started_at)})"),
             ("heartbeat", f"{utc(rec.heartbeat_at)} ({ago(rec.heartbeat_at)})"),
@@ -165,7 +173,7 @@ async def show_agent(args: argparse.Namespace, ctx: Context) -> int:
             lines.append(("kill reason", rec.kill_reason or "-"))
         return "\n".join(f"{k + ':':12} {clean(v, 200)}" for k, v in lines)
 
-    emit(args, agent_dict(rec), human)
+    emit(args, agent_dict(rec) | ({"trace_url": trace_url} if trace_url else {}), human)
     return EXIT_OK
 
 

@@ -190,3 +190,14 @@ async def test_list_shows_the_runaway_rule_the_console_shows(plane, acli):
     assert attention == {"hot": ["steps"], "calm": []}
     r = await acli("agents", "list")
     assert "running !steps" in r.out
+
+
+async def test_show_links_the_trace_through_the_url_template(plane, acli, monkeypatch):
+    await _register(plane, AgentRecord(id="a1", tenant="globex corp", trace_id="4bf92f35"))
+    monkeypatch.setenv(
+        "AGENTCONSOLE_TRACES_URL_TEMPLATE", "https://j.example/t/{trace_id}/{tenant}"
+    )
+    r = await acli("agents", "show", "a1")
+    assert "trace:       https://j.example/t/4bf92f35/globex%20corp" in r.out
+    r = await acli("--json", "agents", "show", "a1")
+    assert r.json()["trace_url"] == "https://j.example/t/4bf92f35/globex%20corp"
