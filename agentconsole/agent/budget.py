@@ -33,6 +33,10 @@ class BudgetGuard:
         # usage booked after the fact, per (user, tenant, day): [tokens, cost, runs that booked]
         self._bookings: dict[tuple[str, str, str], list[Any]] = {}
         self._flush: asyncio.TimerHandle | None = None
+        # tenants a booking found at their daily cap: (day, control-plane version, refusal).
+        # Their runs' next calls are refused at once, new runs too, until the day ends or the
+        # control plane changes (a raised or removed cap): the next booking then re-checks.
+        self._tenants_capped: dict[str, tuple[str, int, TokenBudgetExceeded]] = {}
 
     @property
     def offline_pending(self) -> int:
@@ -109,13 +113,26 @@ class BudgetGuard:
         """Before a model call whose usage is booked afterwards (no I/O): refuse it when an
         earlier booking of this run found the user's daily limit reached, or when its
         estimate passes the per-request limit."""
-        over = run.over_budget
+        over = run.over_budget or self._tenant_capped(run.tenant)
         if over is not None:
             raise self._rejected(over.limit, over.value, over.used, over.asked, run)
         if estimate_tokens is not None:
             limit = self.limits().request_tokens
             if estimate_tokens > limit:
                 raise self._rejected("request_tokens", limit, 0, estimate_tokens, run)
+
+    def _version(self) -> int:
+        snap = self._rt.snapshot
+        return snap.version if snap is not None else -1
+
+    def _tenant_capped(self, tenant: str) -> TokenBudgetExceeded | None:
+        found = self._tenants_capped.get(tenant) if tenant else None
+        if found is None:
+            return None
+        if found[:2] != (today(), self._version()):
+            del self._tenants_capped[tenant]  # a new day, or a change: the next booking tells
+            return None
+        return found[2]
 
     def book(self, run: Run, tokens: int, cost: float) -> None:
         """Queue usage a framework reported for a call already made (on the runtime's loop).
@@ -172,6 +189,7 @@ class BudgetGuard:
                         day_totals.tenant_cost_usd,
                         0,
                     )
+                    self._tenants_capped[tenant] = (day, self._version(), tenant_over)
         limits = self.limits()
         caps: tuple[float, float] = limits.user_daily_tokens, limits.user_daily_cost_usd
         if totals is None:  # offline: queued, and the offline allowance applies

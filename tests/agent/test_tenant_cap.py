@@ -73,3 +73,29 @@ async def test_usage_booked_after_the_call_stops_the_runs_next_call(plane, price
         assert run.over_budget.limit == "tenant_daily_cost_usd"
         with pytest.raises(TokenBudgetExceeded):
             rt.budget.gate(run)
+
+
+async def test_a_booking_at_the_cap_stops_the_tenants_new_runs_until_the_cap_changes(
+    plane, priced, make_runtime
+):
+    rt = await make_runtime(settings=priced)
+    await plane.budgets.set_tenant_cap("globex", 0.05, reason="test")
+    await rt.wait_for_version(await plane.version())
+    async with rt.run(task="t", user="g1", tenant="globex") as run:
+        for _ in range(3):
+            run.book(model="gpt-x", input_tokens=1000, output_tokens=500)
+
+        async def marked() -> None:
+            while run.over_budget is None:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(marked(), 10)
+    async with rt.run(task="t", user="g2", tenant="globex") as fresh:  # a new run: refused
+        with pytest.raises(TokenBudgetExceeded):
+            rt.budget.gate(fresh)
+    async with rt.run(task="t", user="a1", tenant="acme") as other:  # another tenant: not
+        rt.budget.gate(other)
+    await plane.budgets.set_tenant_cap("globex", 100, reason="raised")
+    await rt.wait_for_version(await plane.version())
+    async with rt.run(task="t", user="g3", tenant="globex") as after:
+        rt.budget.gate(after)  # the cap changed: the next booking re-checks
