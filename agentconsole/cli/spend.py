@@ -17,8 +17,18 @@ def register(subparsers: Any) -> None:
         "spend", help="spend by tenant and agent against the daily caps, with a forecast"
     )
     p.add_argument("--top", type=_top, default=5, help="tenants and agents shown (default 5)")
+    p.add_argument("--tenant", type=_tenant, help="the most expensive agents of this tenant")
     add_output_options(p)
     p.set_defaults(func=spend)
+
+
+def _tenant(raw: str) -> str:
+    from agentconsole import text
+
+    try:
+        return text.name(raw, "tenant")
+    except text.Invalid as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _top(raw: str) -> int:
@@ -40,7 +50,7 @@ async def spend(args: argparse.Namespace, ctx: Context) -> int:
     ctx._plane = plane  # closed by the runner
     metrics = MetricsService(ctx.settings)
     try:
-        report = await fc.spend_report(metrics, plane, top=args.top)
+        report = await fc.spend_report(metrics, plane, top=args.top, agents_of=args.tenant)
     finally:
         await metrics.close()
 

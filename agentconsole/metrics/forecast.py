@@ -175,6 +175,7 @@ class SpendReport:
     metrics_error: str | None = None  # Prometheus unreachable, or no cost-by-tenant metric
     redis_error: str | None = None  # caps and agents unknown
     default_cap: float = 0.0  # tenant_daily_cost_usd (0: none)
+    agents_of: str | None = None  # the agents are this tenant's (None: the whole fleet's)
 
     @property
     def headline(self) -> str:
@@ -198,18 +199,21 @@ async def spend_report(
     window: str | None = None,
     now: float | None = None,
     metrics_problem: str | None = None,
+    agents_of: str | None = None,
 ) -> SpendReport:
     """Spend by tenant (the ``top`` burning fastest or spent most) with each cap and
     forecast, and the ``top`` most expensive agents. Never raises: a dead Prometheus or
-    Redis comes back as ``metrics_error`` / ``redis_error`` with what is still known."""
+    Redis comes back as ``metrics_error`` / ``redis_error`` with what is still known.
+    ``agents_of``: the most expensive agents of that tenant only (its own index)."""
     from agentconsole.metrics.panels import render
 
     now = time.time() if now is None else now
     window = window or (metrics.rate_interval if metrics is not None else "2m")
     report = SpendReport(window=window, now=now)
     # Redis first: the tenants with their own cap are part of the question asked Prometheus
-    caps, default_cap, agents, redis_error = await _caps_and_agents(plane, top)
+    caps, default_cap, agents, redis_error = await _caps_and_agents(plane, top, agents_of)
     report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
+    report.agents_of = agents_of
     rates: dict[str, float] = {}
     spent: dict[str, float] = {}
     if metrics is None:
@@ -256,7 +260,7 @@ async def spend_report(
 
 
 async def _caps_and_agents(
-    plane: ControlPlane | None, top: int
+    plane: ControlPlane | None, top: int, tenant: str | None = None
 ) -> tuple[dict[str, float], float, list[AgentSpend], str | None]:
     """The tenants' own caps, the default tenant cap and the ``top`` agents by cost."""
     if plane is None:
@@ -265,7 +269,7 @@ async def _caps_and_agents(
         limits, caps, records = await asyncio.gather(
             plane.budgets.get(),
             plane.budgets.tenant_caps(),
-            plane.agents.list(order="cost", limit=top),
+            plane.agents.list(order="cost", limit=top, tenant=tenant or None),
         )
     except Exception as exc:
         return {}, 0.0, [], _redis_problem(exc)
@@ -342,5 +346,6 @@ def as_dict(report: SpendReport) -> dict[str, Any]:
             }
             for t in report.tenants
         ],
+        "agents_of": report.agents_of,
         "agents": [vars(a) for a in report.agents],
     }

@@ -25,9 +25,11 @@ async def test_spend_prints_the_forecast_the_tenants_and_the_agents(
     assert "no cap set" in acme and "/h" in acme  # the 2m rate of a young Prometheus
     assert any(line.startswith("big ") and "$9.50" in line for line in lines)
 
-    data = (await acli("spend", "--json", "--top", "1")).json()  # beta: its own cap
+    await plane.agents.heartbeat(AgentRecord(id="beta-1", tenant="beta", cost=0.2, steps=1))
+    data = (await acli("spend", "--json", "--top", "1", "--tenant", "beta")).json()
     assert [t["tenant"] for t in data["tenants"]] == ["beta"]
-    assert data["tenants"][0]["state"] == "over" and data["agents"][0]["id"] == "big"
+    assert data["tenants"][0]["state"] == "over"  # beta: over its own cap, however small
+    assert data["agents_of"] == "beta" and [a["id"] for a in data["agents"]] == ["beta-1"]
 
 
 async def test_spend_with_prometheus_down_says_why_and_fails(acli, monkeypatch) -> None:

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from agentconsole.metrics import forecast as fc
-from agentconsole.tui.safe import cell
+from agentconsole.tui.safe import cell, clean
 from agentconsole.tui.table import Column, LiveTable, Row
 from agentconsole.tui.views.base import Loader, View
 
@@ -107,7 +107,7 @@ class SpendView(View):
         yield Static("", id="spend-tenants-title", classes="section", markup=False)
         yield LiveTable(TENANT_COLUMNS, id="spend-tenants")
         yield Static("", id="spend-note", markup=False)
-        yield Static("MOST EXPENSIVE AGENTS (runs in the registry)", classes="section")
+        yield Static("MOST EXPENSIVE AGENTS", id="spend-agents-title", classes="section")
         yield LiveTable(AGENT_COLUMNS, id="spend-agents")
 
     def on_mount(self) -> None:
@@ -125,10 +125,16 @@ class SpendView(View):
         return self.query_one("#spend-agents", LiveTable)
 
     def loader(self) -> Loader:
+        tenant = self.table.cursor_key  # its agents: spend by agent of the tenant you look at
+
         async def load(backend: Backend) -> fc.SpendReport:
             metrics = backend.metrics()
             return await fc.spend_report(
-                metrics, backend.plane(), top=TOP, metrics_problem=backend.metrics_problem
+                metrics,
+                backend.plane(),
+                top=TOP,
+                metrics_problem=backend.metrics_problem,
+                agents_of=tenant,
             )
 
         return load
@@ -155,6 +161,10 @@ class SpendView(View):
             note = f"Redis: {data.redis_error} · " + note
         self.query_one("#spend-note", Static).update(Text(note, style="dim"))
         self.agents_table.set_rows([agent_row(a) for a in data.agents])
+        whose = f"OF {clean(data.agents_of, 40)}" if data.agents_of else "(the fleet)"
+        self.query_one("#spend-agents-title", Static).update(
+            Text(f"MOST EXPENSIVE AGENTS {whose}", no_wrap=True, overflow="ellipsis")
+        )
 
     def selection(self) -> dict[str, str]:
         """The tenant under the SPEND BY TENANT cursor; on the agents table, that agent and
