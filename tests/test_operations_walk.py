@@ -70,6 +70,7 @@ SAMPLES: dict[str, Callable[[int], Any]] = {
 # Samples of one row that differ from its kinds' (a name not taken yet, a lift's scope).
 ARGS: dict[str, Callable[[int], dict[str, Any]]] = {
     "flag.create": lambda i: {"flag": f"new-flag-{i}"},
+    "flag.import": lambda i: {"file": IMPORTS.get(i, "/srv/flags/prod flags.yaml")},
     "flag.update": lambda i: {"flag": f"flag-{i}", "allow": f"{tenant(i)}, vip", "tracked": "on"},
     "kill.lift": lambda i: {"scope": "tenant", "name": tenant(i)},
     "drain.lift": lambda i: {"scope": "tenant", "name": tenant(i)},
@@ -182,6 +183,25 @@ async def _backup(plane, i: int) -> None:
     BACKUPS[i] = str(path)
 
 
+IMPORTS: dict[int, str] = {}
+
+
+async def _flags_file(plane, i: int) -> None:
+    """flag-i exported, its description edited: `flag import FILE` updates that one flag."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from agentconsole.control.flag_files import export
+
+    doc = yaml.safe_load(export([await plane.flags.get(f"flag-{i}")]))
+    doc["flags"][f"flag-{i}"]["description"] = "reviewed in git"
+    path = Path(tempfile.mkdtemp(prefix="walk-")) / f"flags {i}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    IMPORTS[i] = str(path)
+
+
 async def _incident(plane, i: int) -> None:
     from agentconsole.control.incidents import Incidents
 
@@ -191,6 +211,7 @@ async def _incident(plane, i: int) -> None:
 BEFORE: dict[str, Callable[[Any, int], Awaitable[None]]] = {
     "incident.resolve": _incident,
     "control.restore": _backup,
+    "flag.import": _flags_file,
     "kill.lift": _kill_tenant,
     "kill.all": _lift_all,
     "drain.lift": _hold_tenant("drain"),

@@ -10,7 +10,7 @@ row written as on the console's ``:`` line.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentconsole.cli.common import (
@@ -84,10 +84,15 @@ def _raw(args: argparse.Namespace, op: ops.Operation) -> dict[str, Any]:
 
 
 async def run(
-    args: argparse.Namespace, ctx: Context, op: ops.Operation, raw: Mapping[str, Any]
+    args: argparse.Namespace,
+    ctx: Context,
+    op: ops.Operation,
+    raw: Mapping[str, Any],
+    human: Callable[[ops.Outcome], str] | None = None,
 ) -> int:
     """Parse, check the role, confirm what is destructive (naming targets and count), run,
-    and print the outcome: what really happened."""
+    and print the outcome: what really happened (``human`` renders it at length, e.g. an
+    import's plan; exit 1 when the outcome says it was not done)."""
     try:
         call = op.call(
             raw,
@@ -109,8 +114,8 @@ async def run(
             if not confirm(args, f"{question} Go ahead?"):
                 return EXIT_FAILED  # confirm() said why
     outcome = await op.run(plane, call)
-    emit(args, outcome.data, lambda: clean(outcome.text, 2000))
-    return EXIT_OK
+    emit(args, outcome.data, lambda: human(outcome) if human else clean(outcome.text, 2000))
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def register(subparsers: Any) -> None:

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentconsole.cli import dispatch
 from agentconsole.cli.common import (
-    EXIT_FAILED,
     EXIT_OK,
     Context,
     add_change_options,
     add_output_options,
     clean,
-    emit,
     fail,
     table,
     utc,
@@ -43,8 +42,6 @@ def register(sub: Any, expect: Any) -> None:
     p.add_argument("--variant-stickiness", choices=("user", "tenant", "agent"))
     _change(p, expect)
     p.set_defaults(func=set_variants, operations=("flag.variants",))
-
-    from agentconsole.cli import dispatch
 
     dispatch.add(sub, "flag.weights")
     dispatch.add(sub, "flag.payload")
@@ -75,18 +72,8 @@ def register(sub: Any, expect: Any) -> None:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=export_flags)
 
-    p = sub.add_parser("import", help="apply a YAML flags file (compare-and-set per flag)")
-    p.add_argument("file", help="the file, or - for stdin")
-    p.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
-    p.add_argument(
-        "--force", action="store_true", help="take each flag at its current version, not the file's"
-    )
-    p.add_argument(
-        "--prune", action="store_true", help="also delete the flags the file does not name"
-    )
-    add_change_options(p)
-    add_output_options(p)
-    p.set_defaults(func=import_flags)
+    p = dispatch.add(sub, "flag.import", command="import")
+    p.set_defaults(func=import_flags)  # "-": the file from stdin
 
 
 def _change(parser: argparse.ArgumentParser, expect: Any) -> None:
@@ -139,7 +126,6 @@ async def set_variants(args: argparse.Namespace, ctx: Context) -> int:
 async def _dispatch(args: argparse.Namespace, ctx: Context, name: str, raw: dict[str, Any]) -> int:
     """Run a row of the operations table (its grammar parses ``raw``) as every subcommand
     built from the table does (``cli/dispatch.py``)."""
-    from agentconsole.cli import dispatch
     from agentconsole.control import operations as ops
 
     return await dispatch.run(args, ctx, ops.get(name), raw)
@@ -191,51 +177,33 @@ async def export_flags(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def import_flags(args: argparse.Namespace, ctx: Context) -> int:
-    from agentconsole.control.flag_files import parse, plan
+    """The table's ``flag.import``, with the plan printed at length (and ``-`` for stdin)."""
+    import tempfile
 
-    try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    except OSError as exc:
-        return fail(f"cannot read {args.file}: {exc.strerror}", 2)
-    specs = parse(text)
-    plane = await ctx.plane()
-    flags, problems = await plane.flags.list()
-    if problems:
-        return fail(f"refusing to import while a stored flag is unreadable: {problems[0]}")
-    steps = plan({f.name: f for f in flags}, specs, force=args.force, prune=args.prune)
-    conflicts = [s for s in steps if s.kind == "conflict"]
-    outcomes: dict[str, str] = {}
-    if not args.dry_run and not conflicts:
-        outcomes = dict(await plane.flags.import_steps(steps, reason=args.reason))
-    data = {
-        "dry_run": args.dry_run,
-        "steps": [
-            {"flag": s.name, "kind": s.kind, "changes": s.lines, "outcome": outcomes.get(s.name)}
-            for s in steps
-        ],
-    }
+    from agentconsole.control import operations as ops
 
-    def human() -> str:
-        out = []
-        for s in steps:
-            head = f"{s.kind:9} {clean(s.name)}"
-            if s.name in outcomes and outcomes[s.name].startswith("not imported"):
-                head += f"  ({clean(outcomes[s.name], 200)})"
-            out.append(head)
-            out += [f"          {clean(line, 200)}" for line in s.lines if s.kind != "unchanged"]
-        kinds = ("create", "update", "delete", "unchanged", "conflict")
-        counts = table(kinds, [[sum(s.kind == k for s in steps) for k in kinds]])
-        verdict = (
-            "dry run: nothing written"
-            if args.dry_run
-            else (
-                "nothing written: resolve the conflicts (export again, or --force)"
-                if conflicts
-                else "imported"
-            )
+    raw = {"file": args.file, "dry_run": args.dry_run, "force": args.force, "prune": args.prune}
+    if args.file != "-":
+        return await dispatch.run(args, ctx, ops.get("flag.import"), raw, _plan_text)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as copy:
+        copy.write(sys.stdin.read())
+        copy.flush()
+        return await dispatch.run(
+            args, ctx, ops.get("flag.import"), raw | {"file": copy.name}, _plan_text
         )
-        return "\n".join([*out, "", counts, verdict])
 
-    emit(args, data, human)
-    failed = conflicts or any(o.startswith("not imported") for o in outcomes.values())
-    return EXIT_FAILED if failed else EXIT_OK
+
+def _plan_text(outcome: Any) -> str:
+    """Each flag's plan (what changes), the counts, then the verdict."""
+    out = []
+    for s in outcome.data["steps"]:
+        head = f"{s['kind']:9} {clean(s['flag'])}"
+        if (s["outcome"] or "").startswith("not imported"):
+            head += f"  ({clean(s['outcome'], 200)})"
+        out.append(head)
+        if s["kind"] != "unchanged":
+            out += [f"          {clean(line, 200)}" for line in s["changes"]]
+    counts = outcome.data["counts"]
+    return "\n".join(
+        [*out, "", table(list(counts), [list(counts.values())]), clean(outcome.text, 300)]
+    )

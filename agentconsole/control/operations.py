@@ -276,12 +276,14 @@ class Outcome:
     """What really happened, in one line for people (``text``) and as data (``data``).
 
     ``warning``: it was done, but not entirely as asked (an agent did not acknowledge, a
-    kill was already in force). Front-ends show it, they never rewrite it.
+    kill was already in force); ``failed``: it was not done (an import with conflicts
+    writes nothing). Front-ends show it, they never rewrite it.
     """
 
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     warning: bool = False
+    failed: bool = False  # nothing (or not all) was done, as the text says: the CLI exits 1
 
 
 @dataclass
@@ -1169,6 +1171,52 @@ async def _decide(plane: ControlPlane, call: Call) -> Outcome:
     return Outcome("; ".join(said), data)
 
 
+IMPORT_KINDS = ("create", "update", "delete", "unchanged", "conflict")
+
+
+async def _import_flags(plane: ControlPlane, call: Call) -> Outcome:
+    """A YAML flags file (``flags export``) applied by compare-and-set per flag: all or,
+    with a conflict, nothing; ``dry-run`` shows the plan and writes nothing."""
+    from pathlib import Path
+
+    from agentconsole.control.flag_files import parse, plan
+
+    a = call.args
+    try:
+        specs = parse(Path(a["file"]).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidValue(f"cannot read {a['file']}: {exc.strerror or exc}") from None
+    flags, problems = await plane.flags.list()
+    if problems:
+        raise InvalidValue(f"refusing to import while a stored flag is unreadable: {problems[0]}")
+    steps = plan({f.name: f for f in flags}, specs, force=a.get("force"), prune=a.get("prune"))
+    conflicts = [s.name for s in steps if s.kind == "conflict"]
+    outcomes: dict[str, str] = {}
+    if not a.get("dry_run") and not conflicts:
+        outcomes = dict(await plane.flags.import_steps(steps, reason=call.reason))
+    failed = [n for n, o in outcomes.items() if o.startswith("not imported")]
+    counts = {k: sum(s.kind == k for s in steps) for k in IMPORT_KINDS}
+    shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no flags"
+    if a.get("dry_run"):
+        said = f"dry run: nothing written ({shown})"
+    elif conflicts:
+        said = (
+            f"nothing written: resolve the conflicts ({', '.join(conflicts)}): export again, "
+            "or force"
+        )
+    else:
+        said = f"imported: {shown}" + (f"; not imported: {', '.join(failed)}" if failed else "")
+    data = {
+        "dry_run": bool(a.get("dry_run")),
+        "counts": counts,
+        "steps": [
+            {"flag": s.name, "kind": s.kind, "changes": s.lines, "outcome": outcomes.get(s.name)}
+            for s in steps
+        ],
+    }
+    return Outcome(said, data, warning=bool(failed), failed=bool(conflicts or failed))
+
+
 async def _approve(plane: ControlPlane, call: Call) -> Outcome:
     from agentconsole.control import approvals
 
@@ -1432,6 +1480,17 @@ OPERATIONS: tuple[Operation, ...] = (
         rollout_ops.abort,
         destructive=True,
         preview_fn=rollout_ops.preview_abort,
+    ),
+    Operation(
+        "flag.import",
+        "apply a YAML flags file (flags export): compare-and-set per flag, all or nothing",
+        (
+            Param("file", PATH, "the file (flags export wrote it)"),
+            option("dry_run", ON_OFF, "show the plan, change nothing", switch=True),
+            option("force", ON_OFF, "take each flag at its current version", switch=True),
+            option("prune", ON_OFF, "also delete the flags the file does not name", switch=True),
+        ),
+        _import_flags,
     ),
     Operation(
         "flag.delete",
