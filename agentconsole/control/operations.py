@@ -1189,7 +1189,9 @@ async def _import_flags(plane: ControlPlane, call: Call) -> Outcome:
     flags, problems = await plane.flags.list()
     if problems:
         raise InvalidValue(f"refusing to import while a stored flag is unreadable: {problems[0]}")
-    steps = plan({f.name: f for f in flags}, specs, force=a.get("force"), prune=a.get("prune"))
+    steps = plan(
+        {f.name: f for f in flags}, specs, force=a.get("force", False), prune=a.get("prune", False)
+    )
     conflicts = [s.name for s in steps if s.kind == "conflict"]
     outcomes: dict[str, str] = {}
     if not a.get("dry_run") and not conflicts:
