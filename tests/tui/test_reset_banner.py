@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from agentconsole.control import backup
@@ -81,6 +82,7 @@ async def test_y_approves_and_x_rejects_the_pending_request(settings, plane_as):
         call = operations.parse_line(f"kill tenant {tenant}")
         call.reason, call.wait = "runaway", 0
         asked.append((await call.op.run(alice, call)).data["approval"]["id"])
+        await asyncio.sleep(0.01)  # "oldest first" needs two different request times
     app = make_app(settings, start_view="agents", clock=time.time)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_until(pilot, lambda: len(app.asks) == 2, what="the request lines")
