@@ -6,7 +6,8 @@ between refreshes, as a live fleet does.
 
     .venv/bin/python bench/bench_console.py            # 1,000 and 10,000 agents
     .venv/bin/python bench/bench_console.py --quick    # 1,000 only
-    .venv/bin/python bench/bench_console.py --sizes 100000   # a fleet past the view's window
+    .venv/bin/python bench/bench_console.py --sizes 100000   # a fleet of many pages
+    .venv/bin/python bench/bench_console.py --sizes 100000 --page 20000  # a bigger page
 
 Prints a table; the figures in docs/performance.md come from this script.
 """
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PREFIX = "bench"
-WINDOW = 20_000  # AppOptions.agent_limit: the Agents view's window of the fleet
+PAGE = 1_000  # AppOptions.agent_limit: the Agents view's page of the fleet
 
 
 def free_port() -> int:
@@ -172,13 +173,15 @@ asyncio.run(main())
     return float(out.stdout.strip().splitlines()[-1])
 
 
-async def refresh_and_keys(url: str, n: int, refreshes: int, presses: int) -> dict[str, float]:
+async def refresh_and_keys(
+    url: str, n: int, refreshes: int, presses: int, page: int = PAGE
+) -> dict[str, float]:
     from agentconsole.tui.app import AppOptions, ConsoleApp
 
     settings = settings_for(url)
     settings.ui.refresh_seconds = 0.5
-    # the Agents view's own window (20,000 by default): a larger fleet is never loaded whole
-    app = ConsoleApp(settings, AppOptions(start_view="agents"))
+    # the Agents view's page (1,000 by default): a larger fleet is never loaded whole
+    app = ConsoleApp(settings, AppOptions(start_view="agents", agent_limit=page))
     writer = FleetWriter(url, n, 0.25)
     result: dict[str, float] = {}
     async with app.run_test(size=(160, 50)):
@@ -253,6 +256,26 @@ async def refresh_and_keys(url: str, n: int, refreshes: int, presses: int) -> di
         result["key_median_ms"] = statistics.median(latencies)
         result["key_p95_ms"] = latencies[int(len(latencies) * 0.95) - 1]
         result["key_max_ms"] = latencies[-1]
+        # End and Home: key press -> the fleet's last (first) page painted, cursor on it
+        view = app.view("agents")
+        jumps: dict[str, list[float]] = {"end": [], "home": []}
+        for _ in range(3):
+            for key in ("end", "home"):
+                count = app.paint_counts["agents"]
+                t0 = time.perf_counter()
+                app.post_message(events.Key(key, None))
+                while True:
+                    await app.wait_for_paint("agents", count + 1, timeout=60)
+                    count = app.paint_counts["agents"]
+                    shown = view.page
+                    if shown is not None and (
+                        (key == "end" and not shown.has_next and table.cursor_row > 0)
+                        or (key == "home" and not shown.has_previous and table.cursor_row == 0)
+                    ):
+                        break
+                jumps[key].append((time.perf_counter() - t0) * 1000)
+        result["end_ms"] = statistics.median(jumps["end"])
+        result["home_ms"] = statistics.median(jumps["home"])
     writer.stop()
     return result
 
@@ -278,6 +301,7 @@ def main() -> None:
     parser.add_argument("--refreshes", type=int, default=10)
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--sizes", default="1000,10000", help="fleet sizes, comma-separated")
+    parser.add_argument("--page", type=int, default=PAGE, help="the Agents view's page size")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
     proc, url = start_redis()
@@ -303,11 +327,11 @@ def main() -> None:
         per_size = {}
         for n in sizes:
             asyncio.run(write_fleet(url, n, 0))
-            r = asyncio.run(refresh_and_keys(url, n, args.refreshes, args.presses))
+            r = asyncio.run(refresh_and_keys(url, n, args.refreshes, args.presses, args.page))
             per_size[n] = r
             rows.append(
                 (
-                    f"first paint of {min(n, WINDOW):,} rows, {n:,} agents (UI thread)",
+                    f"first paint of {min(n, args.page):,} rows, {n:,} agents (UI thread)",
                     f"{r['first_paint_ms']:.0f} ms",
                     "",
                 )
@@ -335,6 +359,13 @@ def main() -> None:
                     "< 50 ms",
                 )
             )
+            rows.append(
+                (
+                    f"End / Home → the fleet's last / first page painted, {n:,} agents",
+                    f"median {r['end_ms']:.0f} ms / {r['home_ms']:.0f} ms of 3",
+                    "",
+                )
+            )
         if len(per_size) == 2:
             ratio = per_size[10_000]["refresh_median_ms"] / per_size[1000]["refresh_median_ms"]
             cpu = per_size[10_000]["refresh_cpu_ms"] / per_size[1000]["refresh_cpu_ms"]
@@ -356,7 +387,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(5)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}, page {args.page:,}")
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'result'.ljust(vwidth)}  target")

@@ -44,6 +44,9 @@ class PanelDef:
     description: str = ""
     unavailable: str | None = None  # why this panel cannot be computed (e.g. no price table)
     empty: str = ""  # what an empty answer means for this panel ("no successful runs")
+    # the same value over recording rules (pre-aggregated, rate window = the preset's
+    # interval): read instead of ``query`` while the rule has data
+    recorded: str | None = None
 
 
 @dataclass
@@ -62,6 +65,7 @@ class PanelResult:
     window: str | None = None
     step: float | None = None
     last_good: bool = False  # value/series are the last good ones, kept across an error
+    source: str = "query"  # "recorded": read from the recording rules' series
 
     @property
     def ok(self) -> bool:

@@ -44,6 +44,7 @@ PANEL_KEYS = (
     "title",
     "query",
     "series_query",
+    "recorded",
     "unit",
     "target",
     "warn_margin",
@@ -134,6 +135,10 @@ def parse_panel(raw: Any, where: str, base: PanelDef | None = None) -> PanelDef:
         return value.strip()
 
     query = text("query", base.query if base else None, required=True)
+    # a panel whose query is replaced keeps no recorded query it did not name: the base's
+    # recording rule computes the base's query, not this one
+    replaced = base is not None and ("query" in raw or "series_query" in raw)
+    recorded = text("recorded", None if replaced or base is None else base.recorded)
     title = text("title", base.title if base else pid.replace("_", " ").capitalize())
     unit = text("unit", base.unit if base else "")
     if unit not in UNITS:
@@ -162,6 +167,7 @@ def parse_panel(raw: Any, where: str, base: PanelDef | None = None) -> PanelDef:
         combine=combine or "sum",
         description=text("description", base.description if base else "") or "",
         empty=text("empty", base.empty if base else "") or "",
+        recorded=recorded,
     )
 
 
@@ -220,6 +226,7 @@ def _expand(panel: PanelDef, variables: dict[str, str], cost: dict[str, str] | N
         return query
 
     query, series = fill(panel.query), fill(panel.series_query)
+    recorded = fill(panel.recorded)
     unavailable = None
     if "$cost_" in (query or "") + (series or ""):
         if cost is None:
@@ -231,7 +238,13 @@ def _expand(panel: PanelDef, variables: dict[str, str], cost: dict[str, str] | N
             for name, expr in cost.items():
                 query = query.replace(name, expr) if query else query
                 series = series.replace(name, expr) if series else series
-    return replace(panel, query=query or "", series_query=series, unavailable=unavailable)
+    return replace(
+        panel,
+        query=query or "",
+        series_query=series,
+        recorded=recorded,
+        unavailable=unavailable,
+    )
 
 
 def _cost_expansions(spec: Any, prices: dict[str, ModelPrice]) -> dict[str, str] | None:

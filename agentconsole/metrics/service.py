@@ -32,6 +32,7 @@ TARGET_POINTS = 240
 MAX_POINTS = 11_000  # Prometheus rejects more points per series
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 KEEP_LAST_GOOD = ("unreachable", "timeout", "error")
+RULES_RETRY = 60.0  # seconds a panel reads its raw query after its recording rule had no data
 
 
 def parse_window(window: str) -> float:
@@ -119,10 +120,19 @@ def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
 
 class MetricsService:
     def __init__(
-        self, settings: Settings, plane: ControlPlane | None = None, *, interval: str | None = None
+        self,
+        settings: Settings,
+        plane: ControlPlane | None = None,
+        *,
+        interval: str | None = None,
+        rules: bool = True,
     ) -> None:
-        """``interval`` overrides the preset's rate window for current values (e.g. "5m")."""
+        """``interval`` overrides the preset's rate window for current values (e.g. "5m");
+        ``rules=False`` never reads the recording rules (the bench's baseline)."""
         self.settings = settings
+        self.read_rules = rules
+        self._rules_window: float | None = None  # the preset's interval, in seconds
+        self._raw_until: dict[str, float] = {}  # panel id -> when to try its rule again
         self.plane = plane
         self.timeout = settings.prometheus.timeout
         self._panels: list[PanelDef] | None = None
@@ -148,7 +158,10 @@ class MetricsService:
         """Preset plus config panels; raises ConfigError on a bad definition (at start-up)."""
         if self._panels is None:
             self._panels = build_panels(self.settings)
-            self._interval = self._interval or preset_interval(self.settings)
+            preset = preset_interval(self.settings)
+            self._interval = self._interval or preset
+            with contextlib.suppress(ValueError):
+                self._rules_window = parse_window(preset)
         return list(self._panels)
 
     async def fetch_panels(self, window: str = "15m") -> list[PanelResult]:
@@ -218,10 +231,13 @@ class MetricsService:
         step = choose_step(window_s)
         end = now  # the last point is "now", whatever the step: a live view, not a report
         start = end - window_s
-        instant_q = render(panel.query, self._interval or "1m", now)
+        recorded = self._recorded(panel, now)
+        instant_q = recorded or render(panel.query, self._interval or "1m", now)
         calls = [self._run(self._promql.query, instant_q, self.timeout)]
         if panel.series_query:
             series_q = render(panel.series_query, series_interval(step), now)
+            if recorded:
+                series_q = self._recorded_series(recorded, step)
             calls.append(
                 self._run(self._promql.query_range, series_q, start, end, step, self.timeout)
             )
@@ -240,7 +256,14 @@ class MetricsService:
             return self._failed(panel, instant.kind, instant.message, window, step=step)
         if isinstance(instant, BaseException):
             raise instant
+        if recorded and not _samples(instant):
+            # the rule has no data (not loaded, or a fresh Prometheus): the raw query, and
+            # only that for a while, so a store without our rules pays one query per panel
+            self._raw_until[panel.id] = time.monotonic() + RULES_RETRY
+            return await self._fetch_panel(panel, window, window_s, now)
         result = PanelResult(panel=panel, window=window, step=step)
+        if recorded:
+            result.source = "recorded"
         result.warnings.extend(instant.warnings)
         self._fill_value(result, instant, now)
         if len(answers) > 1:
@@ -255,6 +278,29 @@ class MetricsService:
         if result.error_kind is None:
             self._last_good[(panel.id, window)] = result
         return result
+
+    def _recorded(self, panel: PanelDef, now: float) -> str | None:
+        """The panel's recorded query, when it computes what ``query`` would now: the rules'
+        window is the current-value interval, and the rule had data the last time."""
+        if not (self.read_rules and panel.recorded and self._rules_window):
+            return None
+        try:
+            if parse_window(self._interval or "") != self._rules_window:
+                return None
+        except ValueError:
+            return None
+        if time.monotonic() < self._raw_until.get(panel.id, 0.0):
+            return None
+        return panel.recorded
+
+    def _recorded_series(self, recorded: str, step: float) -> str:
+        """A chart over the rule: as is when a point's rate window is the rule's, else the
+        rule's values averaged over the point's window (6h/24h charts: a smoothed chart of
+        the 2m values, from one series instead of every process's)."""
+        window = parse_window(series_interval(step))
+        if self._rules_window is None or window <= self._rules_window:
+            return recorded
+        return f"avg_over_time(({recorded})[{int(window)}s:])"
 
     def _fill_value(self, result: PanelResult, answer: Answer, now: float) -> None:
         panel = result.panel

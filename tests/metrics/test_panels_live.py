@@ -220,3 +220,95 @@ async def test_spend_today_never_goes_down(service) -> None:
         seen.append(r["spend_today"].value)
         time.sleep(1.0)
     assert seen == sorted(seen) and seen[-1] > seen[0]
+
+
+RATIOS = (
+    "p99_latency",
+    "p95_latency",
+    "p50_latency",
+    "error_rate",
+    "success_rate",
+    "refused_calls",
+    "tokens_per_request",
+    "cost_per_request",
+    "active_agents",
+    "open_breakers",
+    "runaway_stopped",
+)
+
+
+async def test_panels_read_the_recording_rules_and_agree_with_the_raw_queries(prometheus) -> None:
+    """At the preset's own window (2m, the rules'), every panel with a rule reads it: one
+    pre-aggregated series. Its values are the raw queries' (ratios exactly)."""
+    recorded, raw = make_service(prometheus.url), make_service(prometheus.url)
+    recorded._interval = raw._interval = None  # the preset's interval: the rules' window
+    raw.read_rules = False
+    try:
+        r = await fetch_until_complete(recorded)
+        q = {p.panel.id: p for p in await raw.fetch_panels("15m")}
+    finally:
+        await recorded.close()
+        await raw.close()
+    reads_rules = {pid for pid, p in r.items() if p.source == "recorded"}
+    assert reads_rules == {p.id for p in recorded.panels() if p.recorded}
+    assert "spend_today" not in reads_rules and len(reads_rules) == 16
+    assert all(p.source == "query" for p in q.values())
+    for pid in RATIOS:
+        assert r[pid].value == pytest.approx(q[pid].value, rel=1e-6, abs=1e-9), pid
+    assert r["p99_latency"].value == pytest.approx(4.0, rel=1e-6)
+    assert r["refused_calls"].value == pytest.approx(10 / 210, rel=1e-6)
+    # absolute rates over 2m grow while a fresh Prometheus fills the window: compare the
+    # recorded ones with each other (one rule group, one evaluation instant)
+    assert r["spend_per_hour"].value / r["throughput"].value == pytest.approx(144, rel=1e-3)
+    by_model = r["cost_by_model"].labels_series
+    assert by_model["model-a"] / by_model["model-b"] == pytest.approx(3, rel=1e-3)
+    by_tenant = r["spend_by_tenant"].labels_series
+    assert by_tenant["acme"] / by_tenant["beta"] == pytest.approx(3, rel=1e-3)
+    assert sum(by_model.values()) == pytest.approx(r["spend_per_hour"].value, rel=1e-3)
+    assert r["error_rate_by_dependency"].labels_series == approx_dict({"llm": 0.03, "search": 0})
+    assert set(r["spend_by_tenant"].labels_series) == {"acme", "beta"}
+    assert r["throughput"].series  # the chart reads the rule too
+
+
+def approx_dict(expected: dict[str, float]):
+    return pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+async def test_a_rule_without_data_falls_back_to_the_raw_query(prometheus) -> None:
+    """A store without the rules (or a fresh one) still shows every panel, from the raw
+    query; a panel whose query a config replaces never reads the preset's rule."""
+    svc = make_service(prometheus.url)
+    calls = "sum(rate(agent_dependency_calls_total{outcome=~'success|error'}[$interval]))"
+    errors = "sum(rate(agent_dependency_calls_total{outcome='error'}[$interval]))"
+    svc.settings.panels = [
+        {"id": "success_rate", "recorded": "agent:no_such_rule:rate2m"},
+        {
+            "id": "error_rate",
+            "query": f"{errors} / {calls}",
+        },
+    ]
+    svc._interval = None
+    try:
+        r = await fetch_until_complete(svc)
+        assert r["success_rate"].source == "query"
+        assert r["success_rate"].value == pytest.approx(0.96, rel=1e-6)
+        assert r["error_rate"].source == "query" and r["error_rate"].panel.recorded is None
+        assert r["error_rate"].value == pytest.approx(0.015, rel=1e-6)
+        assert r["p99_latency"].source == "recorded"
+        again = {p.panel.id: p for p in await svc.fetch_panels("15m")}
+        assert again["success_rate"].source == "query"  # not asked again for a while
+    finally:
+        await svc.close()
+
+
+async def test_long_window_charts_average_the_rule(prometheus) -> None:
+    svc = make_service(prometheus.url)
+    svc._interval = None
+    try:
+        await fetch_until_complete(svc)
+        day = {p.panel.id: p for p in await svc.fetch_panels("24h")}
+    finally:
+        await svc.close()
+    assert day["throughput"].source == "recorded"
+    assert day["throughput"].series, day["throughput"].warnings
+    assert day["success_rate"].series[-1][1] == pytest.approx(0.96, rel=1e-3)
