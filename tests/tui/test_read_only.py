@@ -25,7 +25,7 @@ NOT_PRESSED = {
     *("q", "ctrl+q", "ctrl+c", "escape", "super+c", "tab", "shift+tab", "left", "right"),
     *("pageup", "pagedown", "ctrl+pageup", "ctrl+pagedown", "ctrl+home", "ctrl+end"),
 }
-VIEWS = ("1", "2", "3", "4", "5", "6")
+VIEWS = ("1", "2", "3", "4", "5", "6", "7")
 
 
 async def keyspace(plane) -> dict[bytes, tuple[bytes, bytes | None]]:

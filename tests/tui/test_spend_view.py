@@ -130,3 +130,35 @@ async def test_the_spend_view_is_readable_at_80x24_and_160x45(size, settings, pl
         assert "[Spend]" in header[0], header
         footer = " ".join(str(w.render()) for w in app.screen.query("FooterKey"))
         assert "Cap now" in footer and "Stop tenant" in footer
+
+
+async def test_capped_from_the_console_an_agent_of_the_tenant_is_refused(
+    settings, plane, prometheus, make_runtime
+):
+    """C on acme, 0.05 typed, a reason: the SDK's next charges for acme stop at $0.05."""
+    from agentconsole.agent import TokenBudgetExceeded
+    from agentconsole.config import ModelPrice
+
+    settings.prices = {"gpt-x": ModelPrice(input_per_1k=0.01, output_per_1k=0.03)}
+    rt = await make_runtime(settings=settings)
+    app = spend_app(settings, prometheus)
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        await open_spend(app, pilot, keys)
+        await keys.press("C")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30)
+        await keys.type("0.05")
+        await keys.press("enter")  # on to the reason
+        await wait_for_reason_field(app, pilot)
+        await keys.type("runaway spend")
+        await keys.press("ctrl+y")
+        await wait_until(pilot, lambda: any("-> $0.05" in t for t in app.toasts), 30)
+        assert keys.count <= 4  # $, C, enter, ctrl+y (+ the value and the reason)
+    await rt.wait_for_version(await plane.version())
+    charged = 0
+    with pytest.raises(TokenBudgetExceeded) as refused:
+        async with rt.run(task="t", user="u1", tenant="acme") as run:
+            for _ in range(5):
+                await run.charge(model="gpt-x", input_tokens=1000, output_tokens=500)
+                charged += 1
+    assert charged == 2 and refused.value.limit == "tenant_daily_cost_usd"  # $0.025 each
