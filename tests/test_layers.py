@@ -32,3 +32,31 @@ def test_front_ends_never_touch_the_redis_client():
         for use in _uses_of_plane_redis(path)
     ]
     assert found == [], "\n".join(found)
+
+
+def _calls_up_into_the_app(path: Path) -> list[str]:
+    """``self.console.toast(...)``, ``app.toast(...)``, ``self.app._anything``: a view or a
+    dialog reaching into the app instead of posting a message (Notice, OperationRequested)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = ast.unparse(node.value)
+        up = owner.endswith(("console", "app")) and owner not in ("self",)
+        if up and (node.attr == "toast" or node.attr.startswith("_")):
+            found.append(f"{path}:{node.lineno}: {owner}.{node.attr}")
+    return found
+
+
+def test_views_and_dialogs_post_messages_instead_of_calling_up_into_the_app():
+    """Only the app (app.py) and its operations module toast; the rest post a Notice."""
+    tui = Path(agentconsole.__file__).parent / "tui"
+    own = {"app.py", "operations.py"}
+    found = [
+        use
+        for path in sorted(tui.rglob("*.py"))
+        if path.name not in own
+        for use in _calls_up_into_the_app(path)
+    ]
+    assert found == [], "\n".join(found)

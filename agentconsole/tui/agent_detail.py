@@ -123,6 +123,12 @@ class AgentDetailScreen(ModalScreen[None]):
         self.detail: Detail | None = None
         self.open_trace = open_trace  # `o` in the Agents view: open it once loaded
 
+    def tell(self, text: str, severity: str = "information") -> None:
+        """A word for the operator: the app toasts it (a screen never calls up into the app)."""
+        from agentconsole.tui.operations import Notice
+
+        self.post_message(Notice(text, severity=severity))
+
     @property
     def console(self) -> ConsoleApp:
         return self.app  # type: ignore[return-value]
@@ -171,23 +177,23 @@ class AgentDetailScreen(ModalScreen[None]):
     def action_open_trace(self) -> None:
         rec = self.detail.record if self.detail else None
         if rec is None or not rec.trace_id:
-            self.console.toast(f"no trace recorded for {self.agent_id}", severity="warning")
+            self.tell(f"no trace recorded for {self.agent_id}", "warning")
             return
         url = self.trace_url()
         if url is None:
             self.app.copy_to_clipboard(rec.trace_id)
-            self.console.toast(f"copied trace id {rec.trace_id} (no traces.url_template set)")
+            self.tell(f"copied trace id {rec.trace_id} (no traces.url_template set)")
             return
         self.app.copy_to_clipboard(url)
         if can_open_browser():
             self.app.open_url(url)
-            self.console.toast(f"opened and copied {url}")
+            self.tell(f"opened and copied {url}")
         else:  # SSH or tmux: the URL on screen as well (terminals make it clickable)
-            self.console.toast(f"copied {url}")
+            self.tell(f"copied {url}")
 
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(self.agent_id)
-        self.console.toast(f"copied {self.agent_id}")
+        self.tell(f"copied {self.agent_id}")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from agentconsole import text as words
-from agentconsole.tui.operations import Ask
+from agentconsole.tui.operations import Ask, Notice
 from agentconsole.tui.safe import clean
 
 if TYPE_CHECKING:
@@ -202,9 +202,8 @@ async def _tell(app: ConsoleApp, name: str, action: str) -> None:
     try:
         flag = await app.backend.run(lambda backend: backend.plane().flags.get(name))
     except Exception:
-        app.toast(f"flag {name}: {action.split('.')[-1]} by the rollout controller")
+        app.post_message(Notice(f"flag {name}: {action.split('.')[-1]} by the rollout controller"))
         return
     severity = "information" if action == "rollout.advance" else "warning"
-    app.toast(
-        clean(flag.reason or f"flag {name}: {action}", 300), title="rollout", severity=severity
-    )
+    said = clean(flag.reason or f"flag {name}: {action}", 300)
+    app.post_message(Notice(said, severity=severity, title="rollout"))

@@ -114,6 +114,6 @@ class AuditView(View):
 
         entry = self.entries.get(self.table.cursor_key or "")
         if entry is None:
-            self.console.toast("no audit entry selected", severity="warning")
+            self.tell("no audit entry selected")
             return
         self.app.push_screen(AuditDiffScreen(entry), lambda _=None: self.console.resume_refresh())
