@@ -162,3 +162,22 @@ async def test_capped_from_the_console_an_agent_of_the_tenant_is_refused(
                 await run.charge(model="gpt-x", input_tokens=1000, output_tokens=500)
                 charged += 1
     assert charged == 2 and refused.value.limit == "tenant_daily_cost_usd"  # $0.025 each
+
+
+async def test_drain_the_tenant_from_the_overview_in_three_keys(settings, plane, prometheus):
+    """$, d (no new runs for acme; running ones finish), a reason, ctrl+y."""
+    await seed_agents(plane, fleet())
+    app = spend_app(settings, prometheus)
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        await open_spend(app, pilot, keys)
+        await keys.press("d")
+        await wait_for_reason_field(app, pilot)
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert title.startswith("Drain tenant acme: 2 running")
+        await keys.type("cost explosion, let runs finish")
+        await keys.press("ctrl+y")
+        await wait_until(pilot, lambda: any("drain" in t.lower() for t in app.toasts), 30)
+        assert keys.count <= 3
+    (entry,) = [e for e in await plane.audit.tail(5) if e.action == "drain.tenant"]
+    assert entry.reason == "cost explosion, let runs finish"
