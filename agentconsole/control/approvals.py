@@ -285,6 +285,7 @@ async def enforce(plane: ControlPlane, actor: Operator, request: ChangeRequest) 
         )
     window = plane.settings.approvals.expiry_seconds
     fresh = time.time() < stored.decided_at + window
+    _same_target(stored, request)
     if stored.status == APPROVED and fresh and stored.decided_by == actor.name:
         if stored.requested_by == actor.name:  # a stored document that says so is forged
             raise PermissionDenied(f"request {stored.id}: approved by its own requester")
@@ -295,6 +296,25 @@ async def enforce(plane: ControlPlane, actor: Operator, request: ChangeRequest) 
         f"request {stored.id} ({stored.state}, decided by {stored.decided_by or 'nobody'}) "
         f"does not allow {actor.name} to run {request.action}"
     )
+
+
+def _same_target(stored: Request, request: ChangeRequest) -> None:
+    """An approval of ``kill tenant acme`` does not allow killing globex: the change must
+    name one of the request's subjects (its agent, tenant, flag...), when it has any."""
+    from agentconsole.control import operations
+
+    call = operations.parse_line(stored.line)
+    subjects = [
+        str(v)
+        for p in call.op.params
+        if p.subject and call.args.get(p.name) is not None
+        for v in (call.args[p.name] if p.many else [call.args[p.name]])
+    ]
+    field = request.field
+    if subjects and not any(field == v or field.endswith(":" + v) for v in subjects):
+        raise PermissionDenied(
+            f"request {stored.id} is for {stored.line}, not a change to {field[:80]!r}"
+        )
 
 
 async def _enforce_decision(plane: ControlPlane, actor: Operator, request: ChangeRequest) -> None:

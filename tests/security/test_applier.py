@@ -288,6 +288,12 @@ async def test_four_eyes_through_the_applier(acl_redis, people, applier, person)
     assert "approved alice's request" in outcome.text
     kills, _ = await bob.kills.list()
     assert f"tenant:{tenant}" in kills
+    # the approval names its target: bob cannot use it to kill another tenant
+    with pytest.raises(PermissionDenied, match=f"is for kill tenant {tenant}, not a change"):
+        call = op.call({"tenant": "someone-else"}, reason="while I am at it")
+        call.approved = request_id
+        await _carrying(op, bob, call)
+    assert "tenant:someone-else" not in (await bob.kills.list())[0]
     entries = await bob.audit.tail(50)
     actions = [(e.actor, e.action) for e in entries if request_id in e.target + e.reason]
     assert ("alice", "approval.request") in actions and ("bob", "approval.approve") in actions
