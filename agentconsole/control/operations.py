@@ -19,16 +19,23 @@ Adding an operation
        Operation(
            "flag.variant",                      # words: `flag variant` everywhere
            "serve one variant of a flag",
-           params=(FLAG_PARAM, Param("variant", NAME, "the variant's name")),
-           run=_set_variant,
+           (FLAG_PARAM, Param("variant", NAME, "the variant's name")),
+           _set_variant,
            aliases=("variant",),                # optional short `:` verbs
            destructive=False,                   # True: confirmation + reason
        )
 
    Front-ends pick it up: runbooks (``flag variant my-flag blue``), the ``:`` line and the
    palette (on any row whose selection fills the params that have a ``subject``), and the
-   generic CLI (``agentconsole do flag variant my-flag blue``). Give it a console key in a
-   view's ``BINDINGS`` (action ``op('flag.variant')``) if operators need one at 3 a.m.
+   generic CLI (``agentconsole do flag variant my-flag blue``).
+4. Give it a subcommand of its own: ``dispatch.add(sub, "flag.variant")`` in its CLI
+   module (tests/test_operations_walk.py fails for a row without one), and a console key
+   in a view's ``BINDINGS`` (action ``op('flag.variant')``) if operators need one at 3 a.m.
+   A dialog that needs more than the parameters (a preview, a prefilled value) is an
+   asker in ``tui/operations.py``, not a screen of its own.
+5. The walk (tests/test_operations_walk.py) runs the row from the CLI, the console and a
+   runbook by itself; a new kind of parameter needs a sample there, a row that needs a
+   state to act on (a kill to lift) a ``BEFORE`` entry.
 
 Read-only mode and roles remove operations (see :func:`available`): a front-end never lists
 permissions of its own.
