@@ -150,3 +150,29 @@ async def test_u_lifts_the_one_drain_in_force_even_when_no_row_is_of_its_tenant(
         await confirm(pilot, reason="back to normal")
         await wait_until(pilot, lambda: any("new runs may start" in t for t in app.toasts))
     assert (await plane.holds.list())[0] == {}
+
+
+async def test_80x24_with_a_kill_a_drain_and_a_pause_in_force(settings, prometheus, plane):
+    """Two more header lines: health, alerts and panels must stay on screen at 80x24."""
+    from tests.tui.conftest import make_app
+
+    await plane.kills.kill(tenant="evil", reason="abuse")
+    await plane.holds.hold("drain", tenant="acme", reason="noisy")
+    await plane.holds.hold("pause", everything=True, reason="freeze")
+    settings.prometheus.url = prometheus.url
+    app = make_app(settings, start_view="overview", clock=time.time, metrics=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        overview = app.view("overview")
+
+        def header() -> list[str]:
+            return str(app.query_one("#header").render()).splitlines()
+
+        await wait_until(pilot, lambda: any("⏸ in force" in line for line in header()), 30)
+        await wait_until(pilot, lambda: len(overview.table.painted) >= 1, 30, what="alerts")
+        lines = header()
+        assert "Redis ●" in lines[1] and "Prometheus ●" in lines[1]
+        assert lines[2].startswith("⛔ kills in force: tenant:evil")
+        assert lines[3].startswith("⏸ in force: drain tenant:acme, pause all")
+        shown = [c for c in overview.query(".panel") if c.display and c.region.height]
+        assert shown, "panels still shown"
+        assert overview.table.region.height >= 3
