@@ -249,7 +249,8 @@ class Registry:
         key = self.plane.keys.registry_partitions
         mine = self.plane.keys.partitions
         raw = await self.plane.redis.get(key)
-        if raw is None and self.plane.operator.role == "admin":
+        direct = self.plane.settings.control.writes == "direct"  # else the applier stamps
+        if raw is None and self.plane.operator.role == "admin" and direct:
             await self.plane.redis.set(key, mine, nx=True)
             raw = await self.plane.redis.get(key)
         if raw is not None and codec.lenient_text(raw) != str(mine):

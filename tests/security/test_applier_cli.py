@@ -124,3 +124,24 @@ def test_status_in_applier_mode_says_when_no_applier_runs(people, config, monkey
     out = capsys.readouterr().out
     assert "through the applier as bob: 0 running (NONE)" in out
     assert "no applier seen in the last 5 s: every change fails" in out
+
+
+def test_an_admin_person_on_a_fresh_redis_starts_without_writing(
+    acl_redis, people, config, monkeypatch, capsys
+):
+    """Before any applier ran: nothing stamped yet, and the person may not stamp it."""
+    with redis.Redis.from_url(acl_redis.server.url) as root:
+        saved = {k: root.dump(k) for k in (KEYS.epoch, KEYS.registry_partitions)}
+        root.delete(*saved)
+        try:
+            monkeypatch.setenv("AGENTCONSOLE_CONTROL_WRITES", "applier")
+            monkeypatch.setenv("AGENTCONSOLE_REDIS_USERNAME", "ada")
+            monkeypatch.setenv("AGENTCONSOLE_REDIS_PASSWORD", people["ada"])
+            monkeypatch.setenv("AGENTCONSOLE_OPERATOR", "ada")
+            monkeypatch.setenv("AGENTCONSOLE_ROLE", "admin")
+            assert main(["flags", "list"]) == 0, capsys.readouterr().err
+            assert root.get(KEYS.epoch) is None  # not stamped by the person
+        finally:
+            for key, value in saved.items():
+                if value is not None:
+                    root.restore(key, 0, value, replace=True)
