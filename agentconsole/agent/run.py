@@ -336,8 +336,11 @@ class Run:
                 f"safe mode: no fresh control-plane snapshot for {rt.stale_seconds:.0f} s "
                 f"(limit {rt.stale_limit:g} s); new runs are refused"
             )
-        drain = rt.snapshot.hold_for(DRAIN, self.id, self.tenant) if rt.snapshot else None
-        if drain is not None:  # a drained target starts nothing new; running runs finish
+        snap = rt.snapshot
+        drain = snap.hold_for(DRAIN, self.id, self.tenant) if snap else None
+        if drain is not None and snap is not None and snap.kill_for(self.id, self.tenant) is None:
+            # a drained target starts nothing new (running runs finish); a kill in force as
+            # well wins below: the run is stopped and acknowledged as killed
             rt.log.info(
                 "agent.refused",
                 "new run refused: drained",

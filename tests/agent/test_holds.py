@@ -238,3 +238,14 @@ async def test_kill_wakes_a_sync_run_held_in_a_reservation(plane, runtime):
     await plane.kills.kill(tenant="acme", reason="stop it")
     with pytest.raises(AgentKilled):
         await asyncio.wait_for(runtime_run, 30)
+
+
+async def test_a_kill_in_force_wins_over_a_drain_at_start(plane, runtime):
+    from agentconsole.agent import AgentKilled
+
+    await plane.holds.hold("drain", tenant="acme")
+    await plane.kills.kill(tenant="acme", reason="abuse")
+    await _applied(plane, runtime)
+    with pytest.raises(AgentKilled):  # stopped and acknowledged, as any killed run
+        async with runtime.run(task="t", tenant="acme"):
+            pass
