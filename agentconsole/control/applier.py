@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -101,6 +102,12 @@ def hash_key(keys: Keys, entity: str) -> str:
     }[entity]
 
 
+def scoped(user: str, change_id: str) -> str:
+    """A change id as the applier keeps it: its sender's name first. Anyone can read
+    another's stream, so a change id seen there must not let them answer for it."""
+    return f"{user}:{change_id}"
+
+
 def requester(plane: ControlPlane) -> str:
     """Whose stream this process writes to: its Redis user (the stream's only writer)."""
     return plane.settings.redis.username or plane.operator.name
@@ -165,7 +172,7 @@ async def ask(plane: ControlPlane, request: ChangeRequest) -> list[Any]:
                 raise
             if attempt == 2 or not isinstance(err, Unavailable) or not _maybe_sent(exc):
                 raise err from None
-    reply = await wait_for_result(plane, request.change_id, wait + MARGIN)
+    reply = await wait_for_result(plane, scoped(requester(plane), request.change_id), wait + MARGIN)
     if reply is None:
         raise NoApplier(
             f"no applier answered within {wait:g} s: is `agentconsole applier` running, "
@@ -377,7 +384,7 @@ class Applier:
             *self.stats.recent[-19:],
             f"{actor_name} {got.get('action')}: {status}",
         ]
-        await self._answer(stream, entry_id, change_id, reply)
+        await self._answer(stream, entry_id, actor_name, change_id, reply)
 
     def _decode(self, got: dict[str, str]) -> ChangeRequest:
         from agentconsole.control.plane import ChangeRequest
@@ -418,12 +425,15 @@ class Applier:
             raise InvalidValue(f"{request.action}: names nothing")
         await approvals.enforce(self.plane, actor, request)
         key = hash_key(self.plane.keys, request.entity)
-        return await self.plane.run_change(key, request, actor)
+        own = dataclasses.replace(request, change_id=scoped(actor.name, request.change_id))
+        return await self.plane.run_change(key, own, actor)
 
-    async def _answer(self, stream: str, entry_id: str, change_id: str, reply: list[Any]) -> None:
+    async def _answer(
+        self, stream: str, entry_id: str, actor: str | None, change_id: str, reply: list[Any]
+    ) -> None:
         redis = self.plane.redis
-        if _CHANGE_ID.fullmatch(change_id):
-            result = self.plane.keys.change_result(change_id)
+        if actor is not None and _CHANGE_ID.fullmatch(change_id):
+            result = self.plane.keys.change_result(scoped(actor, change_id))
             async with redis.pipeline(transaction=False) as pipe:  # one slot; order suffices
                 pipe.xadd(result, encode_result(reply), maxlen=1)
                 pipe.expire(result, RESULT_TTL)

@@ -145,7 +145,7 @@ async def test_the_requester_cannot_choose_the_actor_and_a_redelivery_is_one_cha
     }
     alice.xadd(KEYS.requests("alice"), fields)
     alice.xadd(KEYS.requests("alice"), fields)  # sent twice (a lost reply)
-    result = await _result(alice_plane, change_id)
+    result = await _result(alice_plane, f"alice:{change_id}")
     assert result[0] in ("ok", "again")
     await _until(lambda: app.stats.applied >= 2)
     entries = await _audit_of(alice_plane, flag)
@@ -175,7 +175,7 @@ async def test_a_request_left_by_a_dead_applier_is_applied_once_by_the_other(
     with pytest.raises(RuntimeError, match="killed after applying"):
         await dying.poll(block_ms=5000)
     other = await applier()  # takes the unacknowledged request over once it is idle
-    status, *_ = await _result(alice_plane, change_id)
+    status, *_ = await _result(alice_plane, f"alice:{change_id}")
     assert status == "again"  # the change id: already applied, not applied twice
     assert other.stats.claimed >= 1
     actions = [e.action for e in await _audit_of(alice_plane, flag)]
@@ -200,6 +200,27 @@ async def test_a_request_the_applier_fails_on_is_answered_and_the_next_one_appli
         await alice.flags.enable(flag, reason="poison")
     assert (await alice.flags.enable(flag, reason="fine")).enabled  # the loop goes on
     assert told and "KeyError" in told[0]
+
+
+async def test_a_change_id_read_in_someone_elses_stream_answers_nothing_for_them(
+    acl_redis, people, applier, person, plane_for
+):
+    """Every person reads every stream; alice copying bob's change id before the applier
+    runs neither answers bob's wait nor makes his change 'already applied'."""
+    await plane_for("admin").flags.create(flag := _name("spoof"))
+    change_id = uuid.uuid4().hex
+    doc = {"name": flag, "enabled": True, "type": "release", "rollout_bp": 10000}
+    request = {"change_id": change_id, "entity": "flag", "field": flag, "action": "flag.enable"}
+    request |= {"doc": json.dumps(doc), "expected": "1", "wait": "30"}
+    _raw(acl_redis, people, "alice").xadd(KEYS.requests("alice"), request)  # alice first
+    _raw(acl_redis, people, "bob").xadd(KEYS.requests("bob"), request)  # bob's own
+    await applier()
+    bob_plane = await person("bob")
+    mine = await _result(bob_plane, f"bob:{change_id}")
+    theirs = await _result(bob_plane, f"alice:{change_id}")
+    assert theirs[0] == "ok" and mine[0] == "conflict"  # bob's CAS saw alice's version
+    actors = [e.actor for e in await _audit_of(bob_plane, flag)]
+    assert actors == ["admin-user", "alice"]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +267,7 @@ async def test_a_forged_request_is_refused_and_nothing_is_written(
             "wait": "10",
         },
     )
-    status, message, *_ = await _result(alice_plane, change_id)
+    status, message, *_ = await _result(alice_plane, f"alice:{change_id}")
     assert status in ("refused", "invalid") and why in message, message
     assert (await alice_plane.version(), await alice_plane.redis.xlen(KEYS.audit)) == before
 
