@@ -56,7 +56,7 @@ async def ask(plane: ControlPlane, call: Call) -> Ask:
             )
         except Exception as exc:
             return str(exc)
-        return f"{len(population)} recent {plural(sticky)}: {after}\n(now: {before})"
+        return f"{len(population)} recent {plural(sticky)}: {after} (now: {before})"
 
     def check(values: dict[str, str]) -> str | None:
         try:

@@ -80,7 +80,8 @@ class Ask:
     live. ``check(values)``: a refusal before the dialog closes (None: fine). ``line``: ask
     every missing parameter as one line, starting with this text (``line_help`` says the
     grammar). ``choices``: (label, arguments) pairs, one picked before the dialog.
-    ``refusal``: said instead of opening anything. ``title``: instead of the preview's.
+    ``refusal``: said instead of opening anything. ``title``, ``detail``: instead of the
+    preview's.
     """
 
     prefill: dict[str, str] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class Ask:
     choice_title: str = ""
     refusal: str = ""
     title: str = ""
+    detail: str = ""  # instead of the preview's (the line's grammar, when it is prefilled)
 
 
 Asker = Callable[["ControlPlane", ops.Call], Awaitable[Ask]]
@@ -208,14 +210,15 @@ class ConsoleOperations:
     ) -> ConfirmScreen:
         """The one confirmation: every change asks for a reason (the audit says why, not only
         who); a harmless one in a plain dialog whose reason field confirms with Enter."""
-        detail = preview.detail
+        asks = [p for p in op.params if p.name not in given and not p.subject]
+        if ask.line is None and len(asks) > MAX_FIELDS:  # flag create: one line, as on `:`
+            written = ops.usage(asks)
+            ask = dataclasses.replace(ask, line="", line_help=written, detail=f"as on : {written}")
+        detail = ask.detail or preview.detail
         if op.name.startswith("kill.") and preview.targets:
             hidden = len(set(preview.targets) - self.app.agents_painted())
             if hidden:
                 detail = f"{hidden} of them hidden by the current filter or not loaded. " + detail
-        asks = [p for p in op.params if p.name not in given and not p.subject]
-        if ask.line is None and len(asks) > MAX_FIELDS:  # flag create: one line, as on `:`
-            ask = dataclasses.replace(ask, line="", line_help=ops.usage(asks))
         if ask.line is not None:
             fields: tuple[Field, ...] = (Field(LINE, ask.line_help, ask.line),)
         else:

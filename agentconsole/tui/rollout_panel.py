@@ -173,6 +173,7 @@ async def ask(plane: ControlPlane, call: Call) -> Ask:
         hint=lambda values: plan_summary(flag.name, values.get("line", "")),
         check=lambda values: plan_problem(flag.name, values.get("line", "")),
         title=f"New rollout plan for {flag.name} (starts with P)",
+        detail=PLAN_HELP,
     )
 
 
