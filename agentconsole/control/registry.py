@@ -52,6 +52,7 @@ HEARTBEAT_FIELDS = (
 # kill_ack.lua's status indexes: killed (entered), then the ones an acknowledged agent leaves
 _ACK_STATUSES = ("killed", *(s for s in STORED_STATUSES if s != "killed"))
 MIGRATE_CHUNK = 1000
+ACK_CALL = 1000  # agents per kill_ack call: about 3.5 ms of Redis at most
 
 
 @dataclass
@@ -446,13 +447,10 @@ class Registry:
         for record in records:
             groups[keys.partition_of(record.id), record.kill_id].append(record)
         calls: list[tuple[list[KeyT], list[EncodableT]]] = []
-        for (n, kill_id), group in groups.items():
-            part = keys.partition(n)
-            head: list[KeyT] = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
-            args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
-            for r in group:
-                args += (r.id, r.kill_ack_at)
-            calls.append((head + [part.agent(r.id) for r in group], args))
+        for (n, kill_id), whole in groups.items():
+            # at most ACK_CALL agents a call: a script holds Redis for its whole run
+            for start in range(0, len(whole), ACK_CALL):
+                calls.append(self._ack_call(n, kill_id, whole[start : start + ACK_CALL]))
         from redis.asyncio.cluster import RedisCluster
 
         if isinstance(self.plane.redis, RedisCluster):
@@ -472,6 +470,17 @@ class Registry:
                     if attempt == 2:
                         raise
             await self.load_scripts()
+
+    def _ack_call(
+        self, n: int, kill_id: str, group: list[AgentRecord]
+    ) -> tuple[list[KeyT], list[EncodableT]]:
+        """``kill_ack``'s keys and arguments for agents of partition ``n`` and one kill."""
+        part = self.plane.keys.partition(n)
+        head: list[KeyT] = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
+        args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
+        for r in group:
+            args += (r.id, r.kill_ack_at)
+        return head + [part.agent(r.id) for r in group], args
 
     async def load_scripts(self) -> None:
         """Load ``kill_ack`` ahead of the first kill (an agent process calls it at start)."""
