@@ -461,7 +461,7 @@ class ConsoleApp(App[int]):
         if not self.modal_open:
             self.poll_now()
 
-    async def wait_for_paint(self, view_id: str, count: int = 1, timeout: float = 10.0) -> None:
+    async def wait_for_paint(self, view_id: str, count: int = 1, timeout: float = 30.0) -> None:
         """For tests and the benchmark: until ``view_id`` was painted ``count`` times."""
         deadline = time.monotonic() + timeout
         while self.paint_counts.get(view_id, 0) < count:
