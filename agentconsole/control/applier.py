@@ -53,6 +53,8 @@ REQUEST_MAXLEN = 1000  # per operator's stream, trimmed by the sender's XADD
 RESULT_TTL = 600  # seconds an answer stays readable
 BEAT_SECONDS = 1.0  # an applier says it is alive this often ({prefix}:appliers)
 LIVE_SECONDS = 5.0  # and counts as running while its last beat is this recent
+PRUNE_SECONDS = 600.0  # how often an applier forgets old decided approval requests
+KEEP_DECIDED = 86400.0  # decided (or expired) requests kept this long; the audit keeps them all
 CLAIM_IDLE_MS = 3000  # a request pending this long with another applier is taken over
 MARGIN = 1.0  # the requester waits this much longer than the applier may still apply
 MAX_WAIT = 300.0
@@ -274,7 +276,7 @@ class Applier:
         from agentconsole.control.plane import translate
 
         self.say = say or self.say
-        last_claim, last_beat, down = 0.0, 0.0, False
+        last_claim, last_beat, last_prune, down = 0.0, 0.0, 0.0, False
         while not self._stop.is_set():
             try:
                 if last_claim == 0.0:
@@ -284,6 +286,11 @@ class Applier:
                         self.plane.keys.appliers, self.consumer, f"{time.time():.3f}"
                     )
                     last_beat = time.monotonic()
+                if time.monotonic() - last_prune >= PRUNE_SECONDS or last_prune == 0.0:
+                    pruned = await self.prune_approvals()
+                    if pruned and self.say is not None:
+                        self.say(f"forgot {pruned} approval request(s) decided over a day ago")
+                    last_prune = time.monotonic()
                 if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
                     await self.claim()
                     last_claim = time.monotonic()
@@ -427,6 +434,23 @@ class Applier:
         key = hash_key(self.plane.keys, request.entity)
         own = dataclasses.replace(request, change_id=scoped(actor.name, request.change_id))
         return await self.plane.run_change(key, own, actor)
+
+    async def prune_approvals(self, now: float | None = None) -> int:
+        """Forget approval requests decided or expired more than a day ago: the hash every
+        console reads stays small, and each request and decision is in the audit."""
+        from agentconsole.control import approvals
+
+        now = time.time() if now is None else now
+        requests, _ = await approvals.list_requests(self.plane)
+        old = [
+            r.id
+            for r in requests
+            if (r.status != approvals.PENDING or r.expired(now))
+            and max(r.decided_at, r.expires_at) < now - KEEP_DECIDED
+        ]
+        if old:
+            await self.plane.redis.hdel(self.plane.keys.approvals, *old)
+        return len(old)
 
     async def _answer(
         self, stream: str, entry_id: str, actor: str | None, change_id: str, reply: list[Any]

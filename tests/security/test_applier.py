@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -425,3 +426,24 @@ async def test_the_applier_refuses_an_expired_decision_and_allows_a_loud_overrid
     assert f"tenant:{tenant}" in (await alice.kills.list())[0]
     entries = [(e.actor, e.action) for e in await alice.audit.tail(20)]
     assert ("alice", "approval.override") in entries and ("alice", "kill.tenant") in entries
+
+
+async def test_the_applier_forgets_requests_decided_over_a_day_ago(applier, person):
+    from agentconsole.control import approvals, operations
+
+    policy = {"operations": ["kill.tenant"]}
+    app = await applier(**policy)
+    op = operations.get("kill.tenant")
+    alice = await person("alice", **policy)
+    ids = []
+    for tenant in ("t-old-rejected", "t-pending"):
+        held = await op.run(alice, op.call({"tenant": tenant + uuid.uuid4().hex[:4]}))
+        ids.append(held.data["approval"]["id"])
+    stored = await approvals.get(app.plane, ids[0])
+    rejected = approvals._decided(app.plane, stored, approvals.REJECTED, "no")
+    await app.plane.redis.hset(KEYS.approvals, stored.id, json.dumps(rejected.doc()))
+    day_later = time.time() + 86400 + 3600
+    assert await app.prune_approvals(now=time.time()) == 0  # decided just now: kept
+    pruned = await app.prune_approvals(now=day_later)
+    remaining = {r.id for r in (await approvals.list_requests(app.plane))[0]}
+    assert pruned >= 2 and not set(ids) & remaining  # the pending one expired long ago too
