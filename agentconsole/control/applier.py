@@ -287,10 +287,8 @@ class Applier:
                     )
                     last_beat = time.monotonic()
                 if time.monotonic() - last_prune >= PRUNE_SECONDS or last_prune == 0.0:
-                    pruned = await self.prune_approvals()
-                    if pruned and self.say is not None:
-                        self.say(f"forgot {pruned} approval request(s) decided over a day ago")
                     last_prune = time.monotonic()
+                    await self._housekeeping()
                 if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
                     await self.claim()
                     last_claim = time.monotonic()
@@ -434,6 +432,21 @@ class Applier:
         key = hash_key(self.plane.keys, request.entity)
         own = dataclasses.replace(request, change_id=scoped(actor.name, request.change_id))
         return await self.plane.run_change(key, own, actor)
+
+    async def _housekeeping(self) -> None:
+        """Never a reason to stop applying: a failure here is said and skipped."""
+        from agentconsole.control.plane import translate
+
+        try:
+            pruned = await self.prune_approvals()
+        except Exception as exc:
+            if isinstance(translate(exc), Unavailable):
+                raise
+            pruned, why = 0, f"pruning approval requests failed: {type(exc).__name__}: {exc}"
+            if self.say is not None:
+                self.say(why)
+        if pruned and self.say is not None:
+            self.say(f"forgot {pruned} approval request(s) decided over a day ago")
 
     async def prune_approvals(self, now: float | None = None) -> int:
         """Forget approval requests decided or expired more than a day ago: the hash every
