@@ -187,8 +187,22 @@ class SpendReport:
         return self.tenants[0].forecast.text
 
 
-def _values(result: Any) -> dict[str, float]:
-    return {k: v for k, v in result.labels_series.items() if v is not None and math.isfinite(v)}
+def _values(*results: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for result in results:
+        out.update(
+            (k, v) for k, v in result.labels_series.items() if v is not None and math.isfinite(v)
+        )
+    return out
+
+
+def _problem(results: list[Any]) -> str | None:
+    """The first failure among query results (no data is an answer: nothing spent)."""
+    failed = next((r for r in results if r.error_kind not in (None, "no_data")), None)
+    if failed is None:
+        return None
+    kind = (failed.error_kind or "error").replace("_", " ")
+    return f"Prometheus {kind}: {text.clean(failed.error, 120)}"
 
 
 async def spend_report(
@@ -224,21 +238,27 @@ async def spend_report(
         )
     else:
         rate_q, today_q = render(RATE_BY_TENANT, window, now), render(TODAY_BY_TENANT, window, now)
-        chosen = f"topk({top}, {rate_q}) or on (tenant) topk({top}, {today_q})"
-        capped = sorted(caps)[:MAX_CAPPED]
-        if capped:  # a tenant with its own cap may be over it while spending little
-            chosen += f" or on (tenant) {_only(today_q, capped)}"
-        chosen = f"({chosen})"
-        rate_r, today_r = await asyncio.gather(
-            metrics.query(f"{rate_q} and on (tenant) {chosen}", by="tenant"),
-            metrics.query(f"{today_q} and on (tenant) {chosen}", by="tenant"),
-        )
-        failed = next((r for r in (rate_r, today_r) if r.error_kind not in (None, "no_data")), None)
-        if failed is not None:
-            kind = (failed.error_kind or "error").replace("_", " ")
-            report.metrics_error = f"Prometheus {kind}: {text.clean(failed.error, 120)}"
-        else:
-            rates, spent = _values(rate_r), _values(today_r)
+        capped = sorted(caps)[:MAX_CAPPED]  # a tenant with its own cap may be over it while
+        # spending little: always asked about, by name (an index lookup, not a scan)
+        asks = [metrics.query(f"topk({top}, {q})", by="tenant") for q in (rate_q, today_q)]
+        asks += [metrics.query(_only(q, capped), by="tenant") for q in (rate_q, today_q) if capped]
+        found = await asyncio.gather(*asks)
+        problem = _problem(found)
+        if problem is None:
+            rates, spent = _values(*found[0::2]), _values(*found[1::2])
+            # each top list's other half, for those tenants only (each expression is
+            # evaluated over every series once: the `today` one scans the day's samples)
+            rest_rate, rest_today = sorted(set(spent) - set(rates)), sorted(set(rates) - set(spent))
+            fill = [(rates, rate_q, rest_rate), (spent, today_q, rest_today)]
+            fill = [(into, q, names) for into, q, names in fill if names]
+            more = await asyncio.gather(
+                *(metrics.query(_only(q, names), by="tenant") for _, q, names in fill)
+            )
+            problem = _problem(list(more))
+            for (into, _, _), result in zip(fill, more, strict=True):
+                into.update(_values(result))
+        if problem is not None:
+            report.metrics_error = problem
     if report.metrics_error:
         return report
     rows = []
