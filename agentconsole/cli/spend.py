@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentconsole.cli.common import EXIT_FAILED, EXIT_OK, Context, add_output_options, emit, table
+from agentconsole.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    Context,
+    add_output_options,
+    emit,
+    table,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -70,4 +78,6 @@ async def spend(args: argparse.Namespace, ctx: Context) -> int:
         return "\n".join(lines)
 
     emit(args, fc.as_dict(report), human)
+    if report.redis_unreachable:
+        return EXIT_UNREACHABLE  # what is known from Prometheus is printed all the same
     return EXIT_FAILED if report.metrics_error or report.redis_error else EXIT_OK

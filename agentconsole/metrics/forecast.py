@@ -174,6 +174,7 @@ class SpendReport:
     now: float = 0.0
     metrics_error: str | None = None  # Prometheus unreachable, or no cost-by-tenant metric
     redis_error: str | None = None  # caps and agents unknown
+    redis_unreachable: bool = False  # that error is Redis not answering (CLI exit 3)
     default_cap: float = 0.0  # tenant_daily_cost_usd (0: none)
     agents_of: str | None = None  # the agents are this tenant's (None: the whole fleet's)
 
@@ -225,7 +226,11 @@ async def spend_report(
     window = window or (metrics.rate_interval if metrics is not None else "2m")
     report = SpendReport(window=window, now=now)
     # Redis first: the tenants with their own cap are part of the question asked Prometheus
-    caps, default_cap, agents, redis_error = await _caps_and_agents(plane, top, agents_of)
+    try:
+        caps, default_cap, agents, redis_error = await _caps_and_agents(plane, top, agents_of)
+    except _Unreachable as exc:
+        caps, default_cap, agents, redis_error = {}, 0.0, [], str(exc)
+        report.redis_unreachable = True
     report.agents, report.redis_error, report.default_cap = agents, redis_error, default_cap
     report.agents_of = agents_of
     rates: dict[str, float] = {}
@@ -292,6 +297,11 @@ async def _caps_and_agents(
             plane.agents.list(order="cost", limit=top, tenant=tenant or None),
         )
     except Exception as exc:
+        from agentconsole.control.errors import Unavailable
+        from agentconsole.control.plane import translate
+
+        if isinstance(translate(exc), Unavailable):
+            raise _Unreachable(_redis_problem(exc)) from None
         return {}, 0.0, [], _redis_problem(exc)
     agents = [AgentSpend(r.id, r.tenant, r.cost, r.steps, r.status, r.model) for r in records]
     return caps, float(limits.tenant_daily_cost_usd or 0.0), agents, None
@@ -304,6 +314,10 @@ def _only(query: str, tenants: list[str]) -> str:
     )
     matcher = "agent_cost_usd_total{tenant=~" + json.dumps(alternatives) + "}"
     return query.replace("agent_cost_usd_total", matcher)
+
+
+class _Unreachable(Exception):
+    """Redis did not answer: the report says so, the CLI exits 3."""
 
 
 def _redis_problem(exc: Exception) -> str:

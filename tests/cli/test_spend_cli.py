@@ -42,3 +42,11 @@ async def test_spend_with_prometheus_down_says_why_and_fails(acli, monkeypatch) 
 def test_spend_refuses_a_bad_top(cli) -> None:
     result = cli("spend", "--top", "0")
     assert result.code == 2 and "--top must be between 1 and 100" in result.err
+
+
+async def test_spend_with_redis_down_prints_the_spend_and_exits_3(acli, monkeypatch, prometheus):
+    monkeypatch.setenv("AGENTCONSOLE_PROMETHEUS_URL", prometheus.url)
+    monkeypatch.setenv("AGENTCONSOLE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    result = await acli("spend")
+    assert result.code == 3
+    assert "cap unknown" in result.out and "Redis:" in result.out
