@@ -120,6 +120,7 @@ async def generate_cmd(args: argparse.Namespace, ctx: Context) -> int:
         keep_default=args.keep_default,
         roles=tuple(args.role or ROLES),
         people=ctx.settings.control.operators if args.people else None,
+        controller=ctx.settings.rollouts.actor,  # if listed: its lease and status too
     )
     for line in out.lines:
         print(line)

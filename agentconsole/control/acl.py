@@ -348,6 +348,32 @@ def person_policy(keys: Keys, name: str, role: str) -> RolePolicy:
     )
 
 
+def controller_policy(keys: Keys, name: str, role: str) -> RolePolicy:
+    """The rollout controller's own user in applier mode (the person named ``rollouts.actor``):
+    a person's, plus its lease (redis-py's Lock scripts, pinned by SHA-1) and its status
+    hash. Its plan decisions go through the applier like anyone's."""
+    person = person_policy(keys, name, role)
+    lease, status = keys.rollout_lease, keys.rollout_status
+    shas = tuple(f"evalsha|{sha}" for sha in lock_script_shas())
+    return RolePolicy(
+        role,
+        name,
+        person.root,
+        (
+            *person.selectors,
+            Grant(
+                ("script|load", "script|exists", *shas),
+                keys=(f"~{lease}",),
+                why="renew and hand over its lease (redis-py's Lock scripts only)",
+            ),
+            Grant(("set", "pexpire", "del"), keys=(f"~{lease}",), why="take its lease"),
+            Grant(("hset",), keys=(f"%W~{status}",), why="write each plan's last evaluation"),
+        ),
+        summary=f"rollout controller through the applier: {person.summary}; its lease and "
+        "status hash",
+    )
+
+
 def person_password_env(name: str) -> str:
     return PASSWORD_ENV.format(role="PERSON_" + name.upper().replace("-", "_").replace(".", "_"))
 
@@ -386,16 +412,19 @@ def generate(
     keep_default: bool = False,
     roles: tuple[str, ...] = ROLES,
     people: Mapping[str, str] | None = None,
+    controller: str | None = None,
 ) -> Generated:
-    """ACL lines for ``roles`` and for each of ``people`` (name -> role, applier mode):
-    ``ACL SETUSER`` commands or aclfile ``user`` lines."""
+    """ACL lines for ``roles`` and for each of ``people`` (name -> role, applier mode; the
+    one named ``controller`` is the rollout controller): ``ACL SETUSER`` commands or
+    aclfile ``user`` lines."""
     env = os.environ if env is None else env
     out = Generated([])
     table = policies(keys, users)
     chosen = [(table[role], role, "") for role in roles]
     for person, role in (people or {}).items():
         var = person_password_env(person)
-        chosen.append((person_policy(keys, person, role), f"{person} ({role})", var))
+        make = controller_policy if person == controller else person_policy
+        chosen.append((make(keys, person, role), f"{person} ({role})", var))
     for policy, role, var in chosen:
         pw, note = password_rule(role, env, nopass, var)
         if note:

@@ -13,7 +13,14 @@ from tests.fixtures.redis import RedisServer, start_redis
 
 PREFIX = "sec"
 # applier mode's people (control.operators) and their roles
-PEOPLE = {"alice": "responder", "bob": "responder", "vera": "viewer", "ada": "admin"}
+PEOPLE = {
+    "alice": "responder",
+    "bob": "responder",
+    "vera": "viewer",
+    "ada": "admin",
+    "rollout-controller": "responder",  # rollouts.actor: its lease and status hash too
+}
+CONTROLLER = "rollout-controller"
 
 
 @dataclass
@@ -71,7 +78,8 @@ def people(acl_redis: AclRedis) -> dict[str, str]:
     passwords = {p: secrets.token_hex(12) for p in PEOPLE}
     env = {person_password_env(p): pw for p, pw in passwords.items()}
     with acl_redis.root() as root:
-        for line in generate(Keys(PREFIX), env=env, roles=(), people=PEOPLE).lines:
+        made = generate(Keys(PREFIX), env=env, roles=(), people=PEOPLE, controller=CONTROLLER)
+        for line in made.lines:
             root.execute_command(*shlex.split(line))
     return passwords
 

@@ -86,6 +86,33 @@ def test_a_viewer_person_cannot_even_send_requests(acl_redis, people):
         _refused(lambda key=key: vera.hset(key, "x", FORGED))
 
 
+async def test_the_rollout_controller_user_holds_its_lease_and_status_and_nothing_more(
+    acl_redis, people
+):
+    """In applier mode the controller is a person with two more keys: its lease (through
+    redis-py's Lock scripts) and its status hash; its decisions go through the applier."""
+    import redis.asyncio as aioredis
+
+    from agentconsole.control.lease import Lease
+
+    name = "rollout-controller"
+    client = aioredis.Redis.from_url(acl_redis.server.url, username=name, password=people[name])
+    try:
+        lease = Lease(client, KEYS, 5.0)
+        assert await lease.keep() and await lease.keep()  # take, then renew (Lock scripts)
+        await lease.release()
+        assert await client.hset(KEYS.rollout_status, "plan-x", "{}") == 1
+        assert await client.xadd(KEYS.requests(name), {"hello": "1"})
+    finally:
+        await client.aclose()
+    raw = _person(acl_redis, people, name)
+    for key in OPERATOR_STATE:
+        _refused(lambda key=key: raw.hset(key, "bar-off", FORGED))
+    _refused(lambda: raw.xadd(KEYS.audit, {"actor": "alice", "action": "flag.enable"}))
+    _refused(lambda: raw.eval("return 1", 0))
+    _refused(lambda: raw.set(KEYS.version, 1))
+
+
 # --- direct mode (trusted operators only) and the agent ---------------------------------------
 
 
