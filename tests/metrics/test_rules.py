@@ -91,3 +91,26 @@ def test_agent_runaway_is_near_the_limit_by_the_consoles_rule() -> None:
     (rule,) = [r for r in alert_rules() if r["alert"] == "AgentRunaway"]
     expr = " ".join(rule["expr"].split())
     assert f"max(agent_run_max_steps) >= {NEAR_LIMIT:g} * (max(agent_run_step_limit) > 0)" in expr
+
+
+def test_every_recorded_panel_query_reads_a_shipped_rule_without_per_agent_labels() -> None:
+    """A panel's ``recorded`` query names only series the shipped rules record, and those
+    rules aggregate away the process (no ``by`` of a per-agent label): one series per panel
+    (or per model, tenant, dependency), whatever the fleet."""
+    import re
+
+    from agentconsole.metrics.panels import load_preset
+    from tests.metrics.test_victoria import PER_AGENT
+
+    doc = yaml.safe_load((DEPLOY / "recording.yml").read_text())
+    rules = {r["record"]: r["expr"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+    panels = load_preset("agentconsole")["panels"]
+    recorded = {p["id"]: p["recorded"] for p in panels if "recorded" in p}
+    assert len(recorded) == len(panels) - 1  # all but spend today (a day's counter range)
+    for pid, query in recorded.items():
+        names = set(re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", query))
+        assert names and names <= set(rules), (pid, query)
+        for name in names:
+            for clause in re.findall(r"\bby\s*\(([^)]*)\)", rules[name]):
+                assert not {x.strip() for x in clause.split(",")} & PER_AGENT, (name, clause)
+            assert re.search(r"\b(sum|max|histogram_quantile)\s*[(b]", rules[name]), name
