@@ -75,6 +75,9 @@ class AgentMetrics:
             registry=r,
         )
         self.kills = Counter("agent_kills", "Runs stopped by a kill", ["scope"], registry=r)
+        self.runs_refused = Counter(
+            "agent_runs_refused", "New runs refused (never started)", ["reason"], registry=r
+        )
         self.budget_rejections = Counter(
             "agent_budget_rejections", "Calls refused by a budget", ["limit"], registry=r
         )
@@ -147,6 +150,8 @@ class AgentMetrics:
             self.budget_rejections.labels(limit)
         for limit in ("steps", "seconds"):
             self.runaway.labels(limit)
+        for reason in ("drain", "safe_mode"):
+            self.runs_refused.labels(reason)
         # looked up once: every snapshot applied sets them (labels() costs more than set())
         self.engaged = {
             kind: self.controls_engaged.labels(kind)

@@ -332,6 +332,7 @@ class Run:
     async def __aenter__(self) -> Run:
         rt = self.runtime
         if rt.safe_mode and rt.safe_mode_new_runs == "refuse":
+            rt.metrics.runs_refused.labels("safe_mode").inc()
             raise NewRunsRefused(
                 f"safe mode: no fresh control-plane snapshot for {rt.stale_seconds:.0f} s "
                 f"(limit {rt.stale_limit:g} s); new runs are refused"
@@ -341,6 +342,7 @@ class Run:
         if drain is not None and snap is not None and snap.kill_for(self.id, self.tenant) is None:
             # a drained target starts nothing new (running runs finish); a kill in force as
             # well wins below: the run is stopped and acknowledged as killed
+            rt.metrics.runs_refused.labels("drain").inc()
             rt.log.info(
                 "agent.refused",
                 "new run refused: drained",

@@ -51,6 +51,7 @@ async def test_drain_refuses_new_runs_and_lets_running_ones_finish(plane, runtim
     assert "new runs refused" in str(info.value)
     async with runtime.run(task="t", tenant="globex"):  # another tenant runs on
         pass
+    assert sample(runtime, "agent_runs_refused_total", reason="drain") == 1
 
     go_on.set()
     result, agent_id = await asyncio.wait_for(task, 30)
