@@ -117,6 +117,21 @@ class ConfirmScreen(ModalScreen[Decision | None]):
     def on_mount(self) -> None:
         self.query(Input).first().focus()
         self._update_hint()
+        self._fit_targets()
+
+    def on_resize(self) -> None:
+        self._fit_targets()
+
+    def _fit_targets(self) -> None:
+        """On a short terminal (80x24) the list of targets gives way (it scrolls), so the
+        fields, the reason and the buttons stay on screen; 14 lines at most."""
+        box = self.query("#confirm-targets")
+        if not box:
+            return
+        fixed = 5 + (2 if self.detail else 0) + 4 * len(self.fields) + (1 if self.hint else 0)
+        fixed += 4 + 1 + 4  # the reason, the error line, the buttons
+        room = int(self.app.size.height * 0.9) - fixed
+        box.first().styles.max_height = max(2, min(14, room))
 
     def values(self) -> dict[str, str]:
         return {f.id: self.query_one(f"#{f.id}", Input).value for f in self.fields}

@@ -181,3 +181,30 @@ async def test_drain_the_tenant_from_the_overview_in_three_keys(settings, plane,
         assert keys.count <= 3
     (entry,) = [e for e in await plane.audit.tail(5) if e.action == "drain.tenant"]
     assert entry.reason == "cost explosion, let runs finish"
+
+
+async def test_at_80x24_the_stop_dialog_keeps_the_reason_and_buttons_on_screen(
+    settings, plane, prometheus
+):
+    """20 running agents listed: the list scrolls, the reason field and Kill stay visible."""
+    from agentconsole.control.registry import AgentRecord
+    from tests.tui.conftest import T0
+
+    await seed_agents(
+        plane, [AgentRecord(id=f"a{i:02d}", tenant="acme", started_at=T0 - 60) for i in range(20)]
+    )
+    app = spend_app(settings, prometheus)
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        await open_spend(app, pilot, keys)
+        await keys.press("t")
+        await wait_for_reason_field(app, pilot)
+        await pilot.pause()
+        screen = app.screen
+        for widget in ("#reason", "#confirm"):
+            region = screen.query_one(widget).region
+            assert region.height and region.bottom <= 24, (widget, region)
+        assert "Kill tenant acme: 20 running agents" in str(
+            screen.query_one("#confirm-title").render()
+        )
+        await pilot.press("escape")
