@@ -12,13 +12,14 @@ from agentconsole.metrics.service import MetricsService
 from tests.fixtures.procs import free_port
 from tests.fixtures.prometheus import hanging_socket, http_stub, self_signed_certificate
 
-TIMEOUT = 1.0
+TIMEOUT = 1.0  # for servers that never answer: the timeout is what is tested
+ANSWERING = 30.0  # for servers that answer: a busy machine must not turn them into timeouts
 
 
 def service_for(url: str, **prometheus) -> MetricsService:
     settings = Settings()
     settings.prometheus.url = url
-    settings.prometheus.timeout = TIMEOUT
+    settings.prometheus.timeout = ANSWERING
     for key, value in prometheus.items():
         setattr(settings.prometheus, key, value)
     settings.panels = [{"id": "extra", "title": "Extra", "query": "vector(1)"}]
@@ -56,7 +57,7 @@ async def test_prometheus_down_is_unreachable() -> None:
 
 async def test_hanging_server_is_a_timeout_within_the_panel_timeout() -> None:
     with hanging_socket() as url:
-        results, alerts, _ = await fetch(service_for(url))
+        results, alerts, _ = await fetch(service_for(url, timeout=TIMEOUT))
     assert {r.error_kind for r in results} == {"timeout"}
     assert alerts.error_kind == "timeout"
 

@@ -107,7 +107,7 @@ def _run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 90)
 def test_headless_demo_saves_a_screenshot_and_leaves_nothing(tmp_path: Path):
     shot = tmp_path / "console.svg"
     ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
-    before = {p.name for p in Path("/tmp").glob("agentconsole-demo-*")}
+    tmp, env = _own_tmp(tmp_path)
     result = _run_cli(
         "demo",
         "--headless",
@@ -118,13 +118,14 @@ def test_headless_demo_saves_a_screenshot_and_leaves_nothing(tmp_path: Path):
         "--screenshot",
         str(shot),
         *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     svg = shot.read_text()
     assert svg.startswith("<svg") and "agentconsole" in svg
     assert all(_closed(port) for port in ports.values())
-    assert {p.name for p in Path("/tmp").glob("agentconsole-demo-*")} <= before
+    assert list(tmp.iterdir()) == []
 
 
 def test_missing_binary_names_what_to_install(tmp_path: Path):
@@ -145,7 +146,15 @@ def test_port_already_taken_is_a_clear_message():
             pass
 
 
-def _start_headless_demo(ports: dict[str, int]) -> subprocess.Popen:
+def _own_tmp(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A temp dir of the demo's own (TMPDIR), so what it leaves is told apart from the
+    files of any other demo running on the machine (a second terminal, another test run)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    return tmp, dict(os.environ, TMPDIR=str(tmp))
+
+
+def _start_headless_demo(ports: dict[str, int], env: dict[str, str]) -> subprocess.Popen:
     """A 60 s headless demo on the given ports, returned once its Prometheus answers."""
     proc = subprocess.Popen(
         [
@@ -164,6 +173,7 @@ def _start_headless_demo(ports: dict[str, int]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
+        env=env,
     )
     deadline = time.monotonic() + 60
     while _closed(ports["prometheus"]) and time.monotonic() < deadline and proc.poll() is None:
@@ -177,7 +187,7 @@ def _start_headless_demo(ports: dict[str, int]) -> subprocess.Popen:
 def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
     """Kill the simulator under a headless demo: it exits 1 naming the simulator."""
     ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
-    proc = _start_headless_demo(ports)
+    proc = _start_headless_demo(ports, _own_tmp(tmp_path)[1])
     try:
         time.sleep(1.0)
         pids = subprocess.run(
@@ -198,11 +208,11 @@ def test_a_child_that_dies_ends_the_demo_and_says_which(tmp_path: Path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_terminal_closed_or_terminated_cleans_up(sig):
+def test_terminal_closed_or_terminated_cleans_up(sig, tmp_path: Path):
     """SIGHUP (the terminal window closed) and SIGTERM clean up like Ctrl-C."""
     ports = {name: free_port() for name in ("redis", "prometheus", "metrics")}
-    before = {p.name for p in Path("/tmp").glob("agentconsole-demo-*")}
-    proc = _start_headless_demo(ports)
+    tmp, env = _own_tmp(tmp_path)
+    proc = _start_headless_demo(ports, env)
     try:
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
@@ -211,4 +221,4 @@ def test_terminal_closed_or_terminated_cleans_up(sig):
             proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err
     assert all(_closed(port) for port in ports.values())
-    assert {p.name for p in Path("/tmp").glob("agentconsole-demo-*")} <= before
+    assert list(tmp.iterdir()) == []

@@ -213,18 +213,24 @@ async def test_fleet_obeys_a_tenant_drain_and_a_pause(plane, settings):
             await asyncio.sleep(0.02)
         assert not _tenant_runs(fleet, "acme") and fleet.stats.refused >= 1
         others = fleet.stats.runs.get("success", 0)
-        await asyncio.sleep(0.3)
-        assert fleet.stats.runs.get("success", 0) > others  # the other tenants run on
+        for _ in range(1500):  # the other tenants run on
+            if fleet.stats.runs.get("success", 0) > others:
+                break
+            await asyncio.sleep(0.02)
+        assert fleet.stats.runs.get("success", 0) > others
 
         await plane.holds.hold("pause", everything=True, reason="freeze")
         assert await fleet.runtime.wait_for_version(await plane.version(), 30)
         calls = fleet.stats.llm_calls
-        await asyncio.sleep(0.3)
+        for _ in range(1500):  # each run holds at its next step (a call in flight ends first)
+            if all(r.record.status == "paused" for r in fleet.runtime._runs.values()):
+                break
+            await asyncio.sleep(0.02)
+        assert all(r.record.status == "paused" for r in fleet.runtime._runs.values())
         assert fleet.stats.llm_calls <= calls + fleet.runtime.active_runs  # a call in flight
         held = fleet.stats.llm_calls
         await asyncio.sleep(0.3)
         assert fleet.stats.llm_calls == held  # nobody calls the model while paused
-        assert all(r.record.status == "paused" for r in fleet.runtime._runs.values())
 
         await plane.holds.lift("pause", "all")
         for _ in range(1500):
