@@ -85,3 +85,27 @@ async def test_end_reaches_the_last_agent_of_100001_and_home_the_first(plane, ap
         await pilot.press("end")
         await wait_until(pilot, lambda: table.cursor_key == "s030750", 30, "the tenant's last")
         assert set(table.painted) <= expected
+
+
+async def test_the_cursor_keeps_its_row_on_a_later_page_while_the_page_reorders(
+    plane, app_factory, settings
+):
+    settings.ui.refresh_seconds = 0.2
+    records = [AgentRecord(id=f"w{i:03d}", task="t", cost=i / 10) for i in range(30)]
+    await plane.agents.write_many(records)
+    app = app_factory(start_view="agents", clock=time.time, agent_limit=10)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("agents")
+        table = view.table
+        await wait_until(pilot, lambda: len(table.painted) == 10, what="the first page")
+        await pilot.press("right_square_bracket")
+        await wait_until(pilot, lambda: "w019" in table.painted, what="the second page")
+        table.move_cursor(row=table.get_row_index("w016"))
+        for rec in records[10:20]:  # the page's costs reversed: every row moves, none leaves
+            rec.cost = (29 - int(rec.id[1:])) / 10
+        await plane.agents.write_many(records[10:20])
+        painted = app.paint_counts.get("agents", 0)
+        await wait_until(pilot, lambda: app.paint_counts.get("agents", 0) > painted + 1)
+        assert set(table.painted) == {f"w{i:03d}" for i in range(10, 20)}
+        assert table.get_row_index("w010") == 0  # the order changed under the cursor
+        assert table.cursor_key == "w016" and "rows 11–20" in summary_of(view)
