@@ -215,7 +215,9 @@ class ConsoleOperations:
             written = ops.usage(asks)
             ask = dataclasses.replace(ask, line="", line_help=written, detail=f"as on : {written}")
         detail = ask.detail or preview.detail
-        if op.name.startswith("kill.") and preview.targets:
+        # the Agents view's filter: from another view (Spend, Overview) every target is
+        # "not loaded" there, which would read as a warning about nothing
+        if op.name.startswith("kill.") and preview.targets and self.app.current == "agents":
             hidden = len(set(preview.targets) - self.app.agents_painted())
             if hidden:
                 detail = f"{hidden} of them hidden by the current filter or not loaded. " + detail

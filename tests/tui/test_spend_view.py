@@ -207,4 +207,6 @@ async def test_at_80x24_the_stop_dialog_keeps_the_reason_and_buttons_on_screen(
         assert "Kill tenant acme: 20 running agents" in str(
             screen.query_one("#confirm-title").render()
         )
+        detail = str(screen.query_one("#confirm-detail").render())
+        assert "hidden by the current filter" not in detail  # that is the Agents view's
         await pilot.press("escape")
