@@ -153,6 +153,7 @@ def encode(request: ChangeRequest, wait: float) -> StreamFields:
         "expected": "" if request.expected_version is None else str(request.expected_version),
         "reason": request.reason,
         "approval": request.approval,
+        "unreadable": request.unreadable,
         "wait": f"{wait:g}",
     }
 
@@ -419,6 +420,7 @@ class Applier:
             reason=got.get("reason", "")[:REASON_MAX],
             change_id=change_id,
             approval=got.get("approval", ""),
+            unreadable=got.get("unreadable", "")[:40],
         )
 
     async def apply(self, actor: Operator, request: ChangeRequest) -> list[Any]:

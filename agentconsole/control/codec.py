@@ -43,6 +43,26 @@ def document(raw: bytes | str | None, what: str) -> dict[str, Any] | None:
     return doc
 
 
+# The document a listing shows for a stored value that does not parse: {UNREADABLE: why}.
+# Readers skip it; the console and `status` name it, and its lift deletes it by value.
+UNREADABLE = "__unreadable__"
+
+
+def problem(raw: bytes | str | None) -> str | None:
+    """Why a stored versioned document (a kill, a hold) cannot be changed by its version:
+    not UTF-8, not JSON, not an object, no whole version number; None when it can."""
+    try:
+        doc = document(raw, "value")
+    except CorruptValue as exc:
+        return str(exc).removeprefix("value: the value stored in Redis is ")
+    if doc is None:
+        return None
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return "a document without a version number"
+    return None
+
+
 def dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
 from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, NotFound
-from agentconsole.control.kills import ALL, BRIEF_FIELDS, target_for
+from agentconsole.control.kills import ALL, BRIEF_FIELDS, lift_stored, target_for
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -91,7 +91,14 @@ class Holds:
             try:
                 holds[label] = codec.document(value, f"hold {label!r}") or {}
             except CorruptValue as exc:
-                problems.append(str(exc))
+                # still holds its target (fail closed): listed so it can be lifted
+                holds[label] = {codec.UNREADABLE: str(exc)}
+                kind, target = split(label)
+                problems.append(
+                    f"{self.plane.keys.holds} field {label!r}: {codec.problem(value)}; "
+                    f"agents obey it; lift it: agentconsole {kind} lift "
+                    f"{target.replace(':', ' ', 1)}"
+                )
         return holds, problems
 
     async def hold(
@@ -141,20 +148,15 @@ class Holds:
         """Lift a drain (new runs may start) or a pause (held runs continue)."""
         name = field_for(kind, target)
         self.plane.operator.require(f"{kind}.lift")
-        raw = await self.plane.redis.hget(self.plane.keys.holds, name)
-        doc = codec.document(raw, f"hold {name!r}")
-        if doc is None:
-            raise NotFound(f"no {kind} in force for {describe(target)}")
-        await self.plane.apply(
-            hash_key=self.plane.keys.holds,
-            field=name,
-            entity="hold",
-            action=f"{kind}.lift",
-            new_doc=None,
-            expected_version=int(doc.get("version", 0)),
-            reason=reason,
+        return await lift_stored(
+            self.plane,
+            self.plane.keys.holds,
+            name,
+            "hold",
+            f"{kind}.lift",
+            reason,
+            f"no {kind} in force for {describe(target)}",
         )
-        return doc
 
     async def running(self, target: str) -> builtins.list[str]:
         """Agents of ``target`` that are going now (running, paused or draining): read from

@@ -48,6 +48,52 @@ def matches(target: str, agent_id: str, tenant: str) -> bool:
     return target == ALL or target == f"agent:{agent_id}" or target == f"tenant:{tenant}"
 
 
+def _lift_words(target: str) -> str:
+    """``tenant:acme`` -> ``tenant acme``: how a lift row names a target."""
+    return target.replace(":", " ", 1)
+
+
+async def lift_stored(
+    plane: ControlPlane,
+    hash_key: str,
+    name: str,
+    entity: str,
+    action: str,
+    reason: str,
+    missing: str,
+) -> dict[str, Any]:
+    """Delete one kill or hold through the atomic apply path: by its version, or, when the
+    stored value does not parse, by the value itself (the lift still works, and its audit
+    entry says the document was unreadable). Returns what was lifted ({} if unreadable)."""
+    raw = await plane.redis.hget(hash_key, name)
+    if raw is None:
+        raise NotFound(missing)
+    if codec.problem(raw) is not None:
+        data = raw if isinstance(raw, bytes) else str(raw).encode()
+        await plane.apply(
+            hash_key=hash_key,
+            field=name,
+            entity=entity,
+            action=action,
+            new_doc=None,
+            expected_version=0,
+            reason=reason,
+            unreadable=data,
+        )
+        return {}
+    doc = codec.document(raw, f"{entity} {name!r}") or {}
+    await plane.apply(
+        hash_key=hash_key,
+        field=name,
+        entity=entity,
+        action=action,
+        new_doc=None,
+        expected_version=int(doc["version"]),
+        reason=reason,
+    )
+    return doc
+
+
 @dataclass
 class KillOutcome:
     target: str
@@ -85,7 +131,12 @@ class Kills:
             try:
                 kills[label] = codec.document(value, f"kill {label!r}") or {}
             except CorruptValue as exc:
-                problems.append(str(exc))
+                # still in force for the agents (fail closed): listed so it can be lifted
+                kills[label] = {codec.UNREADABLE: str(exc)}
+                problems.append(
+                    f"{self.plane.keys.kills} field {label!r}: {codec.problem(value)}; "
+                    f"agents obey it; lift it: agentconsole agents lift {_lift_words(label)}"
+                )
         return kills, problems
 
     async def affected(self, target: str, kill_id: str = "") -> builtins.list[AgentRecord]:
@@ -179,18 +230,14 @@ class Kills:
     async def lift(self, target: str, *, reason: str = "") -> None:
         """Lift a kill so that new agents of that scope may run again."""
         self.plane.operator.require("kill.lift")
-        raw = await self.plane.redis.hget(self.plane.keys.kills, target)
-        doc = codec.document(raw, f"kill {target!r}")
-        if doc is None:
-            raise NotFound(f"no kill in force for {target!r}")
-        await self.plane.apply(
-            hash_key=self.plane.keys.kills,
-            field=target,
-            entity="kill",
-            action="kill.lift",
-            new_doc=None,
-            expected_version=int(doc.get("version", 0)),
-            reason=reason,
+        await lift_stored(
+            self.plane,
+            self.plane.keys.kills,
+            target,
+            "kill",
+            "kill.lift",
+            reason,
+            f"no kill in force for {target!r}",
         )
 
     async def wait_for_acks(

@@ -7,6 +7,7 @@ change event happen in one atomic step, so an audit entry can never be missing o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -30,6 +31,7 @@ from agentconsole.control.errors import (
 )
 from agentconsole.control.keys import SCHEMA_VERSION, Keys
 from agentconsole.control.roles import Operator
+from agentconsole.text import clean
 
 if TYPE_CHECKING:
     from agentconsole.config import Settings
@@ -67,6 +69,9 @@ class ChangeRequest:
     reason: str
     change_id: str
     approval: str = ""  # the four-eyes request this change carries out (control/approvals.py)
+    # the SHA-1 of a stored value that does not parse, to delete exactly it (a lift of an
+    # unreadable kill or hold: it has no version to compare)
+    unreadable: str = ""
 
 
 def new_change_id() -> str:
@@ -248,6 +253,7 @@ class ControlPlane:
         expected_version: int | None,
         reason: str = "",
         change_id: str | None = None,
+        unreadable: bytes | None = None,
     ) -> Change:
         """Atomically change one document; ``expected_version=None`` means create-if-absent.
 
@@ -261,6 +267,9 @@ class ControlPlane:
         with this process's credential; ``applier`` sends the request to
         ``agentconsole applier`` (control/applier.py), which holds the write credential, and
         waits for its answer.
+
+        ``unreadable``: the stored value, read by the caller, that does not parse; the change
+        deletes exactly that value (compared by its SHA-1) instead of comparing a version.
         """
         from agentconsole.control import approvals
 
@@ -276,6 +285,7 @@ class ControlPlane:
             reason=reason or "",
             change_id=change_id or new_change_id(),
             approval=approvals.carried(),
+            unreadable=hashlib.sha1(unreadable).hexdigest() if unreadable is not None else "",
         )
         if self.settings.control.writes == "applier":
             from agentconsole.control.applier import ask
@@ -296,10 +306,16 @@ class ControlPlane:
             marked["version"] = VERSION_MARKER
             payload = codec.dump(marked)
         expected = request.expected_version
+        mode = "if_absent" if expected is None else "cas"
+        before = ""
+        if request.unreadable:
+            if request.new_doc is not None:
+                raise InvalidValue("an unreadable document can only be deleted")
+            mode, before = "unreadable", await self._unreadable_before(hash_key, request.field)
         args = [
             request.field,
-            "if_absent" if expected is None else "cas",
-            expected or 0,
+            mode,
+            request.unreadable or expected or 0,
             payload,
             operator.name,
             operator.role,
@@ -312,6 +328,7 @@ class ControlPlane:
             "1" if request.action in FAIL_CLOSED else "0",
             request.change_id,
             CHANGE_ID_TTL,
+            before,
         ]
         keys = [
             hash_key,
@@ -338,6 +355,17 @@ class ControlPlane:
             self.notes.append(_retried(request.action, request.field, status, reply[2:]))
         return reply
 
+    async def _unreadable_before(self, hash_key: str, field: str) -> str:
+        """What the audit's "before" says of a value that does not parse: why, and the value
+        sanitised and cut (never the raw bytes: they may be anything)."""
+        raw = await self.redis.hget(hash_key, field)
+        return codec.dump(
+            {
+                "unreadable": codec.problem(raw) or "unreadable",
+                "stored": clean(codec.lenient_text(raw), 120),
+            }
+        )
+
     async def _outcome(self, request: ChangeRequest, reply: list[Any]) -> Change:
         """What a reply of ``apply_change`` (or of the applier, which adds ``refused``)
         means for the caller: the new document, or the error to show."""
@@ -359,6 +387,10 @@ class ControlPlane:
         if status in ("ok", "again"):
             doc = codec.document(raw, f"{entity} {field}") if raw else None
             return Change(doc, int(rest[0]), repeated=status == "again")
+        if request.unreadable:  # compared by value: gone, or rewritten since it was read
+            if not raw:
+                raise NotFound(f"no {entity} named {field!r}")
+            raise Conflict(f"{entity} {field!r} changed since it was read: nothing lifted", None)
         current = codec.document(raw, f"{entity} {field}") if raw else None
         if status == "exists":
             raise _exists(entity, field, current)

@@ -15,7 +15,7 @@ import uuid
 import pytest
 import redis
 
-from agentconsole.control import ControlPlane, Operator, PermissionDenied
+from agentconsole.control import ControlPlane, Operator, PermissionDenied, codec
 from agentconsole.control.applier import Applier, wait_for_result
 from agentconsole.control.errors import ControlError, NoApplier
 from agentconsole.control.keys import Keys
@@ -447,3 +447,19 @@ async def test_the_applier_forgets_requests_decided_over_a_day_ago(applier, pers
     pruned = await app.prune_approvals(now=day_later)
     remaining = {r.id for r in (await approvals.list_requests(app.plane))[0]}
     assert pruned >= 2 and not set(ids) & remaining  # the pending one expired long ago too
+
+
+async def test_an_unreadable_kill_is_lifted_through_the_applier(acl_redis, applier, person):
+    """The applier carries the value's digest: a kill that does not parse (written by a
+    buggy tool with the root credential) is lifted by a responder with no direct write."""
+    await applier()
+    alice = await person("alice")
+    target = f"tenant:{_name('broken')}"
+    with acl_redis.root() as root:
+        root.hset(alice.keys.kills, target, "{not json")
+    kills, _ = await alice.kills.list()
+    assert codec.UNREADABLE in kills[target]
+    await alice.kills.lift(target, reason="corrupt entry")
+    assert target not in (await alice.kills.list())[0]
+    entry = [e for e in await alice.audit.tail(50) if e.target == target][-1]
+    assert entry.actor == "alice" and entry.before["unreadable"] == "not valid JSON"

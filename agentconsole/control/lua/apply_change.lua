@@ -7,11 +7,14 @@
 -- retry after a lost reply answers 'again' with the first outcome instead of a second change.
 -- KEYS: 1 entity hash, 2 audit stream, 3 global version counter, 4 epoch, 5 holders' reports,
 --       6 this change's id record
--- ARGV: 1 field, 2 mode ('cas' | 'if_absent'), 3 expected version (0 = must not exist),
+-- ARGV: 1 field, 2 mode ('cas' | 'if_absent' | 'unreadable'), 3 expected version (0 = must
+--       not exist; in 'unreadable' mode the SHA-1 of the stored value the caller could not
+--       read: only deleting it, exactly that value, is allowed),
 --       4 new document ('' deletes; contains "version": "__VERSION__"), 5 actor, 6 role,
 --       7 action, 8 entity, 9 reason, 10 timestamp, 11 audit max length, 12 channel,
 --       13 '1' when allowed without an epoch (a kill during a reset), 14 change id,
---       15 seconds to remember the change id
+--       15 seconds to remember the change id, 16 what the audit's 'before' says in
+--       'unreadable' mode (the caller's sanitised description: the raw value is not copied)
 local seen = redis.call('GET', KEYS[6])
 if seen then
   local sep = string.find(seen, '|', 1, true)
@@ -92,8 +95,15 @@ if cur then
     curver = tonumber(doc['version'])
   end
 end
+local before = cur or ''
 if ARGV[2] == 'if_absent' then
   if cur then return {'exists', cur} end
+elseif ARGV[2] == 'unreadable' then
+  -- a document that does not parse (or carries no version) has no version to compare:
+  -- the value itself is compared, and it may only be deleted (a lift)
+  if ARGV[4] ~= '' then return invalid('an unreadable document can only be deleted') end
+  if not cur or redis.sha1hex(cur) ~= ARGV[3] then return {'conflict', cur or ''} end
+  before = ARGV[16]
 elseif tonumber(ARGV[3]) ~= (cur and curver or 0) or (cur and tonumber(ARGV[3]) == 0) then
   return {'conflict', cur or ''}
 end
@@ -112,7 +122,7 @@ end
 local gv = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*',
   'ts', ARGV[10], 'actor', ARGV[5], 'role', ARGV[6], 'action', ARGV[7],
-  'entity', ARGV[8], 'target', ARGV[1], 'before', cur or '', 'after', new,
+  'entity', ARGV[8], 'target', ARGV[1], 'before', before, 'after', new,
   'reason', ARGV[9], 'cp_version', gv, 'change_id', ARGV[14])
 redis.call('SET', KEYS[6], gv .. '|' .. new, 'EX', tonumber(ARGV[15]))
 local meta = cjson.encode({entity = ARGV[8], name = ARGV[1], action = ARGV[7],
