@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--top", type=_top, default=5, help="tenants and agents shown (default 5)")
     p.add_argument("--tenant", type=_tenant, help="the most expensive agents of this tenant")
+    p.add_argument(
+        "--window", type=_window, help="burn rate window (default: the panels', 2m): 15m, 1h"
+    )
     add_output_options(p)
     p.set_defaults(func=spend)
 
@@ -35,6 +38,15 @@ def _tenant(raw: str) -> str:
 
     try:
         return text.name(raw, "tenant")
+    except text.Invalid as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _window(raw: str) -> str:
+    from agentconsole import text
+
+    try:
+        return text.format_duration(text.duration(raw, "--window"))
     except text.Invalid as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -58,7 +70,9 @@ async def spend(args: argparse.Namespace, ctx: Context) -> int:
     ctx._plane = plane  # closed by the runner
     metrics = MetricsService(ctx.settings)
     try:
-        report = await fc.spend_report(metrics, plane, top=args.top, agents_of=args.tenant)
+        report = await fc.spend_report(
+            metrics, plane, top=args.top, agents_of=args.tenant, window=args.window
+        )
     finally:
         await metrics.close()
 

@@ -50,3 +50,14 @@ async def test_spend_with_redis_down_prints_the_spend_and_exits_3(acli, monkeypa
     result = await acli("spend")
     assert result.code == 3
     assert "cap unknown" in result.out and "Redis:" in result.out
+
+
+async def test_spend_window_names_the_burn_rate_it_used(acli, monkeypatch, prometheus) -> None:
+    monkeypatch.setenv("AGENTCONSOLE_PROMETHEUS_URL", prometheus.url)
+    data = (await acli("spend", "--json", "--window", "15m")).json()
+    assert data["window"] == "15m" and "over the last 15m" in data["tenants"][0]["forecast"]
+
+
+def test_spend_refuses_a_bad_window(cli) -> None:
+    result = cli("spend", "--window", "soon")
+    assert result.code == 2 and "--window" in result.err

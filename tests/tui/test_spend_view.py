@@ -210,3 +210,17 @@ async def test_at_80x24_the_stop_dialog_keeps_the_reason_and_buttons_on_screen(
         detail = str(screen.query_one("#confirm-detail").render())
         assert "hidden by the current filter" not in detail  # that is the Agents view's
         await pilot.press("escape")
+
+
+async def test_w_changes_the_burn_window_the_forecast_names(settings, plane, prometheus):
+    settings.prometheus.url = prometheus.url
+    app = make_app(settings, start_view="spend", clock=time.time, metrics=True)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("spend")
+        await wait_until(pilot, lambda: view.report is not None and view.report.tenants, 30)
+        assert view.report.window == "2m"
+        await pilot.press("w")
+        await wait_until(pilot, lambda: view.report.window == "15m", 30, what="15m")
+        assert "over the last 15m" in view.report.headline
+        await pilot.press("w", "w")
+        await wait_until(pilot, lambda: view.report.window == "2m", 30, what="back to 2m")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agentconsole.tui.backend import Backend
 
 TOP = 8
+BURN_WINDOWS = (None, "15m", "1h")  # None: the panels' rate window (the preset's, 2m)
 TENANT_COLUMNS = [  # 80 columns wide in all: the 80x24 layout shows every one
     Column("tenant", "TENANT", 12),
     Column("today", "TODAY", 9, numeric=True),
@@ -89,6 +90,7 @@ class SpendView(View):
         Binding("C", "op('budget.tenant')", "Cap at $", id="spend.cap_at"),
         Binding("d", "op('drain.tenant')", "Drain", id="spend.drain_tenant"),
         Binding("t", "op('kill.tenant')", "Stop tenant", id="spend.kill_tenant"),
+        Binding("w", "window", "Burn window", id="spend.window", show=False),
         Binding("s", "sort", "Sort", id="spend.sort", show=False),
     ]
     DEFAULT_CSS = """
@@ -101,6 +103,7 @@ class SpendView(View):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report: fc.SpendReport | None = None
+        self.burn_window: str | None = None  # w: the rate the forecast burns at
 
     def compose(self):
         yield Static("", id="spend-headline", markup=False)
@@ -126,6 +129,7 @@ class SpendView(View):
 
     def loader(self) -> Loader:
         tenant = self.table.cursor_key  # its agents: spend by agent of the tenant you look at
+        window = self.burn_window
 
         async def load(backend: Backend) -> fc.SpendReport:
             metrics = backend.metrics()
@@ -135,6 +139,7 @@ class SpendView(View):
                 top=TOP,
                 metrics_problem=backend.metrics_problem,
                 agents_of=tenant,
+                window=window,
             )
 
         return load
@@ -152,7 +157,7 @@ class SpendView(View):
         )
         self.table.set_rows([tenant_row(t, i) for i, t in enumerate(data.tenants)])
         note = (
-            f"today = since 00:00 UTC · burn over the last {data.window} · "
+            f"today = since 00:00 UTC · burn over the last {data.window} (w) · "
             "cap* = the tenant's own (budget tenant)"
         )
         if data.default_cap:
@@ -195,6 +200,13 @@ class SpendView(View):
         self.post_message(
             OperationRequested("budget.tenant", {"tenant": tenant, "value": proposal})
         )
+
+    def action_window(self) -> None:
+        """The burn rate over the panels' window, 15m or 1h: steadier, slower to follow."""
+        at = BURN_WINDOWS.index(self.burn_window)
+        self.burn_window = BURN_WINDOWS[(at + 1) % len(BURN_WINDOWS)]
+        self.tell(f"burn rate over {self.burn_window or 'the panels’ window'}", "information")
+        self.console.poll_now()
 
     def action_sort(self) -> None:
         self.table.sort_by()
