@@ -96,7 +96,7 @@ class Holds:
                 kind, target = split(label)
                 problems.append(
                     f"{self.plane.keys.holds} field {label!r}: {codec.problem(value)}; "
-                    f"agents obey it; lift it: agentconsole {kind} lift "
+                    f"agents obey it; lift it: agentconsole do {kind} lift "
                     f"{target.replace(':', ' ', 1)}"
                 )
         return holds, problems

@@ -135,7 +135,7 @@ class Kills:
                 kills[label] = {codec.UNREADABLE: str(exc)}
                 problems.append(
                     f"{self.plane.keys.kills} field {label!r}: {codec.problem(value)}; "
-                    f"agents obey it; lift it: agentconsole agents lift {_lift_words(label)}"
+                    f"agents obey it; lift it: agentconsole do kill lift {_lift_words(label)}"
                 )
         return kills, problems
 

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from agentconsole.agent import AgentKilled, Drained, NewRunsRefused
+from agentconsole.control import operations as ops
 from tests.agent.conftest import sample
 
 
@@ -211,7 +212,35 @@ async def test_an_unreadable_drain_still_drains_its_target(plane, runtime):
     async with runtime.run(task="t", tenant="globex"):
         pass
     holds, problems = await plane.holds.list()
-    assert holds == {} and problems  # the operator's side names it as unreadable
+    assert set(holds) == {"drain:tenant:acme"} and problems  # named as unreadable
+    # lifted by its row, like a readable one: the agents run again
+    call = ops.parse_line("undrain tenant acme")
+    await call.op.run(plane, call)
+    await _applied(plane, runtime)
+    async with runtime.run(task="t", tenant="acme") as run:
+        await run.call("llm", _answer)
+
+
+async def _answer():
+    return "ok"
+
+
+async def test_a_run_stopped_by_an_unreadable_kill_runs_again_after_the_lift(plane, runtime):
+    """A kill whose document does not parse stops its target (fail closed) and is lifted
+    by the kill lift row; the agents stop obeying it."""
+    await plane.redis.hset(plane.keys.kills, "tenant:acme", b"\xff not a kill")
+    await runtime.sync()
+    with pytest.raises(AgentKilled):
+        async with runtime.run(task="t", tenant="acme") as run:
+            await run.call("llm", _answer)
+    call = ops.parse_line("kill lift tenant acme")
+    call.reason = "corrupt entry"
+    assert "lifted" in (await call.op.run(plane, call)).text
+    await _applied(plane, runtime)
+    async with runtime.run(task="t", tenant="acme") as run:
+        assert await run.call("llm", _answer) == "ok"
+    [entry] = await plane.audit.tail(5)
+    assert entry.action == "kill.lift" and entry.before["unreadable"] == "not valid UTF-8"
 
 
 async def test_kill_wakes_a_sync_run_held_in_a_reservation(plane, runtime):

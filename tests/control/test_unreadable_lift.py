@@ -18,7 +18,7 @@ async def test_an_unreadable_kill_is_listed_named_and_lifted_by_its_row(plane, r
     if raw != b'{"target": "x"}':  # an object without a version reads as a kill
         assert codec.UNREADABLE in kills["tenant:acme"]
         assert plane.keys.kills in problems[0] and "'tenant:acme'" in problems[0]
-        assert "agentconsole agents lift tenant acme" in problems[0]
+        assert "agentconsole do kill lift tenant acme" in problems[0]
     version = int(await plane.redis.get(plane.keys.version) or 0)
 
     call = ops.parse_line("kill lift tenant acme")
@@ -44,7 +44,7 @@ async def test_an_unreadable_drain_and_pause_lift_through_undrain_and_resume(pla
     await plane.redis.hset(plane.keys.holds, "pause:agent:a1", b"[]")
     holds, problems = await plane.holds.list()
     assert set(holds) == {"drain:all", "pause:agent:a1"} and len(problems) == 2
-    assert any("agentconsole pause lift agent a1" in p for p in problems)
+    assert any("agentconsole do pause lift agent a1" in p for p in problems)
     for line in ("undrain all", "resume agent a1"):
         call = ops.parse_line(line)
         call.reason = "corrupt"
