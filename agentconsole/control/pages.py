@@ -36,6 +36,8 @@ class Page:
     start: tuple[int, ...]  # the cut: per partition, the rank of the page's first member
     taken: tuple[int, ...]  # per partition: members on this page
     sizes: tuple[int, ...]  # per partition: members in the order (the index's size)
+    # False: a partition read short of the page may hold more of it (read again, in full)
+    complete: bool = True
 
     @property
     def total(self) -> int:
@@ -74,6 +76,12 @@ def ranges(
     return [(max(0, c - size), c - 1) if c > 0 else None for c in cut]
 
 
+def first_read(size: int, partitions: int) -> int:
+    """Members to ask each partition for: its share of a page and a margin (hashing spreads
+    agents evenly), not a whole page each; a skewed page is read again in full."""
+    return min(size, size * 3 // (2 * max(1, partitions)) + 16)
+
+
 def merge(
     where: Where,
     cut: Sequence[int],
@@ -81,15 +89,22 @@ def merge(
     slices: Sequence[Sequence[tuple[str, float]]],
     sizes: Sequence[int],
     descending: bool,
+    asked: int | None = None,
 ) -> Page:
-    """The page from each partition's slice (forward order, as ``ranges`` asked for)."""
+    """The page from each partition's slice (forward order, as ``ranges`` asked for).
+
+    With ``asked`` below ``size``, a partition that gave all it was asked for may hold
+    more of the page beyond its slice: unless its slice ends past the page's edge, the
+    page is not ``complete``.
+    """
     sign = -1.0 if descending else 1.0
     members: list[list[Member]] = [
         [(sign * float(score), part, i, agent_id) for i, (agent_id, score) in enumerate(rows)]
         for part, rows in enumerate(slices)
     ]
     merged = list(heapq.merge(*members))
-    picked = merged[-size:] if where in ("before", "last") else merged[:size]
+    backward = where in ("before", "last")
+    picked = merged[-size:] if backward else merged[:size]
     taken = [0] * len(slices)
     for _, part, _, _ in picked:
         taken[part] += 1
@@ -101,7 +116,30 @@ def merge(
         start = list(cut)
     else:
         start = [0] * len(slices)
-    return Page([m[3] for m in picked], tuple(start), tuple(taken), tuple(sizes))
+    complete = True
+    if asked is not None and asked < size:
+        edge = (picked[0] if backward else picked[-1])[:2] if len(picked) == size else None
+        for part, rows in enumerate(members):
+            if not _has_more(where, cut, part, len(rows), sizes[part]):
+                continue
+            # the nearest member it did not give comes just past this one, in merge order
+            end = (rows[0] if backward else rows[-1])[:2] if rows else None
+            if edge is None or end is None or (end > edge if backward else end < edge):
+                complete = False
+                break
+    ids = [m[3] for m in picked]
+    return Page(ids, tuple(start), tuple(taken), tuple(sizes), complete)
+
+
+def _has_more(where: Where, cut: Sequence[int], part: int, read: int, size: int) -> bool:
+    """Whether a partition holds members beyond its slice on the page's side."""
+    if where == "first" or (where == "at" and len(cut) <= part):
+        return size > read
+    if where == "at":
+        return size > cut[part] + read
+    if where == "last":
+        return size > read
+    return len(cut) > part and cut[part] - read > 0  # before: ranks left below the slice
 
 
 def slice_ranked(where: Where, cut: Sequence[int], size: int, ranked: list[str]) -> Page:

@@ -570,7 +570,25 @@ class Registry:
             return pages.slice_ranked(where, cut, size, ranked if descending else ranked[::-1])
         attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
         parts = self.plane.keys.all_partitions()
-        wanted = pages.ranges(where, cut, size, len(parts))
+        asked = pages.first_read(size, len(parts))
+        found = await self._page_read(attr, parts, where, cut, size, asked, descending)
+        if not found.complete:  # a partition held more of the page than its share
+            found = await self._page_read(attr, parts, where, cut, size, size, descending)
+        if not found.ids and found.position and where != "last":
+            return await self.page(order, size, where="last", descending=descending)
+        return found
+
+    async def _page_read(
+        self,
+        attr: str,
+        parts: builtins.list[PartitionKeys],
+        where: pages.Where,
+        cut: tuple[int, ...],
+        size: int,
+        asked: int,
+        descending: bool,
+    ) -> pages.Page:
+        wanted = pages.ranges(where, cut, asked, len(parts))
         async with self._pipe() as pipe:
             for part, span in zip(parts, wanted, strict=True):
                 pipe.zcard(getattr(part, attr))
@@ -583,10 +601,7 @@ class Registry:
             sizes.append(int(next(raw)))
             rows = next(raw) if span is not None else []
             slices.append([(codec.lenient_text(i), float(s)) for i, s in rows])
-        found = pages.merge(where, cut, size, slices, sizes, descending)
-        if not found.ids and found.position and where != "last":
-            return await self.page(order, size, where="last", descending=descending)
-        return found
+        return pages.merge(where, cut, size, slices, sizes, descending, asked)
 
     async def _top(self, order: str, limit: int) -> builtins.list[tuple[str, float]]:
         if limit <= 0:

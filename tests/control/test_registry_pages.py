@@ -80,3 +80,38 @@ def test_merge_breaks_ties_by_partition_and_keeps_each_partition_in_order():
     assert page.next_start == (2, 1) and page.has_next
     assert ranges("before", page.next_start, 3, 2) == [(0, 1), (0, 0)]
     assert ranges("before", (0, 0), 3, 2) == [None, None]
+
+
+async def test_a_page_held_by_one_partition_is_read_again_in_full(plane):
+    """Each partition is first asked for its share of a page; when one partition holds
+    more of the page (the most expensive agents all hash to it), the page is read in full."""
+    keys = plane.keys
+    ids = [f"k{i:05d}" for i in range(3000)]
+    hot = [i for i in ids if keys.partition_of(i) == 0][:60]
+    rest = [i for i in ids if keys.partition_of(i) != 0][:340]
+    records = [AgentRecord(id=i, cost=10 + n / 100) for n, i in enumerate(hot)]
+    records += [AgentRecord(id=i, cost=(n % 17) / 10) for n, i in enumerate(rest)]
+    await plane.agents.write_many(records)
+    cost = {r.id: r.cost for r in records}
+    first = await plane.agents.page("cost", 50)
+    assert first.ids == sorted(hot, key=cost.get, reverse=True)[:50]
+    for size in (7, 50, 120):
+        ids_seen = [i for p in await walk_forward(plane, size) for i in p]
+        assert [cost[i] for i in ids_seen] == sorted(cost.values(), reverse=True), size
+        page = await plane.agents.page("cost", size, where="last")
+        back = [page.ids]
+        while page.has_previous:
+            page = await plane.agents.page("cost", size, where="before", cut=page.start)
+            back.append(page.ids)
+        assert [i for p in reversed(back) for i in p] == ids_seen, size
+
+
+def test_a_partition_short_of_its_share_marks_the_page_incomplete():
+    # partition 0 gave all 2 it was asked for and its last is still inside the page
+    slices = [[("a", 9.0), ("b", 8.0)], [("c", 1.0)]]
+    page = merge("first", (), 3, slices, [10, 1], descending=True, asked=2)
+    assert page.ids == ["a", "b", "c"] and not page.complete
+    # partition 0's slice ends past the page's edge: nothing it did not give can be on it
+    slices = [[("a", 9.0), ("b", 0.5)], [("c", 1.0), ("d", 0.9)]]
+    page = merge("first", (), 3, slices, [10, 10], descending=True, asked=2)
+    assert page.ids == ["a", "c", "d"] and page.complete
