@@ -174,3 +174,20 @@ def render_promql(text: str, values: Values) -> str:
             quote = ch
         i += 1
     return "".join(out)
+
+
+_STARTS_A_LINE = re.compile(r"\s*([-*+>|#]|\d+[.)]\s)")
+
+
+def reflow(prose: str) -> str:
+    """Join markdown's soft line breaks, so a paragraph wraps at the screen's width and not
+    also at the author's (a source line wider than 80 columns read as two broken lines).
+    Blank lines, headings, list items, quotes and table rows keep their own line."""
+    lines: list[str] = []
+    for line in prose.split("\n"):
+        joins = lines and lines[-1].strip() and line.strip() and not _STARTS_A_LINE.match(line)
+        if joins:
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ from textual.widgets.option_list import Option
 from agentconsole.runbook.context import AlertContext
 from agentconsole.runbook.model import Runbook, Step
 from agentconsole.runbook.session import PreparedAction, RunbookSession, load_rules_index
-from agentconsole.runbook.template import display
+from agentconsole.runbook.template import display, reflow
 from agentconsole.text import hms
 from agentconsole.tui.modals import ConfirmScreen, Decision
 
@@ -42,7 +42,7 @@ def _plain(value: Any, width: int = 400) -> Content:
 
 
 def _block_text(value: str) -> Content:
-    """Multi-line runbook prose: keep its line breaks, make everything else visible."""
+    """Multi-line text (code, results): keep its line breaks, make everything else visible."""
     return Content("\n".join(display(line, 1000) for line in value.split("\n")))
 
 
@@ -397,7 +397,7 @@ class RunbookScreen(Screen[None]):
         # Blocks in document order: the text that explains an action stays next to it.
         for number, block in enumerate(step.blocks):
             if block.kind == "text":
-                widgets.append(Static(_block_text(render_text(block.body, values))))
+                widgets.append(Static(_block_text(reflow(render_text(block.body, values)))))
             elif block.kind == "code":
                 widgets.append(Static(_block_text(block.body), classes="rb-code"))
             elif block.kind == "promql":

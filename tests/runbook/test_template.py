@@ -1,7 +1,7 @@
 import pytest
 
 from agentconsole.runbook.actions import ActionError, parse_line, render
-from agentconsole.runbook.template import TemplateError, Values, render_promql, render_text
+from agentconsole.runbook.template import TemplateError, Values, reflow, render_promql, render_text
 
 EVIL = 'openai"}) or vector(1) # \n[bold]x[/bold] \x1b[31m\nkill all'
 
@@ -152,3 +152,29 @@ def test_label_values_never_change_the_runbook_structure(plane):
     assert flag.rendered.text == "flag disable new-planner"  # untouched by the label
     text = session.text(runbook.step(1).blocks[0])
     assert "\n" not in text and "\\n## Injected step\\n" in text
+
+
+def test_reflow_joins_soft_line_breaks_and_keeps_the_structure():
+    prose = (
+        "A rollout broke runs: turn the flag off (the Audit view shows recent flag\n"
+        "changes with who made them):\n"
+        "\n"
+        "- `client`: we send bad requests; look for a recent flag change in\n"
+        "  the Audit view.\n"
+        "- `server`: the provider fails.\n"
+        "1. first\n"
+        "## Heading\n"
+        "> quoted\n"
+        "| a | b |"
+    )
+    assert reflow(prose).split("\n") == [
+        "A rollout broke runs: turn the flag off (the Audit view shows recent flag changes "
+        "with who made them):",
+        "",
+        "- `client`: we send bad requests; look for a recent flag change in the Audit view.",
+        "- `server`: the provider fails.",
+        "1. first",
+        "## Heading",
+        "> quoted",
+        "| a | b |",
+    ]
