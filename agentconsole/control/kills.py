@@ -104,15 +104,29 @@ class KillOutcome:
 
 @dataclass
 class AckReport:
-    acknowledged: dict[str, float]  # agent id -> seconds from request to acknowledgement
+    """Who acknowledged a kill, and when each acknowledgement was seen in Redis.
+
+    The times are measured by the wait itself (``Kills.wait_for_acks``): seconds from the
+    kill being issued to the poll that first read the acknowledgement from Redis. Not the
+    agent's own stamp (``kill_ack_at``, when its run stopped): that one is taken before the
+    acknowledgement is sent and can be far earlier than its landing (a busy process, an
+    outage). A poll's time is an upper bound on the landing, late by at most one poll.
+    """
+
+    acknowledged: dict[str, float]  # agent id -> seconds from the kill to seeing its ack
     missing: list[str]
 
     def summary(self, verb: str = "killed") -> str:
         total = len(self.acknowledged) + len(self.missing)
         plural = "s" if total != 1 else ""
-        text = f"{verb} {total} agent{plural}, {len(self.acknowledged)} acknowledged"
+        text = f"{verb} {total} agent{plural}, "
         if self.acknowledged:
-            text += f" within {max(self.acknowledged.values()) * 1000:.0f} ms"
+            last = max(self.acknowledged.values()) * 1000
+            count = len(self.acknowledged)
+            who = ("all " if count > 1 else "") + str(count) if not self.missing else str(count)
+            text += f"{who} acknowledged in Redis within {last:.0f} ms of the kill"
+        else:
+            text += "0 acknowledged"
         if self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             text += f"; not acknowledged: {shown}"
@@ -249,18 +263,21 @@ class Kills:
     ) -> AckReport:
         """Poll until every agent acknowledged, finished, or left, or the timeout passed.
 
-        The acknowledgements come from the ack indexes of ``kill_ids`` (default: every kill in
-        force), new ones only on each poll (``Registry.new_acknowledgements``), so waiting
-        for 100,000 agents costs a few commands per partition per poll, not a read of
-        every pending agent.
+        ``since`` is when the kill was issued (``time.time()`` in this process); each
+        acknowledgement counts from then to the poll that read it from Redis, on this
+        process's monotonic clock (see :class:`AckReport`). The acknowledgements come from
+        the ack indexes of ``kill_ids`` (default: every kill in force), new ones only on
+        each poll (``Registry.new_acknowledgements``), so waiting for 100,000 agents costs a
+        few commands per partition per poll, not a read of every pending agent.
         """
         from agentconsole.control.registry import AckCursor
 
+        issued = time.monotonic() - max(0.0, time.time() - since)
         if kill_ids is None:
             kills, _ = await self.list()
             kill_ids = [str(doc["id"]) for doc in kills.values() if doc.get("id")]
         if not kill_ids:
-            return await self._wait_by_records(agent_ids, since, timeout)
+            return await self._wait_by_records(agent_ids, issued, timeout)
         deadline = time.monotonic() + timeout
         pending = set(agent_ids)
         acked: dict[str, float] = {}
@@ -268,10 +285,11 @@ class Kills:
         while pending:
             for cursor in cursors:
                 fresh = await self.plane.agents.new_acknowledgements(cursor)
-                for agent_id, at in fresh.items():
+                seen = time.monotonic() - issued  # read back by now: landed by now
+                for agent_id in fresh:
                     if agent_id in pending:
                         pending.discard(agent_id)
-                        acked[agent_id] = max(0.0, at - since)
+                        acked[agent_id] = seen
             if pending:
                 pending -= await self.plane.agents.settled(list(pending))
             if not pending or time.monotonic() >= deadline:
@@ -280,20 +298,21 @@ class Kills:
         return AckReport(acked, sorted(pending))
 
     async def _wait_by_records(
-        self, agent_ids: builtins.list[str], since: float, timeout: float
+        self, agent_ids: builtins.list[str], issued: float, timeout: float
     ) -> AckReport:
         deadline = time.monotonic() + timeout
         acked: dict[str, float] = {}
         pending = list(agent_ids)
         while pending:
             records = await self.plane.agents.get_many(pending)
+            seen = time.monotonic() - issued
             by_id = {r.id: r for r in records}
             for agent_id in list(pending):
                 rec = by_id.get(agent_id)
                 if rec is None or rec.status in ("finished", "failed"):
                     pending.remove(agent_id)
                 elif rec.status == "killed" and rec.kill_ack_at:
-                    acked[agent_id] = max(0.0, rec.kill_ack_at - since)
+                    acked[agent_id] = seen
                     pending.remove(agent_id)
             if not pending or time.monotonic() >= deadline:
                 break

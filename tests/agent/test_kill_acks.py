@@ -66,7 +66,7 @@ async def test_runs_leave_their_async_with_acknowledged_in_one_call_per_partitio
 async def test_kill_and_wait_counts_every_acknowledgement(plane, runtime):
     tasks = await _blocked_runs(runtime, 40)
     out = await kill_and_wait(plane, [{"tenant": "t1"}], reason="abuse", wait=30)
-    assert out.text.startswith("killed 13 agents, 13 acknowledged within ")
+    assert out.text.startswith("killed 13 agents, all 13 acknowledged in Redis within ")
     assert not out.warning and not out.data["not_acknowledged"]
     results = await asyncio.gather(*tasks[1::3], return_exceptions=True)
     assert all(isinstance(r, AgentKilled) for r in results)

@@ -92,7 +92,7 @@ async def test_kill_one_agent_reports_acknowledgement(plane, acli):
     async with acknowledging(plane, {"a1"}):
         r = await acli("agents", "kill", "a1", "--yes", "--reason", "runaway")
     assert r.code == 0, r.err
-    assert r.out.startswith("killed 1 agent, 1 acknowledged within") and " ms" in r.out
+    assert r.out.startswith("killed 1 agent, 1 acknowledged in Redis within") and " ms" in r.out
     rec = await plane.agents.get("a1")
     assert rec.status == "killed" and rec.killed_by == "alice" and rec.kill_reason == "runaway"
     assert (await plane.agents.get("a2")).status == "running"

@@ -64,7 +64,7 @@ async def test_wait_for_acks_reports_who_stopped_and_who_did_not(plane):
     await plane.agents.finish(records[1], "finished")  # stopped on its own: not waited for
     report = await plane.kills.wait_for_acks(outcome.agents, outcome.kill["at"], timeout=0.2)
     assert list(report.acknowledged) == ["a0"] and report.missing == ["a2"]
-    assert report.summary().startswith("killed 2 agents, 1 acknowledged within ")
+    assert report.summary().startswith("killed 2 agents, 1 acknowledged in Redis within ")
     assert report.summary().endswith("; not acknowledged: a2")
 
 
@@ -90,8 +90,34 @@ async def test_an_acknowledgement_landing_late_with_an_earlier_time_is_counted(p
     assert sorted(report.acknowledged) == sorted([first.id, late.id]) and not report.missing
 
 
+async def test_the_reported_time_is_when_the_acknowledgement_landed_not_when_the_run_stopped(
+    plane,
+):
+    """A run stamps ``kill_ack_at`` when it stops; a busy process (or an outage) may send
+    that acknowledgement much later. The outcome counts to its landing in Redis."""
+    rec = AgentRecord(id="slow", tenant="acme")
+    await plane.agents.register(rec)
+    outcome = await plane.kills.kill(tenant="acme")
+    rec.status, rec.kill_id, rec.kill_ack_at = "killed", outcome.kill["id"], time.time()
+    waiting = asyncio.create_task(
+        plane.kills.wait_for_acks([rec.id], outcome.kill["at"], timeout=30)
+    )
+    await asyncio.sleep(0.3)  # stopped, acknowledgement not sent yet
+    await plane.agents.acknowledge_many([rec])
+    report = await waiting
+    assert report.acknowledged[rec.id] >= 0.3 and not report.missing
+    assert f"within {report.acknowledged[rec.id] * 1000:.0f} ms" in report.summary()
+
+
 def test_ack_report_summary_wording():
-    assert AckReport({"a": 0.04}, []).summary() == "killed 1 agent, 1 acknowledged within 40 ms"
+    one = AckReport({"a": 0.04}, []).summary()
+    assert one == "killed 1 agent, 1 acknowledged in Redis within 40 ms of the kill"
+    every = AckReport({"a": 0.01, "b": 0.041}, []).summary()
+    assert every == "killed 2 agents, all 2 acknowledged in Redis within 41 ms of the kill"
+    some = AckReport({"a": 0.04}, ["b"]).summary()
+    assert some == "killed 2 agents, 1 acknowledged in Redis within 40 ms of the kill; " + (
+        "not acknowledged: b"
+    )
     many = AckReport({}, [f"x{i}" for i in range(7)]).summary()
     assert many == "killed 7 agents, 0 acknowledged; not acknowledged: x0, x1, x2, x3, x4 ..."
 

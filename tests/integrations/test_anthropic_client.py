@@ -100,7 +100,9 @@ async def test_agent_looping_on_a_tool_is_killed_from_the_cli(plane, runtime, ac
     task = asyncio.create_task(agent())
     await asyncio.wait_for(started.wait(), 30)
     result = await acli("agents", "kill", "--tenant", "acme", "--yes", "--reason", "loops")
-    assert re.fullmatch(r"killed 1 agent, 1 acknowledged within \d+ ms\n", result.out), result.err
+    assert re.fullmatch(
+        r"killed 1 agent, 1 acknowledged in Redis within \d+ ms of the kill\n", result.out
+    ), result.err
     with pytest.raises(AgentKilled):
         await asyncio.wait_for(task, 30)
 

@@ -126,7 +126,9 @@ async def test_agent_looping_on_a_tool_is_killed_from_the_cli(plane, runtime, ac
     await asyncio.wait_for(started.wait(), 30)
     result = await acli("agents", "kill", ids[0], "--yes", "--reason", "loops")
     assert result.code == 0, result.err
-    assert re.fullmatch(r"killed 1 agent, 1 acknowledged within \d+ ms\n", result.out), result.out
+    assert re.fullmatch(
+        r"killed 1 agent, 1 acknowledged in Redis within \d+ ms of the kill\n", result.out
+    ), result.out
     with pytest.raises(AgentKilled):
         await asyncio.wait_for(task, 30)
     assert (await plane.agents.get(ids[0])).status == "killed"

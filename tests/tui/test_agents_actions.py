@@ -42,7 +42,7 @@ async def test_kill_pressed_in_console_cancels_an_sdk_agents_task(plane, app_fac
             await asyncio.wait_for(task, 3)
         await wait_until(pilot, lambda: any("acknowledged" in t for t in app.toasts), what="toast")
         toast = next(t for t in app.toasts if "acknowledged" in t)
-        assert toast.startswith("killed 1 agent, 1 acknowledged within")
+        assert toast.startswith("killed 1 agent, 1 acknowledged in Redis within")
     record = await plane.agents.get(run.id)
     assert record.kill_ack_at > 0 and record.kill_reason == "runaway spend"
     assert record.killed_by == "alice"

@@ -138,7 +138,7 @@ async def test_an_sdk_tenant_with_a_space_is_killed_from_the_console_and_lifted(
             await asyncio.wait_for(task, 30)
         said = lambda: [t for t in app.toasts if "acknowledged" in t]  # noqa: E731
         await wait_until(pilot, lambda: bool(said()), timeout=30, what="toast")
-        assert said()[0].startswith("killed 1 agent, 1 acknowledged within")
+        assert said()[0].startswith("killed 1 agent, 1 acknowledged in Redis within")
         await wait_until(
             pilot, lambda: "tenant:Acme Corp" in app.view("agents").kills, what=str(app.toasts)
         )
