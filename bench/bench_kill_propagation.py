@@ -6,7 +6,9 @@ hold ``--agents`` runs in total, each blocked inside a guarded LLM call. The ope
 (this process) issues a global stop the way the CLI and the console do
 (``operations.kill_and_wait``: store, publish, list the affected agents, wait for their
 acknowledgements) and each agent records the wall-clock times at which its task saw
-``AgentKilled`` and at which it was back out of ``async with`` (acknowledged by then).
+``AgentKilled`` and at which it was back out of ``async with`` (acknowledged by then); the
+operator side records what its outcome said ("all N acknowledged in Redis within X ms of
+the kill": X is when its poll read the last acknowledgement back, an upper bound).
 Repeated for ``--rounds`` rounds with fresh agents, alternating between the acknowledgement
 paths round by round:
 ``batched`` (what the SDK does: one ``kill_ack`` call per registry partition for every run
@@ -96,6 +98,8 @@ class Figures:
     interrupted: list[float] = field(default_factory=list)
     exited: list[float] = field(default_factory=list)
     returned: list[float] = field(default_factory=list)
+    last_exit: list[float] = field(default_factory=list)  # per round: the last run out
+    said: list[float] = field(default_factory=list)  # the outcome's "within X ms of the kill"
     lines: list[str] = field(default_factory=list)
     missing: int = 0
 
@@ -123,13 +127,19 @@ async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str,
     outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
     f.returned.append(time.time() - t0)
     f.lines.append(outcome.text)
+    if outcome.data["acknowledged"]:
+        f.said.append(max(outcome.data["acknowledged"].values()))
     f.missing += len(outcome.data["not_acknowledged"])
+    exits: list[float] = []
     for child in children:
         out, _ = child.communicate(timeout=60)
         doc = json.loads(out.strip().splitlines()[-1])
         f.missing += doc["missing"]
         f.interrupted += [t - t0 for t in doc["observed"]]
-        f.exited += [t - t0 for t in doc["acked"]]
+        exits += [t - t0 for t in doc["acked"]]
+    f.exited += exits
+    if exits:
+        f.last_exit.append(max(exits))
     await plane.kills.lift("all")
 
 
@@ -157,6 +167,8 @@ async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[s
         for measure, values in (
             ("task interrupted", f.interrupted),
             ("out of async with, acknowledged", f.exited),
+            ("per round: last run out of async with", f.last_exit),
+            ("per round: outcome's last ack read back from Redis", f.said),
             ("kill_and_wait returned (polls acks every 20 ms)", f.returned),
         ):
             rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
