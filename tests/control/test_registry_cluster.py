@@ -95,6 +95,18 @@ async def test_every_read_answers_as_on_one_node(both):
             (await p.agents.get("c01234")).tenant,
             sorted(await p.kills.affected_ids("tenant:t03")),
             len(await p.kills.affected_ids("all")),
+            *await pages(p),
+        ]
+
+    async def pages(p) -> list[object]:  # the Agents view's pages: first, next, last, back
+        first = await p.agents.page("cost", 500)
+        last = await p.agents.page("cost", 500, where="last")
+        return [
+            first,
+            await p.agents.page("cost", 500, where="at", cut=first.next_start),
+            last,
+            await p.agents.page("cost", 500, where="before", cut=last.start),
+            await p.agents.page("tokens", 100, tenant="t07", where="last"),
         ]
 
     assert await reads(single) == await reads(cluster)
