@@ -115,6 +115,7 @@ class AckReport:
 
     acknowledged: dict[str, float]  # agent id -> seconds from the kill to seeing its ack
     missing: list[str]
+    ended: list[str] = field(default_factory=list)  # finished, failed or gone before the kill
 
     def summary(self, verb: str = "killed") -> str:
         total = len(self.acknowledged) + len(self.missing)
@@ -130,6 +131,10 @@ class AckReport:
         if self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             text += f"; not acknowledged: {shown}"
+        if self.ended:  # listed as affected, then stopped on their own: said, not hidden
+            n = len(self.ended)
+            text += f"; {n} more ended on {'their' if n > 1 else 'its'} own"
+            text += " (finished, failed or left the registry)"
         return text
 
 
@@ -281,6 +286,7 @@ class Kills:
         deadline = time.monotonic() + timeout
         pending = set(agent_ids)
         acked: dict[str, float] = {}
+        ended: set[str] = set()
         cursors = [AckCursor(kill_id) for kill_id in kill_ids]
         while pending:
             for cursor in cursors:
@@ -291,17 +297,20 @@ class Kills:
                         pending.discard(agent_id)
                         acked[agent_id] = seen
             if pending:
-                pending -= await self.plane.agents.settled(list(pending))
+                settled = await self.plane.agents.settled(list(pending))
+                pending -= settled
+                ended |= settled
             if not pending or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.02 if len(pending) < 10_000 else 0.1)
-        return AckReport(acked, sorted(pending))
+        return AckReport(acked, sorted(pending), sorted(ended))
 
     async def _wait_by_records(
         self, agent_ids: builtins.list[str], issued: float, timeout: float
     ) -> AckReport:
         deadline = time.monotonic() + timeout
         acked: dict[str, float] = {}
+        ended: list[str] = []
         pending = list(agent_ids)
         while pending:
             records = await self.plane.agents.get_many(pending)
@@ -311,10 +320,11 @@ class Kills:
                 rec = by_id.get(agent_id)
                 if rec is None or rec.status in ("finished", "failed"):
                     pending.remove(agent_id)
+                    ended.append(agent_id)
                 elif rec.status == "killed" and rec.kill_ack_at:
                     acked[agent_id] = seen
                     pending.remove(agent_id)
             if not pending or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.02)
-        return AckReport(acked, pending)
+        return AckReport(acked, pending, sorted(ended))

@@ -624,6 +624,7 @@ async def kill_and_wait(
         "agents": agents,
         "acknowledged": report.acknowledged if report else {},
         "not_acknowledged": report.missing if report else [],
+        "ended_on_their_own": report.ended if report else [],
         "failed": failures,
     }
     warning = bool(failures or (report and report.missing))
