@@ -121,7 +121,7 @@ class Breakers:
                     codec.document(value, f"breaker {label!r}") or {}
                 )
             except CorruptValue as exc:
-                problems.append(str(exc))
+                problems.append(f"{exc}; reset it: agentconsole do breaker reset {label}")
         observed: dict[str, BreakerObserved] = {}
         for name, value in observed_raw.items():
             label = codec.lenient_text(name)
@@ -159,7 +159,25 @@ class Breakers:
         )
 
     async def reset(self, dependency: str, *, reason: str = "") -> BreakerMode:
-        """Back to automatic: the agents' own failure counting decides again."""
+        """Back to automatic: the agents' own failure counting decides again.
+
+        A mode that does not parse (the agents skip it) is deleted, compared by its value,
+        so the reset works for it too and leaves one audit entry saying it was unreadable."""
+        checked_name(dependency, "dependency name")
+        self.plane.operator.require("breaker.reset")
+        raw = await self.plane.redis.hget(self.plane.keys.breakers, dependency)
+        if raw is not None and codec.problem(raw) is not None:
+            await self.plane.apply(
+                hash_key=self.plane.keys.breakers,
+                field=dependency,
+                entity="breaker",
+                action="breaker.reset",
+                new_doc=None,
+                expected_version=0,
+                reason=reason,
+                unreadable=raw if isinstance(raw, bytes) else str(raw).encode(),
+            )
+            return BreakerMode(dependency, changed_by=self.plane.operator.name, reason=reason)
         return await self._set(dependency, "auto", "breaker.reset", None, reason)
 
     async def _set(

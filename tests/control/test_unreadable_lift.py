@@ -90,3 +90,19 @@ async def test_a_readable_kill_still_lifts_by_its_version(plane):
     entries = await plane.audit.tail(10)
     assert [e.action for e in entries] == ["kill.tenant", "kill.lift"]
     assert entries[1].before["target"] == "tenant:acme"  # the document itself, as before
+
+
+async def test_an_unreadable_breaker_mode_is_reset_by_its_row(plane):
+    """The agents skip a mode that does not parse (automatic); `breaker reset` deletes it,
+    so a trip works again afterwards, and the listing says how."""
+    await plane.redis.hset(plane.keys.breakers, "openai", b"{not json")
+    _, problems = await plane.breakers.list()
+    assert problems[0].endswith("reset it: agentconsole do breaker reset openai")
+    call = ops.parse_line("breaker reset openai")
+    call.reason = "corrupt entry"
+    await call.op.run(plane, call)
+    assert await plane.redis.hget(plane.keys.breakers, "openai") is None
+    assert (await plane.breakers.trip("openai", for_seconds=60)).mode == "forced_open"
+    entries = await plane.audit.tail(10)
+    assert [e.action for e in entries] == ["breaker.reset", "breaker.trip"]
+    assert entries[0].before["unreadable"] == "not valid JSON"
