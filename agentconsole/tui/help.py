@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -65,7 +67,10 @@ def _described(binding: Binding) -> str:
     if name != "op" or not params:
         return binding.description
     op = ops.get(str(params[0]))
-    return f"{binding.description}: {op.summary}" + (" (asks first)" if op.destructive else "")
+    said = op.summary
+    if not said.lower().startswith(binding.description.lower()):  # never "Global stop: global stop"
+        said = f"{binding.description}: {said}"
+    return said[:1].upper() + said[1:] + (" (asks first)" if op.destructive else "")
 
 
 def _allowed(node: Any, action: str) -> bool:
@@ -146,9 +151,37 @@ class HelpScreen(ModalScreen[None]):
         out.append("\nFilter: / then a regex; !regex inverts; esc clears.\n", "dim")
         return out
 
+    def renderable(self) -> Group:
+        """The same as :meth:`text`, laid out in columns: a description that wraps at 80
+        columns stays under itself instead of starting again under the keys."""
+
+        def grid(width: int) -> Table:
+            table = Table.grid(padding=(0, 1))
+            table.add_column(width=width, style="bold cyan", no_wrap=True)
+            table.add_column(ratio=1)
+            return table
+
+        parts: list[Text | Table] = []
+        for group in self.groups:
+            parts.append(Text(group.title, "bold"))
+            keys = grid(14)
+            for key, description in group.rows:
+                keys.add_row(f" {key}", description)
+            parts += [keys, Text("")]
+        parts.append(Text("Commands (type : then a command, enter)", "bold"))
+        commands = grid(34)
+        for names, description in self.commands:
+            if len(names) >= 33:  # a long usage: what it does on a line of its own
+                commands.add_row(f" {names}", "")
+                commands.add_row("", description)
+            else:
+                commands.add_row(f" {names}", description)
+        parts += [commands, Text("\nFilter: / then a regex; !regex inverts; esc clears.", "dim")]
+        return Group(*parts)
+
     def compose(self):
         with VerticalScroll():
-            yield Static(self.text())
+            yield Static(self.renderable())
 
     def action_close(self) -> None:
         self.dismiss(None)
