@@ -41,3 +41,17 @@ async def test_unreadable_kill_and_drain_show_in_the_header_and_lift_with_l_and_
         ("drain.lift", "not valid JSON"),
     ]
     assert "\x1b" not in entries[1].before["stored"]  # the one sanitiser
+
+
+async def test_l_lifts_the_one_unreadable_kill_even_when_no_row_is_of_its_scope(plane, app_factory):
+    """A kill of an agent the registry does not have (a buggy writer's) has no row to
+    select: `l` lifts the one kill in force, after the dialog names it."""
+    await plane.redis.hset(plane.keys.kills, "agent:ghost", b"[]")
+    app = app_factory(start_view="agents", clock=time.time)
+    async with app.run_test(size=(160, 45)) as pilot:
+        header = lambda: str(app.query_one("#header").render())  # noqa: E731
+        await wait_until(pilot, lambda: "kills in force: agent:ghost (unreadable)" in header())
+        await pilot.press("l")
+        await confirm(pilot, reason="corrupt entry")
+        await wait_until(pilot, lambda: any("kill of agent ghost lifted" in t for t in app.toasts))
+    assert await plane.redis.hlen(plane.keys.kills) == 0

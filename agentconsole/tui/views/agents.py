@@ -433,8 +433,10 @@ class AgentsView(View):
                 if (name or scope == "all") and target in in_force:
                     self.post_message(OperationRequested(op, {"scope": scope, "name": name}))
                     return
-        held = sorted(h for h in in_force if prefix and h.startswith(prefix))
-        if len(held) == 1:  # a drained tenant may have no row left: the one in force is meant
+        held = sorted(h for h in in_force if h.startswith(prefix))
+        # a drained tenant may have no row left, a kill may name an agent the registry no
+        # longer (or never) had: the one in force is meant (the dialog names it)
+        if len(held) == 1:
             scope, _, name = held[0][len(prefix) :].partition(":")
             self.post_message(OperationRequested(op, {"scope": scope, "name": name or None}))
             return
