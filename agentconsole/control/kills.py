@@ -117,7 +117,9 @@ class AckReport:
     missing: list[str]
     ended: list[str] = field(default_factory=list)  # finished, failed or gone before the kill
 
-    def summary(self, verb: str = "killed") -> str:
+    def summary(self, verb: str = "killed", timed: bool = True) -> str:
+        """The outcome's text. ``timed=False`` leaves the time out: for a kill that was
+        already in force its acknowledgements may predate this request by hours."""
         total = len(self.acknowledged) + len(self.missing)
         plural = "s" if total != 1 else ""
         text = f"{verb} {total} agent{plural}, "
@@ -125,7 +127,8 @@ class AckReport:
             last = max(self.acknowledged.values()) * 1000
             count = len(self.acknowledged)
             who = ("all " if count > 1 else "") + str(count) if not self.missing else str(count)
-            text += f"{who} acknowledged in Redis within {last:.0f} ms of the kill"
+            text += f"{who} acknowledged"
+            text += f" in Redis within {last:.0f} ms of the kill" if timed else ""
         else:
             text += "0 acknowledged"
         if self.missing:

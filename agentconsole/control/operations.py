@@ -615,7 +615,7 @@ async def kill_and_wait(
     elif report is None:
         body = f"kill of {shown} sent to {len(agents)} agent{'s' * (len(agents) != 1)}; not waiting"
     else:
-        body = report.summary()
+        body = report.summary(timed=any(o.created for o in outcomes))
     tail = f"; {len(failures)} failed: {failures[0]}" if failures else ""
     data: dict[str, Any] = {
         "target": outcomes[0].target if len(outcomes) == 1 else [o.target for o in outcomes],

@@ -112,6 +112,19 @@ async def test_the_reported_time_is_when_the_acknowledgement_landed_not_when_the
     assert f"within {report.acknowledged[rec.id] * 1000:.0f} ms" in report.summary()
 
 
+async def test_a_kill_already_in_force_does_not_time_its_old_acknowledgements(plane):
+    """Acknowledgements of the kill in force may be hours old: no 'within 3 ms' for them."""
+    from agentconsole.control.operations import kill_and_wait
+
+    rec = AgentRecord(id="k1", tenant="acme")
+    await plane.agents.register(rec)
+    first = await kill_and_wait(plane, [{"tenant": "acme"}], reason="abuse", wait=0)
+    await plane.agents.acknowledge_kill(rec, first.data["kill"])
+    again = await kill_and_wait(plane, [{"tenant": "acme"}], reason="again", wait=30)
+    assert "already in force" in again.text and not again.warning
+    assert again.text.endswith("; killed 1 agent, 1 acknowledged"), again.text
+
+
 def test_ack_report_summary_wording():
     one = AckReport({"a": 0.04}, []).summary()
     assert one == "killed 1 agent, 1 acknowledged in Redis within 40 ms of the kill"
