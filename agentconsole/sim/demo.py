@@ -289,28 +289,6 @@ def _seed_flags(stack: DemoStack, log: Callable[[str], None]) -> None:
         log(f"created demo flag(s): {', '.join(created)}")
 
 
-DEMO_OPERATORS = {
-    "demo-operator": "admin",  # the console and a second terminal's CLI
-    "demo-setup": "admin",  # seeds the demo's flags
-    "rollout-controller": "responder",
-}
-
-
-def _start_applier(stack: DemoStack) -> None:
-    """The one writer: the console, the CLI and the rollout controller send it requests."""
-    env = dict(os.environ)
-    env["AGENTCONSOLE_CONFIG"] = str(stack.workdir / "demo.yaml")
-    child = _spawn(stack, "applier", [sys.executable, "-m", "agentconsole", "applier"], env)
-    _wait(lambda: " applier " in _read(child.log), child, 30)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def _start_rollouts(stack: DemoStack, hold: float | None) -> None:
     """The demo's two guarded plans, and one rollout controller judging them."""
     from agentconsole.config import load_settings
@@ -336,8 +314,7 @@ def welcome(stack: DemoStack, agents: int, scenario: str) -> str:
     return (
         f"Real: redis-server, Prometheus{alertmanager}, the shipped rules and alerts. "
         f"Simulated: {agents} agents of 5 tenants on the SDK, a fake LLM and a fake "
-        "search tool; a rollout controller moves the planner-v2 and summary-v3 canaries; "
-        "every change goes through `agentconsole applier`, the one writer."
+        "search tool; a rollout controller moves the planner-v2 and summary-v3 canaries."
         "\n\n"
         f"{what}\n\n"
         f"A second terminal's CLI: {attach_command()}\n\n"
@@ -397,9 +374,6 @@ def write_demo_config(stack: DemoStack) -> Path:
         # ~$5,000/h; $500/h is the fleet's daily budget spread over the day
         "budgets": {"fleet_daily_cost_usd": 12000, "tenant_daily_cost_usd": 4000},
         "rollouts": dict(rollout_demo.CONTROLLER),
-        # every change goes through `agentconsole applier`, as in a locked-down deployment
-        # (docs/security.md); the demo's Redis has no ACL users, so this shows the path only
-        "control": {"writes": "applier", "operators": dict(DEMO_OPERATORS)},
         "runbooks_dir": str(Path(__file__).resolve().parents[2] / "runbooks"),
         "prices": {
             "gpt-4o": {"input_per_1k": 0.0025, "output_per_1k": 0.01},
@@ -444,8 +418,6 @@ def demo_stack(
             log(f"started alertmanager on 127.0.0.1:{stack.alertmanager_port}")
         write_demo_config(stack)
         write_attach_file(stack)
-        log("starting the applier (every change goes through it)")
-        _start_applier(stack)
         _seed_flags(stack, log)
         log(
             f"starting the simulator ({agents} agents, scenario {scenario}) "

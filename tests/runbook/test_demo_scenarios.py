@@ -118,7 +118,6 @@ async def demo_without_simulator() -> AsyncIterator[demo.DemoStack]:
         stack.alertmanager_port = None
         await asyncio.to_thread(demo._start_redis, stack)
         demo.write_demo_config(stack)
-        await asyncio.to_thread(demo._start_applier, stack)  # the demo's changes go through it
         await asyncio.to_thread(demo._start_prometheus, stack)
         yield stack
     finally:
