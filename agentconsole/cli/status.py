@@ -92,8 +92,9 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             "open": sum(b.effective_state == "open" for b in breakers),
             "operator_override": sum(b.mode.effective() != "auto" for b in breakers),
         },
-        "kills": {"in_force": len(kills), "targets": sorted(kills)},
-        "holds": {"in_force": len(holds), "targets": sorted(holds)},  # drain:..., pause:...
+        "kills": {"in_force": len(kills), "targets": sorted(kills), "unreadable": _bad(kills)},
+        # drain:..., pause:...; an unreadable one is obeyed all the same (a problem line each)
+        "holds": {"in_force": len(holds), "targets": sorted(holds), "unreadable": _bad(holds)},
         "rollouts": await _rollouts(plane, flags),
         "operator": {
             "name": plane.operator.name,
@@ -120,7 +121,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             if schema_problem is None
             else f"PROBLEM: {schema_problem}"
         )
-        kills_line = ", ".join(d["kills"]["targets"]) or "none"
+        kills_line = _named(d["kills"])
         lines = [
             (
                 "redis",
@@ -147,8 +148,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             ("kills", f"{d['kills']['in_force']} in force: {kills_line}"),
             (
                 "drains, pauses",
-                f"{d['holds']['in_force']} in force: "
-                + (", ".join(d["holds"]["targets"]) or "none"),
+                f"{d['holds']['in_force']} in force: " + _named(d["holds"]),
             ),
             ("rollouts", _rollouts_line(d["rollouts"])),
             (
@@ -222,3 +222,17 @@ def _text(raw: Any) -> str | None:
     if raw is None:
         return None
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _bad(docs: dict[str, dict[str, Any]]) -> list[str]:
+    """The entries in force whose document does not parse (still obeyed by the agents)."""
+    from agentconsole.control.codec import UNREADABLE
+
+    return sorted(name for name, doc in docs.items() if UNREADABLE in doc)
+
+
+def _named(part: dict[str, Any]) -> str:
+    """``tenant:acme (unreadable), all``: what is in force, the unreadable ones marked."""
+    bad = set(part["unreadable"])
+    shown = [t + (" (unreadable)" if t in bad else "") for t in part["targets"]]
+    return ", ".join(shown) or "none"

@@ -42,7 +42,7 @@ async def test_status_reports_what_is_in_force(plane, acli):
     }
     assert d["flags"]["kill_switches_engaged"] == 1
     assert d["breakers"] == {"total": 1, "open": 1, "operator_override": 1}
-    assert d["kills"] == {"in_force": 1, "targets": ["tenant:acme"]}
+    assert d["kills"] == {"in_force": 1, "targets": ["tenant:acme"], "unreadable": []}
     assert d["operator"]["name"] == "alice" and d["operator"]["role"] == "admin"
     human = (await acli("status", role="viewer")).out
     assert "reachable" in human and "alice (viewer" in human and "tenant:acme" in human

@@ -18,7 +18,10 @@ async def test_status_names_an_unreadable_kill_and_the_cli_lifts_it(plane, acli)
         f"{plane.keys.holds} field 'pause:all': not a JSON object; agents obey it; "
         "lift it: agentconsole do pause lift all"
     ) in problems
-    assert "tenant:acme" in r.json()["kills"]["targets"]  # still in force, counted
+    assert r.json()["kills"]["unreadable"] == ["tenant:acme"]  # still in force, counted
+    human = (await acli("status")).out
+    assert "kills:         1 in force: tenant:acme (unreadable)" in human
+    assert "1 in force: pause:all (unreadable)" in human
 
     r = await acli("agents", "lift", "--tenant", "acme", "--reason", "corrupt")
     assert r.code == 0, r.err
