@@ -141,7 +141,10 @@ async def test_every_panel_tells_the_truth_in_every_scenario(settings, plane, fl
     outage, steady = seen["provider-outage"]["panels"], seen["steady"]["panels"]
     assert outage["success_rate"].status == "breach"
     assert outage["refused_calls"].status == "breach" or outage["error_rate"].status == "breach"
-    assert outage["open_breakers"].value >= 1
+    # a breaker opened during the outage: it may read half-open at the very scrape the panel
+    # reads (its cooldown ended and the probe is in flight), so its chart is asked too
+    breakers = outage["open_breakers"]
+    assert max([breakers.value or 0, *(v for _, v in breakers.series)]) >= 1, breakers
     # fast failures no longer fake a quantile: only successful runs count, or none at all
     p99 = outage["p99_latency"]
     assert p99.value is None or p99.value >= 0.5 * seen["steady"]["truth"]["p50_ok"]
