@@ -19,6 +19,7 @@ from agentconsole.cli.common import (
     utc,
 )
 from agentconsole.control import diagnostics
+from agentconsole.control.kills import marked
 
 
 def register(subparsers: Any) -> None:
@@ -121,7 +122,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             if schema_problem is None
             else f"PROBLEM: {schema_problem}"
         )
-        kills_line = _named(d["kills"])
+        kills_line = ", ".join(marked(kills)) or "none"
         lines = [
             (
                 "redis",
@@ -148,7 +149,7 @@ async def status(args: argparse.Namespace, ctx: Context) -> int:
             ("kills", f"{d['kills']['in_force']} in force: {kills_line}"),
             (
                 "drains, pauses",
-                f"{d['holds']['in_force']} in force: " + _named(d["holds"]),
+                f"{d['holds']['in_force']} in force: " + (", ".join(marked(holds)) or "none"),
             ),
             ("rollouts", _rollouts_line(d["rollouts"])),
             (
@@ -229,10 +230,3 @@ def _bad(docs: dict[str, dict[str, Any]]) -> list[str]:
     from agentconsole.control.codec import UNREADABLE
 
     return sorted(name for name, doc in docs.items() if UNREADABLE in doc)
-
-
-def _named(part: dict[str, Any]) -> str:
-    """``tenant:acme (unreadable), all``: what is in force, the unreadable ones marked."""
-    bad = set(part["unreadable"])
-    shown = [t + (" (unreadable)" if t in bad else "") for t in part["targets"]]
-    return ", ".join(shown) or "none"

@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,14 @@ def target_for(
 
 def matches(target: str, agent_id: str, tenant: str) -> bool:
     return target == ALL or target == f"agent:{agent_id}" or target == f"tenant:{tenant}"
+
+
+def marked(docs: dict[str, dict[str, Any]], names: Iterable[str] | None = None) -> list[str]:
+    """Kill targets or hold fields in force (``names`` of them, default all), sorted; one
+    whose document does not parse reads ``tenant:acme (unreadable)``: still obeyed, and its
+    ordinary lift row lifts it, so the operator must see that it is there."""
+    chosen = sorted(docs if names is None else names)
+    return [n + (" (unreadable)" if codec.UNREADABLE in docs.get(n, {}) else "") for n in chosen]
 
 
 def _lift_words(target: str) -> str:

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from agentconsole import text
+from agentconsole.control.kills import marked
 from agentconsole.control.runaway import runaway_reasons
 from agentconsole.tui import fmt
 
@@ -50,8 +51,8 @@ async def load(backend: Backend, agent_id: str, now: float) -> Detail:
     kills, _ = await plane.kills.list()
     holds, _ = await plane.holds.list()
     mine = {f"agent:{record.id}", f"tenant:{record.tenant}", "all"}
-    held = sorted(h for h in holds if h.split(":", 1)[1] in mine)
-    return Detail(record, reasons, sorted(k for k in kills if k in mine), held)
+    held = marked(holds, [h for h in holds if h.split(":", 1)[1] in mine])
+    return Detail(record, reasons, marked(kills, [k for k in kills if k in mine]), held)
 
 
 def can_open_browser(env: Mapping[str, str] | None = None) -> bool:

@@ -60,14 +60,6 @@ INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PROBLEM_WINDOW = 30.0  # seconds a wrong-typed key stays on the problems line after last seen
 
 
-def _in_force(docs: dict[str, dict[str, Any]]) -> list[str]:
-    """Kill targets or hold fields in force, sorted; one whose document does not parse is
-    marked, so the operator knows it is there (still obeyed) and that its row lifts it."""
-    from agentconsole.control.codec import UNREADABLE
-
-    return [name + (" (unreadable)" if UNREADABLE in docs[name] else "") for name in sorted(docs)]
-
-
 @dataclass
 class AppOptions:
     """Everything that varies between runs, injectable so snapshots are deterministic."""
@@ -325,6 +317,7 @@ class ConsoleApp(App[int]):
             backend: Backend,
         ) -> tuple[Any, str | None, list[str], list[str], list[str], str | None]:
             from agentconsole.control import applier, approvals, diagnostics
+            from agentconsole.control.kills import marked
 
             plane = backend.plane()
             plane.reset = await plane.reset_status()  # also refuses this console's changes
@@ -339,7 +332,7 @@ class ConsoleApp(App[int]):
                 reset,
                 problems,
                 asks,
-                _in_force(kills) + _in_force(holds),
+                marked(kills) + marked(holds),  # 'tenant:acme (unreadable)' too
                 await applier.missing(plane),  # applier mode and no applier: changes fail
             )
 

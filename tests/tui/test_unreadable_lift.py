@@ -24,6 +24,13 @@ async def test_unreadable_kill_and_drain_show_in_the_header_and_lift_with_l_and_
         await wait_until(pilot, lambda: "⛔ kills in force: tenant:acme (unreadable)" in header())
         assert "⏸ in force: drain all (unreadable)" in header()
         view.table.move_cursor(row=view.table.get_row_index("a1"))
+        await pilot.press("enter")  # the agent's detail names them too
+        await wait_until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
+        shown = str(app.screen.query_one("#agent-detail").render())
+        assert "tenant:acme (unreadable) in force" in shown
+        assert "drain all (unreadable)" in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not hasattr(app.screen, "detail"), what="back")
 
         await pilot.press("l")  # the kill over the selected agent: its tenant's
         await confirm(pilot, reason="corrupt entry")
