@@ -158,6 +158,16 @@ class BudgetGuard:
         bookings, self._bookings = self._bookings, {}
         self._rt.spawn(self._commit_bookings(bookings))
 
+    async def flush_now(self) -> None:
+        """Commit what is still queued, at once: the runtime closing must neither lose the
+        last window's usage nor leave a timer that starts a task on a loop about to end."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        bookings, self._bookings = self._bookings, {}
+        if bookings:
+            await self._commit_bookings(bookings)
+
     async def _commit_bookings(self, bookings: dict[tuple[str, str, str], list[Any]]) -> None:
         try:
             for (user, tenant, day), (tokens, cost, runs) in bookings.items():

@@ -238,6 +238,9 @@ class AgentRuntime:
             _, pending = await asyncio.wait(pending, timeout=0.1)
             if not pending:
                 break
+        with contextlib.suppress(Exception):  # the last window of booked usage, no timer left
+            async with asyncio.timeout(2.0):
+                await self.budget.flush_now()
         if self.connected:  # last chance for what is still queued: rows, usage, breakers
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):

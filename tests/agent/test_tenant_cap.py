@@ -99,3 +99,15 @@ async def test_a_booking_at_the_cap_stops_the_tenants_new_runs_until_the_cap_cha
     await rt.wait_for_version(await plane.version())
     async with rt.run(task="t", user="g3", tenant="globex") as after:
         rt.budget.gate(after)  # the cap changed: the next booking re-checks
+
+
+async def test_closing_the_runtime_commits_the_last_window_of_bookings(plane, priced, make_runtime):
+    """Usage booked just before the runtime closes is committed, not lost with the window's
+    timer (which would also have started a task on a loop about to end)."""
+    rt = await make_runtime(settings=priced)
+    async with rt.run(task="t", user="late", tenant="globex") as run:
+        run.book(model="gpt-x", input_tokens=1000, output_tokens=500)  # $0.025
+    await rt.close()
+    assert rt.budget._flush is None
+    used = (await plane.budgets.usage()).get("late", {})
+    assert used.get("tokens") == 1500 and used.get("cost_usd") == pytest.approx(0.025)
