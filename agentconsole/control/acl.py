@@ -435,6 +435,12 @@ def generate(
             out.lines.append(" ".join(["ACL SETUSER", policy.user, "reset", pw, *quoted]))
         else:
             out.lines.append(" ".join(["user", policy.user, "reset", pw, *rules]))
+    if "responder" in roles:
+        out.notes.append(
+            "the responder user writes control state directly (direct mode: trusted "
+            "operators only; docs/security.md); for credentials that cannot forge it, run "
+            "`agentconsole applier` and give people their own users with --people"
+        )
     if fmt == "aclfile":
         if not keep_default:
             out.lines.append("user default off resetpass resetkeys resetchannels -@all")

@@ -211,3 +211,12 @@ def test_aclfile_loads_into_redis_server(tmp_path):
         with redis.Redis.from_url(server.url, username="ac-viewer", password="v-pw") as r:
             assert _s(r.acl_whoami()) == "ac-viewer"
             assert r.get("{ac}:version") is None
+
+
+def test_generating_the_responder_says_it_can_write_directly():
+    """The shared responder user is direct mode's: whoever generates it is told so, and where
+    the credentials that cannot forge state come from."""
+    with_responder = generate(Keys("ac"), env={})
+    assert any("trusted operators only" in n and "--people" in n for n in with_responder.notes)
+    viewers_only = generate(Keys("ac"), env={}, roles=("viewer",))
+    assert not any("trusted operators only" in n for n in viewers_only.notes)
