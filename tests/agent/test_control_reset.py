@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 
 from agentconsole.control import backup
 from agentconsole.control.epoch import EPOCH_CHANGED, SCHEMA_MISSING, VERSION_BACKWARDS
 from agentconsole.control.errors import ControlPlaneReset
-
-
-async def eventually(check, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+from tests.fixtures.wait import eventually
 
 
 async def arm(plane) -> None:

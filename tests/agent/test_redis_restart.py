@@ -13,6 +13,7 @@ import pytest
 
 from agentconsole.config import ModelPrice, Settings
 from tests.fixtures.redis import start_redis
+from tests.fixtures.wait import eventually
 
 
 @pytest.fixture
@@ -22,14 +23,6 @@ def private_redis():
     server = next(gen)
     yield server
     gen.close()
-
-
-async def eventually(check, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def reset_seen(plane, timeout: float = 10.0) -> None:

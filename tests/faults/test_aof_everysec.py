@@ -11,7 +11,6 @@ control plane says so (docs/deploy.md, "What each setup loses").
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from agentconsole.control import ControlPlane, backup
 from agentconsole.control.epoch import VERSION_BACKWARDS
 from tests.fixtures.fleet import close_fleet, make_fleet
 from tests.fixtures.redis import RedisServer, settings_for, start_redis
+from tests.fixtures.wait import eventually
 
 RUNTIMES, RUNS_EACH = 2, 10
 
@@ -41,13 +41,6 @@ def _incr_file(workdir: Path) -> Path:
     """Redis 7's multi-part AOF: the changes since the base are in the ``incr`` file."""
     (found,) = sorted(workdir.glob("appendonlydir/*.incr.aof"))
     return found
-
-
-async def _eventually(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 async def _reconnect(plane: ControlPlane) -> None:
@@ -108,7 +101,7 @@ async def test_everysec_process_crash_loses_nothing_host_crash_the_last_second_h
             for i in range(RUNS_EACH)
         ]
         before_last = await plane.version()
-        await _eventually(
+        await eventually(
             lambda: all(rt.applied_version == before_last for rt in runtimes),
             20,
             "every runtime at the latest version",
@@ -117,7 +110,7 @@ async def test_everysec_process_crash_loses_nothing_host_crash_the_last_second_h
         size_before_last = incr.stat().st_size
         await plane.flags.create("late-feature", enabled=True)  # the change of the last second
         version = await plane.version()
-        await _eventually(
+        await eventually(
             lambda: all(rt.flags.enabled("late-feature") for rt in runtimes),
             20,
             "the last change applied",
@@ -134,14 +127,14 @@ async def test_everysec_process_crash_loses_nothing_host_crash_the_last_second_h
         _restart(everysec_redis, cut_to=(incr, size_before_last))
         await _reconnect(plane)
         assert await plane.version() == before_last  # lost with it: the version went back
-        await _eventually(
+        await eventually(
             lambda: all(rt.keeper.holding for rt in runtimes), 20, "every runtime holding"
         )
         status = await plane.reset_status()
         assert status is not None and status.reason == VERSION_BACKWARDS
         assert all(rt.flags.enabled("late-feature") for rt in runtimes)  # what they obeyed
         past = list(steps)
-        await _eventually(
+        await eventually(
             lambda: all(s > p + 30 for s, p in zip(steps, past, strict=True)),
             30,
             "every run going on its held snapshot",

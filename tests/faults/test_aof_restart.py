@@ -8,25 +8,18 @@ agent enters a reset, and every run keeps going on an engaged kill switch.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
 from tests.fixtures.fleet import close_fleet, make_fleet
 from tests.fixtures.redis import settings_for
+from tests.fixtures.wait import eventually
 
 RUNTIMES, RUNS_EACH = 4, 25
 
 
 def _settings(url: str) -> Settings:
     return settings_for(url, "aof", connect_timeout=0.3, socket_timeout=1.0)
-
-
-async def _eventually(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 def _state(saved: dict) -> dict:
@@ -65,7 +58,7 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
             for i in range(RUNS_EACH)
         ]
         version = await plane.version()
-        await _eventually(
+        await eventually(
             lambda: all(rt.applied_version == version for rt in runtimes) and min(steps) > 0,
             20,
             "every run going at the latest version",
@@ -88,7 +81,7 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
         assert [e.id for e in await plane.audit.tail(100)] == audit_before
         assert await plane.version() == version and plane.reset is None
         past = list(steps)
-        await _eventually(
+        await eventually(
             lambda: all(s > p + 60 for s, p in zip(steps, past, strict=True)),
             30,
             "every run past the default step limit after the restart",
@@ -96,7 +89,7 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
         assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
         assert not any(rt.keeper.holding for rt in runtimes)  # same epoch: no reset
         await plane.flags.enable("tools", reason="fixed")  # and the plane works as before
-        await _eventually(
+        await eventually(
             lambda: all(rt.flags.enabled("tools") for rt in runtimes), 10, "a new change"
         )
     finally:

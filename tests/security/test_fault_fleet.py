@@ -17,6 +17,7 @@ from agentconsole.control import ControlPlane, Unavailable
 from agentconsole.control.plane import translate
 from tests.fixtures.fleet import close_fleet, make_fleet
 from tests.fixtures.redis import settings_for
+from tests.fixtures.wait import eventually
 
 pytest.importorskip("agentconsole.agent.runtime")
 
@@ -25,13 +26,6 @@ RUNTIMES, RUNS_EACH = 4, 25
 
 def _settings(url: str):
     return settings_for(url, "fleet", "olga", "responder", connect_timeout=0.3, socket_timeout=1.0)
-
-
-async def _eventually(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 async def test_redis_restart_under_100_agents(durable_redis):
@@ -71,7 +65,7 @@ async def test_redis_restart_under_100_agents(durable_redis):
         async def all_in_safe_mode() -> bool:
             return all(rt.safe_mode for rt in runtimes)
 
-        await _eventually(all_in_safe_mode, 5, "runtimes past stale_limit")
+        await eventually(all_in_safe_mode, 5, "runtimes past stale_limit")
         assert not any(t.done() for t in tasks)  # the runs kept going on their snapshot
         with pytest.raises(NewRunsRefused):  # the declared policy for new work
             async with runtimes[0].run(task="new during outage"):
@@ -82,7 +76,7 @@ async def test_redis_restart_under_100_agents(durable_redis):
         async def all_fresh() -> bool:
             return not any(rt.safe_mode for rt in runtimes)
 
-        await _eventually(all_fresh, 10, "runtimes fresh again")
+        await eventually(all_fresh, 10, "runtimes fresh again")
         since = time.time()
         outcome = await operator.kills.kill(everything=True, reason="after recovery")
         assert outcome.created
