@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentconsole.control import codec
-from agentconsole.control.errors import AlreadyExists, CorruptValue, InvalidValue, NotFound
-from agentconsole.control.kills import ALL, BRIEF_FIELDS, lift_stored, target_for
+from agentconsole.control.errors import CorruptValue, InvalidValue
+from agentconsole.control.kills import ALL, BRIEF_FIELDS, issue, lift_stored, target_for
 
 if TYPE_CHECKING:
     from agentconsole.control.plane import ControlPlane
@@ -115,34 +114,19 @@ class Holds:
         name = field_for(kind, target)  # refuses a kind that is not a drain or a pause
         scope = target.split(":", 1)[0]
         action = f"{kind}.{scope}"
-        self.plane.operator.require(action)
-        if agent and not await self.plane.agents.exists(agent):
-            raise NotFound(f"no agent with id {agent!r} in the registry")
-        doc: dict[str, Any] = {
-            "id": uuid.uuid4().hex[:12],
-            "kind": kind,
-            "target": target,
-            "scope": scope,
-            "reason": reason,
-            "requester": self.plane.operator.name,
-            "role": self.plane.operator.role,
-            "at": time.time(),
-        }
-        try:
-            change = await self.plane.apply(
-                hash_key=self.plane.keys.holds,
-                field=name,
-                entity="hold",
-                action=action,
-                new_doc=doc,
-                expected_version=None,
-                reason=reason,
-            )
-        except AlreadyExists as exc:
-            current = exc.current or {}
-            return HoldOutcome(kind, target, current, False, await self.running(target))
+        doc, created = await issue(
+            self.plane,
+            self.plane.keys.holds,
+            name,
+            "hold",
+            action,
+            reason,
+            target=target,
+            agent=agent,
+            kind=kind,
+        )
         # written and published first: the registry read never delays the hold itself
-        return HoldOutcome(kind, target, change.doc or doc, True, await self.running(target))
+        return HoldOutcome(kind, target, doc, created, await self.running(target))
 
     async def lift(self, kind: str, target: str, *, reason: str = "") -> dict[str, Any]:
         """Lift a drain (new runs may start) or a pause (held runs continue)."""

@@ -150,6 +150,49 @@ class AckReport:
         return text
 
 
+async def issue(
+    plane: ControlPlane,
+    hash_key: str,
+    name: str,
+    entity: str,
+    action: str,
+    reason: str,
+    *,
+    target: str,
+    agent: str | None = None,
+    **extra: Any,
+) -> tuple[dict[str, Any], bool]:
+    """Store a standing order (a kill, a drain, a pause) once: the role is checked, an
+    agent target must be registered, and the one atomic apply audits and publishes it.
+    Returns ``(document, created)``; asked again, the order in force and ``False``."""
+    plane.operator.require(action)
+    if agent and not await plane.agents.exists(agent):
+        raise NotFound(f"no agent with id {agent!r} in the registry")
+    doc: dict[str, Any] = {
+        "id": uuid.uuid4().hex[:12],
+        **extra,
+        "target": target,
+        "scope": target.split(":", 1)[0],
+        "reason": reason,
+        "requester": plane.operator.name,
+        "role": plane.operator.role,
+        "at": time.time(),
+    }
+    try:
+        change = await plane.apply(
+            hash_key=hash_key,
+            field=name,
+            entity=entity,
+            action=action,
+            new_doc=doc,
+            expected_version=None,
+            reason=reason,
+        )
+    except AlreadyExists as exc:
+        return exc.current or {}, False
+    return change.doc or doc, True
+
+
 class Kills:
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
@@ -227,36 +270,19 @@ class Kills:
         target = target_for(agent=agent, tenant=tenant, everything=everything)
         scope = target.split(":", 1)[0]
         action = {"agent": "kill.agent", "tenant": "kill.tenant", ALL: "kill.all"}[scope]
-        self.plane.operator.require(action)
-        if agent and not await self.plane.agents.exists(agent):
-            raise NotFound(f"no agent with id {agent!r} in the registry")
-        kill_id = uuid.uuid4().hex[:12]
-        doc: dict[str, Any] = {
-            "id": kill_id,
-            "target": target,
-            "scope": scope,
-            "reason": reason,
-            "requester": self.plane.operator.name,
-            "role": self.plane.operator.role,
-            "at": time.time(),
-        }
-        try:
-            change = await self.plane.apply(
-                hash_key=self.plane.keys.kills,
-                field=target,
-                entity="kill",
-                action=action,
-                new_doc=doc,
-                expected_version=None,
-                reason=reason,
-            )
-        except AlreadyExists as exc:
-            current = exc.current or {}
-            affected = await self.affected_ids(target, str(current.get("id", "")))
-            return KillOutcome(target, current, False, affected)
+        doc, created = await issue(
+            self.plane,
+            self.plane.keys.kills,
+            target,
+            "kill",
+            action,
+            reason,
+            target=target,
+            agent=agent,
+        )
         # Publish first, list afterwards: the registry read must not delay the kill itself.
-        affected = await self.affected_ids(target, kill_id)
-        return KillOutcome(target, change.doc or doc, True, affected)
+        affected = await self.affected_ids(target, str(doc.get("id", "")))
+        return KillOutcome(target, doc, created, affected)
 
     async def lift(self, target: str, *, reason: str = "") -> None:
         """Lift a kill so that new agents of that scope may run again."""
