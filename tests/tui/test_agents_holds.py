@@ -173,6 +173,10 @@ async def test_80x24_with_a_kill_a_drain_and_a_pause_in_force(settings, promethe
         assert "Redis ●" in lines[1] and "Prometheus ●" in lines[1]
         assert lines[2].startswith("⛔ kills in force: tenant:evil")
         assert lines[3].startswith("⏸ in force: drain tenant:acme, pause all")
-        shown = [c for c in overview.query(".panel") if c.display and c.region.height]
-        assert shown, "panels still shown"
+
+        def panels_shown() -> list:
+            return [c for c in overview.query(".panel") if c.display and c.region.height]
+
+        # cards mounted with the alerts get their region at the next layout: wait for it
+        await wait_until(pilot, lambda: bool(panels_shown()), 30, what="panels laid out")
         assert overview.table.region.height >= 3
