@@ -48,6 +48,19 @@ class PartitionKeys:
     def by_cost(self) -> str:
         return self._k("cost")
 
+    @property
+    def by_steps(self) -> str:
+        return self._k("steps")
+
+    @property
+    def by_started(self) -> str:
+        """Agent id -> when it registered (the Agents view's AGE column sorts by it)."""
+        return self._k("started")
+
+    def by_order(self, order: str) -> str:
+        """The index that ranks ``order`` (``registry.ORDERS``)."""
+        return self._k(order)
+
     def by_tenant(self, tenant: str) -> str:
         """One tenant's agent ids -> last heartbeat: a tenant kill reads only these."""
         return self._k("tenant", tenant)

@@ -12,8 +12,10 @@ consistent (everything before it comes first in the merged order), so paging for
 back visits every agent once while the fleet holds still; while it churns, a page is "the
 members at these ranks now", like any offset pager.
 
-A page of a tenant or a status (its own index intersected with the order's) has a cut of
-one number, the rank in that ranked list: it costs the tenant or the status, not the fleet.
+A page of a tenant or a status is the order's members that match, read either from the
+filter's few candidates ranked (a tenant, the silent agents) or by scanning the order's own
+pages from the cut until the page is full (``status:running``): its cut is the scan
+position, and ``Page`` carries what rank arithmetic cannot tell (``Registry._filtered_page``).
 This module is pure (no Redis): ``Registry.page`` does the reads.
 """
 
@@ -30,7 +32,14 @@ Member = tuple[float, int, int, str]  # (forward score, partition, rank in slice
 
 @dataclass(frozen=True)
 class Page:
-    """One page of an order, and where it sits in the whole order."""
+    """One page of an order, and where it sits in the whole order.
+
+    A filtered page (``Registry.page`` with a tenant or a status) is read by scanning an
+    order for its matches: its cut is a scan position (``scan_cut``), and what the plain
+    arithmetic of ranks cannot tell is given: the next page's cut, the position (``None``:
+    not known, e.g. the last page of a status whose count needs every row read), the count
+    of matches (``None``: the same) and whether pages lie either side.
+    """
 
     ids: list[str]
     start: tuple[int, ...]  # the cut: per partition, the rank of the page's first member
@@ -38,26 +47,38 @@ class Page:
     sizes: tuple[int, ...]  # per partition: members in the order (the index's size)
     # False: a partition read short of the page may hold more of it (read again, in full)
     complete: bool = True
+    after: tuple[int, ...] | None = None  # the next page's cut, when not start + taken
+    at: int | None = None  # position, when not sum(start); -1: not known
+    count: int | None = None  # members in the order, when not sum(sizes); -1: not known
+    sides: tuple[bool, bool] | None = None  # (has_previous, has_next), when given
+    bound: int = 0  # a filtered page whose count is not known: at most this many
 
     @property
     def total(self) -> int:
-        return sum(self.sizes)
+        """Members of the order (-1: not known without reading every candidate's row)."""
+        return sum(self.sizes) if self.count is None else self.count
 
     @property
     def position(self) -> int:
-        """Members before this page in the whole order (0 on the first page)."""
-        return sum(self.start)
+        """Members before this page in the whole order (0 on the first page; -1: not known)."""
+        return sum(self.start) if self.at is None else self.at
 
     @property
     def next_start(self) -> tuple[int, ...]:
+        if self.after is not None:
+            return self.after
         return tuple(s + t for s, t in zip(self.start, self.taken, strict=True))
 
     @property
     def has_next(self) -> bool:
+        if self.sides is not None:
+            return self.sides[1]
         return self.position + len(self.ids) < self.total
 
     @property
     def has_previous(self) -> bool:
+        if self.sides is not None:
+            return self.sides[0]
         return self.position > 0
 
 
@@ -140,18 +161,3 @@ def _has_more(where: Where, cut: Sequence[int], part: int, read: int, size: int)
     if where == "last":
         return size > read
     return len(cut) > part and cut[part] - read > 0  # before: ranks left below the slice
-
-
-def slice_ranked(where: Where, cut: Sequence[int], size: int, ranked: list[str]) -> Page:
-    """A page of one ranked list (a tenant's or a status's agents, best first)."""
-    total = len(ranked)
-    at = cut[0] if len(cut) == 1 else 0
-    if where == "first":
-        at = 0
-    elif where == "last":
-        at = max(0, total - size)
-    elif where == "before":
-        at = max(0, at - size)
-    at = min(at, max(0, total - 1))
-    ids = ranked[at : at + size]
-    return Page(ids, (at,), (len(ids),), (total,))

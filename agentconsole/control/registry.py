@@ -39,7 +39,12 @@ STATUSES = ("running", "paused", "draining", "killing", "killed", "finished", "f
 # runs still going: indexed as running, so a kill finds them.
 STORED_STATUSES = ("running", "killed", "finished", "failed")
 GOING = ("running", "paused", "draining")
-ORDERS = ("heartbeat", "tokens", "cost")
+SETTLED = ("killed", "finished", "failed")  # stored, and shown as stored
+# Reported by agents under a hold and indexed as running; each also has an index of its
+# own (candidates for the Agents view's status filter, checked against the row).
+HELD = ("paused", "draining")
+# The orders an index ranks (keys.PartitionKeys.by_order): the Agents view's sortable columns
+ORDERS = ("heartbeat", "tokens", "cost", "steps", "started")
 HEARTBEAT_FIELDS = (
     "heartbeat_at",
     "steps",
@@ -123,6 +128,7 @@ class _Written:
     fields: dict[str, str]
     tokens: float
     cost: float
+    steps: int
     tenant: str
     coarse: float  # liveness score in the tenant and applied-version indexes
     version: int
@@ -186,6 +192,146 @@ class AckCursor:
             if agent_id not in seen:
                 seen.add(agent_id)
                 fresh[agent_id] = at
+
+
+CHECK_FIELDS = ("status", "tenant", "heartbeat_at")  # what a derived status is read from
+ENUMERATE = 4  # a filter of up to this many pages of candidates is read whole (ZINTER)
+ENUMERATED, SCANNED = 0, 1  # the two ways to read a filtered page (Registry._filtered_page)
+SCAN_CHUNK = 8  # a scan reads at most this many pages' worth of members per round
+
+
+@dataclass
+class _Filter:
+    """A tenant and/or status filter: the indexes every match is in, the status only a
+    row tells, and (when known to be few) the candidates themselves, per partition."""
+
+    tenant: str | None
+    stored: tuple[str, ...]  # status indexes (STORED_STATUSES, HELD) every match is in
+    derived: str | None
+    ids: dict[int, list[str]] | None = None
+
+    def keys(self, part: PartitionKeys) -> list[str]:
+        out = [part.by_tenant(self.tenant)] if self.tenant is not None else []
+        return out + [part.by_status(s) for s in self.stored]
+
+
+_Item = tuple[str, tuple[int, ...], tuple[int, ...]]  # id, scan position at it, just after it
+
+
+class _Reader:
+    """An ordered run of candidates read a chunk at a time from a scan position."""
+
+    def origin(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    async def forward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        """Up to ``n`` candidates from ``pos`` on, and where the next chunk starts (None:
+        the end)."""
+        raise NotImplementedError
+
+    async def backward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        """Up to ``n`` candidates before ``pos`` (None: the end), nearest first, and where
+        the chunk before starts (None: the front)."""
+        raise NotImplementedError
+
+
+class _ListReader(_Reader):
+    """A filter's candidates, enumerated and ranked; the position is an index."""
+
+    def __init__(self, ranked: list[tuple[str, float]]) -> None:
+        self.ids = [i for i, _ in ranked]
+
+    def origin(self) -> tuple[int, ...]:
+        return (0,)
+
+    async def forward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        a = pos[0] if pos else 0
+        span = range(a, min(a + n, len(self.ids)))
+        items: list[_Item] = [(self.ids[k], (k,), (k + 1,)) for k in span]
+        after: tuple[int, ...] | None = (a + n,) if a + n < len(self.ids) else None
+        return items, after
+
+    async def backward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        b = len(self.ids) if pos is None else min(pos[0], len(self.ids))
+        lo = max(0, b - n)
+        items: list[_Item] = [(self.ids[k], (k,), (k + 1,)) for k in range(b - 1, lo - 1, -1)]
+        before: tuple[int, ...] | None = (lo,) if lo > 0 else None
+        return items, before
+
+
+class _OrderReader(_Reader):
+    """The order's own pages (every agent); the position is a page cut (``pages``)."""
+
+    def __init__(self, registry: Registry, order: str, descending: bool, parts: int) -> None:
+        self.registry, self.order, self.descending, self.parts = registry, order, descending, parts
+
+    def origin(self) -> tuple[int, ...]:
+        return (0,) * self.parts
+
+    def _items(self, page: pages.Page) -> list[_Item]:
+        keys = self.registry.plane.keys
+        at = list(page.start)
+        items: list[_Item] = []
+        for agent_id in page.ids:
+            here = tuple(at)
+            at[keys.partition_of(agent_id)] += 1
+            items.append((agent_id, here, tuple(at)))
+        return items
+
+    async def forward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        cut = pos or self.origin()
+        page = await self.registry._order_page(self.order, "at", cut, n, self.descending)
+        return self._items(page), (page.next_start if page.has_next else None)
+
+    async def backward(
+        self, pos: tuple[int, ...] | None, n: int
+    ) -> tuple[list[_Item], tuple[int, ...] | None]:
+        where: pages.Where = "last" if pos is None else "before"
+        page = await self.registry._order_page(self.order, where, pos or (), n, self.descending)
+        return self._items(page)[::-1], (page.start if page.has_previous else None)
+
+
+async def _scan(
+    read: Any, start: tuple[int, ...] | None, want: int, accept: Any
+) -> tuple[list[_Item], bool]:
+    """The first ``want`` accepted candidates from ``start`` in ``read``'s direction, and
+    whether more may follow. Chunks grow (a page, then twice that, up to ``SCAN_CHUNK``
+    pages) while matches are sparse."""
+    found: list[_Item] = []
+    pos: tuple[int, ...] | None = start
+    chunk = want + want // 4 + 16
+    first = True
+    while first or pos is not None:
+        items, pos = await read(pos, chunk)
+        first = False
+        ok = await accept([i for i, _, _ in items])
+        hits = [item for item in items if item[0] in ok]
+        found += hits
+        if len(found) > want:
+            return found[:want], True
+        if len(found) == want:
+            return found, pos is not None  # the rest of this chunk did not match
+        chunk = min(chunk * 2, SCAN_CHUNK * want + 16)
+    return found, False
+
+
+def _decode(cut: tuple[int, ...], parts: int) -> tuple[int | None, tuple[int, ...] | None, int]:
+    """A filtered page's cut -> (way, scan position, position); (None, None, 0): none."""
+    if len(cut) >= 3 and cut[0] == ENUMERATED and len(cut) == 3:
+        return ENUMERATED, cut[1:2], cut[2]
+    if len(cut) == parts + 2 and cut[0] == SCANNED:
+        return SCANNED, cut[1:-1], cut[-1]
+    return None, None, 0
 
 
 async def stamped_partitions(redis: RedisClient, keys: Keys) -> int | None:
@@ -358,6 +504,7 @@ class Registry:
             {f: str(v) for f, v in values.items()},
             float(record.tokens),
             record.cost,
+            record.steps,
             record.tenant,
             self._coarse(record.heartbeat_at),
             record.applied_version,
@@ -381,6 +528,13 @@ class Registry:
         moved = [w for w in rows if w.previous is None or w.previous.cost != w.cost]
         if moved:
             pipe.zadd(part.by_cost, {w.id: w.cost for w in moved})
+        moved = [w for w in rows if w.previous is None or w.previous.steps != w.steps]
+        if moved:
+            pipe.zadd(part.by_steps, {w.id: w.steps for w in moved})
+        # a start time never moves: written with the whole row (registration, TTL renewal)
+        whole = [r for r, w in zip(group, rows, strict=True) if w.previous is None]
+        if whole:
+            pipe.zadd(part.by_started, {r.id: r.started_at for r in whole})
         by_tenant: dict[str, dict[str, float]] = defaultdict(dict)
         by_version: dict[int, dict[str, float]] = defaultdict(dict)
         for w in rows:
@@ -418,6 +572,13 @@ class Registry:
             if status in by_status:
                 pipe.zadd(part.by_status(status), by_status[status])
             others = [i for s, m in by_status.items() if s != status for i in m]
+            if others:
+                pipe.zrem(part.by_status(status), *others)
+        for status in HELD:
+            held = {r.id: r.heartbeat_at for r in group if r.status == status}
+            if held:
+                pipe.zadd(part.by_status(status), held)
+            others = [r.id for r in group if r.status != status]
             if others:
                 pipe.zrem(part.by_status(status), *others)
 
@@ -525,28 +686,24 @@ class Registry:
         tenant: str | None = None,
         status: str | None = None,
     ) -> list[AgentRecord]:
-        """The ``limit`` agents first in ``order`` (freshest heartbeat, most tokens, most cost).
+        """The ``limit`` agents first in ``order`` (freshest heartbeat, most tokens, ...).
 
         Unfiltered, each partition's index gives its top ``limit`` and the merge keeps the
-        best ``limit``. ``tenant`` reads only that tenant's index; ``status`` only that
-        status's index. ``fields`` reads only those fields (the rest keep their defaults).
+        best ``limit``. A tenant or a status is the first page of that filter (``page``):
+        it costs what it lists, not the fleet. ``fields`` reads only those fields (the rest
+        keep their defaults).
         """
+        if limit <= 0:
+            return []
         if tenant is None and status is None:
             top = await self._top(order, limit)
             return await self.get_many([agent_id for agent_id, _ in top], fields)
         read = fields
         if fields is not None:  # what the derived status needs, too
-            read = tuple(dict.fromkeys((*fields, "status", "tenant", "heartbeat_at")))
-        ranked = await self._ranked(order, tenant, status)
-        found: builtins.list[AgentRecord] = []
-        step = max(limit, 500)
-        # best first, hashes read a chunk at a time until ``limit`` pass the status filter
-        for start in range(0, len(ranked), step):
-            chunk = await self.get_many(ranked[start : start + step], read)
-            found += [r for r in chunk if status is None or r.status == status]
-            if len(found) >= limit:
-                break
-        return found[:limit]
+            read = tuple(dict.fromkeys((*fields, *CHECK_FIELDS)))
+        found = await self.page(order, limit, tenant=tenant, status=status)
+        records = await self.get_many(found.ids, read)
+        return [r for r in records if status is None or r.status == status]
 
     async def page(
         self,
@@ -562,25 +719,39 @@ class Registry:
         """One page of ``order`` (ids only), ``where`` relative to a previous page's cut.
 
         Unfiltered: one ZRANGE of ``size`` per partition, wherever the page is (a cut past
-        the end, after the fleet shrank, gives the last page). A tenant or status: its
-        ranked ids (costs the tenant or the status), sliced. See ``control/pages.py``.
+        the end, after the fleet shrank, gives the last page). A tenant or a status: see
+        ``_filtered_page``; it costs the page (and the rows between matches), or the filter's
+        candidates when they are few. See ``control/pages.py``.
         """
         if tenant is not None or status is not None:
-            ranked = await self._ranked(order, tenant, status)
-            return pages.slice_ranked(where, cut, size, ranked if descending else ranked[::-1])
-        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
-        parts = self.plane.keys.all_partitions()
-        asked = pages.first_read(size, len(parts))
-        found = await self._page_read(attr, parts, where, cut, size, asked, descending)
-        if not found.complete:  # a partition held more of the page than its share
-            found = await self._page_read(attr, parts, where, cut, size, size, descending)
+            flt = await self._filter(tenant, status)
+            return await self._filtered_page(order, size, where, cut, descending, flt)
+        attr = self._order_attr(order)
+        found = await self._order_page(attr, where, cut, size, descending)
         if not found.ids and found.position and where != "last":
             return await self.page(order, size, where="last", descending=descending)
         return found
 
+    @staticmethod
+    def _order_attr(order: str) -> str:
+        if order not in ORDERS:
+            raise ValueError(f"no registry index orders agents by {order!r}")
+        return order
+
+    async def _order_page(
+        self, order: str, where: pages.Where, cut: tuple[int, ...], size: int, descending: bool
+    ) -> pages.Page:
+        """One page of an order's index, merged over the partitions (no fallback)."""
+        parts = self.plane.keys.all_partitions()
+        asked = pages.first_read(size, len(parts))
+        found = await self._page_read(order, parts, where, cut, size, asked, descending)
+        if not found.complete:  # a partition held more of the page than its share
+            found = await self._page_read(order, parts, where, cut, size, size, descending)
+        return found
+
     async def _page_read(
         self,
-        attr: str,
+        order: str,
         parts: builtins.list[PartitionKeys],
         where: pages.Where,
         cut: tuple[int, ...],
@@ -591,9 +762,9 @@ class Registry:
         wanted = pages.ranges(where, cut, asked, len(parts))
         async with self._pipe() as pipe:
             for part, span in zip(parts, wanted, strict=True):
-                pipe.zcard(getattr(part, attr))
+                key = part.by_order(order)
+                pipe.zcard(key)
                 if span is not None:
-                    key = getattr(part, attr)
                     pipe.zrange(key, span[0], span[1], desc=descending, withscores=True)
             raw = iter(await pipe.execute())
         sizes, slices = [], []
@@ -606,37 +777,231 @@ class Registry:
     async def _top(self, order: str, limit: int) -> builtins.list[tuple[str, float]]:
         if limit <= 0:
             return []
-        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
+        order = self._order_attr(order)
         async with self._pipe() as pipe:
             for part in self.plane.keys.all_partitions():
-                pipe.zrevrange(getattr(part, attr), 0, limit - 1, withscores=True)
+                pipe.zrevrange(part.by_order(order), 0, limit - 1, withscores=True)
             rows = await pipe.execute()
         merged = heapq.merge(*rows, key=lambda pair: pair[1], reverse=True)
         return [(codec.lenient_text(i), s) for i, s in list(merged)[:limit]]
 
-    async def _ranked(
-        self, order: str, tenant: str | None, status: str | None
-    ) -> builtins.list[str]:
-        """Ids of a tenant and/or a status, best first in ``order``: one ZINTER per partition
-        of the filter's index(es) with the order's index (weight 1: its score ranks)."""
-        stored = None
-        if status is not None:
-            stored = status if status in STORED_STATUSES else "running"
-        attr = {"heartbeat": "by_heartbeat", "tokens": "by_tokens", "cost": "by_cost"}[order]
+    # --- filtered pages: a tenant, a status, both ---------------------------------------
+
+    async def _filter(self, tenant: str | None, status: str | None) -> _Filter:
+        """What a tenant and/or a status filter reads.
+
+        A stored status (killed, finished, failed) is its index. The statuses a reader
+        derives from the row (running, paused, draining, killing, dead) are candidates of
+        the running index whose rows are checked; where a smaller candidate list is known
+        it is read instead of the running index: the silent agents for ``dead``, the
+        agents of the kills in force for ``killing`` (unless one is of the whole fleet);
+        ``paused`` and ``draining`` have indexes of their own (what agents reported).
+        """
+        if status is None or status in SETTLED:
+            return _Filter(tenant, (status,) if status else (), None)
+        if status not in STATUSES:  # no agent shows it: nothing to read
+            return _Filter(tenant, ("running",), status, {})
+        if status in HELD:  # its own index (of what agents reported), checked by the row
+            return _Filter(tenant, ("running", status), status)
+        flt = _Filter(tenant, ("running",), status)
+        k = self.plane.keys
+        if flt.derived == "running":
+            return flt
+        if flt.derived == "dead":
+            since = time.time() - self.dead_after
+            async with self._pipe() as pipe:
+                for part in k.all_partitions():
+                    pipe.zrangebyscore(part.by_heartbeat, "-inf", f"({since}")
+                rows = await pipe.execute()
+            flt.ids = {n: [codec.lenient_text(i) for i in row] for n, row in enumerate(rows)}
+            return flt
+        targets = await self._kill_targets()  # killing
+        if "all" in targets:
+            return flt
+        agents = [t[len("agent:") :] for t in targets if t.startswith("agent:")]
+        tenants = sorted(t[len("tenant:") :] for t in targets if t.startswith("tenant:"))
+        if tenant is not None:
+            tenants = [t for t in tenants if t == tenant]
+        ids: dict[int, set[str]] = defaultdict(set)
+        for n, members in self._by_partition(agents).items():
+            ids[n].update(members)
+        if tenants:
+            parts = k.all_partitions()
+            async with self._pipe() as pipe:
+                for part in parts:
+                    for name in tenants:
+                        pipe.zrange(part.by_tenant(name), 0, -1)
+                rows = iter(await pipe.execute())
+            for n in range(len(parts)):
+                for _ in tenants:
+                    ids[n].update(codec.lenient_text(i) for i in next(rows))
+        flt.ids = {n: sorted(members) for n, members in ids.items()}
+        return flt
+
+    async def _filtered_page(
+        self,
+        order: str,
+        size: int,
+        where: pages.Where,
+        cut: tuple[int, ...],
+        descending: bool,
+        flt: _Filter,
+    ) -> pages.Page:
+        """A page of a filter's matches in ``order``: what it costs is what it shows.
+
+        Two ways to read it, chosen by the filter's size (ZCARDs) against the fleet's:
+        - *enumerated*: the filter's candidates are few (a tenant, the silent agents, the
+          agents of the kills in force, a status under ``ENUMERATE`` pages' worth): one
+          ZINTER per partition with the order's index (or a ZMSCORE of the listed ids),
+          ranked; rows are read only as far as the page reaches.
+        - *scanned*: the filter holds much of the fleet (``status:running``): the order's
+          own pages are read from the cut on, a chunk at a time, and each member is tested
+          against the filter's indexes (ZMSCORE) and, for a derived status, its row, until
+          the page is full: it costs the page divided by the share of the fleet that
+          matches, never the whole filter.
+        Whichever is cheaper; at the crossover (about sqrt(3 x page x fleet) candidates,
+        17,000 for a 1,000-row page of 100,000 agents) both read about that many members.
+        The cut is ``(way, *scan position, position)`` (``pages.Page``).
+        """
+        order = self._order_attr(order)
+        parts = self.plane.keys.all_partitions()
+        mode, pos, position = _decode(cut, len(parts))
+        if where in ("first", "last") or mode is None:
+            mode, pos, position = None, None, 0
+        sized = await self._filter_sizes(order, flt)
+        fleet, candidates, count = sized
+        if mode is None:
+            few = flt.ids is not None or candidates <= ENUMERATE * size
+            few = few or candidates * candidates <= 3 * size * fleet
+            mode = ENUMERATED if few else SCANNED
+        reader: _Reader
+        bound = candidates
+        if mode == ENUMERATED:
+            ranked = await self._enumerate(order, flt, descending)
+            bound = len(ranked)
+            if flt.derived is None:
+                count = len(ranked)
+            reader = _ListReader(ranked)
+        else:
+            reader = _OrderReader(self, order, descending, len(parts))
+
+        async def accept(ids: builtins.list[str]) -> set[str]:
+            return await self._accept(ids, flt, mode == SCANNED)
+
+        def made(items: builtins.list[_Item], at: int, sides: tuple[bool, bool]) -> pages.Page:
+            if not items:
+                empty = (mode, *reader.origin(), at)
+                return pages.Page(
+                    [], empty, (0,), (max(bound, 0),), True, empty, at, count, sides, bound
+                )
+            first, last = items[0][1], items[-1][2]
+            after = at + len(items) if at >= 0 else -1
+            return pages.Page(
+                [i for i, _, _ in items],
+                (mode, *first, at),
+                (len(items),),
+                (max(bound, 0),),
+                True,
+                (mode, *last, after),
+                at,
+                count,
+                sides,
+                bound,
+            )
+
+        if where in ("first", "at"):
+            start = reader.origin() if where == "first" or pos is None else pos
+            items, more = await _scan(reader.forward, start, size, accept)
+            at = 0 if where == "first" else position
+            if not items and where == "at" and at != 0:
+                return await self._filtered_page(order, size, "last", (), descending, flt)
+            before = at > 0 if at >= 0 else any(start)
+            return made(items, at, (before, more))
+        # before a cut, or the last page: scanned backwards, nearest first
+        back = None if where == "last" or pos is None else pos
+        items, more = await _scan(reader.backward, back, size, accept)
+        items.reverse()
+        if not more:  # reached the front: this is the first page (short, as an order's is)
+            at = 0
+        elif where == "last":
+            at = count - len(items) if count >= 0 else -1
+        else:
+            at = max(0, position - len(items)) if position >= 0 else -1
+        return made(items, at, (more, where != "last"))
+
+    async def _filter_sizes(self, order: str, flt: _Filter) -> tuple[int, int, int]:
+        """(the fleet in the order's index, the filter's candidates at most, the filter's
+        count when its one index tells it, else -1): ZCARDs."""
+        parts = self.plane.keys.all_partitions()
         async with self._pipe() as pipe:
-            for part in self.plane.keys.all_partitions():
-                weights = {getattr(part, attr): 1}
-                if tenant is not None:
-                    weights[part.by_tenant(tenant)] = 0
-                if stored is not None:
-                    weights[part.by_status(stored)] = 0
-                pipe.zinter(weights, withscores=True)
-            rows = await pipe.execute()
-        merged = sorted(
-            ((float(score), codec.lenient_text(i)) for row in rows for i, score in row),
-            reverse=True,
-        )
-        return [agent_id for _, agent_id in merged]
+            for part in parts:
+                pipe.zcard(part.by_order(order))
+                for key in flt.keys(part):
+                    pipe.zcard(key)
+            raw = [int(v) for v in await pipe.execute()]
+        width = 1 + len(flt.keys(parts[0]))
+        fleet = sum(raw[0::width])
+        per_part = [raw[i + 1 : i + width] for i in range(0, len(raw), width)]
+        if flt.ids is not None:
+            candidates = sum(len(m) for m in flt.ids.values())
+        else:
+            candidates = sum(min(sizes) for sizes in per_part)
+        single = flt.ids is None and flt.derived is None and width == 2
+        return fleet, candidates, candidates if single else -1
+
+    async def _enumerate(
+        self, order: str, flt: _Filter, descending: bool
+    ) -> builtins.list[tuple[str, float]]:
+        """Every candidate of a small filter, ranked by ``order`` (best first)."""
+        parts = self.plane.keys.all_partitions()
+        rows: builtins.list[builtins.list[tuple[str, float]]] = []
+        async with self._pipe() as pipe:
+            for n, part in enumerate(parts):
+                if flt.ids is None:
+                    weights = {part.by_order(order): 1, **dict.fromkeys(flt.keys(part), 0)}
+                    pipe.zinter(weights, withscores=True)
+                elif flt.ids.get(n):
+                    for key in (part.by_order(order), *flt.keys(part)):
+                        pipe.zmscore(key, flt.ids[n])
+            raw = iter(await pipe.execute())
+        for n, part in enumerate(parts):
+            if flt.ids is None:
+                rows.append([(codec.lenient_text(i), float(v)) for i, v in next(raw)])
+            elif flt.ids.get(n):
+                scores = [next(raw) for _ in range(1 + len(flt.keys(part)))]
+                rows.append(
+                    [
+                        (agent_id, float(found[0]))
+                        for agent_id, *found in zip(flt.ids[n], *scores, strict=True)
+                        if all(v is not None for v in found)
+                    ]
+                )
+        ranked = sorted(((s, i) for row in rows for i, s in row), reverse=True)
+        out = [(i, s) for s, i in ranked]
+        return out if descending else out[::-1]
+
+    async def _accept(self, ids: builtins.list[str], flt: _Filter, test_index: bool) -> set[str]:
+        """The ones of ``ids`` that match: in every index of the filter (when not known to
+        be), and of the derived status (their rows read)."""
+        if not ids:
+            return set()
+        keep = ids
+        if test_index:
+            groups = self._by_partition(ids)
+            async with self._pipe() as pipe:
+                for n, members in groups.items():
+                    for key in flt.keys(self.plane.keys.partition(n)):
+                        pipe.zmscore(key, members)
+                raw = iter(await pipe.execute())
+            keep = []
+            for n, members in groups.items():
+                width = len(flt.keys(self.plane.keys.partition(n)))
+                found = [next(raw) for _ in range(width)]
+                keep += [m for m, *s in zip(members, *found, strict=True) if None not in s]
+        if flt.derived is None:
+            return set(keep)
+        rows = await self.get_many(keep, CHECK_FIELDS)
+        return {r.id for r in rows if r.status == flt.derived}
 
     async def live_running(self, tenant: str | None = None) -> builtins.list[str]:
         """Agents that say they are running and heartbeat within dead_after.
@@ -882,9 +1247,9 @@ class Registry:
                 part = k.partition(n)
                 if delete:
                     pipe.delete(*(part.agent(i) for i in ids))
-                for index in (part.by_heartbeat, part.by_tokens, part.by_cost):
-                    pipe.zrem(index, *ids)
-                for status in STORED_STATUSES:
+                for order in ORDERS:
+                    pipe.zrem(part.by_order(order), *ids)
+                for status in (*STORED_STATUSES, *HELD):
                     pipe.zrem(part.by_status(status), *ids)
                 pipe.zremrangebyscore(part.applied(version), "-inf", cutoff)
                 for tenant in map(codec.lenient_text, tenants):

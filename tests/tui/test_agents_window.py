@@ -109,3 +109,50 @@ async def test_the_cursor_keeps_its_row_on_a_later_page_while_the_page_reorders(
         assert set(table.painted) == {f"w{i:03d}" for i in range(10, 20)}
         assert table.get_row_index("w010") == 0  # the order changed under the cursor
         assert table.cursor_key == "w016" and "rows 11–20" in summary_of(view)
+
+
+async def test_steps_and_age_sort_the_fleet_and_other_columns_say_they_sort_the_page(
+    plane, app_factory
+):
+    now = time.time()
+    records = [
+        AgentRecord(
+            id=f"w{i:03d}",
+            task="t",
+            user=f"u{i % 5}",
+            cost=i / 10,
+            steps=(i * 7) % 60,
+            started_at=now - 1000 + (i * 11) % 60,
+            status="finished" if i % 4 == 0 else "running",
+        )
+        for i in range(60)
+    ]
+    await plane.agents.write_many(records)
+
+    def top(key, reverse=True, only=None):
+        chosen = [r for r in records if only is None or r.status == only]
+        return {r.id for r in sorted(chosen, key=key, reverse=reverse)[:10]}
+
+    app = app_factory(start_view="agents", clock=time.time, agent_limit=10)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.view("agents")
+        table = view.table
+        await wait_until(pilot, lambda: len(table.painted) == 10, what="the first page")
+        table.sort_by("steps")  # most steps first: the fleet's, not the page's
+        view.console.poll_now()
+        want = top(lambda r: r.steps)
+        await wait_until(pilot, lambda: set(table.painted) == want, what="top 10 by steps")
+        assert "rows 1–10 by most steps" in summary_of(view)
+        table.sort_by("age")  # oldest first: the earliest started over the fleet
+        view.console.poll_now()
+        want = top(lambda r: r.started_at, reverse=False)
+        await wait_until(pilot, lambda: set(table.painted) == want, what="the 10 oldest")
+        assert "oldest first" in summary_of(view)
+        table.sort_by("user")
+        view.update_summary()
+        assert "sorted by user ↑ within this page only" in summary_of(view)
+        table.sort_by("cost")
+        await pilot.press("slash", *"status:running", "enter")
+        want = top(lambda r: r.cost, only="running")
+        await wait_until(pilot, lambda: set(table.painted) == want, what="top 10 running")
+        assert summary_of(view).startswith("up to 45 agents with status running · rows 1–10")

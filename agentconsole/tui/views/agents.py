@@ -59,7 +59,7 @@ class AgentBrief:
 class AgentsData:
     plan: Plan  # the diff against the screen, computed on the I/O thread
     briefs: dict[str, AgentBrief]
-    total: int  # agents in the order paged (the fleet, a tenant, a status)
+    total: int  # agents in the order paged (the fleet, a tenant, a status); -1: not known
     loaded: int = 0
     order: str = "heartbeat"
     kills: set[str] = field(default_factory=set)  # kill targets in force (one HGETALL)
@@ -91,15 +91,27 @@ class PageRequest:
 
 
 # The table's sort columns that a registry index orders: the page is a page of that index,
-# so sorting by cost pages through the fleet's agents by cost. Other columns sort the page
-# (a page of the freshest agents). The heartbeat column shows "seconds ago": its
-# descending sort (stalest first) is the index ascending.
-INDEXED_ORDER = {"cost": "cost", "tokens": "tokens", "heartbeat": "heartbeat"}
+# so sorting by cost pages through the fleet's agents by cost. The other columns (id,
+# status, user, tenant, model, task) sort the page on screen only (a page of the freshest
+# agents), and the summary says so. HEARTBEAT and AGE show "seconds ago": their descending
+# sort (stalest, oldest first) is the index ascending.
+INDEXED_ORDER = {
+    "cost": "cost",
+    "tokens": "tokens",
+    "heartbeat": "heartbeat",
+    "steps": "steps",
+    "age": "started",
+}
+AGO_COLUMNS = ("heartbeat", "age")
 ORDER_TEXT = {
     ("cost", True): "by most cost",
     ("cost", False): "by least cost",
     ("tokens", True): "by most tokens",
     ("tokens", False): "by fewest tokens",
+    ("steps", True): "by most steps",
+    ("steps", False): "by fewest steps",
+    ("started", True): "newest first",
+    ("started", False): "oldest first",
     ("heartbeat", True): "freshest first",
     ("heartbeat", False): "stalest first",
 }
@@ -195,6 +207,7 @@ class AgentsView(View):
         super().__init__(**kwargs)
         self.briefs: dict[str, AgentBrief] = {}
         self.total = 0
+        self.bound = 0  # a filter whose count is not known (-1 total): at most this many
         self.kills: set[str] = set()
         self.holds: set[str] = set()
         self.loaded = 0
@@ -220,7 +233,7 @@ class AgentsView(View):
         table = self.table
         column = table.sort_column or ""
         order = INDEXED_ORDER.get(column, "heartbeat")
-        descending = column not in INDEXED_ORDER or table.sort_reverse != (column == "heartbeat")
+        descending = column not in INDEXED_ORDER or table.sort_reverse != (column in AGO_COLUMNS)
         terms, _ = index_terms(table.filter_text)
         fresh = PageRequest(order, descending, terms.get("tenant"), terms.get("status"))
         current = self.request
@@ -279,6 +292,7 @@ class AgentsView(View):
         table.retire(self.briefs)  # many objects: freed by the next loader
         self.briefs = data.briefs
         self.total, self.loaded, self.order = data.total, data.loaded, data.order
+        self.bound = data.page.bound if data.page is not None else 0
         self.kills, self.holds = data.kills, data.holds
         table.apply(data.plan)
         request, page = data.request, data.page
@@ -326,7 +340,9 @@ class AgentsView(View):
     def update_summary(self) -> None:
         table = self.table
         shown = len(table.painted)
-        parts = [f"{self.total:,} agents"]
+        # a status only the rows tell (running, dead...) is not counted: at most its index
+        known = self.total >= 0
+        parts = [f"{self.total:,} agents" if known else f"up to {self.bound:,} agents"]
         request = self.request
         if request is not None:
             named = [
@@ -342,16 +358,23 @@ class AgentsView(View):
                 parts.append(f"{n} {kind}{'s' * (n != 1)} in force")
         page = self.page
         if page is not None and (page.has_next or page.has_previous):
-            first = page.position + 1
-            last = page.position + len(page.ids)
             text = ORDER_TEXT.get((request.order, request.descending), "") if request else ""
-            parts.append(f"rows {first:,}–{last:,} {text}".rstrip())
+            if page.position >= 0:
+                first = page.position + 1
+                last = page.position + len(page.ids)
+                parts.append(f"rows {first:,}–{last:,} {text}".rstrip())
+            else:  # the last pages of a status whose count is not known
+                parts.append(f"{len(page.ids):,} rows near the end {text}".rstrip())
         if table.filter_text:
             parts.append(f"{shown} match /{table.filter_text}")
         if table.marked:
             parts.append(f"{len(table.marked)} marked")
         if table.sort_column:
-            parts.append(f"sorted by {table.sort_column} {'↓' if table.sort_reverse else '↑'}")
+            arrow = "↓" if table.sort_reverse else "↑"
+            if table.sort_column in INDEXED_ORDER:
+                parts.append(f"sorted by {table.sort_column} {arrow}")
+            else:  # no index ranks it: the fleet's order is not known, only the page's
+                parts.append(f"sorted by {table.sort_column} {arrow} within this page only")
         self.query_one("#agents-summary", Static).update(" · ".join(parts))
 
     # --- actions --------------------------------------------------------------------
