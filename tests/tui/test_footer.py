@@ -17,7 +17,9 @@ def _footer(app) -> tuple[str, int]:
     "view,keys",
     [
         ("overview", ["w Window", "b Runbook", "k Kill runaway"]),
-        ("agents", ["k Kill", "t Kill tenant", "S Global stop", "l Lift kill"]),
+        # the ladder, one label per verb of the operations table (each key in full where
+        # there is room: see the widths test below)
+        ("agents", ["d/D Drain", "z/Z Pause", "k/t/S Kill", "u/r/l Lift"]),
         ("flags", ["e Toggle", "o Rollout %"]),
         ("breakers", ["t Trip", "f Force close", "r Reset"]),
     ],
@@ -59,3 +61,59 @@ async def test_every_view_fits_at_the_other_tested_widths(settings, width):
             await pilot.pause()
             text, right = _footer(app)
             assert right <= width and "? Help" in text and "q Quit" in text, (cls.title, text)
+
+
+LADDER = ("d", "D", "z", "Z", "k", "t", "S", "u", "r", "l")
+
+
+def _keys_shown(text: str) -> set[str]:
+    """Every key the footer names, alone ("d Drain tenant") or in a label ("d/D Drain")."""
+    return {key for word in text.split() for key in word.split("/")}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (130, 32), (160, 45)])
+async def test_the_agents_ladder_is_in_the_footer_at_every_tested_width(settings, size):
+    """Drain, pause, kill and their lifts: every key shown (in full or under its verb's
+    label), nothing past the edge, help and quit there."""
+    app = make_app(settings, start_view="agents")
+    async with app.run_test(size=size) as pilot:
+        await app.wait_for_paint("agents")
+        await pilot.pause()
+        text, right = _footer(app)
+        assert right <= size[0], text
+        assert set(LADDER) <= _keys_shown(text), text
+        assert "? Help" in text and "q Quit" in text, text
+
+
+async def test_each_ladder_key_is_shown_in_full_where_there_is_room(settings):
+    """At 160 columns the drain, pause and kill keys say what they do; narrowing to 80
+    folds them under their verbs (the operations table's), widening unfolds them again."""
+    app = make_app(settings, start_view="agents")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.wait_for_paint("agents")
+        await pilot.pause()
+        text, _ = _footer(app)
+        for key in [
+            "d Drain tenant",
+            "D Drain agent",
+            "z Pause",
+            "Z Pause tenant",
+            "S Global stop",
+        ]:
+            assert key in text, (key, text)
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: "d/D Drain" in _footer(app)[0], what="narrow footer")
+        await pilot.resize_terminal(160, 45)
+        await wait_until(pilot, lambda: "d Drain tenant" in _footer(app)[0], what="wide footer")
+
+
+async def test_read_only_leaves_the_ladder_out_of_the_footer(settings):
+    """Absent, not merely refused: no drain, pause, kill or lift key in read-only mode."""
+    settings.ui.read_only = True
+    app = make_app(settings, start_view="agents")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.wait_for_paint("agents")
+        await pilot.pause()
+        text, _ = _footer(app)
+        assert not set(LADDER) & _keys_shown(text), text
+        assert "Drain" not in text and "Pause" not in text and "Kill" not in text, text

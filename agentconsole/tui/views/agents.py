@@ -181,20 +181,21 @@ class AgentsView(View):
         "undrain": ("drain.lift",),
         "resume": ("pause.lift",),
     }
+    # The intervention ladder, least disruptive first: drain (no new runs), pause (runs hold
+    # at their next step), kill; then the lifts in the same order. The footer shows each
+    # key where it fits and one label per verb where not ("d/D Drain ... u/r/l Lift").
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "mark", "Mark", id="agents.mark"),
+        Binding("d", "op('drain.tenant')", "Drain tenant", id="agents.drain_tenant"),
+        Binding("D", "op('drain.agent')", "Drain agent", id="agents.drain"),
+        Binding("z", "op('pause.agent')", "Pause", id="agents.pause"),
+        Binding("Z", "op('pause.tenant')", "Pause tenant", id="agents.pause_tenant"),
         Binding("k", "op('kill.agent')", "Kill", id="agents.kill"),
         Binding("t", "op('kill.tenant')", "Kill tenant", id="agents.kill_tenant"),
         Binding("S", "op('kill.all')", "Global stop", id="agents.global_stop"),
+        Binding("u", "undrain", "Undrain", id="agents.undrain"),
+        Binding("r", "resume", "Resume", id="agents.resume"),
         Binding("l", "lift", "Lift kill", id="agents.lift"),
-        # the ladder before a kill: drain (no new runs), pause (hold at the next step); in
-        # ? help and the palette, not the footer (it is full at 130 columns)
-        Binding("d", "op('drain.tenant')", "Drain tenant", id="agents.drain_tenant", show=False),
-        Binding("D", "op('drain.agent')", "Drain agent", id="agents.drain", show=False),
-        Binding("z", "op('pause.agent')", "Pause", id="agents.pause", show=False),
-        Binding("Z", "op('pause.tenant')", "Pause tenant", id="agents.pause_tenant", show=False),
-        Binding("u", "undrain", "Undrain", id="agents.undrain", show=False),
-        Binding("r", "resume", "Resume", id="agents.resume", show=False),
         Binding(
             "v", "op('tenant.move')", "Move tenant to variant", id="agents.move_tenant", show=False
         ),
