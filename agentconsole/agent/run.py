@@ -413,8 +413,9 @@ class Run:
         self.stopped_at = time.monotonic()
         # a paused run wakes to see the stop: its thread, and a wait on the loop that is not
         # the run's own task (a sync run's reserve or charge, awaited for its thread)
-        self._resumed_thread.set()
-        self.runtime.call_on_loop(self._resumed.set)
+        if not self._resumed_thread.is_set():  # set unless paused: skip the lock
+            self._resumed_thread.set()
+            self.runtime.call_on_loop(self._resumed.set)
         if cancel and self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel(msg=str(exc))
             self._cancels += 1
@@ -477,11 +478,6 @@ class Run:
         if self.abandoned:
             return exc if external else stop
         self.runtime.forget(self)
-        if stop is not None:
-            # a kill reaches many runs at once: let every one of them see it first, and do
-            # the accounting and the registry write on the next turn of the loop
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(0)
         ending = exc if stop is None else stop
         self._record_end(ending)
         if not isinstance(ending, AgentKilled):

@@ -68,34 +68,46 @@ PRUNE_EVERY = 60.0  # seconds between index prunes per process (idempotent acros
 
 
 class _Batcher:
-    """Collects registry writes made in the same loop iteration into one pipeline."""
+    """Collects registry writes made in the same loop iteration into one pipeline.
+
+    Each writer waits on a future of its own, resolved when the batch is written: a
+    writer cancelled while it waits leaves the batch going for the others, and a kill
+    that stops a thousand runs wakes them in one turn of the loop (no shield per waiter).
+    """
 
     def __init__(self, flush: Callable[[list[AgentRecord]], Awaitable[None]]) -> None:
         self._flush = flush
         self._pending: dict[str, AgentRecord] = {}
-        self._future: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] | None = None
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
 
     async def write(self, record: AgentRecord) -> None:
         self._pending[record.id] = record
-        if self._future is None:
-            loop = asyncio.get_running_loop()
-            self._future = loop.create_future()
-            loop.call_soon(lambda: loop.create_task(self._run()))
-        await asyncio.shield(self._future)
+        loop = asyncio.get_running_loop()
+        if self._waiters is None:
+            self._waiters = []
+            # its first step runs after every writer of this turn of the loop has joined
+            self._task = loop.create_task(self._run())
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
 
     async def _run(self) -> None:
-        future, records = self._future, list(self._pending.values())
-        self._future, self._pending = None, {}
-        assert future is not None
+        waiters, records = self._waiters or [], list(self._pending.values())
+        self._waiters, self._pending = None, {}
         try:
             await self._flush(records)
         except BaseException as exc:  # every waiter sees it; nobody is left hanging
-            if not future.done():
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: waiters may all be gone
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    waiter.exception()  # mark retrieved: its writer may be gone
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
-        if not future.done():
-            future.set_result(None)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class AgentRuntime:
