@@ -53,15 +53,18 @@ ELLIPSIS = "…"
 def clean(value: Any, width: int | None = 60, *, multiline: bool = False) -> str:
     """Plain, printable, one-line text of at most ``width`` characters (ellipsis when cut).
 
-    Escape sequences are removed, a newline shows as ``␤`` (kept with ``multiline``, for
-    alert annotations), any other control or invisible character as ``?``. Used for every
-    value an agent, a user, an alert or a runbook supplies.
+    Escape sequences are removed, a line break (``\n``, ``\r\n`` or a lone ``\r``, as
+    terminals paste them) shows as ``␤`` (kept as ``\n`` with ``multiline``, for alert
+    annotations), any other control or invisible character as ``?``. Used for every value
+    an agent, a user, an alert, a runbook or a paste supplies.
     """
     text = "" if value is None else str(value)
     if width is not None and len(text) > 4 * width + 64:
         text = text[: 4 * width + 64]  # a megabyte of input costs what its shown part costs
     if "\x1b" in text or "\x9b" in text:
         text = _ANSI.sub("", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.isprintable():
         kept = "\n\t" if multiline else ""
         text = "".join(

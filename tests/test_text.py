@@ -72,6 +72,12 @@ def test_clean_removes_escapes_and_bounds_a_megabyte():
     assert len(out) == 60 and out.endswith("…")
 
 
+def test_clean_shows_every_kind_of_line_break_as_one():
+    """Terminals paste line breaks as CR (tmux) or CRLF: each is one ␤, never "?␤"."""
+    assert text.clean("a\r\nb\rc\nd") == "a␤b␤c␤d"
+    assert text.clean("a\r\nb", multiline=True) == "a\nb"
+
+
 def test_times_are_labelled_utc():
     assert text.utc(0.5) == "1970-01-01 00:00:00 UTC"
     assert text.hms(3661) == "01:01:01"

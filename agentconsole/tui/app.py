@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -38,6 +38,8 @@ from agentconsole.tui.header import HeaderBar, HeaderState
 from agentconsole.tui.operations import ConsoleOperations, Notice, OperationRequested
 from agentconsole.tui.safe import clean
 from agentconsole.tui.table import LiveTable
+from agentconsole.tui.toasts import Notice as ToastNotice
+from agentconsole.tui.toasts import ToastHold
 from agentconsole.tui.views.agents import AgentsView
 from agentconsole.tui.views.audit import AuditView
 from agentconsole.tui.views.base import View
@@ -227,6 +229,8 @@ class ConsoleApp(App[int]):
         self.toasts: list[str] = []  # every toast shown, newest last (tests, the bench)
         self._toast_last: dict[str, tuple[float, int]] = {}  # text -> (shown at, times)
         self._breaker_told: dict[str, str] = {}  # dependency -> state last toasted
+        self.toast_hold = ToastHold(self, self._notify_now)  # none covers a dialog
+        self._dialog_closed_at = 0.0  # time.monotonic() when the last dialog closed
         self.operations = ConsoleOperations(self)
         self.hostname = self.options.hostname or socket.gethostname()
         if self.options.version is not None:
@@ -262,6 +266,7 @@ class ConsoleApp(App[int]):
                 lambda event: self.post_message(ChangeNotice(event)),
                 lambda ok, error: self.post_message(EventsState(ok, error)),
             )
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.paint_header()
         self.current_view.focus_main()
         self.poll_now()
@@ -570,7 +575,48 @@ class ConsoleApp(App[int]):
         timeout = 8 if severity != "information" else 5
         self.toasts.append(clean(text, 400))
         del self.toasts[:-200]
-        self.notify(clean(text, 400), title=title, severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
+        self.notify(clean(text, 400), title=title, severity=severity, timeout=timeout, markup=False)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification, ours and Textual's, waits while a dialog is up (toasts.py)."""
+        timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        self.toast_hold.notify(ToastNotice(message, title, severity, timeout, markup))
+
+    def _notify_now(self, notice: ToastNotice) -> None:
+        super().notify(
+            notice.message,
+            title=notice.title,
+            severity=notice.severity,  # type: ignore[arg-type]
+            timeout=notice.timeout,
+            markup=notice.markup,
+        )
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        from agentconsole.tui.modals import Dialog
+
+        if not isinstance(screen, Dialog) and self.toast_hold.holding:
+            self._dialog_closed_at = time.monotonic()
+        self.toast_hold.screen_changed(screen)
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key pressed before a dialog closed was meant for it: the rest of a burst (a
+        # paste in a terminal without bracketed paste, where each newline is an Enter) must
+        # not act on the view beneath (d, k, S and Enter would open and confirm dialogs).
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and event.time <= self._dialog_closed_at
+        ):
+            return
+        await super().on_event(event)
 
     def _tell_once(self, text: str) -> None:
         if text not in self._denied_once:

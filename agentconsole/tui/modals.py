@@ -1,5 +1,12 @@
 """Dialogs: the one confirmation of operations and a pick-one list (help: ``tui/help.py``).
 
+Every screen that asks the operator something is a :class:`Dialog`: while one is in front
+the app holds its toasts (``tui/toasts.py``: none covers the field being typed; the dialog
+says how many wait), it closes exactly once (a burst of keys, such as a paste in a
+terminal without bracketed paste where each newline is an Enter, cannot close it twice),
+and a paste into one of its fields (:class:`PasteInput`) is kept whole: cleaned by the one
+sanitiser (line breaks shown as ``␤``) and bounded, never silently cut to its first line.
+
 :class:`ConfirmScreen` asks what an operation still needs (a duration, a percentage, new
 weights, prefilled when there is a sensible start) and a reason. For a destructive
 operation it names the exact targets and their count (including rows the filter hides).
@@ -13,18 +20,87 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentconsole.control.applier import REASON_MAX
 from agentconsole.tui.safe import clean
 
 MAX_LISTED = 12
+ResultT = TypeVar("ResultT")
+
+
+class PasteInput(Input):
+    """An input that keeps a paste whole: one line, cleaned and bounded (Textual's keeps the
+    first line and drops the rest without a word). ``max_length`` bounds typing too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", REASON_MAX)
+        super().__init__(*args, **kwargs)
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # not Input's own handler (first line only)
+        start, end = sorted(self.selection)
+        room = (self.max_length or REASON_MAX) - (len(self.value) - (end - start))
+        if room <= 0 or not event.text:
+            self.app.bell()
+            return
+        pasted = clean(event.text, room)
+        if start == end:
+            self.insert_text_at_cursor(pasted)
+        else:
+            self.replace(pasted, start, end)
+
+
+class Dialog(ModalScreen[ResultT]):
+    """A screen that asks the operator something (see the module docstring)."""
+
+    DEFAULT_CSS = """
+    Dialog .held-note { color: $text-muted; height: auto; }
+    Dialog .held-note.-none { display: none; }
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held = 0
+        self.closed = False
+
+    def held_note(self) -> Static:
+        """The line that says how many toasts wait for this dialog to close."""
+        note = Static("", classes="held-note -none", markup=False)
+        self._paint_held(note)
+        return note
+
+    def show_held(self, count: int) -> None:
+        self.held = count
+        for note in self.query(".held-note"):
+            if isinstance(note, Static):
+                self._paint_held(note)
+
+    def _paint_held(self, note: Static) -> None:
+        n = self.held
+        note.update(f"{n} notice{'s' * (n != 1)} held until this dialog closes" if n else "")
+        note.set_class(not n, "-none")
+
+    def close(self, result: ResultT) -> None:
+        """Dismiss once; a second close (the rest of a burst of keys) does nothing."""
+        if self.closed or self.app.screen is not self:
+            return
+        self.closed = True
+        self.dismiss(result)
+
+    def submitted_here(self, event: Input.Submitted) -> bool:
+        """Enter in the field that has the focus now; a stale one (queued in a burst before
+        the focus moved on) must not move it again or confirm."""
+        return not self.closed and event.input is self.focused
 
 
 @dataclass
@@ -52,7 +128,7 @@ def target_lines(targets: list[str], total: int | None = None) -> Text:
     return out
 
 
-class ConfirmScreen(ModalScreen[Decision | None]):
+class ConfirmScreen(Dialog[Decision | None]):
     """An operation about to run: the question, the targets, its inputs and a reason."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -105,11 +181,12 @@ class ConfirmScreen(ModalScreen[Decision | None]):
             if self.detail:
                 yield Static(Text(clean(self.detail, 300), style="italic"), id="confirm-detail")
             for f in self.fields:
-                yield Input(value=f.value, placeholder=f.placeholder, id=f.id)
+                yield PasteInput(value=f.value, placeholder=f.placeholder, id=f.id)
             if self.hint is not None:
                 yield Static("", id="preview")
-            yield Input(placeholder="reason (recorded in the audit log)", id="reason")
+            yield PasteInput(placeholder="reason (recorded in the audit log)", id="reason")
             yield Static("", id="confirm-error")
+            yield self.held_note()
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.verb, id="confirm", variant="error")
@@ -129,7 +206,7 @@ class ConfirmScreen(ModalScreen[Decision | None]):
         if not box:
             return
         fixed = 5 + (2 if self.detail else 0) + 4 * len(self.fields) + (1 if self.hint else 0)
-        fixed += 4 + 1 + 4  # the reason, the error line, the buttons
+        fixed += 4 + 1 + 4 + (1 if self.held else 0)  # reason, error, buttons, held toasts
         room = int(self.app.size.height * 0.9) - fixed
         box.first().styles.max_height = max(2, min(14, room))
 
@@ -144,9 +221,15 @@ class ConfirmScreen(ModalScreen[Decision | None]):
         if event.input.id != "reason":
             self._update_hint()
 
+    def show_held(self, count: int) -> None:
+        super().show_held(count)
+        self._fit_targets()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # enter moves on; in the last field (the reason) it confirms
         event.stop()
+        if not self.submitted_here(event):
+            return
         if event.input.id == "reason":
             self.action_confirm()
         else:
@@ -160,21 +243,24 @@ class ConfirmScreen(ModalScreen[Decision | None]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
     def action_confirm(self) -> None:
+        if self.closed:
+            return
         values = self.values()
         problem = self.validate(values) if self.validate is not None else None
         if problem:
             self.query_one("#confirm-error", Static).update(Text(clean(problem, 200)))
             return
-        self.dismiss(Decision(self.query_one("#reason", Input).value.strip(), values))
+        reason = clean(self.query_one("#reason", Input).value, REASON_MAX).strip()
+        self.close(Decision(reason, values))
 
 
 MAX_CHOICES = 9  # one digit each
 
 
-class ChoiceScreen(ModalScreen[int | None]):
+class ChoiceScreen(Dialog[int | None]):
     """Pick one of at most nine labelled choices: a digit picks at once, arrows and enter
     work too, escape cancels. Dismisses with the index picked."""
 
@@ -205,6 +291,7 @@ class ChoiceScreen(ModalScreen[int | None]):
                 ),
                 id="choices",
             )
+            yield self.held_note()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -215,7 +302,7 @@ class ChoiceScreen(ModalScreen[int | None]):
 
     def action_pick(self, n: int) -> None:
         if 1 <= n <= len(self.labels):
-            self.dismiss(n - 1)
+            self.close(n - 1)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -29,7 +29,7 @@ from agentconsole.runbook.model import Runbook, Step
 from agentconsole.runbook.session import PreparedAction, RunbookSession, load_rules_index
 from agentconsole.runbook.template import display, reflow
 from agentconsole.text import hms
-from agentconsole.tui.modals import ConfirmScreen, Decision
+from agentconsole.tui.modals import ConfirmScreen, Decision, Dialog, PasteInput
 
 T = TypeVar("T")
 POLL_SECONDS = 2.0
@@ -46,7 +46,7 @@ def _block_text(value: str) -> Content:
     return Content("\n".join(display(line, 1000) for line in value.split("\n")))
 
 
-class NoteScreen(ModalScreen[str | None]):
+class NoteScreen(Dialog[str | None]):
     """Ask for a note (required to skip a step): enter submits, escape cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,22 +67,25 @@ class NoteScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(_plain(self.question))
-            yield Input(placeholder="note (who reads the timeline will thank you)", id="note")
+            yield PasteInput(placeholder="note (who reads the timeline will thank you)", id="note")
             yield Static("", id="note-error")
+            yield self.held_note()
 
     @on(Input.Submitted, "#note")
     def submitted(self, event: Input.Submitted) -> None:
+        if not self.submitted_here(event):
+            return
         value = event.value.strip()
         if self.required and not value:
             self.query_one("#note-error", Static).update("a note is required")
             return
-        self.dismiss(value)
+        self.close(value)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
-class InputsScreen(ModalScreen[dict[str, str] | None]):
+class InputsScreen(Dialog[dict[str, str] | None]):
     """Values an action needs from the operator (``{{ input.x }}``), checked on render."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -103,18 +106,21 @@ class InputsScreen(ModalScreen[dict[str, str] | None]):
         with Vertical():
             yield Static(_plain(f"This action needs values: {self.action_text}"))
             for name in self.names:
-                yield Input(placeholder=name, id=f"input-{name}")
+                yield PasteInput(placeholder=name, id=f"input-{name}")
+            yield self.held_note()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not self.submitted_here(event):
+            return
         inputs = list(self.query(Input))
         empty = [i for i in inputs if not i.value.strip()]
         if empty:
             empty[0].focus()
             return
-        self.dismiss({n: i.value.strip() for n, i in zip(self.names, inputs, strict=True)})
+        self.close({n: i.value.strip() for n, i in zip(self.names, inputs, strict=True)})
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
 class RunbookScreen(Screen[None]):
