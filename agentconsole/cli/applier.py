@@ -17,8 +17,9 @@ import sys
 import time
 from typing import Any
 
-from agentconsole.cli.common import Context, fail
+from agentconsole.cli.common import Context, fail, load
 from agentconsole.cli.main import EXIT_OK, EXIT_USAGE
+from agentconsole.config import ConfigError
 from agentconsole.text import clean
 
 
@@ -29,7 +30,9 @@ def register(subparsers: Any) -> None:
         description="Reads every operator's request stream ({prefix}:requests:<user>, one per "
         "person in control.operators), checks the role, the action's entity, the four-eyes "
         "rule and the document, and applies each change once as its sender. Run two for "
-        "availability: they share one consumer group and take over each other's requests.",
+        "availability: they share one consumer group and take over each other's requests. "
+        "SIGHUP re-reads the config's control.operators (a person added or removed, a role "
+        "changed) without a restart.",
     )
     p.add_argument("--name", help="consumer name (default: host and process id)")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
@@ -79,6 +82,20 @@ async def run_applier(args: argparse.Namespace, ctx: Context) -> int:
     def say(text: str) -> None:
         print(clean(f"{time.strftime('%H:%M:%S', time.gmtime())} {text}", 500), flush=True)
 
+    def reload() -> None:
+        """SIGHUP: read the config again for its people; a bad config changes nothing."""
+        try:
+            fresh = load(args)
+        except ConfigError as exc:
+            say(f"reload refused, the people stay as they were: {exc}")
+            return
+        if not fresh.control.operators:
+            say("reload refused, the people stay as they were: control.operators is empty")
+            return
+        say(applier.reload(fresh.control.operators))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await applier.run(say=say)
     finally:

@@ -255,9 +255,30 @@ class Applier:
         self.stats = Stats()
         self.say: Callable[[str], None] | None = None  # where to tell what went wrong
         self._stop = asyncio.Event()
+        self._setup_due = True
 
     def stop(self) -> None:
         self._stop.set()
+
+    def reload(self, people: dict[str, str]) -> str:
+        """A new table of people (the config re-read): from the next poll their streams are
+        read, and a removed person's are not (what they sent meanwhile expires unanswered).
+        Returns what changed, for the applier's log."""
+        before = self.people
+        self.people = dict(people)
+        self.streams = {self.plane.keys.requests(p): p for p in self.people}
+        self._setup_due = True  # consumer groups for the new streams
+        added = [f"{p} ({r})" for p, r in self.people.items() if p not in before]
+        removed = [p for p in before if p not in self.people]
+        changed = [
+            f"{p} {before[p]} -> {r}" for p, r in self.people.items() if before.get(p, r) != r
+        ]
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (("added", added), ("removed", removed), ("role", changed))
+            if names
+        ]
+        return "people reloaded: " + ("; ".join(parts) if parts else "no change")
 
     async def setup(self) -> None:
         """One consumer group per stream, from its start: a request sent before any applier
@@ -280,7 +301,8 @@ class Applier:
         last_claim, last_beat, last_prune, down = 0.0, 0.0, 0.0, False
         while not self._stop.is_set():
             try:
-                if last_claim == 0.0:
+                if last_claim == 0.0 or self._setup_due:
+                    self._setup_due = False
                     await self.setup()
                 if time.monotonic() - last_beat >= BEAT_SECONDS:
                     await self.plane.redis.hset(

@@ -114,6 +114,64 @@ def test_a_cli_kill_as_a_person_goes_through_a_running_applier(
     ]
 
 
+def _applier_env(acl_redis) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AGENTCONSOLE_REDIS_USERNAME="ac-admin",
+        AGENTCONSOLE_REDIS_PASSWORD=acl_redis.passwords["admin"],
+        AGENTCONSOLE_ROLE="admin",
+    )
+    return env
+
+
+def _as_person(monkeypatch, people, name: str, role: str) -> None:
+    monkeypatch.setenv("AGENTCONSOLE_CONTROL_WRITES", "applier")
+    monkeypatch.setenv("AGENTCONSOLE_REDIS_USERNAME", name)
+    monkeypatch.setenv("AGENTCONSOLE_REDIS_PASSWORD", people[name])
+    monkeypatch.setenv("AGENTCONSOLE_OPERATOR", name)
+    monkeypatch.setenv("AGENTCONSOLE_ROLE", role)
+
+
+def test_sighup_rereads_the_people_and_a_bad_config_changes_nothing(
+    acl_redis, people, config, monkeypatch, capsys
+):
+    """A person added to control.operators is served after SIGHUP, without a restart; a
+    config broken meanwhile is refused with a message and the people stay as they were."""
+    without_bob = {p: r for p, r in PEOPLE.items() if p != "bob"}
+    base = {"redis": {"url": acl_redis.server.url, "prefix": PREFIX}}
+    config.write_text(yaml.safe_dump({**base, "control": {"operators": without_bob}}))
+    applier = subprocess.Popen(
+        [sys.executable, "-m", "agentconsole", "applier", "--name", "hup-test"],
+        env=_applier_env(acl_redis),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert applier.stdout is not None
+    try:
+        assert " applier hup-test " in applier.stdout.readline()
+        config.write_text(yaml.safe_dump({**base, "control": {"operators": dict(PEOPLE)}}))
+        applier.send_signal(signal.SIGHUP)
+        assert "people reloaded: added bob (responder)" in applier.stdout.readline()
+        _as_person(monkeypatch, people, "bob", "responder")
+        tenant = f"hup-{time.time_ns()}"
+        kill = ["agents", "kill", "--tenant", tenant, "--wait", "0", "--yes", "--reason", "hup"]
+        assert main(kill) == 0, capsys.readouterr().err
+        config.write_text("control: {operators: {bob: emperor}}\n")
+        applier.send_signal(signal.SIGHUP)
+        line = applier.stdout.readline()
+        assert "reload refused, the people stay as they were" in line and "emperor" in line
+        config.write_text(yaml.safe_dump({**base}))  # bob's own CLI reads this file too
+        kill[3] = f"{tenant}-2"
+        assert main(kill) == 0, capsys.readouterr().err  # the applier still serves bob
+    finally:
+        applier.send_signal(signal.SIGTERM)
+        _, stopped = applier.communicate(timeout=30)
+    assert applier.returncode == 0 and "applier stopped: 2 applied" in stopped
+    assert "Traceback" not in stopped
+
+
 def test_status_in_applier_mode_says_when_no_applier_runs(people, config, monkeypatch, capsys):
     monkeypatch.setenv("AGENTCONSOLE_CONTROL_WRITES", "applier")
     monkeypatch.setenv("AGENTCONSOLE_REDIS_USERNAME", "bob")
