@@ -102,10 +102,15 @@ def serve(procs: int) -> tuple[http.server.ThreadingHTTPServer, int]:
     return server, server.server_address[1]
 
 
+SPEND_RULE = "tenant:agent_cost_usd:increase15s"
+SPEND: dict[tuple[str, bool], list[float]] = {}  # (store, rules) -> spend_report seconds
+
+
 async def time_store(
     url: str, rounds: int, rules: bool
 ) -> tuple[list[float], dict[str, float | None], set[str]]:
     from agentconsole.config import Settings
+    from agentconsole.metrics.forecast import spend_report
     from agentconsole.metrics.service import MetricsService
 
     settings = Settings()
@@ -120,6 +125,14 @@ async def time_store(
             results = await svc.fetch_panels("15m")
             times.append(time.perf_counter() - start)
         recorded = {r.panel.id for r in results if r.source == "recorded"}
+        # the Spend view's and `agentconsole spend`'s tenant figures (no Redis: no caps)
+        spent = SPEND.setdefault((url, rules), [])
+        for _ in range(rounds):
+            start = time.perf_counter()
+            report = await spend_report(svc, None, top=5)
+            spent.append(time.perf_counter() - start)
+        if report.source == "recorded":
+            recorded.add("spend_report")
         return times, {r.panel.id: r.value for r in results}, recorded
     finally:
         await svc.close()
@@ -132,8 +145,9 @@ def rule_group_seconds(url: str) -> float:
 
     with urllib.request.urlopen(f"{url}/api/v1/rules?type=record", timeout=30) as r:
         groups = json.load(r)["data"]["groups"]
-    times = [g.get("evaluationTime", 0.0) for g in groups if g["name"] == "agentconsole-recording"]
-    return float(times[0]) if times else float("nan")
+    names = ("agentconsole-recording", "agentconsole-spend")
+    times = [g.get("evaluationTime", 0.0) for g in groups if g["name"] in names]
+    return float(sum(times)) if times else float("nan")
 
 
 def series_count(url: str) -> int:
@@ -172,6 +186,7 @@ def main() -> None:
                 url = prom.url
                 wait_until(lambda url=url: series_count(url) > 0, 120, "Prometheus samples")
                 wait_until(lambda url=url: rule_has_data(url), 180, "rules evaluated")
+                wait_until(lambda url=url: rule_has_data(url, SPEND_RULE), 60, "spend rule")
                 raw_t, recorded_t = [], []
                 for _ in range(2):  # alternate, so both see the same load
                     t, raw_values, _ = asyncio.run(time_store(url, args.rounds, rules=False))
@@ -189,11 +204,13 @@ def main() -> None:
                 for name, times, vals in (
                     ("Prometheus, raw queries", raw_t, raw_values),
                     (
-                        f"Prometheus, recording rules ({len(recorded)} of 17 panels)",
+                        f"Prometheus, recording rules ({len(recorded - {'spend_report'})} of 17"
+                        f" panels{', spend report' if 'spend_report' in recorded else ''})",
                         recorded_t,
                         values,
                     ),
                 ):
+                    spent = SPEND.get((url, "rules" in name), [float("nan")])
                     rows.append(
                         (
                             f"{procs * 100:,}",
@@ -201,6 +218,7 @@ def main() -> None:
                             name,
                             f"{statistics.median(times) * 1000:.0f} ms",
                             f"{max(times) * 1000:.0f} ms",
+                            f"{statistics.median(spent) * 1000:.0f} ms",
                             f"{group * 1000:.0f} ms" if "rules" in name else "",
                             f"{vals.get('success_rate') or 0:.4f}",
                             f"{vals.get('p99_latency') or 0:.3f}",
@@ -219,6 +237,7 @@ def main() -> None:
                             "VictoriaMetrics /vm, raw queries",
                             f"{statistics.median(times) * 1000:.0f} ms",
                             f"{max(times) * 1000:.0f} ms",
+                            f"{statistics.median(SPEND[(url, False)]) * 1000:.0f} ms",
                             "",
                             f"{vals.get('success_rate') or 0:.4f}",
                             f"{vals.get('p99_latency') or 0:.3f}",
@@ -231,7 +250,8 @@ def main() -> None:
         "panels read",
         "fetch_panels median",
         "max",
-        "rule group eval",
+        "spend_report median",
+        "rule groups eval",
         "success (0.96)",
         "p99 s (4.0)",
     ]

@@ -36,6 +36,16 @@ TODAY_BY_TENANT = (
     "sum by (tenant) (max_over_time(agent_cost_usd_total[$today])"
     " - min_over_time(agent_cost_usd_total[$today]))"
 )
+# The same two over the recording rules (deploy/prometheus/recording.yml): one series per
+# tenant instead of every process's, the day's figure from the per-evaluation increments
+RATE_RULE = "tenant:agent_spend_usd_per_day_projected:rate2m"
+TODAY_RULE = "tenant:agent_cost_usd:increase15s"
+RATE_RECORDED = f"{RATE_RULE} / 24"
+# only when the spend group evaluated all day (deploy/prometheus/recording.yml); else no
+# answer, and the report reads the raw query
+COVERED = "count_over_time(agent:spend_evaluations:count[$today]) >= $today_seconds / 15 - 2"
+TODAY_RECORDED = f"sum by (tenant) (sum_over_time({TODAY_RULE}[$today])) and on () ({COVERED})"
+RULES_KEY = "spend_report"  # MetricsService.reads_rules: the report's own retry timer
 # what each state means, worst first: the order of the table
 STATES = ("over", "crossing", "no_rate", "within", "idle", "no_cap", "no_data", "unknown")
 
@@ -177,6 +187,7 @@ class SpendReport:
     redis_unreachable: bool = False  # that error is Redis not answering (CLI exit 3)
     default_cap: float = 0.0  # tenant_daily_cost_usd (0: none)
     agents_of: str | None = None  # the agents are this tenant's (None: the whole fleet's)
+    source: str = "query"  # "recorded": read from the recording rules
 
     @property
     def headline(self) -> str:
@@ -219,9 +230,9 @@ async def spend_report(
     """Spend by tenant (the ``top`` burning fastest or spent most) with each cap and
     forecast, and the ``top`` most expensive agents. Never raises: a dead Prometheus or
     Redis comes back as ``metrics_error`` / ``redis_error`` with what is still known.
-    ``agents_of``: the most expensive agents of that tenant only (its own index)."""
-    from agentconsole.metrics.panels import render
-
+    ``agents_of``: the most expensive agents of that tenant only (its own index).
+    At the rules' window the tenants' figures come from the recording rules (one series
+    per tenant); without rule data, from the raw cost series (asked again a minute on)."""
     now = time.time() if now is None else now
     window = window or (metrics.rate_interval if metrics is not None else "2m")
     report = SpendReport(window=window, now=now)
@@ -242,26 +253,15 @@ async def spend_report(
             "spend by tenant needs agent_cost_usd_total{tenant} (the agentconsole preset)"
         )
     else:
-        rate_q, today_q = render(RATE_BY_TENANT, window, now), render(TODAY_BY_TENANT, window, now)
-        capped = sorted(caps)[:MAX_CAPPED]  # a tenant with its own cap may be over it while
-        # spending little: always asked about, by name (an index lookup, not a scan)
-        asks = [metrics.query(f"topk({top}, {q})", by="tenant") for q in (rate_q, today_q)]
-        asks += [metrics.query(_only(q, capped), by="tenant") for q in (rate_q, today_q) if capped]
-        found = await asyncio.gather(*asks)
-        problem = _problem(found)
-        if problem is None:
-            rates, spent = _values(*found[0::2]), _values(*found[1::2])
-            # each top list's other half, for those tenants only (each expression is
-            # evaluated over every series once: the `today` one scans the day's samples)
-            rest_rate, rest_today = sorted(set(spent) - set(rates)), sorted(set(rates) - set(spent))
-            fill = [(rates, rate_q, rest_rate), (spent, today_q, rest_today)]
-            fill = [(into, q, names) for into, q, names in fill if names]
-            more = await asyncio.gather(
-                *(metrics.query(_only(q, names), by="tenant") for _, q, names in fill)
-            )
-            problem = _problem(list(more))
-            for (into, _, _), result in zip(fill, more, strict=True):
-                into.update(_values(result))
+        rules = metrics.reads_rules(RULES_KEY, window)
+        found = await _spend_by_tenant(metrics, top, window, now, sorted(caps), rules)
+        if rules and found[1] is None and not (found[0][0] and found[0][1]):
+            # a rule without series (not loaded, not evaluated yet: an idle tenant's are 0,
+            # not absent): the raw queries, and only those for a minute
+            metrics.rules_empty(RULES_KEY)
+            found = await _spend_by_tenant(metrics, top, window, now, sorted(caps), False)
+        (rates, spent), problem = found
+        report.source = "recorded" if metrics.reads_rules(RULES_KEY, window) else "query"
         if problem is not None:
             report.metrics_error = problem
     if report.metrics_error:
@@ -307,13 +307,56 @@ async def _caps_and_agents(
     return caps, float(limits.tenant_daily_cost_usd or 0.0), agents, None
 
 
-def _only(query: str, tenants: list[str]) -> str:
-    """``query`` over these tenants' series only (an exact-match regex, RE2-escaped)."""
+async def _spend_by_tenant(
+    metrics: MetricsService,
+    top: int,
+    window: str,
+    now: float,
+    caps: list[str],
+    rules: bool,
+) -> tuple[tuple[dict[str, float], dict[str, float]], str | None]:
+    """(($/h now, $ today) by tenant, a problem): the ``top`` of each, the tenants with a
+    cap of their own, and each top list's other half for those tenants."""
+    from agentconsole.metrics.panels import render
+
+    if rules:
+        rate_q, today_q = RATE_RECORDED, render(TODAY_RECORDED, window, now)
+        rate_m, today_m = RATE_RULE, TODAY_RULE
+    else:
+        rate_q, today_q = render(RATE_BY_TENANT, window, now), render(TODAY_BY_TENANT, window, now)
+        rate_m = today_m = "agent_cost_usd_total"
+    capped = caps[:MAX_CAPPED]  # a tenant with its own cap may be over it while
+    # spending little: always asked about, by name (an index lookup, not a scan)
+    pairs = ((rate_q, rate_m), (today_q, today_m))
+    asks = [metrics.query(f"topk({top}, {q})", by="tenant") for q, _ in pairs]
+    asks += [metrics.query(_only(q, capped, m), by="tenant") for q, m in pairs if capped]
+    found = await asyncio.gather(*asks)
+    problem = _problem(found)
+    if problem is not None:
+        return ({}, {}), problem
+    rates, spent = _values(*found[0::2]), _values(*found[1::2])
+    # each top list's other half, for those tenants only (each expression is
+    # evaluated over every series once: the `today` one scans the day's samples)
+    rest_rate, rest_today = sorted(set(spent) - set(rates)), sorted(set(rates) - set(spent))
+    fill = [(rates, rate_q, rate_m, rest_rate), (spent, today_q, today_m, rest_today)]
+    fill = [(into, q, m, names) for into, q, m, names in fill if names]
+    more = await asyncio.gather(
+        *(metrics.query(_only(q, names, m), by="tenant") for _, q, m, names in fill)
+    )
+    problem = _problem(list(more))
+    for (into, _, _, _), result in zip(fill, more, strict=True):
+        into.update(_values(result))
+    return (rates, spent), problem
+
+
+def _only(query: str, tenants: list[str], metric: str = "agent_cost_usd_total") -> str:
+    """``query`` over these tenants' series of ``metric`` only (an exact-match regex,
+    RE2-escaped)."""
     alternatives = "|".join(
         "".join("\\" + c if c in _RE2_SPECIAL else c for c in t) for t in tenants
     )
-    matcher = "agent_cost_usd_total{tenant=~" + json.dumps(alternatives) + "}"
-    return query.replace("agent_cost_usd_total", matcher)
+    matcher = metric + "{tenant=~" + json.dumps(alternatives) + "}"
+    return query.replace(metric, matcher)
 
 
 class _Unreachable(Exception):

@@ -232,6 +232,8 @@ class MetricsService:
         end = now  # the last point is "now", whatever the step: a live view, not a report
         start = end - window_s
         recorded = self._recorded(panel, now)
+        if recorded:  # "$today" of spend today's rule
+            recorded = render(recorded, self._interval or "1m", now)
         instant_q = recorded or render(panel.query, self._interval or "1m", now)
         calls = [self._run(self._promql.query, instant_q, self.timeout)]
         if panel.series_query:
@@ -292,6 +294,22 @@ class MetricsService:
         if time.monotonic() < self._raw_until.get(panel.id, 0.0):
             return None
         return panel.recorded
+
+    def reads_rules(self, key: str, window: str) -> bool:
+        """Whether a read named ``key`` over ``window`` asks the recording rules: they are
+        read, their window is this one, and they had data the last time (``rules_empty``)."""
+        if not (self.read_rules and self._rules_window):
+            return False
+        try:
+            if parse_window(window) != self._rules_window:
+                return False
+        except ValueError:
+            return False
+        return time.monotonic() >= self._raw_until.get(key, 0.0)
+
+    def rules_empty(self, key: str) -> None:
+        """The rules had no data for ``key``: its raw query for ``RULES_RETRY`` seconds."""
+        self._raw_until[key] = time.monotonic() + RULES_RETRY
 
     def _recorded_series(self, recorded: str, step: float) -> str:
         """A chart over the rule: as is when a point's rate window is the rule's, else the
