@@ -681,6 +681,35 @@ def _scope_and_name(verb: str) -> Callable[[dict[str, Any]], None]:
 _check_lift = _scope_and_name("kill lift")
 
 
+async def _preview_lift(plane: ControlPlane, call: Call) -> Preview:
+    """What a lift (kill, drain or pause) lifts, said as the operator means it ("Resume every
+    agent"), and who put it in force, when and why. Lifting is safe: a calm dialog."""
+    from agentconsole.control.holds import describe
+
+    kind = call.op.name.split(".", 1)[0]
+    scope = call.args.get("scope")
+    if scope is None or (scope != "all" and not call.args.get("name")):
+        return Preview(call.line, [])  # asked on the dialog's line first
+    target = _lift_target(call.args)
+    if kind == "kill":
+        kills, _ = await plane.kills.list()
+        doc, what = kills.get(target), _describe_kill(target)
+        title = f"Lift the kill of {what}: new agents of that scope may run"
+    else:
+        holds, _ = await plane.holds.list()
+        doc, what = holds.get(f"{kind}:{target}"), describe(target)
+        then = "new runs may start" if kind == "drain" else "held runs continue"
+        title = f"{_LIFT_VERB[kind].capitalize()} {what}: {then}"
+    if doc is None:
+        detail = f"No {kind} is in force for {what}: nothing to lift."
+    else:
+        by = doc.get("requester", "?")
+        detail = (
+            f"In force since {text.ago(doc.get('at'))} by {by}: {doc.get('reason') or 'no reason'}"
+        )
+    return Preview(title, [], detail)
+
+
 async def _lift(plane: ControlPlane, call: Call) -> Outcome:
     target = _lift_target(call.args)
     await plane.kills.lift(target, reason=call.reason)
@@ -843,6 +872,7 @@ def _hold_rows(kind: str, summary: dict[str, str]) -> tuple[Operation, ...]:
             (Param("scope", SCOPE, "agent, tenant or all"), Param("name", NAME, "", optional=True)),
             _lift_hold,
             aliases=(lift,),
+            preview_fn=_preview_lift,
             check=_scope_and_name(f"{kind} lift"),
         ),
     )
@@ -1275,6 +1305,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("scope", SCOPE, "agent, tenant or all"), Param("name", NAME, "", optional=True)),
         _lift,
         aliases=("lift",),
+        preview_fn=_preview_lift,
         check=_check_lift,
     ),
     *_HOLD_OPERATIONS,

@@ -211,6 +211,7 @@ class ConsoleOperations:
         """The one confirmation: every change asks for a reason (the audit says why, not only
         who); a harmless one in a plain dialog whose reason field confirms with Enter."""
         asks = [p for p in op.params if p.name not in given and not p.subject]
+        asks = [p for p in asks if _may_take(op, given, p)]
         if ask.line is None and len(asks) > MAX_FIELDS:  # flag create: one line, as on `:`
             written = ops.usage(asks)
             ask = dataclasses.replace(ask, line="", line_help=written, detail=f"as on : {written}")
@@ -311,6 +312,23 @@ def _merge(op: ops.Operation, given: Mapping[str, Any], values: Mapping[str, str
         if typed:
             merged[p.name] = typed.split() if p.many else typed
     return merged
+
+
+def _may_take(op: ops.Operation, given: Mapping[str, Any], p: ops.Param) -> bool:
+    """Whether the dialog asks optional ``p``: not when the call is complete without it and
+    the table's own rule refuses it (``pause lift all`` takes no name: no "name" field)."""
+    if not p.optional or op.check is None:
+        return True
+    try:
+        args = op.parse_args(given)
+        probe = p.parse(["x"] if p.many else "x")
+    except InvalidValue:
+        return True  # incomplete, or no probe of this kind: ask
+    try:
+        op.check({**args, p.name: probe})
+    except InvalidValue:
+        return False
+    return True
 
 
 def _placeholder(p: ops.Param) -> str:

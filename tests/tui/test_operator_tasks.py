@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+from textual.widgets import Input
+
 from agentconsole.control.registry import AgentRecord
 from agentconsole.tui.modals import ConfirmScreen
 from tests.tui.conftest import T0, fleet, make_app, seed_agents, wait_until
@@ -316,3 +319,61 @@ async def test_recent_changes_on_the_overview_read_as_sentences(settings, plane)
         assert app.screen.entry.action == "flag.rollout"
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, AuditDiffScreen))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_the_ladder_in_keys_drain_a_tenant_pause_all_resume(settings, plane, size):
+    """Issue 14's ladder at both tested sizes: drain globex from its row (d, a reason, Enter:
+    2 keys), pause every agent from the : line (:, Enter, a reason, Enter: 3 keys), resume
+    from any row (r, a reason, Enter: 2 keys). The resume dialog says what it lifts and who
+    set it, and asks only the reason (it asked a meaningless "name" for "all")."""
+    await seed_agents(plane, fleet(), heartbeat_ago=0)
+    app = make_app(settings, start_view="agents", clock=time.time, ack_timeout=0.2)
+    async with app.run_test(size=size) as pilot:
+        table = app.view("agents").table
+        await wait_until(pilot, lambda: "agent-003" in table.painted, what="agent rows")
+        table.move_cursor(row=table.get_row_index("agent-003"))  # globex's runaway
+        keys = Keys(pilot)
+        await keys.press("d")
+        await wait_for_reason_field(app, pilot)
+        assert "Drain tenant globex" in str(app.screen.query_one("#confirm-title").render())
+        await keys.type("refund loop burns money")
+        await keys.press("enter")
+        await wait_until(pilot, lambda: any("draining tenant globex" in t for t in app.toasts))
+        assert keys.count <= 2
+
+        keys.count = 0
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await keys.press("colon")
+        await keys.type("pause all")
+        await keys.press("enter")
+        await wait_for_reason_field(app, pilot)
+        await keys.type("provider outage")
+        await keys.press("enter")
+        await wait_until(pilot, lambda: any("pausing every agent" in t for t in app.toasts))
+        assert keys.count <= 3
+
+        keys.count = 0
+        await wait_until(pilot, lambda: "pause:all" in app.view("agents").holds, 30)
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await keys.press("r")
+        await wait_for_reason_field(app, pilot)
+        screen = app.screen
+        title = str(screen.query_one("#confirm-title").render())
+        assert title == "Resume every agent: held runs continue"
+        detail = str(screen.query_one("#confirm-detail").render())
+        assert detail.startswith("In force since") and detail.endswith(": provider outage"), detail
+        assert [i.id for i in screen.query(Input)] == ["reason"]  # no "name" for all
+        assert screen.query_one("#confirm").region.bottom <= size[1]
+        await keys.type("provider back")
+        await keys.press("enter")
+        await wait_until(pilot, lambda: any("pause of every agent lifted" in t for t in app.toasts))
+        assert keys.count <= 2
+    holds, _ = await plane.holds.list()
+    assert set(holds) == {"drain:tenant:globex"}
+    actions = [(e.action, e.reason) for e in await plane.audit.tail(3)]
+    assert actions == [
+        ("drain.tenant", "refund loop burns money"),
+        ("pause.all", "provider outage"),
+        ("pause.lift", "provider back"),
+    ]
