@@ -638,10 +638,11 @@ class Registry:
         """``kill_ack``'s keys and arguments for agents of partition ``n`` and one kill."""
         part = self.plane.keys.partition(n)
         head: list[KeyT] = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
+        row = part.agent("")  # the script takes each id from its row's key, after this
         args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
-        for r in group:
-            args += (r.id, r.kill_ack_at)
-        return head + [part.agent(r.id) for r in group], args
+        skip = len(row.encode("utf-8", "surrogateescape"))  # Lua counts bytes
+        args += (skip, *(f"{r.kill_ack_at:.6f}" for r in group))
+        return head + [row + r.id for r in group], args
 
     async def load_scripts(self) -> None:
         """Load ``kill_ack`` ahead of the first kill (an agent process calls it at start)."""

@@ -151,3 +151,28 @@ async def test_an_acknowledgement_redis_could_not_take_is_written_when_it_is_bac
                 break
             await asyncio.sleep(0.05)
         assert record is not None and record.status == "killed" and record.kill_reason == "runaway"
+
+
+async def test_acknowledged_ids_come_back_whole_whatever_their_characters(plane, runtime):
+    """The script takes each id from its row's key (bytes after the partition's part): ids
+    with spaces, dots and non-ASCII letters are acknowledged and indexed as they are."""
+    ids = ["Acme Corp.agent 1", "müller-gmbh·2", "日本-3", "plain-4"]
+    tasks = [asyncio.create_task(_one_blocked(runtime, agent_id)) for agent_id in ids]
+    while len(runtime._runs) < len(ids):
+        await asyncio.sleep(0.01)
+    outcome = await plane.kills.kill(everything=True, reason="names")
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    assert all(isinstance(r, AgentKilled) for r in results)
+    assert set(await plane.agents.acknowledged(outcome.kill["id"])) == set(ids)
+    records = await plane.agents.get_many(ids)
+    assert [(r.id, r.status) for r in records] == [(i, "killed") for i in ids]
+    killed, running = set(), set()
+    for part in plane.keys.all_partitions():
+        killed |= {m.decode() for m in await plane.redis.zrange(part.by_status("killed"), 0, -1)}
+        running |= {m.decode() for m in await plane.redis.zrange(part.by_status("running"), 0, -1)}
+    assert set(ids) <= killed and not set(ids) & running
+
+
+async def _one_blocked(runtime, agent_id: str) -> None:
+    async with runtime.run(task="t", tenant="Acme Corp", agent_id=agent_id) as run:
+        await run.call("llm", asyncio.Event().wait)

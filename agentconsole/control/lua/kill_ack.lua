@@ -3,14 +3,17 @@
 -- KEYS: 1 the kill's acknowledgement index, 2 status:killed, 3 status:running,
 --       4 status:finished, 5 status:failed, then one agent hash per agent
 -- ARGV: 1 kill id, 2 killed_by, 3 kill reason, 4 the acknowledgement index's TTL (s),
---       then per agent: id, acknowledged at (s)
+--       5 the length of a row key's part before the agent id, then per agent: acknowledged
+--       at (s) (the id is the rest of its row's key: one argument fewer per agent to send)
 -- An agent hash that is gone (reaped) is not recreated: the SDK writes the whole row later,
 -- with its TTL. Values are absolute, so a retried call is harmless.
 local kill_id, by, reason = ARGV[1], ARGV[2], ARGV[3]
+local skip = tonumber(ARGV[5]) + 1
 local n = #KEYS - 5
 local scored, ids = {}, {}
 for i = 1, n do
-  local key, id, at = KEYS[5 + i], ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  local key, at = KEYS[5 + i], ARGV[5 + i]
+  local id = string.sub(key, skip)
   if redis.call('EXISTS', key) == 1 then
     redis.call('HSET', key, 'status', 'killed', 'kill_ack_at', at, 'kill_id', kill_id,
                'killed_by', by, 'kill_reason', reason)
