@@ -941,6 +941,19 @@ async def _preview_breaker(plane: ControlPlane, call: Call) -> Preview:
     return Preview(title, [dep], detail, confirm=True)
 
 
+async def _preview_reset(plane: ControlPlane, call: Call) -> Preview:
+    """Back to automatic, with what it ends: the operator's mode, who set it, when, why."""
+    dep = call.args["dependency"]
+    title = f"Reset breaker {dep} to automatic: the agents' failure counting decides"
+    mode = await plane.breakers.get(dep)
+    if mode is None or mode.effective() == "auto":
+        return Preview(title, [dep], f"Breaker {dep} is already automatic: nothing changes.")
+    by = mode.changed_by or "?"
+    why = mode.reason or "no reason"
+    detail = f"Ends {mode.mode}, set {text.ago(mode.changed_at)} by {by}: {why}"
+    return Preview(title, [dep], detail)
+
+
 def _flag_outcome(flag: Flag, verb: str = "") -> Outcome:
     """``flag f is now on, rollout 5% (v3)`` or ``flag f created: off, rollout 100%, version 1``"""
     state = "on" if flag.enabled else "off"
@@ -1333,6 +1346,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (DEP_PARAM,),
         _reset,
         aliases=("reset",),
+        preview_fn=_preview_reset,
     ),
     Operation(
         "flag.create",

@@ -224,6 +224,10 @@ async def test_trip_openai_for_15m_then_back_to_auto_every_change_with_a_reason(
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), 30)
         await keys.press("r")
         await wait_for_first_field(app, pilot)
+        title = str(app.screen.query_one("#confirm-title").render())
+        assert title == "Reset breaker openai to automatic: the agents' failure counting decides"
+        detail = str(app.screen.query_one("#confirm-detail").render())
+        assert detail.startswith("Ends forced_open, set ") and detail.endswith(": provider down")
         await keys.type("provider recovered")
         await keys.press("enter")
 
