@@ -19,7 +19,7 @@ import pytest
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
 from agentconsole.control.epoch import VERSION_BACKWARDS
-from tests.fixtures.fleet import close_fleet, make_fleet
+from tests.fixtures.fleet import close_fleet, make_fleet, start_stepping
 from tests.fixtures.redis import RedisServer, settings_for, start_redis
 from tests.fixtures.wait import eventually
 
@@ -81,25 +81,9 @@ async def test_everysec_process_crash_loses_nothing_host_crash_the_last_second_h
         heartbeat_interval=0.3,
         resync_interval=0.3,
     )
-    steps = [0] * (RUNTIMES * RUNS_EACH)
-
-    async def agent(rt, i: int) -> None:
-        async with rt.run(task="work", tenant="acme") as run:
-            while True:
-                run.step()
-                assert not run.flag("tools", default=True)  # engaged throughout
-                steps[i] += 1
-                await asyncio.sleep(0.01)
-
     tasks: list[asyncio.Task] = []
     try:
-        for rt in runtimes:
-            await rt.start()
-        tasks = [
-            asyncio.create_task(agent(rt, r * RUNS_EACH + i))
-            for r, rt in enumerate(runtimes)
-            for i in range(RUNS_EACH)
-        ]
+        tasks, steps = await start_stepping(runtimes, RUNS_EACH, "tools")
         before_last = await plane.version()
         await eventually(
             lambda: all(rt.applied_version == before_last for rt in runtimes),

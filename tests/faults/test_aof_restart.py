@@ -11,7 +11,7 @@ import asyncio
 
 from agentconsole.config import Settings
 from agentconsole.control import ControlPlane, backup
-from tests.fixtures.fleet import close_fleet, make_fleet
+from tests.fixtures.fleet import close_fleet, make_fleet, start_stepping
 from tests.fixtures.redis import settings_for
 from tests.fixtures.wait import eventually
 
@@ -38,25 +38,9 @@ async def test_aof_crash_and_restart_under_100_agents_loses_nothing(durable_redi
     runtimes = make_fleet(
         lambda: _settings(durable_redis.url), RUNTIMES, heartbeat_interval=0.3, resync_interval=0.3
     )
-    steps = [0] * (RUNTIMES * RUNS_EACH)
-
-    async def agent(rt, i: int) -> None:
-        async with rt.run(task="work", tenant="acme") as run:
-            while True:
-                run.step()
-                assert not run.flag("tools", default=True)  # engaged throughout
-                steps[i] += 1
-                await asyncio.sleep(0.01)
-
     tasks: list[asyncio.Task] = []
     try:
-        for rt in runtimes:
-            await rt.start()
-        tasks = [
-            asyncio.create_task(agent(rt, r * RUNS_EACH + i))
-            for r, rt in enumerate(runtimes)
-            for i in range(RUNS_EACH)
-        ]
+        tasks, steps = await start_stepping(runtimes, RUNS_EACH, "tools")
         version = await plane.version()
         await eventually(
             lambda: all(rt.applied_version == version for rt in runtimes) and min(steps) > 0,
