@@ -545,8 +545,16 @@ class Registry:
                 by_version[w.version][w.id] = w.coarse
         for tenant, members in by_tenant.items():
             pipe.zadd(part.by_tenant(tenant), members)
-        if by_tenant:
-            pipe.zadd(part.tenants, {t: max(m.values()) for t, m in by_tenant.items()})
+        # Housekeeping's list of tenants (prune and reap visit them): renewed by whole
+        # writes only (registration, the TTL renewal every quarter of the TTL, which is the
+        # reap interval), so a live tenant's score is never older than the reap cutoff; a
+        # heartbeat need not move it (no reader shows it).
+        renewed: dict[str, float] = {}
+        for w in rows:
+            if w.previous is None:
+                renewed[w.tenant] = max(renewed.get(w.tenant, w.coarse), w.coarse)
+        if renewed:
+            pipe.zadd(part.tenants, renewed)
         now = time.monotonic()
         for version, members in by_version.items():
             pipe.zadd(part.applied(version), members)

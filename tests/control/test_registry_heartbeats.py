@@ -114,3 +114,25 @@ async def test_an_ended_run_is_forgotten(plane):
     assert set(memo.rows) == {rows[1].id, rows[2].id}
     memo.retain({rows[2].id})
     assert set(memo.rows) == {rows[2].id}
+
+
+async def test_housekeepings_tenant_list_moves_with_whole_writes_only(plane):
+    """A heartbeat that sends what changed leaves the tenants list alone (no reader shows
+    it); the whole write of a TTL renewal renews it, and prune still keeps a live tenant."""
+    rows, memo, start = fleet(8), WriteMemo(), time.time() - 400
+    await plane.agents.write_many(rows, memo=memo, at=start)
+    part = plane.keys.partition(plane.keys.partition_of(rows[0].id))
+    listed = dict(await plane.redis.zrange(part.tenants, 0, -1, withscores=True))
+    for k in range(1, 4):
+        await plane.agents.write_many(
+            rows, HEARTBEAT_FIELDS, refresh_ttl=False, at=start + 100 * k, memo=memo
+        )
+    assert dict(await plane.redis.zrange(part.tenants, 0, -1, withscores=True)) == listed
+    await plane.agents.write_many(rows, HEARTBEAT_FIELDS, refresh_ttl=True, at=start + 400)
+    renewed = dict(await plane.redis.zrange(part.tenants, 0, -1, withscores=True))
+    assert renewed.keys() == listed.keys()
+    assert all(renewed[t] > listed[t] for t in listed)
+    await plane.agents.prune()
+    assert sorted(await plane.agents.live_running(rows[0].tenant)) == sorted(
+        r.id for r in rows if r.tenant == rows[0].tenant
+    )
