@@ -61,7 +61,13 @@ def value(v: float | None, unit: str = "") -> str:
         text = f"{v:.0f}"
     else:
         text = f"{v:.3g}"
+    if text == "1" and unit in SINGULAR:
+        unit = SINGULAR[unit]
     return f"{text} {unit}".strip()
+
+
+# counted things read in the singular for exactly one: "1 breaker", "1 run"
+SINGULAR = {"breakers": "breaker", "runs": "run", "tokens": "token", "agents": "agent"}
 
 
 BARS = "▁▂▃▄▅▆▇█"

@@ -80,3 +80,10 @@ def test_audit_row_shows_whole_changes():
     change = audit_row(entry).cells[5].text
     assert "500→5000" in change or "more" in change
     assert "500→500…" not in change and not change.endswith("500")
+
+
+def test_one_counted_thing_reads_in_the_singular():
+    assert fmt.value(1.0, "breakers") == "1 breaker"
+    assert fmt.value(2.0, "breakers") == "2 breakers"
+    assert fmt.value(0.0, "runs") == "0 runs"
+    assert fmt.value(1.0, "runs/s") == "1 runs/s"  # a rate keeps its unit
