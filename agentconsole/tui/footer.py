@@ -3,7 +3,8 @@
 Textual's footer lays every shown binding out in a row and cuts what does not fit (at 80
 columns it ended after "3 Flags"). This one chooses, by what an operator needs first:
 help and quit (the way to every other key), then the keys of the view or screen in front,
-then the view switches, then `:` and `/`, then the palette key. What is left out is in
+then the view switches, then `:` and `/`, then the palette key; every one of them folded
+first, then unfolded in the same order while there is room. What is left out is in
 `?` help. The order on screen stays the bindings' own.
 
 Keys that run the same verb of the operations table share one label when there is no room
@@ -135,8 +136,8 @@ class ConsoleFooter(Footer):
         return units
 
     def choose(self, bindings: list[tuple[Binding, Any]], width: int) -> Choice:
-        """Rank by rank: every unit of the rank that fits, collapsed; then each of them in
-        full while the room lasts; then the next rank."""
+        """Every unit that fits, collapsed, rank by rank (so `:` and `/` find room beside a
+        long ladder); then, rank by rank again, each in full while the room lasts."""
         budget = width - 1
         units = self.units(bindings)
         included: list[Unit] = []
@@ -145,17 +146,15 @@ class ConsoleFooter(Footer):
         for unit in units:
             by_rank.setdefault(rank(unit.bindings[0]), []).append(unit)
         for r in sorted(by_rank):
-            placed = []
             for unit in by_rank[r]:
                 if unit.compact <= budget:
-                    placed.append(unit)
+                    included.append(unit)
                     budget -= unit.compact
-            for unit in placed:
-                extra = unit.full - unit.compact
-                if len(unit.bindings) == 1 or extra <= budget:
-                    expanded.add(id(unit))
-                    budget -= extra
-            included += placed
+        for unit in sorted(included, key=lambda u: rank(u.bindings[0])):
+            extra = unit.full - unit.compact
+            if len(unit.bindings) == 1 or extra <= budget:
+                expanded.add(id(unit))
+                budget -= extra
         shown: set[str] = set()
         labels: dict[str, str] = {}
         texts: dict[str, str] = {}

@@ -86,21 +86,20 @@ async def test_the_agents_ladder_is_in_the_footer_at_every_tested_width(settings
 
 
 async def test_each_ladder_key_is_shown_in_full_where_there_is_room(settings):
-    """At 160 columns the drain, pause and kill keys say what they do; narrowing to 80
-    folds them under their verbs (the operations table's), widening unfolds them again."""
+    """Every key first (folded under its verb, the operations table's), then in full while
+    there is room: at 160 columns `:` and `/` stay beside the ladder, the drain and pause
+    keys say what they do; at 200 every key does; narrowing to 80 folds them again."""
     app = make_app(settings, start_view="agents")
     async with app.run_test(size=(160, 45)) as pilot:
         await app.wait_for_paint("agents")
         await pilot.pause()
-        text, _ = _footer(app)
-        for key in [
-            "d Drain tenant",
-            "D Drain agent",
-            "z Pause",
-            "Z Pause tenant",
-            "S Global stop",
-        ]:
+        text, right = _footer(app)
+        for key in ["d Drain tenant", "D Drain agent", "Z Pause tenant", ": Command", "/ Filter"]:
             assert key in text, (key, text)
+        assert right <= 160, text
+        await pilot.resize_terminal(200, 45)
+        await wait_until(pilot, lambda: "S Global stop" in _footer(app)[0], what="wide footer")
+        assert "t Kill tenant" in _footer(app)[0]
         await pilot.resize_terminal(80, 24)
         await wait_until(pilot, lambda: "d/D Drain" in _footer(app)[0], what="narrow footer")
         await pilot.resize_terminal(160, 45)
