@@ -827,8 +827,9 @@ class Registry:
         targets = await self._kill_targets()  # killing
         if "all" in targets:
             return flt
-        agents = [t[len("agent:") :] for t in targets if t.startswith("agent:")]
-        tenants = sorted(t[len("tenant:") :] for t in targets if t.startswith("tenant:"))
+        scoped = [t.partition(":") for t in targets]  # "agent:<id>", "tenant:<name>"
+        agents = [name for scope, _, name in scoped if scope == "agent"]
+        tenants = sorted(name for scope, _, name in scoped if scope == "tenant")
         if tenant is not None:
             tenants = [t for t in tenants if t == tenant]
         ids: dict[int, set[str]] = defaultdict(set)

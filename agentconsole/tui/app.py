@@ -38,8 +38,7 @@ from agentconsole.tui.header import HeaderBar, HeaderState
 from agentconsole.tui.operations import ConsoleOperations, Notice, OperationRequested
 from agentconsole.tui.safe import clean
 from agentconsole.tui.table import LiveTable
-from agentconsole.tui.toasts import Notice as ToastNotice
-from agentconsole.tui.toasts import ToastHold
+from agentconsole.tui.toasts import Toast, ToastHold
 from agentconsole.tui.views.agents import AgentsView
 from agentconsole.tui.views.audit import AuditView
 from agentconsole.tui.views.base import View
@@ -588,9 +587,9 @@ class ConsoleApp(App[int]):
     ) -> None:
         """Every notification, ours and Textual's, waits while a dialog is up (toasts.py)."""
         timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
-        self.toast_hold.notify(ToastNotice(message, title, severity, timeout, markup))
+        self.toast_hold.notify(Toast(message, title, severity, timeout, markup))
 
-    def _notify_now(self, notice: ToastNotice) -> None:
+    def _notify_now(self, notice: Toast) -> None:
         super().notify(
             notice.message,
             title=notice.title,

@@ -24,7 +24,9 @@ SHOWN_AT_ONCE = 4  # what a 24-row screen shows without the stack running off it
 
 
 @dataclass
-class Notice:
+class Toast:
+    """A notification as ``App.notify`` takes it, kept while a dialog is up."""
+
     message: str
     title: str
     severity: str
@@ -38,13 +40,13 @@ class ToastHold:
 
     def __init__(self, app: App[Any], show: Any) -> None:
         self.app = app
-        self._show = show  # the app's own notify (Textual's), called with a Notice's fields
+        self._show = show  # the app's own notify (Textual's), called with a Toast's fields
         self.holding = False
-        self.held: list[Notice] = []
+        self.held: list[Toast] = []
         self.dropped = 0  # held beyond HELD_MAX (the oldest): counted in the release
-        self._showing: list[Notice] = []
+        self._showing: list[Toast] = []
 
-    def notify(self, notice: Notice) -> None:
+    def notify(self, notice: Toast) -> None:
         if self.holding:
             self.held.append(notice)
             if len(self.held) > HELD_MAX:
@@ -77,7 +79,7 @@ class ToastHold:
         hidden = dropped + max(0, len(held) - SHOWN_AT_ONCE)
         if hidden:
             self.notify(
-                Notice(
+                Toast(
                     f"{hidden} earlier notice{'s' * (hidden != 1)} arrived while a dialog was "
                     "open; the newest are shown, the audit view has every change",
                     "while the dialog was open",
@@ -97,5 +99,5 @@ class ToastHold:
             screen.show_held(len(self.held) + self.dropped)
 
 
-def _expired(notice: Notice) -> bool:
+def _expired(notice: Toast) -> bool:
     return time.monotonic() - notice.at >= notice.timeout
