@@ -326,7 +326,9 @@ class Kills:
         acked: dict[str, float] = {}
         ended: set[str] = set()
         cursors = [AckCursor(kill_id) for kill_id in kill_ids]
+        polls = 0
         while pending:
+            before = len(pending)
             for cursor in cursors:
                 fresh = await self.plane.agents.new_acknowledgements(cursor)
                 seen = time.monotonic() - issued  # read back by now: landed by now
@@ -334,11 +336,17 @@ class Kills:
                     if agent_id in pending:
                         pending.discard(agent_id)
                         acked[agent_id] = seen
-            if pending:
+            polls += 1
+            last = time.monotonic() >= deadline
+            # The ones that ended on their own are looked for once the acknowledgements
+            # stop coming (a poll after the first that read none new) and at the end: that
+            # read costs every pending id, and while a kill is landing nearly all of them
+            # are on their way (an operator beside the fleet would slow it down).
+            if pending and ((polls > 1 and len(pending) == before) or last):
                 settled = await self.plane.agents.settled(list(pending))
                 pending -= settled
                 ended |= settled
-            if not pending or time.monotonic() >= deadline:
+            if not pending or last:
                 break
             await asyncio.sleep(0.02 if len(pending) < 10_000 else 0.1)
         return AckReport(acked, sorted(pending), sorted(ended))

@@ -176,22 +176,39 @@ class WriteMemo:
         self.expired.clear()
 
 
+_ACK_MS = 1000.0  # acks:<kill_id> scores: integer milliseconds (kill_ack.lua writes them too)
+_SECONDS_BELOW = 1e11  # an older SDK's score in seconds (1e11 ms is 1973, 1e11 s year 5138)
+
+
+def ack_score(at: float) -> int:
+    """An acknowledgement index score for a time in seconds. Index scores are integers:
+    a small sorted set is a listpack that compares scores on every insert, and an integer
+    compares without being parsed."""
+    return int(at * _ACK_MS)
+
+
+def ack_time(score: float) -> float:
+    """The time in seconds an acknowledgement index score stands for (older SDKs wrote
+    seconds: both read right, so a fleet upgrading one process at a time is reported)."""
+    return score if score < _SECONDS_BELOW else score / _ACK_MS
+
+
 @dataclass
 class AckCursor:
     """Where a wait for one kill's acknowledgements is, partition by partition."""
 
     kill_id: str
-    last: dict[int, float] = field(default_factory=dict)  # highest score read
+    last: dict[int, float] = field(default_factory=dict)  # highest score read (raw)
     seen: dict[int, set[str]] = field(default_factory=dict)
 
     def take(self, n: int, rows: Iterable[tuple[Any, Any]], fresh: dict[str, float]) -> None:
         seen = self.seen.setdefault(n, set())
         for raw_id, score in rows:
-            agent_id, at = codec.lenient_text(raw_id), float(score)
-            self.last[n] = max(self.last.get(n, 0.0), at)
+            agent_id, raw = codec.lenient_text(raw_id), float(score)
+            self.last[n] = max(self.last.get(n, 0.0), raw)
             if agent_id not in seen:
                 seen.add(agent_id)
-                fresh[agent_id] = at
+                fresh[agent_id] = ack_time(raw)
 
 
 CHECK_FIELDS = ("status", "tenant", "heartbeat_at")  # what a derived status is read from
@@ -566,13 +583,14 @@ class Registry:
     def _index_status(self, pipe: Any, part: PartitionKeys, group: list[AgentRecord]) -> None:
         """The status indexes and the kills' acknowledgement indexes: a few commands per
         partition, however many agents the group holds."""
-        by_status: dict[str, dict[str, float]] = defaultdict(dict)
-        by_kill: dict[str, dict[str, float]] = defaultdict(dict)
+        by_status: dict[str, dict[str, int]] = defaultdict(dict)
+        by_kill: dict[str, dict[str, int]] = defaultdict(dict)
         for r in group:
             status = r.status if r.status in STORED_STATUSES else "running"
-            by_status[status][r.id] = r.kill_ack_at or r.heartbeat_at
+            # whole seconds: nothing reads a status index's scores by range (see ack_score)
+            by_status[status][r.id] = int(r.kill_ack_at or r.heartbeat_at)
             if status == "killed" and r.kill_id:
-                by_kill[r.kill_id][r.id] = r.kill_ack_at or r.heartbeat_at
+                by_kill[r.kill_id][r.id] = ack_score(r.kill_ack_at or r.heartbeat_at)
         for kill_id, members in by_kill.items():  # one kill stops many: one ZADD for them
             pipe.zadd(part.acks(kill_id), members)
             pipe.expire(part.acks(kill_id), self.ttl)
@@ -583,7 +601,7 @@ class Registry:
             if others:
                 pipe.zrem(part.by_status(status), *others)
         for status in HELD:
-            held = {r.id: r.heartbeat_at for r in group if r.status == status}
+            held = {r.id: int(r.heartbeat_at) for r in group if r.status == status}
             if held:
                 pipe.zadd(part.by_status(status), held)
             others = [r.id for r in group if r.status != status]
@@ -1039,9 +1057,11 @@ class Registry:
         """Agents that acknowledged ``kill_id`` (at or after ``after``) -> when."""
         async with self._pipe() as pipe:
             for part in self.plane.keys.all_partitions():
+                # from ``after`` in seconds: every score in milliseconds is above it
                 pipe.zrangebyscore(part.acks(kill_id), after, "+inf", withscores=True)
             rows = await pipe.execute()
-        return {codec.lenient_text(i): float(s) for row in rows for i, s in row}
+        found = {codec.lenient_text(i): ack_time(float(s)) for row in rows for i, s in row}
+        return {agent_id: at for agent_id, at in found.items() if at >= after}
 
     async def new_acknowledgements(self, cursor: AckCursor) -> dict[str, float]:
         """Acknowledgements of ``cursor.kill_id`` it has not seen yet -> when.

@@ -176,3 +176,33 @@ async def test_acknowledged_ids_come_back_whole_whatever_their_characters(plane,
 async def _one_blocked(runtime, agent_id: str) -> None:
     async with runtime.run(task="t", tenant="Acme Corp", agent_id=agent_id) as run:
         await run.call("llm", asyncio.Event().wait)
+
+
+async def test_index_scores_are_integers_and_an_older_sdks_seconds_still_count(plane, runtime):
+    """Acknowledgement scores are integer milliseconds and status scores whole seconds (a
+    small sorted set compares every score on insert: integers are not parsed). A fleet
+    upgrading one process at a time also holds older SDKs' scores in seconds: the wait
+    counts both, and both read back as times in seconds."""
+    tasks = [asyncio.create_task(_one_blocked(runtime, f"new-{i}")) for i in range(3)]
+    while len(runtime._runs) < 3:
+        await asyncio.sleep(0.01)
+    before = time.time()
+    outcome = await plane.kills.kill(everything=True, reason="units")
+    kill_id = outcome.kill["id"]
+    old = plane.keys.partition_for("old-sdk-agent")
+    await plane.redis.zadd(old.acks(kill_id), {"old-sdk-agent": time.time()})  # seconds
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    for i in range(3):
+        part = plane.keys.partition_for(f"new-{i}")
+        raw = await plane.redis.zscore(part.acks(kill_id), f"new-{i}")
+        assert raw == int(raw) and before * 1000 - 1 <= raw <= time.time() * 1000
+        entered = await plane.redis.zscore(part.by_status("killed"), f"new-{i}")
+        assert entered == int(entered) and int(before) <= entered <= time.time()
+    acked = await plane.agents.acknowledged(kill_id)
+    assert set(acked) == {"old-sdk-agent", "new-0", "new-1", "new-2"}
+    assert all(before - 1 <= at <= time.time() for at in acked.values())
+    assert set(await plane.agents.acknowledged(kill_id, after=time.time() + 60)) == set()
+    report = await plane.kills.wait_for_acks(
+        ["old-sdk-agent", "new-0", "new-1", "new-2"], since=before, timeout=10
+    )
+    assert len(report.acknowledged) == 4 and not report.missing and not report.ended
