@@ -253,7 +253,7 @@ class Kills:
         """(running agents not yet acknowledged, agents that acknowledged ``kill_id``)."""
         scope, _, name = target.partition(":")
         running = await self.plane.agents.live_running(name if scope == "tenant" else None)
-        acked = list(await self.plane.agents.acknowledged(kill_id)) if kill_id else []
+        acked = await self.plane.agents.acknowledged_ids(kill_id) if kill_id else []
         if acked:
             done = set(acked)
             running = [i for i in running if i not in done]

@@ -1063,6 +1063,15 @@ class Registry:
         found = {codec.lenient_text(i): ack_time(float(s)) for row in rows for i, s in row}
         return {agent_id: at for agent_id, at in found.items() if at >= after}
 
+    async def acknowledged_ids(self, kill_id: str) -> builtins.list[str]:
+        """The agents that acknowledged ``kill_id``: ids only (a kill's listing), so no
+        score is sent or parsed."""
+        async with self._pipe() as pipe:
+            for part in self.plane.keys.all_partitions():
+                pipe.zrange(part.acks(kill_id), 0, -1)
+            rows = await pipe.execute()
+        return [codec.lenient_text(i) for row in rows for i in row]
+
     async def new_acknowledgements(self, cursor: AckCursor) -> dict[str, float]:
         """Acknowledgements of ``cursor.kill_id`` it has not seen yet -> when.
 
