@@ -36,6 +36,31 @@ async def test_kill_in_the_middle_of_an_llm_call(plane, runtime):
     assert sample(runtime, "agent_kills_total", scope="agent") == 1
 
 
+async def test_the_kill_carries_no_cancellation_along(plane, runtime):
+    """The stop a killed call, guarded block or charge raises is the kill alone: the task's
+    cancellation is not its context, so its frames are not kept alive with every run a
+    kill parks on its acknowledgement, and a traceback shows only the kill."""
+    started = [asyncio.Event() for _ in range(2)]
+
+    async def in_a_block() -> None:
+        async with runtime.run(task="t", tenant="acme") as run:
+            async with run.guard("tool"):
+                started[1].set()
+                await _forever()
+
+    tasks = [
+        asyncio.create_task(_start_agent(runtime, started[0], tenant="acme")),
+        asyncio.create_task(in_a_block()),
+    ]
+    for event in started:
+        await asyncio.wait_for(event.wait(), 30)
+    await plane.kills.kill(tenant="acme", reason="context")
+    for task in tasks:
+        with pytest.raises(AgentKilled) as info:
+            await asyncio.wait_for(task, 30)
+        assert info.value.__context__ is None and info.value.__cause__ is None
+
+
 async def test_kill_by_tenant_spares_other_tenants(plane, runtime):
     started = [asyncio.Event() for _ in range(3)]
     tasks = [
