@@ -43,10 +43,9 @@ async def test_the_kill_carries_no_cancellation_along(plane, runtime):
     started = [asyncio.Event() for _ in range(2)]
 
     async def in_a_block() -> None:
-        async with runtime.run(task="t", tenant="acme") as run:
-            async with run.guard("tool"):
-                started[1].set()
-                await _forever()
+        async with runtime.run(task="t", tenant="acme") as run, run.guard("tool"):
+            started[1].set()
+            await _forever()
 
     tasks = [
         asyncio.create_task(_start_agent(runtime, started[0], tenant="acme")),
