@@ -206,3 +206,21 @@ async def test_index_scores_are_integers_and_an_older_sdks_seconds_still_count(p
         ["old-sdk-agent", "new-0", "new-1", "new-2"], since=before, timeout=10
     )
     assert len(report.acknowledged) == 4 and not report.missing and not report.ended
+
+
+async def test_a_partition_with_more_runs_than_one_call_takes_is_acknowledged_whole(
+    plane, runtime, monkeypatch
+):
+    """A script holds Redis for its whole run, so one call takes at most ACK_CALL agents:
+    a partition holding more is sent in several calls, and every run is acknowledged."""
+    from agentconsole.control import registry
+
+    monkeypatch.setattr(registry, "ACK_CALL", 2)
+    tasks = await _blocked_runs(runtime, 40)
+    ids = list(runtime._runs)
+    before = await _evalsha_calls(plane.redis)
+    outcome = await plane.kills.kill(everything=True, reason="chunks")
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    assert all(isinstance(r, AgentKilled) for r in results)
+    assert set(await plane.agents.acknowledged(outcome.kill["id"])) == set(ids)
+    assert await _evalsha_calls(plane.redis) - before >= 40 // 2
