@@ -15,7 +15,7 @@ members at these ranks now", like any offset pager.
 A page of a tenant or a status is the order's members that match, read either from the
 filter's few candidates ranked (a tenant, the silent agents) or by scanning the order's own
 pages from the cut until the page is full (``status:running``): its cut is the scan
-position, and ``Page`` carries what rank arithmetic cannot tell (``Registry._filtered_page``).
+position, and ``Page`` carries what rank arithmetic cannot tell (``filtered_pages``).
 This module is pure (no Redis): ``Registry.page`` does the reads.
 """
 
