@@ -18,6 +18,7 @@ CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 OUTCOMES = ("success", "failure", "killed", "budget_exceeded", "runaway")
 VARIANTS = ("on", "off")
+KILL_SCOPES = ("agent", "tenant", "all")
 # Flags whose runs one process labels by variant (tracked or under a rollout plan): each
 # costs 2 variants x (5 outcomes + 16 duration series + tokens + cost) = 46 series.
 MAX_VARIANT_FLAGS = 20
@@ -137,10 +138,11 @@ class AgentMetrics:
         self.dep_children: dict[tuple[str, str], Counter] = {}
         self.duration_children: dict[str, Histogram] = {}
         # every known label value exists from the start, so rates and alerts see a 0
-        for outcome in OUTCOMES:
-            self.runs.labels(outcome)
-        for scope in ("agent", "tenant", "all"):
-            self.kills.labels(scope)
+        # looked up once (labels() costs more than inc()): a kill ends hundreds of runs in
+        # one turn of the loop, each counted here
+        self.runs_by_outcome = {outcome: self.runs.labels(outcome) for outcome in OUTCOMES}
+        self.kills_by_scope = {scope: self.kills.labels(scope) for scope in KILL_SCOPES}
+        self.run_duration_children: dict[str, Histogram] = {}  # as runs end (no empty series)
         for limit in (
             "request_tokens",
             "user_daily_tokens",
@@ -179,6 +181,20 @@ class AgentMetrics:
         self.flag_run_duration.labels(flag, variant).observe(seconds)
         self.flag_run_tokens.labels(flag, variant).inc(tokens)
         self.flag_run_cost.labels(flag, variant).inc(cost)
+
+    def run_ended(self, outcome: str, seconds: float, steps: int) -> None:
+        """One finished run: counted by outcome, its wall time and steps observed."""
+        counter = self.runs_by_outcome.get(outcome) or self.runs.labels(outcome)
+        counter.inc()
+        child = self.run_duration_children.get(outcome)
+        if child is None:
+            child = self.run_duration_children[outcome] = self.run_duration.labels(outcome)
+        child.observe(seconds)
+        self.run_steps.observe(steps)
+
+    def killed(self, scope: str) -> None:
+        """One run stopped by a kill of ``scope`` (agent, tenant, all)."""
+        (self.kills_by_scope.get(scope) or self.kills.labels(scope)).inc()
 
     def duration(self, dependency: str) -> Histogram:
         child = self.duration_children.get(dependency)

@@ -535,28 +535,29 @@ class Run:
         rt, m = self.runtime, self.runtime.metrics
         rec, outcome = self.record, self.outcome or "failure"
         if isinstance(exc, AgentKilled):
-            m.kills.labels(self._scope or "all").inc()
-            latency = self._ended - (self.stopped_at or self._ended)
-            rt.log.warning(
-                "agent.killed",
-                "agent killed",
-                agent_id=self.id,
-                target=exc.target,
-                requester=exc.requester,
-                reason=exc.reason[:200],
-                stop_ms=round(latency * 1000, 2),
-                trace_id=self.trace_id,
-            )
+            m.killed(self._scope or "all")
+            if _logger.isEnabledFor(logging.WARNING):  # a log's fields cost even unsent
+                latency = self._ended - (self.stopped_at or self._ended)
+                rt.log.warning(
+                    "agent.killed",
+                    "agent killed",
+                    agent_id=self.id,
+                    target=exc.target,
+                    requester=exc.requester,
+                    reason=exc.reason[:200],
+                    stop_ms=round(latency * 1000, 2),
+                    trace_id=self.trace_id,
+                )
         elif isinstance(exc, RunawayStopped):
             m.runaway.labels(exc.limit).inc()
         elapsed = self._ended - self._started
-        m.runs.labels(outcome).inc()
-        m.run_duration.labels(outcome).observe(elapsed)
-        m.run_steps.observe(rec.steps)
+        m.run_ended(outcome, elapsed, rec.steps)
         for name, variant in self._variants.items():
             if variant is not None:
                 tokens = rec.tokens_in + rec.tokens_out
                 m.flag_run(name, variant, outcome, elapsed, tokens, rec.cost)
+        if not _logger.isEnabledFor(logging.INFO):
+            return
         rt.log.info(
             "agent.completed",
             "agent completed",
