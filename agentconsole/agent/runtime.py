@@ -81,7 +81,9 @@ class _Batcher:
         self._waiters: list[asyncio.Future[None]] | None = None
         self._task: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
 
-    async def write(self, record: AgentRecord) -> None:
+    def write(self, record: AgentRecord) -> asyncio.Future[None]:
+        """Queue ``record``; the future is done when its batch is written (a plain future,
+        not a coroutine: one frame fewer to park and wake for each of a kill's runs)."""
         self._pending[record.id] = record
         loop = asyncio.get_running_loop()
         if self._waiters is None:
@@ -90,7 +92,7 @@ class _Batcher:
             self._task = loop.create_task(self._run())
         waiter = loop.create_future()
         self._waiters.append(waiter)
-        await waiter
+        return waiter
 
     async def _run(self) -> None:
         waiters, records = self._waiters or [], list(self._pending.values())
