@@ -195,20 +195,18 @@ def ack_time(score: float) -> float:
 
 @dataclass
 class AckCursor:
-    """Where a wait for one kill's acknowledgements is, partition by partition."""
+    """Where a wait for one kill's acknowledgements is: the ids read, partition by partition."""
 
     kill_id: str
-    last: dict[int, float] = field(default_factory=dict)  # highest score read (raw)
     seen: dict[int, set[str]] = field(default_factory=dict)
 
-    def take(self, n: int, rows: Iterable[tuple[Any, Any]], fresh: dict[str, float]) -> None:
+    def take(self, n: int, ids: Iterable[Any], fresh: builtins.list[str]) -> None:
         seen = self.seen.setdefault(n, set())
-        for raw_id, score in rows:
-            agent_id, raw = codec.lenient_text(raw_id), float(score)
-            self.last[n] = max(self.last.get(n, 0.0), raw)
+        for raw in ids:
+            agent_id = codec.lenient_text(raw)
             if agent_id not in seen:
                 seen.add(agent_id)
-                fresh[agent_id] = ack_time(raw)
+                fresh.append(agent_id)
 
 
 CHECK_FIELDS = ("status", "tenant", "heartbeat_at")  # what a derived status is read from
@@ -718,36 +716,36 @@ class Registry:
             rows = await pipe.execute()
         return [codec.lenient_text(i) for row in rows for i in row]
 
-    async def new_acknowledgements(self, cursor: AckCursor) -> dict[str, float]:
-        """Acknowledgements of ``cursor.kill_id`` it has not seen yet -> when.
+    async def new_acknowledgements(self, cursor: AckCursor) -> builtins.list[str]:
+        """The agents that acknowledged ``cursor.kill_id`` since it last read.
 
-        Per partition, the ones scored from the last score seen on, plus a ZCARD: scores
-        are the agents' acknowledgement times, not arrival order (another process, or one
-        back from a Redis outage, lands later with an earlier time), so a partition whose
-        count says some landed below that score is read again whole. Waiting for 100,000
-        agents costs a few commands per partition per poll, not a read of every agent.
+        Per partition, the entries from the rank after the ones read, plus a ZCARD. The
+        entries are ordered by the agents' acknowledgement times, not by arrival (another
+        process, or one back from a Redis outage, lands later with an earlier time and
+        shifts the ranks), so a partition whose count says one was missed is read again
+        whole. Ids only: the wait times each acknowledgement by the poll that read it, so
+        no score is sent or parsed. Waiting for 100,000 agents costs a few commands per
+        partition per poll, not a read of every agent.
         """
         parts = self.plane.keys.all_partitions()
         async with self._pipe() as pipe:
             for n, part in enumerate(parts):
                 pipe.zcard(part.acks(cursor.kill_id))
-                pipe.zrangebyscore(
-                    part.acks(cursor.kill_id), cursor.last.get(n, 0.0), "+inf", withscores=True
-                )
+                pipe.zrange(part.acks(cursor.kill_id), len(cursor.seen.get(n, ())), -1)
             raw = await pipe.execute()
-        fresh: dict[str, float] = {}
-        behind: list[int] = []
+        fresh: builtins.list[str] = []
+        behind: builtins.list[int] = []
         for n in range(len(parts)):
-            count, rows = int(raw[2 * n]), raw[2 * n + 1]
-            cursor.take(n, rows, fresh)
+            count, ids = int(raw[2 * n]), raw[2 * n + 1]
+            cursor.take(n, ids, fresh)
             if count > len(cursor.seen.get(n, ())):
                 behind.append(n)
         if behind:
             async with self._pipe() as pipe:
                 for n in behind:
-                    pipe.zrange(parts[n].acks(cursor.kill_id), 0, -1, withscores=True)
-                for n, rows in zip(behind, await pipe.execute(), strict=True):
-                    cursor.take(n, rows, fresh)
+                    pipe.zrange(parts[n].acks(cursor.kill_id), 0, -1)
+                for n, ids in zip(behind, await pipe.execute(), strict=True):
+                    cursor.take(n, ids, fresh)
         return fresh
 
     async def settled(self, ids: builtins.list[str]) -> set[str]:

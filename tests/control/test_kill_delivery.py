@@ -93,6 +93,30 @@ async def test_an_acknowledgement_landing_late_with_an_earlier_time_is_counted(p
     assert sorted(report.acknowledged) == sorted([first.id, late.id]) and not report.missing
 
 
+async def test_new_acknowledgements_reports_each_once_whatever_order_they_land_in(plane):
+    """The cursor reads each partition from the rank after the entries it read: landings
+    with earlier times shift those ranks, and every id still comes back exactly once."""
+    import random
+
+    from agentconsole.control.registry import AckCursor
+
+    records = [AgentRecord(id=f"order-{i}", tenant="acme") for i in range(60)]
+    await plane.agents.write_many(records)
+    outcome = await plane.kills.kill(tenant="acme")
+    now = time.time()
+    shuffled = random.Random(7).sample(records, len(records))
+    cursor, reported = AckCursor(outcome.kill["id"]), []
+    for i, rec in enumerate(shuffled):  # times out of landing order, a poll after each few
+        rec.status, rec.kill_id = "killed", outcome.kill["id"]
+        rec.kill_ack_at = now - random.Random(i).uniform(0, 10)
+        await plane.agents.acknowledge_many([rec])
+        if i % 3 == 0:
+            reported += await plane.agents.new_acknowledgements(cursor)
+    reported += await plane.agents.new_acknowledgements(cursor)
+    assert sorted(reported) == sorted(r.id for r in records)
+    assert await plane.agents.new_acknowledgements(cursor) == []
+
+
 async def test_the_reported_time_is_when_the_acknowledgement_landed_not_when_the_run_stopped(
     plane,
 ):
