@@ -499,7 +499,7 @@ class Run:
         if isinstance(ending, AgentKilled):
             # counted and logged just after the exit: one kill releases many runs in one
             # turn of the loop, and their metrics and logs must not hold the last one back
-            asyncio.get_running_loop().call_soon(self._report_end, ending)
+            self.runtime.report_soon(self._report_end, ending)
         if external:
             return exc
         if stop is not None:

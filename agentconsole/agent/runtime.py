@@ -189,6 +189,7 @@ class AgentRuntime:
         self._written = WriteMemo()  # what Redis holds of our rows: heartbeats send changes
         self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
+        self._ends_to_report: list[tuple[Callable[[BaseException], None], BaseException]] = []
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._holding = False  # the last snapshot had drains or pauses
 
@@ -660,6 +661,23 @@ class AgentRuntime:
     async def _report(self) -> None:
         await self.guard.report()
         await self.budget.report()
+
+    def report_soon(self, report: Callable[[BaseException], None], ending: BaseException) -> None:
+        """``report(ending)`` just after the run's exit: every run one kill released in a
+        turn of the loop is reported in one callback, once the last of them is out."""
+        self._ends_to_report.append((report, ending))
+        if len(self._ends_to_report) == 1:
+            asyncio.get_running_loop().call_soon(self._report_ends)
+
+    def _report_ends(self) -> None:
+        ends, self._ends_to_report = self._ends_to_report, []
+        for report, ending in ends:
+            try:
+                report(ending)
+            except Exception as exc:  # one failed report must not lose the others
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "agentconsole: a run's end was not reported", "exception": exc}
+                )
 
     def arm_deadline(self, run: Run) -> None:
         """One timer for all the runs a kill stopped at once, not one per run."""

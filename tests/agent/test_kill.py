@@ -60,6 +60,41 @@ async def test_the_kill_carries_no_cancellation_along(plane, runtime):
         assert info.value.__context__ is None and info.value.__cause__ is None
 
 
+async def test_a_kills_runs_are_counted_after_they_are_out_and_one_failure_loses_none(
+    plane, runtime
+):
+    """A kill's runs are counted and logged in one callback once they are out; a report
+    that fails goes to the loop's exception handler and the others are still counted."""
+    started = [asyncio.Event() for _ in range(3)]
+    tasks = [
+        asyncio.create_task(_start_agent(runtime, e, tenant="acme", agent_id=f"c{i}"))
+        for i, e in enumerate(started)
+    ]
+    for event in started:
+        await asyncio.wait_for(event.wait(), 30)
+    broken = runtime._runs["c1"]
+
+    def fails(ending: BaseException) -> None:
+        raise RuntimeError("a metrics backend gone wrong")
+
+    broken._report_end = fails  # type: ignore[method-assign]
+    caught: list[dict] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, ctx: caught.append(ctx))
+    try:
+        await plane.kills.kill(tenant="acme", reason="counted")
+        for task in tasks:
+            with pytest.raises(AgentKilled):
+                await asyncio.wait_for(task, 30)
+        await asyncio.sleep(0)  # the one callback runs after the last run is out
+    finally:
+        loop.set_exception_handler(None)
+    assert sample(runtime, "agent_runs_total", outcome="killed") == 2
+    assert sample(runtime, "agent_kills_total", scope="tenant") == 2
+    assert [str(c["exception"]) for c in caught] == ["a metrics backend gone wrong"]
+    assert caught[0]["message"] == "agentconsole: a run's end was not reported"
+
+
 async def test_kill_by_tenant_spares_other_tenants(plane, runtime):
     started = [asyncio.Event() for _ in range(3)]
     tasks = [
