@@ -8,7 +8,9 @@ hold ``--agents`` runs in total, each blocked inside a guarded LLM call. The ope
 acknowledgements) and each agent records the wall-clock times at which its task saw
 ``AgentKilled`` and at which it was back out of ``async with`` (acknowledged by then); the
 operator side records what its outcome said ("all N acknowledged in Redis within X ms of
-the kill": X is when its poll read the last acknowledgement back, an upper bound).
+the kill": X is when its poll read the last acknowledgement back, an upper bound). It also
+prints what one kill costs in CPU, per agent process, for Redis and for the operator: on a
+machine they share, that sum is what the last run's exit waits behind.
 Repeated for ``--rounds`` rounds with fresh agents, alternating between the acknowledgement
 paths round by round:
 ``batched`` (what the SDK does: one ``kill_ack`` call per registry partition for every run
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from agentconsole.sim.benchkit import (  # noqa: E402
     machine,
     percentile,
+    redis_cpu_seconds,
     redis_server,
     settings_for,
     table,
@@ -85,8 +88,16 @@ async def worker(url: str, prefix: str, agents: int, id_prefix: str, path: str) 
     tasks = [asyncio.create_task(agent(i)) for i in range(agents)]
     await asyncio.wait_for(all_in.wait(), 60)
     print("READY", flush=True)
+    ready_cpu = time.process_time()
     await asyncio.wait(tasks, timeout=30)
-    doc = {"observed": observed, "acked": acked, "missing": agents - len(observed)}
+    for _ in range(3):  # the callbacks that count the runs' ends, just after the last exit
+        await asyncio.sleep(0)
+    doc = {
+        "observed": observed,
+        "acked": acked,
+        "missing": agents - len(observed),
+        "cpu": time.process_time() - ready_cpu,  # the kill, and the 0.5 s idle before it
+    }
     print(json.dumps(doc), flush=True)
     await rt.close()
 
@@ -102,6 +113,9 @@ class Figures:
     said: list[float] = field(default_factory=list)  # the outcome's "within X ms of the kill"
     lines: list[str] = field(default_factory=list)
     missing: int = 0
+    agent_cpu: list[float] = field(default_factory=list)  # per agent process and round
+    redis_cpu: list[float] = field(default_factory=list)  # per round, during kill_and_wait
+    operator_cpu: list[float] = field(default_factory=list)  # per round, kill_and_wait
 
 
 async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str, f: Figures):
@@ -123,9 +137,12 @@ async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str,
         if line != "READY":
             sys.exit(f"agent process failed to start: {line!r}")
     await asyncio.sleep(0.5)  # let the heartbeats of registration settle
+    redis_before, operator_before = redis_cpu_seconds(url), time.process_time()
     t0 = time.time()
     outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
     f.returned.append(time.time() - t0)
+    f.operator_cpu.append(time.process_time() - operator_before)
+    f.redis_cpu.append(redis_cpu_seconds(url) - redis_before)
     f.lines.append(outcome.text)
     if outcome.data["acknowledged"]:
         f.said.append(max(outcome.data["acknowledged"].values()))
@@ -135,6 +152,7 @@ async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str,
         out, _ = child.communicate(timeout=60)
         doc = json.loads(out.strip().splitlines()[-1])
         f.missing += doc["missing"]
+        f.agent_cpu.append(doc["cpu"])
         f.interrupted += [t - t0 for t in doc["observed"]]
         exits += [t - t0 for t in doc["acked"]]
     f.exited += exits
@@ -173,6 +191,12 @@ async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[s
         ):
             rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
         rows.append((path, "runs never stopped or acknowledged", f.missing, "", "", ""))
+        for measure, values in (
+            ("CPU per kill: each agent process (incl. 0.5 s idle)", f.agent_cpu),
+            ("CPU per kill: Redis, while kill_and_wait ran", f.redis_cpu),
+            ("CPU per kill: the operator's kill_and_wait", f.operator_cpu),
+        ):
+            rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
     return rows
 
 

@@ -103,6 +103,19 @@ def commands_processed(url: str) -> int:
         client.close()
 
 
+def redis_cpu_seconds(url: str) -> float:
+    """The CPU time (user + system) the Redis server has used: what a measured step cost
+    it is the difference of two readings."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    finally:
+        client.close()
+
+
 def cluster_port(taken: Collection[int] = ()) -> int:
     """A free port (not in ``taken``) whose cluster-bus twin (port + 10000) is free too."""
     for _ in range(200):
