@@ -31,7 +31,7 @@ from agentconsole.config import Settings, env_name
 from agentconsole.control import operations as ops
 from agentconsole.control.errors import InvalidValue
 from agentconsole.control.roles import Operator
-from agentconsole.tui import fmt, rollout_panel
+from agentconsole.tui import fmt, rollout_panel, terminal
 from agentconsole.tui.backend import Backend, Health
 from agentconsole.tui.footer import ConsoleFooter
 from agentconsole.tui.header import HeaderBar, HeaderState
@@ -260,6 +260,9 @@ class ConsoleApp(App[int]):
         if self.settings.ui.keymap:
             self.set_keymap(dict(self.settings.ui.keymap))
         self.backend.start()
+        watch = None if self.is_headless else terminal.watch_stdin()
+        if watch is not None:  # see tui/terminal.py: a hangup that never reached us
+            self.set_interval(terminal.CHECK_SECONDS, watch.check)
         if self.options.live_events:
             self.backend.watch_events(
                 lambda event: self.post_message(ChangeNotice(event)),
