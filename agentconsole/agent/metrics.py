@@ -7,7 +7,7 @@ prometheus-client refuses to register the same name twice in one registry.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -135,14 +135,14 @@ class AgentMetrics:
             "replaced Redis), until an operator restores or accepts",
             registry=r,
         )
-        self.dep_children: dict[tuple[str, str], Counter] = {}
-        self.duration_children: dict[str, Histogram] = {}
+        # label children looked up once (labels() costs more than inc() on the hot path,
+        # and a kill ends hundreds of runs in one turn of the loop): see _child
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         # every known label value exists from the start, so rates and alerts see a 0
-        # looked up once (labels() costs more than inc()): a kill ends hundreds of runs in
-        # one turn of the loop, each counted here
-        self.runs_by_outcome = {outcome: self.runs.labels(outcome) for outcome in OUTCOMES}
-        self.kills_by_scope = {scope: self.kills.labels(scope) for scope in KILL_SCOPES}
-        self.run_duration_children: dict[str, Histogram] = {}  # as runs end (no empty series)
+        for outcome in OUTCOMES:
+            self._child(self.runs, outcome)
+        for scope in KILL_SCOPES:
+            self._child(self.kills, scope)
         for limit in (
             "request_tokens",
             "user_daily_tokens",
@@ -182,32 +182,30 @@ class AgentMetrics:
         self.flag_run_tokens.labels(flag, variant).inc(tokens)
         self.flag_run_cost.labels(flag, variant).inc(cost)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def run_ended(self, outcome: str, seconds: float, steps: int) -> None:
         """One finished run: counted by outcome, its wall time and steps observed."""
-        counter = self.runs_by_outcome.get(outcome) or self.runs.labels(outcome)
-        counter.inc()
-        child = self.run_duration_children.get(outcome)
-        if child is None:
-            child = self.run_duration_children[outcome] = self.run_duration.labels(outcome)
-        child.observe(seconds)
+        self._child(self.runs, outcome).inc()
+        self._child(self.run_duration, outcome).observe(seconds)
         self.run_steps.observe(steps)
 
     def killed(self, scope: str) -> None:
         """One run stopped by a kill of ``scope`` (agent, tenant, all)."""
-        (self.kills_by_scope.get(scope) or self.kills.labels(scope)).inc()
+        self._child(self.kills, scope).inc()
 
     def duration(self, dependency: str) -> Histogram:
-        child = self.duration_children.get(dependency)
-        if child is None:
-            child = self.duration_children[dependency] = self.dep_duration.labels(dependency)
+        child: Histogram = self._child(self.dep_duration, dependency)
         return child
 
     def call_counter(self, dependency: str, outcome: str) -> Counter:
-        """Cached label children: labels() costs more than inc() on the hot path."""
-        key = (dependency, outcome)
-        child = self.dep_children.get(key)
-        if child is None:
-            child = self.dep_children[key] = self.dep_calls.labels(dependency, outcome)
+        child: Counter = self._child(self.dep_calls, dependency, outcome)
         return child
 
 
