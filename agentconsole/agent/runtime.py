@@ -75,8 +75,13 @@ class _Batcher:
     that stops a thousand runs wakes them in one turn of the loop (no shield per waiter).
     """
 
-    def __init__(self, flush: Callable[[list[AgentRecord]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        flush: Callable[[list[AgentRecord]], Awaitable[None]],
+        then: Callable[[list[AgentRecord]], None] | None = None,
+    ) -> None:
         self._flush = flush
+        self._then = then  # called with a written batch once its writers are released
         self._pending: dict[str, AgentRecord] = {}
         self._waiters: list[asyncio.Future[None]] | None = None
         self._task: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
@@ -110,6 +115,8 @@ class _Batcher:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        if self._then is not None:  # queued behind the writers' wake-ups: they go first
+            asyncio.get_running_loop().call_soon(self._then, records)
 
 
 class AgentRuntime:
@@ -185,7 +192,7 @@ class AgentRuntime:
         self._unsent: dict[str, AgentRecord] = {}
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._writer = _Batcher(self._write_records)
-        self._acks = _Batcher(self._write_acks)
+        self._acks = _Batcher(self._write_acks, then=self._record_kills_soon)
         self._written = WriteMemo()  # what Redis holds of our rows: heartbeats send changes
         self._metrics_server: WSGIServer | None = None
         self._deadline_runs: list[Run] = []
@@ -621,10 +628,10 @@ class AgentRuntime:
 
     async def acknowledge(self, record: AgentRecord) -> bool:
         """A killed run's acknowledgement, batched with every run the same kill stopped in
-        this process: one pipeline of the acknowledgement fields and indexes, which is what
-        the run's ``async with`` waits for. The whole row (counters, TTL) follows with the
-        next heartbeat; until it is written it stays queued, so a Redis outage delays the
-        acknowledgement but never loses it.
+        this process: one pipeline of the acknowledgement indexes, which is what the run's
+        ``async with`` waits for. The kill's fields in the rows follow at once, the whole
+        row (counters, TTL) with the next heartbeat; until that is written it stays
+        queued, so a Redis outage delays the acknowledgement but never loses it.
         """
         never_written = not record.started_at or record.id in self._unsent
         self._unsent[record.id] = record  # the whole row, acknowledgement included
@@ -649,6 +656,22 @@ class AgentRuntime:
                 error=type(exc).__name__,
             )
             raise
+
+    def _record_kills_soon(self, records: list[AgentRecord]) -> None:
+        """The kill in the acknowledged rows, just after their runs are out: the Agents view
+        reads "killed" milliseconds after the indexes say so, not a heartbeat later."""
+        self.spawn(self._record_kills(records))
+
+    async def _record_kills(self, records: list[AgentRecord]) -> None:
+        try:
+            await self.control.agents.record_kills(records)
+        except Exception as exc:  # the whole rows are queued: the next heartbeat sends them
+            self.log.warning(
+                "agent.kill_rows_deferred",
+                "killed runs' rows not written: sent whole with the next heartbeat",
+                runs=len(records),
+                error=type(exc).__name__,
+            )
 
     async def _report_loop(self) -> None:
         while not self.closed:

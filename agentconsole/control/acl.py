@@ -91,7 +91,7 @@ SCRIPTS = ("evalsha", "script|load", "script|exists")
 # and EVAL (any script at all) is not granted.
 ROLE_SCRIPTS = {
     "responder": ("apply_change",),
-    "agent": ("budget_reserve", "budget_commit", "breaker_transition", "kill_ack"),
+    "agent": ("budget_reserve", "budget_commit", "breaker_transition", "kill_ack", "kill_rows"),
 }
 
 
@@ -314,7 +314,7 @@ def policies(keys: Keys, users: Mapping[str, str] | None = None) -> dict[str, Ro
             channels=(events,),
             why="read the controls; write its registry entry, breaker state and budget usage",
         ),
-        (_scripts("agent", everything, _registry(keys)),),  # kill_ack names agents' rows
+        (_scripts("agent", everything, _registry(keys)),),  # kill_rows names agents' rows
         summary="reads controls; writes registry, breaker state, budget usage/reservations; "
         "cannot change flags, kills, operator breaker modes, budget limits or the audit",
     )

@@ -17,7 +17,7 @@ import functools
 import heapq
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -57,7 +57,7 @@ HEARTBEAT_FIELDS = (
 # kill_ack.lua's status indexes: killed (entered), then the ones an acknowledged agent leaves
 _ACK_STATUSES = ("killed", *(s for s in STORED_STATUSES if s != "killed"))
 MIGRATE_CHUNK = 1000
-ACK_CALL = 500  # agents per kill_ack call: 5-8 µs of Redis each, so 3-4 ms at most a call
+ACK_CALL = 500  # agents per kill_ack or kill_rows call: 1.5-3 µs of Redis each, so ms a call
 
 
 @dataclass
@@ -474,20 +474,40 @@ class Registry:
         await self.write_many([record])
 
     async def acknowledge_kill(self, record: AgentRecord, kill: dict[str, Any]) -> None:
+        """One agent's acknowledgement of ``kill``, and the kill in its row."""
         record.status = "killed"
         record.kill_ack_at = time.time()
         record.kill_id = str(kill.get("id", ""))
         record.killed_by = str(kill.get("requester", ""))
         record.kill_reason = str(kill.get("reason", ""))
         await self.acknowledge_many([record])
+        await self.record_kills([record])
 
     async def acknowledge_many(self, records: list[AgentRecord]) -> None:
         """Kill acknowledgements of registered agents in one round trip: one ``kill_ack``
-        script call per partition and kill, however many agents (the acknowledgement
-        fields, the kill's acknowledgement index, the status indexes). Nothing else is
-        written (heartbeat, counters, TTL), so a thousand runs' exit waits for little; the
-        SDK writes the whole rows afterwards. Values are absolute: a retry is harmless.
+        script call per partition and kill, however many agents. It writes the kill's
+        acknowledgement index (what an operator's wait reads) and the status indexes
+        (what the Agents view filters and counts on), atomically per partition, and
+        nothing else: this is what a killed run's exit waits for, so it is kept to what
+        the operator reads. The rows' fields follow (:meth:`record_kills`), then the whole
+        rows with the next heartbeat. Values are absolute: a retry is harmless.
         """
+        await self._per_kill_calls(self._kill_ack, records, self._ack_call)
+
+    async def record_kills(self, records: list[AgentRecord]) -> None:
+        """The kill in the rows of acknowledged agents (status, when, which kill, by whom,
+        why): one ``kill_rows`` call per partition and kill. A row already reaped is not
+        recreated (the whole row, with its TTL, follows from the SDK)."""
+        await self._per_kill_calls(self._kill_rows, records, self._rows_call)
+
+    async def _per_kill_calls(
+        self,
+        script: AsyncScript,
+        records: list[AgentRecord],
+        call: Callable[[int, str, list[AgentRecord]], tuple[list[KeyT], list[EncodableT]]],
+    ) -> None:
+        """``script`` once per partition and kill (at most ACK_CALL agents a call), in one
+        pipeline; on a cluster one call per partition, all at once."""
         if not records:
             return
         keys = self.plane.keys
@@ -498,19 +518,18 @@ class Registry:
         for (n, kill_id), whole in groups.items():
             # at most ACK_CALL agents a call: a script holds Redis for its whole run
             for start in range(0, len(whole), ACK_CALL):
-                calls.append(self._ack_call(n, kill_id, whole[start : start + ACK_CALL]))
+                calls.append(call(n, kill_id, whole[start : start + ACK_CALL]))
         from redis.asyncio.cluster import RedisCluster
 
         if isinstance(self.plane.redis, RedisCluster):
             # a cluster pipeline refuses EVALSHA: one call per partition, all at once (each
             # goes to its partition's node; the script object reloads itself on NOSCRIPT)
-            await asyncio.gather(*(self._kill_ack(keys=k, args=a) for k, a in calls))
+            await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
             return
-        sha = self._kill_ack.sha
         for attempt in (1, 2):
             async with self._pipe() as pipe:
                 for k, a in calls:
-                    pipe.evalsha(sha, len(k), *k, *a)
+                    pipe.evalsha(script.sha, len(k), *k, *a)
                 try:
                     await pipe.execute()
                     return
@@ -525,19 +544,33 @@ class Registry:
         """``kill_ack``'s keys and arguments for agents of partition ``n`` and one kill."""
         part = self.plane.keys.partition(n)
         head: list[KeyT] = [part.acks(kill_id), *(part.by_status(s) for s in _ACK_STATUSES)]
-        row = part.agent("")  # the script takes each id from its row's key, after this
-        args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason, self.ttl]
-        skip = len(row.encode("utf-8", "surrogateescape"))  # Lua counts bytes
-        args += (skip, *(f"{r.kill_ack_at:.6f}" for r in group))
-        return head + [row + r.id for r in group], args
+        # every agent in one argument (see kill_ack.lua): an id is a name, so no newline
+        entries = "".join([f"{r.id}\n{ack_score(r.kill_ack_at)}\n" for r in group])
+        if entries.count("\n") != 2 * len(group):
+            raise ValueError("an agent id holds a newline: not a name (text.name)")
+        return head, [self.ttl, entries]
+
+    def _rows_call(
+        self, n: int, kill_id: str, group: list[AgentRecord]
+    ) -> tuple[list[KeyT], list[EncodableT]]:
+        """``kill_rows``'s keys and arguments for agents of partition ``n`` and one kill."""
+        part = self.plane.keys.partition(n)
+        args: list[EncodableT] = [kill_id, group[0].killed_by, group[0].kill_reason]
+        args += [f"{r.kill_ack_at:.6f}" for r in group]
+        return [part.agent(r.id) for r in group], args
 
     async def load_scripts(self) -> None:
-        """Load ``kill_ack`` ahead of the first kill (an agent process calls it at start)."""
-        await self.plane.redis.script_load(self._kill_ack.script)
+        """Load the kill's scripts ahead of the first kill (an agent process does at start)."""
+        for script in (self._kill_ack, self._kill_rows):
+            await self.plane.redis.script_load(script.script)
 
     @functools.cached_property
     def _kill_ack(self) -> AsyncScript:
         return lua.register(self.plane.redis, "kill_ack")
+
+    @functools.cached_property
+    def _kill_rows(self) -> AsyncScript:
+        return lua.register(self.plane.redis, "kill_rows")
 
     # --- read by operators -----------------------------------------------------------
 

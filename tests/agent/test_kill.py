@@ -5,6 +5,7 @@ import pytest
 
 from agentconsole.agent import AgentKilled
 from tests.agent.conftest import sample
+from tests.fixtures.wait import killed_row
 
 
 async def _forever() -> None:
@@ -27,7 +28,7 @@ async def test_kill_in_the_middle_of_an_llm_call(plane, runtime):
     with pytest.raises(AgentKilled) as info:  # the call never ends by itself: only the kill
         await asyncio.wait_for(task, 30)
     assert info.value.reason == "runaway spend" and info.value.requester == "alice"
-    record = await plane.agents.get(run.id)
+    record = await killed_row(plane, run.id)
     assert record.status == "killed" and record.kill_ack_at > 0
     assert record.killed_by == "alice"
     report = await plane.kills.wait_for_acks([run.id], since=t0 - 60, timeout=30)
@@ -163,5 +164,5 @@ async def test_task_that_ignores_cancellation_is_written_off(plane, make_runtime
         await asyncio.wait_for(task, 30)
     assert run.abandoned and swallowed == 3
     assert attempts_after_kill  # guarded calls were refused while it lingered
-    record = await plane.agents.get(run.id)
+    record = await killed_row(plane, run.id)
     assert record.status == "killed" and record.kill_ack_at > 0

@@ -2,8 +2,9 @@
 
 A killed run leaves its ``async with`` only once its acknowledgement is in the registry;
 the runs one kill stops in one process share one round trip (one ``kill_ack`` call per
-registry partition, not a write per run); the whole row follows; and an acknowledgement
-that Redis could not take is written when it is back, never lost.
+registry partition, not a write per run); the kill in the rows follows at once and the
+whole row with the heartbeat; and an acknowledgement that Redis could not take is written
+when it is back, never lost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from agentconsole.agent import AgentKilled
 from agentconsole.control.operations import kill_and_wait
 from tests.fixtures.redis import checked_plane, settings_for
+from tests.fixtures.wait import eventually
 
 
 async def _evalsha_calls(redis) -> int:
@@ -54,13 +56,49 @@ async def test_runs_leave_their_async_with_acknowledged_in_one_call_per_partitio
     # every run is back in the caller's hands, so every acknowledgement is in already
     acked = await plane.agents.acknowledged(outcome.kill["id"])
     assert set(acked) == set(ids)
-    records = await plane.agents.get_many(ids)
-    assert {(r.status, r.kill_id, r.killed_by) for r in records} == {
-        ("killed", outcome.kill["id"], "alice")
-    }
     assert (await plane.agents.status_counts())["killed"] == 120
+    await eventually(lambda: _rows_say_killed(plane, ids, outcome.kill["id"]), what="the rows")
     calls = await _evalsha_calls(plane.redis) - before - own
-    assert 1 <= calls <= plane.keys.partitions  # one per partition, not one per run
+    # one kill_ack and one kill_rows per partition, not one per run
+    assert 2 <= calls <= 2 * plane.keys.partitions
+
+
+async def _rows_say_killed(plane, ids: list[str], kill_id: str) -> bool:
+    records = await plane.agents.get_many(ids)
+    return {(r.status, r.kill_id, r.killed_by) for r in records} == {("killed", kill_id, "alice")}
+
+
+async def test_the_rows_say_killed_at_once_not_a_heartbeat_later(plane, make_runtime):
+    """The acknowledgement a run waits for is the indexes; the kill in the rows follows as
+    soon as the runs are out, so the Agents view does not show them running for a beat."""
+    runtime = await make_runtime(heartbeat_interval=3600)
+    tasks = await _blocked_runs(runtime, 30)
+    ids = list(runtime._runs)
+    outcome = await plane.kills.kill(everything=True, reason="stop the fleet")
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+    assert all(isinstance(r, AgentKilled) for r in results)
+    await eventually(lambda: _rows_say_killed(plane, ids, outcome.kill["id"]), what="the rows")
+    assert set(runtime._unsent) == set(ids)  # the whole rows still wait for their heartbeat
+
+
+async def test_rows_reaped_before_the_kill_reached_them_are_not_recreated(plane):
+    """kill_rows.lua adds the kill to rows that exist; a row already gone stays gone (the
+    SDK's whole row, with its TTL, brings it back), while its acknowledgement counts."""
+    from agentconsole.control.registry import AgentRecord
+
+    kept, gone = AgentRecord(id="kept", tenant="acme"), AgentRecord(id="gone", tenant="acme")
+    await plane.agents.write_many([kept, gone])
+    outcome = await plane.kills.kill(tenant="acme", reason="reaped")
+    await plane.redis.delete(plane.keys.partition_for("gone").agent("gone"))
+    for rec in (kept, gone):
+        rec.status, rec.kill_id, rec.kill_ack_at = "killed", outcome.kill["id"], time.time()
+        rec.killed_by, rec.kill_reason = "alice", "reaped"
+    await plane.agents.acknowledge_many([kept, gone])
+    await plane.agents.record_kills([kept, gone])
+    assert set(await plane.agents.acknowledged(outcome.kill["id"])) == {"kept", "gone"}
+    assert not await plane.redis.exists(plane.keys.partition_for("gone").agent("gone"))
+    (row,) = await plane.agents.get_many(["kept"])
+    assert (row.status, row.kill_reason) == ("killed", "reaped")
 
 
 async def test_kill_and_wait_counts_every_acknowledgement(plane, runtime):
@@ -154,8 +192,8 @@ async def test_an_acknowledgement_redis_could_not_take_is_written_when_it_is_bac
 
 
 async def test_acknowledged_ids_come_back_whole_whatever_their_characters(plane, runtime):
-    """The script takes each id from its row's key (bytes after the partition's part): ids
-    with spaces, dots and non-ASCII letters are acknowledged and indexed as they are."""
+    """kill_ack.lua reads the ids out of one newline-separated argument: ids with spaces,
+    dots and non-ASCII letters are acknowledged and indexed as they are."""
     ids = ["Acme Corp.agent 1", "müller-gmbh·2", "日本-3", "plain-4"]
     tasks = [asyncio.create_task(_one_blocked(runtime, agent_id)) for agent_id in ids]
     while len(runtime._runs) < len(ids):
@@ -164,8 +202,12 @@ async def test_acknowledged_ids_come_back_whole_whatever_their_characters(plane,
     results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
     assert all(isinstance(r, AgentKilled) for r in results)
     assert set(await plane.agents.acknowledged(outcome.kill["id"])) == set(ids)
-    records = await plane.agents.get_many(ids)
-    assert [(r.id, r.status) for r in records] == [(i, "killed") for i in ids]
+
+    async def rows_killed() -> bool:
+        records = await plane.agents.get_many(ids)
+        return [(r.id, r.status) for r in records] == [(i, "killed") for i in ids]
+
+    await eventually(rows_killed, what="the rows")
     killed, running = set(), set()
     for part in plane.keys.all_partitions():
         killed |= {m.decode() for m in await plane.redis.zrange(part.by_status("killed"), 0, -1)}

@@ -20,6 +20,7 @@ from agentconsole.agent import (
 from agentconsole.agent.retry import RetryPolicy
 from agentconsole.config import ModelPrice
 from tests.agent.conftest import sample
+from tests.fixtures.wait import killed_row
 
 CALLS = "agent_dependency_calls_total"
 
@@ -71,7 +72,7 @@ async def test_kill_raises_in_the_worker_thread_and_is_acknowledged(plane, sync_
     await plane.kills.kill(agent=outcome["id"], reason="loops")
     await asyncio.to_thread(thread.join, 30)
     assert outcome["killed"].reason == "loops"
-    record = await plane.agents.get(outcome["id"])
+    record = await killed_row(plane, outcome["id"])
     assert record.status == "killed" and record.kill_ack_at >= t0 - 1
     report = await plane.kills.wait_for_acks([outcome["id"]], since=t0 - 60, timeout=30)
     assert not report.missing

@@ -6,6 +6,8 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from agentconsole.control.events import ChangeEvent, subscribe
 from agentconsole.control.kills import AckReport, matches
 from agentconsole.control.registry import AgentRecord
@@ -186,3 +188,14 @@ async def test_thousands_acknowledged_in_one_partition_in_one_call(redis_server,
         assert len(await plane.agents.acknowledged(outcome.kill["id"])) == 2100
         counts = await plane.agents.status_counts()
         assert (counts["killed"], counts["running"]) == (2100, 0)
+
+
+async def test_an_id_that_is_not_a_name_is_refused_before_anything_is_written(plane):
+    """kill_ack.lua takes its agents newline-separated; a name holds no newline (text.name),
+    so an id that does is refused before any call is sent, not split into two."""
+    rec = AgentRecord(id="two\nlines", tenant="acme")
+    rec.status, rec.kill_id, rec.kill_ack_at = "killed", "k1", time.time()
+    with pytest.raises(ValueError, match="newline"):
+        await plane.agents.acknowledge_many([rec])
+    part = plane.keys.partition_for(rec.id)
+    assert await plane.redis.zcard(part.acks("k1")) == 0

@@ -12,6 +12,8 @@ import logging
 
 import pytest
 
+from tests.fixtures.wait import killed_row
+
 pytest.importorskip("agentconsole.agent.runtime")
 
 
@@ -73,8 +75,8 @@ async def test_sdk_agent_with_agent_credentials(acl_redis, plane_for, caplog):
         assert usage["u-acl"]["tokens"] == 150
         await responder.kills.kill(agent=run_id, reason="acl test")
         with pytest.raises(AgentKilled):
-            await asyncio.wait_for(task, 5)
-        record = await admin.agents.get(run_id)
+            await asyncio.wait_for(task, 30)
+        record = await killed_row(admin, run_id)
         assert record is not None and record.status == "killed" and record.kill_ack_at > 0
     finally:
         stop.set()

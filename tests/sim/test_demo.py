@@ -19,6 +19,7 @@ import pytest
 
 from agentconsole.config import load_settings
 from agentconsole.sim.demo import DemoError, demo_stack, free_port
+from tests.fixtures.wait import killed_row
 from tests.tui.conftest import confirm, wait_until
 
 pytestmark = pytest.mark.slow
@@ -83,8 +84,8 @@ async def test_latency_alert_shows_and_console_kill_reaches_a_simulated_agent():
         app.backend.stop()
         plane = ControlPlane.from_settings(settings)
         try:
-            record = await plane.agents.get(victim)
-            assert record is not None and record.status == "killed" and record.kill_ack_at > 0
+            record = await killed_row(plane, victim)
+            assert record.kill_ack_at > 0
         finally:
             await plane.close()
         ports = [stack.redis_port, stack.prometheus_port, stack.metrics_port]

@@ -7,6 +7,7 @@ import pytest
 
 from agentconsole.control.registry import AgentRecord
 from agentconsole.tui.modals import ConfirmScreen
+from tests.fixtures.wait import killed_row
 from tests.tui.conftest import confirm, fleet, seed_agents, wait_until
 
 SIZE = (140, 40)
@@ -39,11 +40,11 @@ async def test_kill_pressed_in_console_cancels_an_sdk_agents_task(plane, app_fac
         await pilot.press("k")
         await confirm(pilot, reason="runaway spend")
         with pytest.raises(AgentKilled):
-            await asyncio.wait_for(task, 3)
+            await asyncio.wait_for(task, 30)
         await wait_until(pilot, lambda: any("acknowledged" in t for t in app.toasts), what="toast")
         toast = next(t for t in app.toasts if "acknowledged" in t)
         assert toast.startswith("killed 1 agent, 1 acknowledged in Redis within")
-    record = await plane.agents.get(run.id)
+    record = await killed_row(plane, run.id)
     assert record.kill_ack_at > 0 and record.kill_reason == "runaway spend"
     assert record.killed_by == "alice"
     entry = (await plane.audit.tail(1))[0]
