@@ -30,6 +30,17 @@ def lenient_text(raw: bytes | str | None) -> str:
     return raw[:MAX_TEXT]
 
 
+def score_pairs(reply: Any) -> list[tuple[Any, float]]:
+    """(member, score) pairs from a raw ``WITHSCORES`` reply, as Redis sent it: RESP3 pairs
+    (scores already numbers) or RESP2's flat member, score, member, score."""
+    if not reply:
+        return []
+    if isinstance(reply[0], list | tuple):
+        return [(member, float(score)) for member, score in reply]
+    it = iter(reply)
+    return [(member, float(score)) for member, score in zip(it, it, strict=True)]
+
+
 def document(raw: bytes | str | None, what: str) -> dict[str, Any] | None:
     value = text(raw, what)
     if value is None:

@@ -712,23 +712,21 @@ class Registry:
         """Agents that say they are running and heartbeat within dead_after.
 
         One ZINTER per partition of the running index with the heartbeat (or the tenant's)
-        index, which costs the smaller of the two: a tenant costs its own size. Ids only (no
-        scores to parse); the few silent ones come from a range of old heartbeats.
+        index, scored by the latter alone, so that the silent ones are dropped here: the
+        cost is the smaller of the two sets (a tenant costs its own size), never the dead
+        rows the heartbeat index holds until they are reaped.
         """
         since = time.time() - self.dead_after
         async with self._pipe() as pipe:
             for part in self.plane.keys.all_partitions():
                 scored = part.by_heartbeat if tenant is None else part.by_tenant(tenant)
-                pipe.zinter([part.by_status("running"), scored])
-                pipe.zrangebyscore(scored, "-inf", f"({since}")
+                # raw: redis-py's own reply conversion re-encodes each RESP3 score to parse it
+                pipe.execute_command(
+                    "ZINTER", 2, part.by_status("running"), scored, "WEIGHTS", 0, 1, "WITHSCORES"
+                )
             rows = await pipe.execute()
-        out: list[str] = []
-        for running, silent in zip(rows[0::2], rows[1::2], strict=True):
-            if silent:
-                gone = set(silent)
-                running = [i for i in running if i not in gone]
-            out.extend(map(codec.lenient_text, running))
-        return out
+        text = codec.lenient_text
+        return [text(i) for row in rows for i, beat in codec.score_pairs(row) if beat >= since]
 
     async def acknowledged(self, kill_id: str, after: float = 0.0) -> dict[str, float]:
         """Agents that acknowledged ``kill_id`` (at or after ``after``) -> when."""

@@ -105,6 +105,18 @@ async def test_a_tenant_kill_lists_exactly_that_tenants_running_agents(plane):
     }
 
 
+async def test_a_global_kill_lists_the_live_running_agents_not_the_silent_rows(plane):
+    """Rows stay in the heartbeat index until they are reaped; the kill's listing drops the
+    silent ones inside Redis (the intersection is scored by heartbeat), whatever their
+    number, and finished agents are not in the running index at all."""
+    records = fleet(40)
+    await plane.agents.write_many(records[:30])
+    await plane.agents.write_many(records[30:], at=time.time() - 3600)  # said running, silent
+    await plane.agents.finish(records[0], "finished")
+    outcome = await plane.kills.kill(everything=True, reason="test")
+    assert set(outcome.agents) == {r.id for r in records[1:30]}
+
+
 async def test_waiting_for_acks_reads_the_kills_ack_index(plane):
     records = fleet(40)
     await plane.agents.write_many(records)
