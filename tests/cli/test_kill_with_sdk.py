@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from tests.fixtures.wait import eventually
+
 
 async def _agent(runtime, started: asyncio.Event, **kw) -> None:
     async with runtime.run(task="long job", **kw) as run:
@@ -39,9 +41,13 @@ async def test_kill_tenant_reports_real_acknowledgements(plane, settings, acli):
         ), r.out
         done, _ = await asyncio.wait(tasks[:2], timeout=30)
         assert len(done) == 2 and not tasks[2].done()  # the other tenant's agent still runs
-        listed = (await acli("--json", "agents", "list")).json()["agents"]
-        statuses = sorted((a["tenant"], a["status"]) for a in listed)
-        assert statuses == [("acme", "killed"), ("acme", "killed"), ("other", "running")]
+        expected = [("acme", "killed"), ("acme", "killed"), ("other", "running")]
+
+        async def listed_as_expected() -> bool:  # the kill reaches the rows just after
+            listed = (await acli("--json", "agents", "list")).json()["agents"]
+            return sorted((a["tenant"], a["status"]) for a in listed) == expected
+
+        await eventually(listed_as_expected, what="the listing")
     finally:
         for task in tasks:
             task.cancel()

@@ -11,6 +11,7 @@ import pytest
 from agentconsole.agent import AgentKilled, BreakerOpen, DependencyError, TokenBudgetExceeded
 from tests.agent.conftest import sample
 from tests.fixtures.tcp_proxy import tcp_proxy
+from tests.fixtures.wait import killed_row
 from tests.integrations.conftest import booked_tokens, eventually
 
 pytest.importorskip("langchain_core")
@@ -113,7 +114,7 @@ async def test_graph_looping_on_a_tool_is_killed_from_the_cli(plane, runtime, ac
     count = len(handed_out)
     await asyncio.sleep(0.05)
     assert len(handed_out) == count
-    assert (await plane.agents.get(ids[0])).status == "killed"
+    await killed_row(plane, ids[0])
 
 
 async def test_tripped_breaker_stops_the_next_model_call(plane, runtime):

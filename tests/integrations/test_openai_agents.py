@@ -10,6 +10,7 @@ import pytest
 
 from agentconsole.agent import AgentKilled, BreakerOpen, TokenBudgetExceeded
 from tests.agent.conftest import sample
+from tests.fixtures.wait import killed_row
 from tests.integrations.conftest import booked_tokens, eventually
 
 agents = pytest.importorskip("agents")
@@ -241,7 +242,7 @@ async def test_run_streamed_is_killed_and_its_background_run_cancelled(plane, ru
     calls = model.calls
     await asyncio.sleep(0.05)
     assert model.calls == calls and events > 0
-    assert (await plane.agents.get(agent_id)).status == "killed"
+    await killed_row(plane, agent_id)
 
 
 async def test_usage_reported_by_two_layers_is_booked_once(plane, runtime):

@@ -14,6 +14,7 @@ from agentconsole.agent import AgentKilled, BreakerOpen, TokenBudgetExceeded
 from agentconsole.integrations import openai_client
 from tests.agent.conftest import sample
 from tests.fixtures.tcp_proxy import tcp_proxy
+from tests.fixtures.wait import killed_row
 from tests.integrations.conftest import FakeProvider, booked_tokens, eventually
 
 openai = pytest.importorskip("openai")
@@ -131,7 +132,7 @@ async def test_agent_looping_on_a_tool_is_killed_from_the_cli(plane, runtime, ac
     ), result.out
     with pytest.raises(AgentKilled):
         await asyncio.wait_for(task, 30)
-    assert (await plane.agents.get(ids[0])).status == "killed"
+    await killed_row(plane, ids[0])
 
 
 async def test_flag_picks_the_model(plane, runtime):
@@ -278,7 +279,7 @@ async def test_sync_client_in_a_thread_is_killed_at_its_next_call(settings, plan
         await plane.kills.kill(agent=seen["id"], reason="sync loop")
         await asyncio.to_thread(thread.join, 30)
         assert seen["killed"].reason == "sync loop"
-        assert (await plane.agents.get(seen["id"])).status == "killed"
+        await killed_row(plane, seen["id"])
         assert sample(rt, "agent_runs_total", outcome="killed") == 1
     finally:
         await asyncio.to_thread(rt.close_sync)
