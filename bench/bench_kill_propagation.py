@@ -19,7 +19,10 @@ each killed run writes its whole row, coalesced only within one loop iteration).
 processes share one clock (same machine).
 
     .venv/bin/python bench/bench_kill_propagation.py [--agents 1000] [--procs 2] [--rounds 5]
-        [--paths batched,per-run]
+        [--paths batched,per-run] [--cli]
+
+``--cli`` issues the stop the way the issue measured it, with ``agentconsole agents kill
+--all`` in a process of its own, and counts from the kill's audit entry.
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ class Figures:
     agent_cpu: list[float] = field(default_factory=list)  # per agent process and round
     redis_cpu: list[float] = field(default_factory=list)  # per round, during kill_and_wait
     operator_cpu: list[float] = field(default_factory=list)  # per round, kill_and_wait
+    by_cli: bool = False  # the stop issued by the CLI, times from its audit entry
 
 
 async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str, f: Figures):
@@ -138,15 +142,18 @@ async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str,
             sys.exit(f"agent process failed to start: {line!r}")
     await asyncio.sleep(0.5)  # let the heartbeats of registration settle
     redis_before, operator_before = redis_cpu_seconds(url), time.process_time()
-    t0 = time.time()
-    outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
-    f.returned.append(time.time() - t0)
-    f.operator_cpu.append(time.process_time() - operator_before)
+    if f.by_cli:
+        t0 = await _kill_by_cli(plane, url, f)
+    else:
+        t0 = time.time()
+        outcome = await kill_and_wait(plane, [{"everything": True}], reason="benchmark", wait=10)
+        f.returned.append(time.time() - t0)
+        f.operator_cpu.append(time.process_time() - operator_before)
+        f.lines.append(outcome.text)
+        if outcome.data["acknowledged"]:
+            f.said.append(max(outcome.data["acknowledged"].values()))
+        f.missing += len(outcome.data["not_acknowledged"])
     f.redis_cpu.append(redis_cpu_seconds(url) - redis_before)
-    f.lines.append(outcome.text)
-    if outcome.data["acknowledged"]:
-        f.said.append(max(outcome.data["acknowledged"].values()))
-    f.missing += len(outcome.data["not_acknowledged"])
     exits: list[float] = []
     for child in children:
         out, _ = child.communicate(timeout=60)
@@ -161,7 +168,34 @@ async def one_round(plane, url: str, agents: int, procs: int, r: int, path: str,
     await plane.kills.lift("all")
 
 
-async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[str]) -> list:
+async def _kill_by_cli(plane, url: str, f: Figures) -> float:
+    """The stop as the issue measured it: ``agentconsole agents kill --all`` in a process of
+    its own; returns the audit entry's time, which the figures then count from."""
+    env = dict(
+        os.environ,
+        AGENTCONSOLE_REDIS_URL=url,
+        AGENTCONSOLE_REDIS_PREFIX=plane.keys.prefix,
+        AGENTCONSOLE_OPERATOR_NAME="bench",
+        AGENTCONSOLE_OPERATOR_ROLE="admin",
+        PYTHONPATH=str(ROOT),
+    )
+    cli = [sys.executable, "-m", "agentconsole", "agents", "kill", "--all", "--yes"]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*cli, "--reason", "benchmark", "--wait", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    f.lines.append(done.stdout.strip() or done.stderr.strip()[-200:])
+    (entry,) = await plane.audit.tail(1)
+    return float(entry.ts)
+
+
+async def operator(
+    url: str, agents: int, procs: int, rounds: int, paths: list[str], by_cli: bool = False
+) -> list:
     """Rounds alternate between the paths (ABBA...), so the machine's load falls on both."""
     from agentconsole.control import ControlPlane
 
@@ -169,7 +203,7 @@ async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[s
     for path in paths:
         planes[path] = ControlPlane.from_settings(settings_for(url, f"killbench-{path}"))
         await planes[path].check_schema()
-    figures = {path: Figures() for path in paths}
+    figures = {path: Figures(by_cli=by_cli) for path in paths}
     for r in range(rounds):
         for path in paths if r % 2 == 0 else paths[::-1]:
             await one_round(planes[path], url, agents, procs, r, path, figures[path])
@@ -189,15 +223,22 @@ async def operator(url: str, agents: int, procs: int, rounds: int, paths: list[s
             ("per round: outcome's last ack read back from Redis", f.said),
             ("kill_and_wait returned (polls acks every 20 ms)", f.returned),
         ):
-            rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
+            if values or not f.by_cli:  # the CLI's own figures are in its output line
+                rows.append((path, measure, len(values), *(ms(v, q) for v, q in _at(values))))
         rows.append((path, "runs never stopped or acknowledged", f.missing, "", "", ""))
+        redis_while = "the CLI ran (its start included)" if f.by_cli else "kill_and_wait ran"
         for measure, values in (
             ("CPU per kill: each agent process (incl. 0.5 s idle)", f.agent_cpu),
-            ("CPU per kill: Redis, while kill_and_wait ran", f.redis_cpu),
+            (f"CPU per kill: Redis, while {redis_while}", f.redis_cpu),
             ("CPU per kill: the operator's kill_and_wait", f.operator_cpu),
         ):
-            rows.append((path, measure, len(values), *(ms(values, q) for q in (0.5, 0.99, 1.0))))
+            if values or not f.by_cli:
+                rows.append((path, measure, len(values), *(ms(v, q) for v, q in _at(values))))
     return rows
+
+
+def _at(values: list[float]) -> list[tuple[list[float], float]]:
+    return [(values, q) for q in (0.5, 0.99, 1.0)]
 
 
 def main() -> None:
@@ -206,17 +247,27 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--paths", default=",".join(PATHS), help="batched,per-run")
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="issue the stop with `agentconsole agents kill --all` (times from its audit entry)",
+    )
     args = parser.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     if not set(paths) <= set(PATHS):
         sys.exit(f"--paths: choose from {', '.join(PATHS)}")
     load_before = os.getloadavg()[0]
     with redis_server() as redis_url:
-        rows = asyncio.run(operator(redis_url, args.agents, args.procs, args.rounds, paths))
+        rows = asyncio.run(
+            operator(redis_url, args.agents, args.procs, args.rounds, paths, args.cli)
+        )
     load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     print(f"# kill propagation ({machine()}; {load})")
     print(f"# {args.agents} agents in {args.procs} processes, global stop, {args.rounds} rounds")
-    print("# times from the kill being issued (kill_and_wait called)")
+    if args.cli:
+        print("# times from the kill's audit entry (the CLI issued it; no operator figures)")
+    else:
+        print("# times from the kill being issued (kill_and_wait called)")
     print(table(["path", "measure", "samples", "p50 ms", "p99 ms", "max ms"], rows))
 
 
