@@ -39,6 +39,7 @@ _EMPTY: dict[str, Any] = {
     "HLEN": 0,
     "ZCARD": 0,
     "ZCOUNT": 0,
+    "ZINTER": [],  # an intersection with a key that is no sorted set: nothing in common
     "XLEN": 0,
     "SCARD": 0,
     "STRLEN": 0,
@@ -86,6 +87,14 @@ class Problems:
         return [message for message, at in self.seen.values() if at >= moment]
 
 
+def _key_named(args: tuple[Any, ...]) -> str:
+    """The key a command's problem line names: the first argument, or for a command that
+    counts its keys first (ZINTER), those keys (Redis does not say which one it was)."""
+    if _text(args[0]).upper() == "ZINTER" and _text(args[1]).isdigit():
+        return " or ".join(_text(k) for k in args[2 : 2 + int(_text(args[1]))])
+    return _text(args[1])
+
+
 def _empty_for(args: tuple[Any, ...], *, writes: bool) -> tuple[bool, Any]:
     name = _text(args[0]).upper()
     if name in _EMPTY:
@@ -107,7 +116,7 @@ class TolerantPipeline(Pipeline):
                 args = commands[i][0]
                 known, empty = _empty_for(args, writes=True)
                 if known and len(args) > 1:
-                    self.problems.record(_text(args[0]).upper(), _text(args[1]))
+                    self.problems.record(_text(args[0]).upper(), _key_named(args))
                     response[i] = empty
         super().raise_first_error(commands, response)
 
@@ -130,7 +139,7 @@ class TolerantRedis(Redis):
             known, empty = _empty_for(args, writes=False)
             if not known:
                 raise
-            self.problems.record(_text(args[0]).upper(), _text(args[1]))
+            self.problems.record(_text(args[0]).upper(), _key_named(args))
             # redis-py's callback turns the raw empty answer into the usual Python value
             callback = self.response_callbacks.get(args[0]) or self.response_callbacks.get(
                 _text(args[0]).upper()

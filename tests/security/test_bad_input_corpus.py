@@ -371,3 +371,26 @@ async def test_a_wrong_type_schema_key_is_a_clear_schema_error(plane, cli_env, c
     await plane.redis.hset(plane.keys.schema, "v", "1")
     code, _, err = await asyncio.to_thread(_run, ["flags", "list"], capsys)
     assert code == 1 and f"{plane.keys.schema}: holds the wrong type" in err
+
+
+async def test_a_kill_over_a_wrong_type_running_index_applies_and_names_the_key(plane):
+    """The kill's listing intersects each partition's running index with the heartbeat or
+    tenant index: one of them holding a list skips that partition (reported), the kill is
+    in force and the other partitions' agents are listed."""
+    from agentconsole.control.operations import kill_and_wait
+    from agentconsole.control.registry import AgentRecord
+
+    records = [AgentRecord(id=f"wt-{i}", tenant="acme") for i in range(30)]
+    await plane.agents.write_many(records)
+    part = plane.keys.partition_for("wt-1")
+    await plane.redis.delete(part.by_status("running"))
+    await plane.redis.rpush(part.by_status("running"), "a list is no type this schema uses")
+    out = await kill_and_wait(plane, [{"tenant": "acme"}], reason="wrong type", wait=0)
+    expected = {r.id for r in records if plane.keys.partition_for(r.id) != part}
+    assert set(out.data["agents"]) == expected
+    kills, _ = await plane.kills.list()
+    assert "tenant:acme" in kills
+    assert any(
+        "status:running or" in line and "holds the wrong type of value for ZINTER" in line
+        for line in plane.redis.problems.since()
+    )
