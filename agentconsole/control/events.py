@@ -7,6 +7,7 @@ as the event is the next version it expects (see agent/snapshot.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import json
@@ -78,8 +79,14 @@ async def subscribe(
         await pubsub.subscribe(channel)
         if on_subscribed is not None:
             on_subscribed()
+        me = asyncio.current_task()
         while True:
             message = await pubsub.get_message(timeout=1.0)
+            if me is not None and me.cancelling():
+                # redis-py's read can lose a cancellation that lands as its timeout expires
+                # (seen under load: the task stayed "cancelling" and read on forever), so
+                # a cancelled reader stops here whatever the read answered
+                raise asyncio.CancelledError
             if message is None:
                 continue
             event = ChangeEvent.parse(message["data"])
