@@ -8,6 +8,7 @@ audit log; summary-v3's canary is healthy and reaches 100 %.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -46,7 +47,9 @@ async def test_bad_canary_rolls_back_and_good_canary_reaches_100():
             entries = await plane.audit.tail(100)
             rollback = next(e for e in entries if e.action == "rollout.rollback")
             assert rollback.actor == "rollout-controller" and rollback.target == "planner-v2"
-            assert rollback.reason.startswith("planner-v2 rolled back from 10% to 0%: error rate")
+            # the step it is caught at depends on how many runs a busy machine gets through
+            # in a hold (10 % normally, 25 % under load); that it is caught is the outcome
+            assert re.match(r"planner-v2 rolled back from \d+% to 0%: error rate", rollback.reason)
             evidence = rollback.after["plan"]["evidence"]
             guard = evidence["guards"][0]
             assert guard["verdict"] == "fail" and guard["canary_runs"] >= 60
